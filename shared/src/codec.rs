@@ -1,0 +1,146 @@
+//! The one place messages become bytes and back.
+//!
+//! bincode 2 in its `standard` configuration: little-endian, variable-length integers, enum
+//! variants as varint indices, no framing (each WebSocket binary message is one value).
+//! `shared/WIRE.md` spells the layout out byte by byte.
+//!
+//! Decoding refuses input over a size limit before reading it, caps what length prefixes may
+//! claim (so ten hostile bytes cannot make us allocate megabytes), and refuses trailing bytes.
+
+use bincode::config::{self, Configuration};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::message::{ClientMessage, ServerMessage};
+use crate::state::{EntityState, ScoreEntry};
+
+/// Largest client message accepted. The largest legal one, `Hello` with a full name, is under
+/// 40 bytes; the rest is slack for future fields.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 256;
+/// Largest server message a client should accept (a full snapshot of a big crowd fits).
+pub const MAX_SERVER_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Why bytes did not become a message.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The input is larger than the limit for its direction.
+    #[error("message of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// Input length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// bincode could not read a value of the expected type.
+    #[error("malformed message: {0}")]
+    Decode(#[from] bincode::error::DecodeError),
+    /// A whole value was read but bytes remain.
+    #[error("{0} trailing bytes after the message")]
+    TrailingBytes(usize),
+    /// bincode could not write the value (only for types with broken `Serialize` impls).
+    #[error("could not encode: {0}")]
+    Encode(#[from] bincode::error::EncodeError),
+}
+
+/// The wire configuration. Encoding has no limit; decoding adds one per direction.
+pub const CONFIG: Configuration = config::standard();
+
+/// Encodes any protocol value.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    Ok(bincode::serde::encode_to_vec(value, CONFIG)?)
+}
+
+/// Decodes a value from exactly `bytes`, refusing more than `max` bytes in or out.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_limited::<T, MAX_SERVER_MESSAGE_BYTES>(bytes)
+}
+
+fn decode_limited<T: DeserializeOwned, const MAX: usize>(bytes: &[u8]) -> Result<T, CodecError> {
+    if bytes.len() > MAX {
+        return Err(CodecError::TooLarge { len: bytes.len(), max: MAX });
+    }
+    let config = CONFIG.with_limit::<MAX>();
+    let (value, used) = bincode::serde::decode_from_slice(bytes, config)?;
+    match bytes.len() - used {
+        0 => Ok(value),
+        extra => Err(CodecError::TrailingBytes(extra)),
+    }
+}
+
+/// Decodes what a client sent, with the client limit.
+pub fn decode_client(bytes: &[u8]) -> Result<ClientMessage, CodecError> {
+    decode_limited::<ClientMessage, MAX_CLIENT_MESSAGE_BYTES>(bytes)
+}
+
+/// Decodes what a server sent.
+pub fn decode_server(bytes: &[u8]) -> Result<ServerMessage, CodecError> {
+    decode_limited::<ServerMessage, MAX_SERVER_MESSAGE_BYTES>(bytes)
+}
+
+/// Variant index of `ServerMessage::Snapshot`, the first bytes of its encoding.
+const SNAPSHOT_VARIANT: u32 = 1;
+
+/// Encodes the part of a snapshot that is the same for every client: entities then
+/// scoreboard. Encode it once per snapshot and pair it with [`encode_snapshot_head`] per client;
+/// `head ++ body` is exactly the encoding of `ServerMessage::Snapshot`.
+pub fn encode_snapshot_body(
+    entities: &[EntityState],
+    scoreboard: &[ScoreEntry],
+) -> Result<Vec<u8>, CodecError> {
+    encode(&(entities, scoreboard))
+}
+
+/// Encodes the per-client start of a snapshot: variant, tick, last applied input.
+pub fn encode_snapshot_head(tick: u64, last_input_seq: u32) -> Result<Vec<u8>, CodecError> {
+    encode(&(SNAPSHOT_VARIANT, tick, last_input_seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use glam::Vec2;
+
+    use super::*;
+    use crate::state::EntityKind;
+
+    #[test]
+    fn snapshot_parts_concatenate_to_the_message() {
+        let entities = vec![EntityState {
+            id: 300,
+            kind: EntityKind::Player,
+            pos: Vec2::new(1.5, -2.0),
+            vel: Vec2::new(0.25, 0.0),
+            aim: 1.0,
+            health: 100,
+            owner: 7,
+        }];
+        let scoreboard = vec![ScoreEntry { client: 7, name: "ann".into(), kills: 2, deaths: 300 }];
+        let whole = encode(&ServerMessage::Snapshot {
+            tick: 70_000,
+            last_input_seq: 65_536,
+            entities: entities.clone(),
+            scoreboard: scoreboard.clone(),
+        })
+        .expect("encodes");
+        let mut parts = encode_snapshot_head(70_000, 65_536).expect("encodes");
+        parts.extend(encode_snapshot_body(&entities, &scoreboard).expect("encodes"));
+        assert_eq!(parts, whole, "head ++ body must equal the whole Snapshot encoding");
+    }
+
+    #[test]
+    fn refuses_oversized_trailing_and_hostile_lengths() {
+        let big = vec![0u8; MAX_CLIENT_MESSAGE_BYTES + 1];
+        assert!(matches!(decode_client(&big), Err(CodecError::TooLarge { .. })));
+
+        let mut ping = encode(&ClientMessage::Ping { id: 5 }).expect("encodes");
+        assert_eq!(decode_client(&ping).expect("decodes"), ClientMessage::Ping { id: 5 });
+        ping.push(0);
+        assert!(matches!(decode_client(&ping), Err(CodecError::TrailingBytes(1))));
+
+        // Hello whose name claims 2^32 bytes: refused by the limit, not allocated.
+        let hostile = [0u8, 1, 252, 0, 0, 0, 0xFF];
+        assert!(matches!(decode_client(&hostile), Err(CodecError::Decode(_))));
+        // Unknown variant.
+        assert!(matches!(decode_client(&[9]), Err(CodecError::Decode(_))));
+        assert!(matches!(decode_client(&[]), Err(CodecError::Decode(_))));
+    }
+}

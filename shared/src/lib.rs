@@ -1,0 +1,29 @@
+//! The wire protocol between the game server and its clients.
+//!
+//! Module map:
+//! - [`message`]: the [`ClientMessage`] and [`ServerMessage`] enums, grouped by connection state,
+//!   and their validation (`verify`).
+//! - [`input`]: one tick of player input and its legal ranges.
+//! - [`state`]: replicated entity state and the scoreboard, the part a delta encoder will walk.
+//! - [`map`]: the arena description loaded from `assets/` and sent in `Welcome`.
+//! - [`codec`]: the single bincode configuration, `encode`/`decode`, size limits.
+//!
+//! The byte layout is documented in `shared/WIRE.md`; the browser client follows it and the
+//! golden vectors in `shared/tests/golden_vectors.json` hold both sides to it.
+
+pub mod codec;
+pub mod input;
+pub mod map;
+pub mod message;
+pub mod state;
+
+pub use codec::{CodecError, decode, encode};
+pub use input::{Buttons, Input};
+pub use map::{MapData, Rect};
+pub use message::{
+    ClientMessage, ConnectionState, DisconnectReason, InvalidMessage, ServerMessage, Welcome,
+};
+pub use state::{EntityKind, EntityState, ScoreEntry};
+
+/// Bumped on any change to the bytes on the wire. A client with another version is refused.
+pub const PROTOCOL_VERSION: u16 = 1;

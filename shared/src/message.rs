@@ -1,0 +1,264 @@
+//! Every message on the wire, grouped by the connection state in which it is legal.
+//!
+//! A connection starts in [`ConnectionState::AwaitingHello`]: the client's first message must be
+//! `Hello`, answered by `Welcome` (or `Disconnect`). It is then [`ConnectionState::Playing`].
+//! [`ClientMessage::verify`] is the one check of what a client may send where; the server calls
+//! it before anything reaches the simulation.
+
+use serde::{Deserialize, Serialize};
+
+use crate::input::Input;
+use crate::map::MapData;
+use crate::state::{EntityState, ScoreEntry};
+
+/// Longest player name, in bytes of UTF-8.
+pub const MAX_NAME_BYTES: usize = 24;
+
+/// Where a connection is in its life; decides which client messages are legal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Upgraded, waiting for `Hello`.
+    AwaitingHello,
+    /// Welcomed; sends inputs and pings.
+    Playing,
+}
+
+/// Messages from a client to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClientMessage {
+    // -- AwaitingHello --
+    /// First message of every connection.
+    Hello {
+        /// Must equal [`crate::PROTOCOL_VERSION`].
+        protocol_version: u16,
+        /// Display name; 1 to [`MAX_NAME_BYTES`] bytes, no control characters.
+        name: String,
+    },
+    // -- Playing --
+    /// One tick of input.
+    Input(Input),
+    /// Round-trip probe, answered at once with `Pong` carrying the same `id`.
+    Ping {
+        /// Client-chosen id of the probe.
+        id: u32,
+    },
+}
+
+/// Why a client message was refused. Each maps to a WebSocket close code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidMessage {
+    /// The message is not legal in the connection's state.
+    #[error("{message} is not allowed while {state:?}")]
+    WrongState {
+        /// The message's name.
+        message: &'static str,
+        /// The state it arrived in.
+        state: ConnectionState,
+    },
+    /// `Hello` with another protocol version.
+    #[error("protocol version mismatch: server speaks {server}, client sent {client}")]
+    VersionMismatch {
+        /// [`crate::PROTOCOL_VERSION`].
+        server: u16,
+        /// What the client sent.
+        client: u16,
+    },
+    /// A field is out of its legal range.
+    #[error("invalid {field}: {why}")]
+    BadField {
+        /// Which field.
+        field: &'static str,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+}
+
+impl InvalidMessage {
+    /// The disconnect reason the server answers with.
+    pub fn reason(&self) -> DisconnectReason {
+        match self {
+            InvalidMessage::WrongState { .. } => DisconnectReason::ProtocolViolation,
+            InvalidMessage::VersionMismatch { .. } => DisconnectReason::VersionMismatch,
+            InvalidMessage::BadField { .. } => DisconnectReason::InvalidMessage,
+        }
+    }
+}
+
+impl ClientMessage {
+    /// The variant's name, for logs and close reasons.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientMessage::Hello { .. } => "Hello",
+            ClientMessage::Input(_) => "Input",
+            ClientMessage::Ping { .. } => "Ping",
+        }
+    }
+
+    /// Checks that the message is legal in `state` and that every field is in range.
+    pub fn verify(&self, state: ConnectionState) -> Result<(), InvalidMessage> {
+        let legal = matches!(
+            (self, state),
+            (ClientMessage::Hello { .. }, ConnectionState::AwaitingHello)
+                | (ClientMessage::Input(_), ConnectionState::Playing)
+                | (ClientMessage::Ping { .. }, ConnectionState::Playing)
+        );
+        if !legal {
+            return Err(InvalidMessage::WrongState { message: self.name(), state });
+        }
+        match self {
+            ClientMessage::Hello { protocol_version, name } => {
+                if *protocol_version != crate::PROTOCOL_VERSION {
+                    return Err(InvalidMessage::VersionMismatch {
+                        server: crate::PROTOCOL_VERSION,
+                        client: *protocol_version,
+                    });
+                }
+                verify_name(name)
+            }
+            ClientMessage::Input(input) => {
+                input.verify().map_err(|why| InvalidMessage::BadField { field: "input", why })
+            }
+            ClientMessage::Ping { .. } => Ok(()),
+        }
+    }
+}
+
+fn verify_name(name: &str) -> Result<(), InvalidMessage> {
+    let bad = |why| Err(InvalidMessage::BadField { field: "name", why });
+    if name.trim().is_empty() {
+        return bad("empty");
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return bad("longer than 24 bytes");
+    }
+    if name.chars().any(char::is_control) {
+        return bad("contains control characters");
+    }
+    Ok(())
+}
+
+/// Why the server ends a connection. Sent in [`ServerMessage::Disconnect`] just before the
+/// WebSocket close frame, whose code is [`DisconnectReason::close_code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DisconnectReason {
+    /// The server is shutting down (1001).
+    ServerShutdown,
+    /// `Hello` carried another protocol version (1002).
+    VersionMismatch,
+    /// A message not legal in the connection's state (1002).
+    ProtocolViolation,
+    /// A text frame; only binary frames carry game traffic (1003).
+    TextFrame,
+    /// A frame that does not decode, or a field out of range (1007).
+    InvalidMessage,
+    /// No `Hello` in time, or the peer went silent (1008).
+    Timeout,
+    /// The client did not read fast enough and its queue overflowed (1008).
+    TooSlow,
+    /// A message over the size limit (1009).
+    MessageTooBig,
+    /// The server already has its maximum number of players (1013).
+    ServerFull,
+}
+
+impl DisconnectReason {
+    /// The WebSocket close code that goes with the reason (RFC 6455, section 7.4.1).
+    pub fn close_code(self) -> u16 {
+        match self {
+            DisconnectReason::ServerShutdown => 1001,
+            DisconnectReason::VersionMismatch | DisconnectReason::ProtocolViolation => 1002,
+            DisconnectReason::TextFrame => 1003,
+            DisconnectReason::InvalidMessage => 1007,
+            DisconnectReason::Timeout | DisconnectReason::TooSlow => 1008,
+            DisconnectReason::MessageTooBig => 1009,
+            DisconnectReason::ServerFull => 1013,
+        }
+    }
+}
+
+/// Sent in reply to `Hello`: who the client is and how the world is set up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The connection's client id (appears as `owner` of its player and in the scoreboard).
+    pub client_id: u32,
+    /// Network id of the client's own player entity.
+    pub entity_id: u32,
+    /// Simulation ticks per second.
+    pub tick_rate: u16,
+    /// Snapshots per second.
+    pub snapshot_rate: u16,
+    /// The arena.
+    pub map: MapData,
+}
+
+/// Messages from the server to a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerMessage {
+    // -- AwaitingHello --
+    /// Accepts the `Hello`; the connection is now `Playing`.
+    Welcome(Welcome),
+    // -- Playing --
+    /// The world as of `tick`. Only the newest matters: a client that falls behind is sent
+    /// the latest and skips the rest.
+    Snapshot {
+        /// Server tick the state belongs to.
+        tick: u64,
+        /// Highest `Input::seq` of this client applied so far (0 before any).
+        last_input_seq: u32,
+        /// Every replicated entity, in increasing id.
+        entities: Vec<EntityState>,
+        /// Every player's score, in increasing client id.
+        scoreboard: Vec<ScoreEntry>,
+    },
+    /// Answer to `Ping`.
+    Pong {
+        /// The `Ping`'s id.
+        id: u32,
+        /// The server tick when it was answered.
+        tick: u64,
+    },
+    // -- Any state --
+    /// The server is about to close the connection, and why.
+    Disconnect {
+        /// Machine-readable reason.
+        reason: DisconnectReason,
+        /// Human-readable detail.
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::Input;
+    use crate::PROTOCOL_VERSION;
+
+    fn hello(version: u16, name: &str) -> ClientMessage {
+        ClientMessage::Hello { protocol_version: version, name: name.into() }
+    }
+
+    #[test]
+    fn state_machine() {
+        let input = ClientMessage::Input(Input::default());
+        assert_eq!(hello(PROTOCOL_VERSION, "ann").verify(ConnectionState::AwaitingHello), Ok(()));
+        assert_eq!(input.verify(ConnectionState::Playing), Ok(()));
+        assert_eq!(
+            input.verify(ConnectionState::AwaitingHello).map_err(|e| e.reason()),
+            Err(DisconnectReason::ProtocolViolation)
+        );
+        assert_eq!(
+            hello(PROTOCOL_VERSION, "ann").verify(ConnectionState::Playing).map_err(|e| e.reason()),
+            Err(DisconnectReason::ProtocolViolation)
+        );
+    }
+
+    #[test]
+    fn hello_checks() {
+        let err = hello(PROTOCOL_VERSION + 1, "ann").verify(ConnectionState::AwaitingHello);
+        assert_eq!(err.map_err(|e| e.reason()), Err(DisconnectReason::VersionMismatch));
+        for name in ["", "   ", "a\u{7}b", &"x".repeat(MAX_NAME_BYTES + 1)] {
+            let err = hello(PROTOCOL_VERSION, name).verify(ConnectionState::AwaitingHello);
+            assert_eq!(err.map_err(|e| e.reason()), Err(DisconnectReason::InvalidMessage), "{name:?}");
+        }
+    }
+}
