@@ -159,6 +159,8 @@ pub enum DisconnectReason {
     MessageTooBig,
     /// The server already has its maximum number of players (1013).
     ServerFull,
+    /// More messages per second than a client ever needs (1008).
+    RateLimited,
 }
 
 impl DisconnectReason {
@@ -169,7 +171,9 @@ impl DisconnectReason {
             DisconnectReason::VersionMismatch | DisconnectReason::ProtocolViolation => 1002,
             DisconnectReason::TextFrame => 1003,
             DisconnectReason::InvalidMessage => 1007,
-            DisconnectReason::Timeout | DisconnectReason::TooSlow => 1008,
+            DisconnectReason::Timeout | DisconnectReason::TooSlow | DisconnectReason::RateLimited => {
+                1008
+            }
             DisconnectReason::MessageTooBig => 1009,
             DisconnectReason::ServerFull => 1013,
         }
@@ -210,12 +214,10 @@ pub enum ServerMessage {
         /// Every player's score, in increasing client id.
         scoreboard: Vec<ScoreEntry>,
     },
-    /// Answer to `Ping`.
+    /// Answer to `Ping`, sent by the network layer as soon as the `Ping` is read.
     Pong {
         /// The `Ping`'s id.
         id: u32,
-        /// The server tick when it was answered.
-        tick: u64,
     },
     // -- Any state --
     /// The server is about to close the connection, and why.

@@ -90,12 +90,19 @@ fn server_samples() -> Vec<(&'static str, ServerMessage)> {
             "snapshot_empty",
             ServerMessage::Snapshot { tick: 0, last_input_seq: 0, entities: vec![], scoreboard: vec![] },
         ),
-        ("pong", ServerMessage::Pong { id: 70_000, tick: 123 }),
+        ("pong", ServerMessage::Pong { id: 70_000 }),
         (
             "disconnect_version",
             ServerMessage::Disconnect {
                 reason: DisconnectReason::VersionMismatch,
                 message: "protocol version mismatch".into(),
+            },
+        ),
+        (
+            "disconnect_rate",
+            ServerMessage::Disconnect {
+                reason: DisconnectReason::RateLimited,
+                message: "over 240 messages per second".into(),
             },
         ),
         (
