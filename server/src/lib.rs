@@ -1,0 +1,24 @@
+//! Authoritative multiplayer game-state server.
+//!
+//! Module map, following one message from socket to ECS and back:
+//! - [`net::listener`] accepts TCP; [`net::connection`] serves HTTP files or upgrades `/ws`;
+//!   [`net::session`] decodes and verifies each client message (`shared::codec`,
+//!   `ClientMessage::verify`) and sends it over the [`bridge`].
+//! - [`sim::runner`] drains the bridge into the [`sim::Simulation`]'s inbox each tick, paced
+//!   by the [`clock`]; the systems in [`sim::systems`] run in [`sim::SimSet`] order, and the
+//!   snapshot stage encodes frames into the outbox.
+//! - The runner sends the frames over the [`bridge`]; the [`net::router`] thread puts them in
+//!   each client's [`net::send_queue`], and the session writes them out.
+//!
+//! Also: [`config`] (the CLI), [`map`] (arena files), [`server`] (start and shutdown).
+
+pub mod bridge;
+pub mod clock;
+pub mod config;
+pub mod map;
+pub mod net;
+pub mod server;
+pub mod sim;
+
+pub use config::Config;
+pub use server::{Server, StartError};

@@ -1,0 +1,56 @@
+//! Accepts TCP connections until shutdown, each in its own task, up to a connection limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use super::{NetContext, stopping};
+use super::connection;
+use super::http::Response;
+
+/// Runs the accept loop. Every connection task holds a permit of `permits`; over the limit, a
+/// connection gets 503 and is closed.
+pub async fn accept_loop(listener: TcpListener, ctx: Arc<NetContext>, permits: Arc<Semaphore>) {
+    let shutdown = stopping(ctx.shutdown.clone());
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, addr)) => {
+                // Inputs and snapshots are latency-bound; never wait to coalesce them.
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(%addr, "set_nodelay failed: {e}");
+                }
+                match permits.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let ctx = ctx.clone();
+                        tokio::spawn(async move {
+                            connection::serve(stream, addr, ctx).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => {
+                        tokio::spawn(refuse_busy(stream));
+                    }
+                }
+            }
+            Err(e) => {
+                // Typically out of file descriptors: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    tracing::info!("stopped accepting connections");
+}
+
+async fn refuse_busy(mut stream: TcpStream) {
+    let response = Response::text(503, "server at its connection limit, try again later\n")
+        .with_header("Retry-After", "5");
+    let _ = tokio::time::timeout(Duration::from_secs(1), response.write(&mut stream, false, false)).await;
+}

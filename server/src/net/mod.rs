@@ -1,0 +1,96 @@
+//! The network layer: a tokio runtime serving HTTP and WebSockets on one TCP port.
+//!
+//! Path of a message: [`listener`] accepts a TCP connection → [`connection`] reads the HTTP
+//! request and serves a file or upgrades `/ws` → [`session`] decodes and verifies each binary
+//! message and sends it to the simulation as [`crate::bridge::ToSim`]. Back: the simulation's
+//! [`crate::bridge::ToNet`] → [`router`] thread → the client's [`send_queue`] → [`session`]
+//! writes it to the socket.
+
+pub mod connection;
+pub mod http;
+pub mod listener;
+pub mod router;
+pub mod send_queue;
+pub mod session;
+pub mod web_files;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use shared::codec::{MAX_CLIENT_MESSAGE_BYTES, MAX_SERVER_MESSAGE_BYTES};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::bridge::ToSim;
+use router::Registry;
+use web_files::WebRoot;
+
+/// Time limits of a connection. The defaults suit production; tests shorten them.
+#[derive(Debug, Clone)]
+pub struct NetLimits {
+    /// Time to send a complete HTTP request head, and idle time between keep-alive requests.
+    pub http_timeout: Duration,
+    /// Time from upgrade to `Hello`.
+    pub hello_timeout: Duration,
+    /// Interval of server WebSocket pings.
+    pub ping_interval: Duration,
+    /// Silence after which a client is dropped.
+    pub idle_timeout: Duration,
+    /// Time one frame may take to write before the client is dropped as stalled.
+    pub write_timeout: Duration,
+    /// Sustained client messages per second (inputs at 60 Hz plus pings fit with room).
+    pub messages_per_second: u32,
+    /// Burst of client messages allowed above the sustained rate.
+    pub message_burst: u32,
+}
+
+impl Default for NetLimits {
+    fn default() -> Self {
+        NetLimits {
+            http_timeout: Duration::from_secs(10),
+            hello_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(10),
+            messages_per_second: 240,
+            message_burst: 120,
+        }
+    }
+}
+
+/// WebSocket settings for game connections. Client messages are tiny (under 40 bytes), so the
+/// frame and message limits are [`MAX_CLIENT_MESSAGE_BYTES`], and the read buffer is 4 KiB,
+/// not tungstenite's 128 KiB, which would cost 128 MiB per thousand clients for nothing.
+/// Writes go straight to the socket (one frame per send), and the write buffer may hold a
+/// couple of the largest snapshots while the socket is slow.
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(2 * MAX_SERVER_MESSAGE_BYTES)
+        .max_message_size(Some(MAX_CLIENT_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_CLIENT_MESSAGE_BYTES))
+}
+
+/// Resolves once the server is shutting down (or is gone).
+pub async fn stopping(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// What every connection task shares.
+pub struct NetContext {
+    /// Into the simulation.
+    pub to_sim: Sender<ToSim>,
+    /// Client queues, shared with the router.
+    pub registry: Arc<Registry>,
+    /// Static files.
+    pub web: WebRoot,
+    /// Next client id.
+    pub next_client: AtomicU32,
+    /// Becomes `true` when the server shuts down.
+    pub shutdown: watch::Receiver<bool>,
+    /// Time and rate limits.
+    pub limits: NetLimits,
+}

@@ -1,0 +1,84 @@
+//! Components of simulated entities. Plain data; behaviour lives in `systems/`.
+
+use std::collections::VecDeque;
+
+use bevy_ecs::prelude::Component;
+use glam::Vec2;
+use shared::Input;
+
+use crate::bridge::ClientId;
+
+/// Network id, unique for the run and never reused. Systems whose order matters iterate in
+/// increasing `NetId`, never in storage order.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NetId(pub u32);
+
+/// Position in world units.
+#[derive(Component, Debug, Clone, Copy, PartialEq)]
+pub struct Position(pub Vec2);
+
+/// Velocity in world units per second.
+#[derive(Component, Debug, Clone, Copy, PartialEq)]
+pub struct Velocity(pub Vec2);
+
+/// A player's identity and score.
+#[derive(Component, Debug, Clone, PartialEq)]
+pub struct Player {
+    /// The controlling connection.
+    pub client: ClientId,
+    /// Display name.
+    pub name: String,
+    /// Kills scored.
+    pub kills: u32,
+    /// Times died.
+    pub deaths: u32,
+}
+
+/// A player's combat state.
+#[derive(Component, Debug, Clone, Copy, PartialEq)]
+pub struct Combatant {
+    /// Health points; 0 while dead.
+    pub health: u8,
+    /// Aim angle in radians.
+    pub aim: f32,
+    /// Ticks until the weapon may fire again.
+    pub cooldown: u32,
+    /// While dead: the tick at which the player respawns.
+    pub respawn_at: Option<u64>,
+}
+
+/// Inputs received from a player's client and not yet applied, plus the one in force.
+#[derive(Component, Debug, Clone, Default, PartialEq)]
+pub struct InputQueue {
+    /// Received, in arrival order; one is applied per tick.
+    pub pending: VecDeque<Input>,
+    /// The input in force; repeated on ticks when none arrived (keys stay held).
+    pub current: Input,
+}
+
+/// The W1 crowd behaviour's phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrowdPhase {
+    /// Walking in a straight line, bouncing off the crowd square's edges.
+    Moving,
+    /// Standing still; the state does not change at all.
+    Idle,
+}
+
+/// A W1 crowd NPC.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Npc {
+    /// Current phase.
+    pub phase: CrowdPhase,
+    /// Ticks left in it, counting this one.
+    pub ticks_left: u32,
+}
+
+/// A shot in flight.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Projectile {
+    /// Who fired it (scores the kill).
+    pub shooter: ClientId,
+    /// Tick after which it vanishes.
+    pub expires_at: u64,
+}

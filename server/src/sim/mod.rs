@@ -1,0 +1,131 @@
+//! The simulation: a bevy_ecs `World` and `Schedule` stepped one fixed tick at a time.
+//!
+//! [`Simulation`] is driven from outside: push [`ToSim`] events, call [`Simulation::step`],
+//! take the [`ToNet`] output. The runner (`runner.rs`) does this on its own thread against the
+//! network; tests and tools do it in memory with no sockets and no clock.
+//!
+//! Determinism contract: systems read no wall clock (the [`Tick`] is the time), draw
+//! randomness only from the seeded [`SimRng`] resource, iterate entities in `NetId` order
+//! wherever order can matter, keep no hash-ordered state, and run single-threaded in the fixed
+//! order of [`SimSet`].
+
+pub mod components;
+pub mod geometry;
+pub mod resources;
+pub mod rng;
+pub mod rules;
+pub mod runner;
+pub mod systems;
+
+use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::SingleThreadedExecutor;
+use shared::{EntityState, MapData, ScoreEntry};
+
+use crate::bridge::{ToNet, ToSim};
+use resources::{Arena, Hits, Inbox, NetIds, Outbox, Roster, SimSettings, Tick};
+use rng::SimRng;
+use systems::{collisions, combat, crowd, inputs, movement, receive, respawn, snapshot};
+
+/// The stages of a tick, run in this order.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SimSet {
+    /// Inbox → roster, joins, input queues.
+    Receive,
+    /// One input per player: velocity, aim, firing.
+    ApplyInputs,
+    /// Integrate players; the W1 crowd walks.
+    Movement,
+    /// Players out of walls; projectiles swept, hits found.
+    Collisions,
+    /// Hits → damage, deaths, score.
+    Combat,
+    /// Dead players come back.
+    Respawn,
+    /// State → encoded frames in the outbox.
+    Snapshot,
+}
+
+/// A World and the Schedule that steps it.
+pub struct Simulation {
+    world: World,
+    schedule: Schedule,
+}
+
+impl Simulation {
+    /// A world with `map` and the crowd of `settings.npcs` NPCs spawned, at tick 0.
+    pub fn new(settings: SimSettings, map: MapData) -> Self {
+        let mut world = World::new();
+        world.insert_resource(SimRng::new(settings.seed));
+        world.insert_resource(settings);
+        world.insert_resource(Arena(map));
+        world.init_resource::<Tick>();
+        world.init_resource::<NetIds>();
+        world.init_resource::<Roster>();
+        world.init_resource::<Inbox>();
+        world.init_resource::<Outbox>();
+        world.init_resource::<Hits>();
+        world.init_resource::<receive::Joins>();
+        crowd::spawn_crowd(&mut world);
+
+        let mut schedule = Schedule::default();
+        schedule.set_executor(SingleThreadedExecutor::new());
+        schedule.configure_sets(
+            (
+                SimSet::Receive,
+                SimSet::ApplyInputs,
+                SimSet::Movement,
+                SimSet::Collisions,
+                SimSet::Combat,
+                SimSet::Respawn,
+                SimSet::Snapshot,
+            )
+                .chain(),
+        );
+        schedule.add_systems((
+            (receive::drain_inbox, receive::admit_players).chain().in_set(SimSet::Receive),
+            inputs::apply_inputs.in_set(SimSet::ApplyInputs),
+            (movement::move_players, crowd::wander).chain().in_set(SimSet::Movement),
+            (collisions::collide_players, collisions::sweep_projectiles).chain().in_set(SimSet::Collisions),
+            combat::apply_hits.in_set(SimSet::Combat),
+            respawn::respawn.in_set(SimSet::Respawn),
+            snapshot::send_snapshots.in_set(SimSet::Snapshot),
+        ));
+        Simulation { world, schedule }
+    }
+
+    /// Queues an event for the next step.
+    pub fn push(&mut self, event: ToSim) {
+        self.world.resource_mut::<Inbox>().0.push(event);
+    }
+
+    /// Runs one tick.
+    pub fn step(&mut self) {
+        self.world.resource_mut::<Tick>().0 += 1;
+        self.schedule.run(&mut self.world);
+    }
+
+    /// Takes what the steps so far produced for the network.
+    pub fn take_outbound(&mut self) -> Vec<ToNet> {
+        std::mem::take(&mut self.world.resource_mut::<Outbox>().0)
+    }
+
+    /// The last completed tick (0 before the first step).
+    pub fn tick(&self) -> u64 {
+        self.world.resource::<Tick>().0
+    }
+
+    /// The replicated state and scoreboard as a snapshot would carry them now.
+    pub fn state(&mut self) -> (Vec<EntityState>, Vec<ScoreEntry>) {
+        snapshot::gather(&mut self.world)
+    }
+
+    /// The World, for inspection.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The World, for tests that set up a situation directly.
+    pub fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+}

@@ -1,0 +1,85 @@
+//! Resources of the simulation World: settings, the tick, the id allocator, the roster, and
+//! the inbox/outbox pair through which the world talks to whoever steps it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bevy_ecs::prelude::{Entity, Resource};
+use shared::MapData;
+
+use crate::bridge::{ClientId, ToNet, ToSim};
+
+/// Settings that shape the simulation. Everything here is part of what a replay must match.
+#[derive(Resource, Debug, Clone, PartialEq)]
+pub struct SimSettings {
+    /// Ticks per second.
+    pub tick_rate: u16,
+    /// Snapshots per second (at most `tick_rate`).
+    pub snapshot_rate: u16,
+    /// Most players at once; further joins are refused as `ServerFull`.
+    pub max_players: u16,
+    /// Seed of [`crate::sim::rng::SimRng`].
+    pub seed: u64,
+    /// W1 crowd size.
+    pub npcs: u32,
+}
+
+impl SimSettings {
+    /// Seconds per tick.
+    pub fn dt(&self) -> f32 {
+        1.0 / f32::from(self.tick_rate)
+    }
+}
+
+/// The arena.
+#[derive(Resource, Debug, Clone)]
+pub struct Arena(pub MapData);
+
+/// The number of the tick being simulated (1 for the first step); the simulation's only clock.
+#[derive(Resource, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tick(pub u64);
+
+/// Allocates [`crate::sim::components::NetId`]s in increasing order, never reusing one.
+#[derive(Resource, Debug, Default)]
+pub struct NetIds {
+    next: u32,
+}
+
+impl NetIds {
+    /// The next id; ids start at 1.
+    pub fn allocate(&mut self) -> u32 {
+        self.next += 1;
+        self.next
+    }
+}
+
+/// Who is connected, and which player entity each joined client controls. Ordered maps, so
+/// iteration order never depends on hashing.
+#[derive(Resource, Debug, Default)]
+pub struct Roster {
+    /// Connected, `Hello` not yet received.
+    pub pending: BTreeSet<ClientId>,
+    /// Joined clients and their player entities.
+    pub players: BTreeMap<ClientId, Entity>,
+}
+
+/// Events for the next step, in arrival order. Filled by the runner (from the network) or by a
+/// test harness; drained by the receive system.
+#[derive(Resource, Debug, Default)]
+pub struct Inbox(pub Vec<ToSim>);
+
+/// What the step produced for the network. Drained by the runner after each step.
+#[derive(Resource, Debug, Default)]
+pub struct Outbox(pub Vec<ToNet>);
+
+/// A projectile hit found by the collision pass, applied by the combat pass in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    /// The victim's player entity.
+    pub victim: Entity,
+    /// Who fired.
+    pub shooter: ClientId,
+}
+
+/// Hits of the current tick, in projectile id order.
+#[derive(Resource, Debug, Default)]
+pub struct Hits(pub Vec<Hit>);

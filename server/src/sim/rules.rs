@@ -1,0 +1,35 @@
+//! Game constants: how fast, how big, how hard. One place, so balance changes are one diff.
+
+/// Player circle radius, world units.
+pub const PLAYER_RADIUS: f32 = 16.0;
+/// Player speed at full stick, units per second.
+pub const PLAYER_SPEED: f32 = 200.0;
+/// Health at spawn.
+pub const MAX_HEALTH: u8 = 100;
+/// Projectile radius, world units.
+pub const PROJECTILE_RADIUS: f32 = 4.0;
+/// Projectile speed, units per second.
+pub const PROJECTILE_SPEED: f32 = 600.0;
+/// How long a projectile flies before it vanishes, seconds.
+pub const PROJECTILE_LIFETIME_SECS: f32 = 1.5;
+/// Minimum time between two shots of one player, seconds.
+pub const FIRE_INTERVAL_SECS: f32 = 0.2;
+/// Health a hit removes.
+pub const PROJECTILE_DAMAGE: u8 = 25;
+/// Time from death to respawn, seconds.
+pub const RESPAWN_DELAY_SECS: f32 = 2.0;
+/// Inputs buffered per player beyond the one applied each tick; older ones are dropped so a
+/// client whose clock runs fast cannot build up latency.
+pub const MAX_BUFFERED_INPUTS: usize = 4;
+
+/// W1 crowd (`../shared/WORKLOADS.md`): the square the NPCs live in, side length.
+pub const CROWD_SIDE: f32 = 2000.0;
+/// W1 crowd: NPC speed while moving, units per second.
+pub const CROWD_SPEED: f32 = 100.0;
+/// W1 crowd: shortest and longest phase, seconds (60 and 180 ticks at 60 Hz).
+pub const CROWD_PHASE_SECS: (f32, f32) = (1.0, 3.0);
+
+/// Whole ticks in `secs` at `tick_rate`, at least 1.
+pub fn ticks(secs: f32, tick_rate: u16) -> u32 {
+    ((secs * f32::from(tick_rate)).round() as u32).max(1)
+}

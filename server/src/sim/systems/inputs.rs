@@ -1,0 +1,59 @@
+//! Apply-inputs stage: each player takes one queued input per tick, sets its velocity and
+//! aim, and fires. Players go in `NetId` order, so projectile ids are deterministic.
+
+use bevy_ecs::prelude::*;
+use glam::Vec2;
+
+use crate::sim::components::{Combatant, InputQueue, NetId, Player, Position, Projectile, Velocity};
+use crate::sim::resources::{NetIds, SimSettings, Tick};
+use crate::sim::rules::{
+    FIRE_INTERVAL_SECS, PLAYER_RADIUS, PLAYER_SPEED, PROJECTILE_LIFETIME_SECS, PROJECTILE_RADIUS,
+    PROJECTILE_SPEED, ticks,
+};
+
+type PlayerInputs<'a> = (
+    &'a NetId,
+    &'a Player,
+    &'a Position,
+    &'a mut InputQueue,
+    &'a mut Combatant,
+    &'a mut Velocity,
+);
+
+/// Consumes one input per player and acts on it.
+pub fn apply_inputs(
+    mut commands: Commands,
+    mut players: Query<PlayerInputs>,
+    mut ids: ResMut<NetIds>,
+    settings: Res<SimSettings>,
+    tick: Res<Tick>,
+) {
+    let mut ordered: Vec<_> = players.iter_mut().collect();
+    ordered.sort_unstable_by_key(|(id, ..)| **id);
+    for (_, player, pos, mut queue, mut combat, mut vel) in ordered {
+        if let Some(next) = queue.pending.pop_front() {
+            queue.current = next;
+        }
+        let input = queue.current;
+        combat.cooldown = combat.cooldown.saturating_sub(1);
+        if combat.respawn_at.is_some() {
+            vel.0 = Vec2::ZERO;
+            continue;
+        }
+        vel.0 = input.movement * PLAYER_SPEED;
+        combat.aim = input.aim;
+        if input.fire() && combat.cooldown == 0 {
+            combat.cooldown = ticks(FIRE_INTERVAL_SECS, settings.tick_rate);
+            let dir = Vec2::new(libm::cosf(input.aim), libm::sinf(input.aim));
+            commands.spawn((
+                NetId(ids.allocate()),
+                Position(pos.0 + dir * (PLAYER_RADIUS + PROJECTILE_RADIUS + 1.0)),
+                Velocity(dir * PROJECTILE_SPEED),
+                Projectile {
+                    shooter: player.client,
+                    expires_at: tick.0 + u64::from(ticks(PROJECTILE_LIFETIME_SECS, settings.tick_rate)),
+                },
+            ));
+        }
+    }
+}

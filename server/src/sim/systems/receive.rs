@@ -1,0 +1,110 @@
+//! Receive stage: turns the inbox into roster changes, joins and queued inputs.
+
+use bevy_ecs::prelude::*;
+use glam::Vec2;
+use shared::{ClientMessage, DisconnectReason, ServerMessage, Welcome, codec};
+
+use crate::bridge::{ClientId, OutFrame, ToNet, ToSim};
+use crate::sim::components::{Combatant, InputQueue, NetId, Player, Position, Velocity};
+use crate::sim::resources::{Arena, Inbox, NetIds, Outbox, Roster, SimSettings};
+use crate::sim::rng::SimRng;
+use crate::sim::rules::{MAX_BUFFERED_INPUTS, MAX_HEALTH};
+
+/// `Hello`s of this tick, in arrival order, for [`admit_players`].
+#[derive(Resource, Debug, Default)]
+pub struct Joins(pub Vec<(ClientId, String)>);
+
+/// Drains the inbox in arrival order: connections, departures, inputs; `Hello`s go to [`Joins`].
+pub fn drain_inbox(
+    mut commands: Commands,
+    mut inbox: ResMut<Inbox>,
+    mut roster: ResMut<Roster>,
+    mut joins: ResMut<Joins>,
+    mut queues: Query<&mut InputQueue>,
+) {
+    for event in inbox.0.drain(..) {
+        match event {
+            ToSim::Connected { client, .. } => {
+                roster.pending.insert(client);
+            }
+            ToSim::Disconnected { client } => {
+                roster.pending.remove(&client);
+                if let Some(entity) = roster.players.remove(&client) {
+                    commands.entity(entity).despawn();
+                }
+            }
+            ToSim::Message { client, message: ClientMessage::Hello { name, .. } } => {
+                joins.0.push((client, name.trim().to_owned()));
+            }
+            ToSim::Message { client, message: ClientMessage::Input(input) } => {
+                let Some(entity) = roster.players.get(&client) else { continue };
+                let Ok(mut queue) = queues.get_mut(*entity) else { continue };
+                if input.seq <= queue.pending.back().unwrap_or(&queue.current).seq {
+                    continue; // stale or duplicate
+                }
+                if queue.pending.len() > MAX_BUFFERED_INPUTS {
+                    queue.pending.pop_front();
+                }
+                queue.pending.push_back(input);
+            }
+            // Answered by the network layer; never reaches a real simulation.
+            ToSim::Message { message: ClientMessage::Ping { .. }, .. } => {}
+        }
+    }
+}
+
+/// Spawns a player for each `Hello` while there is room, and welcomes it; refuses the rest.
+pub fn admit_players(
+    mut commands: Commands,
+    mut joins: ResMut<Joins>,
+    mut roster: ResMut<Roster>,
+    mut ids: ResMut<NetIds>,
+    mut rng: ResMut<SimRng>,
+    mut outbox: ResMut<Outbox>,
+    world: (Res<SimSettings>, Res<Arena>),
+) {
+    let (settings, arena) = world;
+    for (client, name) in joins.0.drain(..) {
+        if !roster.pending.remove(&client) {
+            continue; // already gone, or a second Hello the network layer let through
+        }
+        if roster.players.len() >= usize::from(settings.max_players) {
+            outbox.0.push(ToNet::Close {
+                client,
+                reason: DisconnectReason::ServerFull,
+                message: format!("server full ({} players)", settings.max_players),
+            });
+            continue;
+        }
+        let id = ids.allocate();
+        let spawn = pick_spawn(&mut rng, &arena.0.spawns);
+        let entity = commands
+            .spawn((
+                NetId(id),
+                Position(spawn),
+                Velocity(Vec2::ZERO),
+                Player { client, name, kills: 0, deaths: 0 },
+                Combatant { health: MAX_HEALTH, aim: 0.0, cooldown: 0, respawn_at: None },
+                InputQueue::default(),
+            ))
+            .id();
+        roster.players.insert(client, entity);
+        let welcome = ServerMessage::Welcome(Welcome {
+            client_id: client.0,
+            entity_id: id,
+            tick_rate: settings.tick_rate,
+            snapshot_rate: settings.snapshot_rate,
+            map: arena.0.clone(),
+        });
+        match codec::encode(&welcome) {
+            Ok(bytes) => outbox.0.push(ToNet::Send { client, frame: OutFrame::reliable(bytes) }),
+            Err(e) => tracing::error!(%client, "cannot encode Welcome: {e}"),
+        }
+    }
+}
+
+/// A uniformly chosen spawn point (maps are validated to have at least one).
+pub fn pick_spawn(rng: &mut SimRng, spawns: &[Vec2]) -> Vec2 {
+    let count = u32::try_from(spawns.len()).unwrap_or(u32::MAX).max(1);
+    spawns.get(rng.below(count) as usize).copied().unwrap_or(Vec2::ZERO)
+}
