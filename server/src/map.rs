@@ -43,7 +43,8 @@ pub fn load(path: Option<&Path>) -> Result<MapData, MapError> {
         None => parse(DEFAULT_MAP, "<built-in arena>"),
         Some(path) => {
             let shown = path.display().to_string();
-            let text = std::fs::read_to_string(path).map_err(|source| MapError::Read { path: shown.clone(), source })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| MapError::Read { path: shown.clone(), source })?;
             parse(&text, &shown)
         }
     }
@@ -71,7 +72,8 @@ mod tests {
     fn bad_maps_are_explained() {
         let err = parse("{", "x.json").expect_err("truncated JSON");
         assert!(err.to_string().contains("not valid JSON"), "{err}");
-        let err = parse(r#"{"id":"a","width":10,"height":10,"walls":[],"spawns":[]}"#, "x.json").expect_err("no spawns");
+        let err =
+            parse(r#"{"id":"a","width":10,"height":10,"walls":[],"spawns":[]}"#, "x.json").expect_err("no spawns");
         assert!(err.to_string().contains("spawn"), "{err}");
         let err = load(Some(Path::new("/nonexistent/map.json"))).expect_err("missing file");
         assert!(err.to_string().contains("cannot read"), "{err}");

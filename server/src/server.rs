@@ -63,7 +63,8 @@ impl Server {
             let what = what.to_owned();
             move |source| StartError::Io { what, source }
         };
-        let listener = TcpListener::bind(config.bind).await.map_err(io(&format!("cannot listen on {}", config.bind)))?;
+        let listener =
+            TcpListener::bind(config.bind).await.map_err(io(&format!("cannot listen on {}", config.bind)))?;
         let addr = listener.local_addr().map_err(io("cannot read the bound address"))?;
 
         let settings = config.sim_settings();

@@ -83,10 +83,7 @@ const SNAPSHOT_VARIANT: u32 = 1;
 /// Encodes the part of a snapshot that is the same for every client: entities then
 /// scoreboard. Encode it once per snapshot and pair it with [`encode_snapshot_head`] per client;
 /// `head ++ body` is exactly the encoding of `ServerMessage::Snapshot`.
-pub fn encode_snapshot_body(
-    entities: &[EntityState],
-    scoreboard: &[ScoreEntry],
-) -> Result<Vec<u8>, CodecError> {
+pub fn encode_snapshot_body(entities: &[EntityState], scoreboard: &[ScoreEntry]) -> Result<Vec<u8>, CodecError> {
     encode(&(entities, scoreboard))
 }
 

@@ -68,7 +68,7 @@ mod tests {
     #[test]
     fn accepts_legal_ranges() {
         let diag = Vec2::new(1.0, 1.0).normalize();
-        assert_eq!(input(diag, 3.14159, Buttons::FIRE).verify(), Ok(()));
+        assert_eq!(input(diag, std::f32::consts::PI, Buttons::FIRE).verify(), Ok(()));
         assert_eq!(input(Vec2::ZERO, -std::f32::consts::PI, 0).verify(), Ok(()));
     }
 

@@ -171,9 +171,7 @@ impl DisconnectReason {
             DisconnectReason::VersionMismatch | DisconnectReason::ProtocolViolation => 1002,
             DisconnectReason::TextFrame => 1003,
             DisconnectReason::InvalidMessage => 1007,
-            DisconnectReason::Timeout | DisconnectReason::TooSlow | DisconnectReason::RateLimited => {
-                1008
-            }
+            DisconnectReason::Timeout | DisconnectReason::TooSlow | DisconnectReason::RateLimited => 1008,
             DisconnectReason::MessageTooBig => 1009,
             DisconnectReason::ServerFull => 1013,
         }
@@ -232,8 +230,8 @@ pub enum ServerMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::Input;
     use crate::PROTOCOL_VERSION;
+    use crate::input::Input;
 
     fn hello(version: u16, name: &str) -> ClientMessage {
         ClientMessage::Hello { protocol_version: version, name: name.into() }

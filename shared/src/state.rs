@@ -65,16 +65,15 @@ mod tests {
     #[test]
     fn field_table_covers_every_field() {
         // Destructuring without `..` stops compiling when a field is added.
-        let EntityState { id: _, kind: _, pos: _, vel: _, aim: _, health: _, owner: _ } =
-            EntityState {
-                id: 0,
-                kind: EntityKind::Npc,
-                pos: Vec2::ZERO,
-                vel: Vec2::ZERO,
-                aim: 0.0,
-                health: 0,
-                owner: 0,
-            };
+        let EntityState { id: _, kind: _, pos: _, vel: _, aim: _, health: _, owner: _ } = EntityState {
+            id: 0,
+            kind: EntityKind::Npc,
+            pos: Vec2::ZERO,
+            vel: Vec2::ZERO,
+            aim: 0.0,
+            health: 0,
+            owner: 0,
+        };
         let value = serde_json::to_value(EntityState {
             id: 0,
             kind: EntityKind::Npc,
@@ -85,12 +84,8 @@ mod tests {
             owner: 0,
         })
         .expect("serializable");
-        let names: Vec<&str> = value
-            .as_object()
-            .expect("struct serializes as a map")
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let names: Vec<&str> =
+            value.as_object().expect("struct serializes as a map").keys().map(String::as_str).collect();
         let mut table = EntityState::FIELDS.to_vec();
         let mut names_sorted = names.clone();
         table.sort_unstable();

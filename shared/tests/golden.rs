@@ -6,30 +6,24 @@
 //! After an intended change: `UPDATE_GOLDEN=1 cargo test -p shared --test golden`, then bump
 //! `PROTOCOL_VERSION` and update the JS codec and `shared/WIRE.md`.
 
+#![allow(clippy::expect_used, reason = "test helpers: a panic is the failure report")]
+
 use std::path::PathBuf;
 
 use glam::Vec2;
 use serde_json::{Value, json};
 use shared::{
-    Buttons, ClientMessage, DisconnectReason, EntityKind, EntityState, Input, MapData,
-    PROTOCOL_VERSION, Rect, ScoreEntry, ServerMessage, Welcome, codec,
+    Buttons, ClientMessage, DisconnectReason, EntityKind, EntityState, Input, MapData, PROTOCOL_VERSION, Rect,
+    ScoreEntry, ServerMessage, Welcome, codec,
 };
 
 fn client_samples() -> Vec<(&'static str, ClientMessage)> {
     vec![
         ("hello", ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: "ann".into() }),
-        (
-            "hello_unicode",
-            ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: "Zoë ⚔".into() },
-        ),
+        ("hello_unicode", ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: "Zoë ⚔".into() }),
         (
             "input_fire",
-            ClientMessage::Input(Input {
-                seq: 300,
-                movement: Vec2::new(0.6, -0.8),
-                aim: -1.5,
-                buttons: Buttons::FIRE,
-            }),
+            ClientMessage::Input(Input { seq: 300, movement: Vec2::new(0.6, -0.8), aim: -1.5, buttons: Buttons::FIRE }),
         ),
         (
             "input_idle_large_seq",
@@ -45,7 +39,7 @@ fn entity(id: u32, kind: EntityKind, owner: u32) -> EntityState {
         kind,
         pos: Vec2::new(1234.5, 0.125),
         vel: Vec2::new(-200.0, 99.75),
-        aim: 0.7853982,
+        aim: std::f32::consts::FRAC_PI_4,
         health: 100,
         owner,
     }
@@ -105,10 +99,7 @@ fn server_samples() -> Vec<(&'static str, ServerMessage)> {
                 message: "over 240 messages per second".into(),
             },
         ),
-        (
-            "disconnect_full",
-            ServerMessage::Disconnect { reason: DisconnectReason::ServerFull, message: String::new() },
-        ),
+        ("disconnect_full", ServerMessage::Disconnect { reason: DisconnectReason::ServerFull, message: String::new() }),
     ]
 }
 
@@ -150,7 +141,8 @@ fn golden_vectors_match_the_checked_in_file() {
         .unwrap_or_else(|e| panic!("read {}: {e} (create it with UPDATE_GOLDEN=1)", path.display()));
     let stored: Value = serde_json::from_str(&stored).expect("golden file is JSON");
     assert_eq!(
-        stored, built,
+        stored,
+        built,
         "encodings differ from {}; if the change is intended, rerun with UPDATE_GOLDEN=1, bump \
          PROTOCOL_VERSION and update web-client/src/protocol.js",
         path.display()

@@ -85,7 +85,8 @@ fn check_upgrade(request: &Request) -> Result<String, Response<'static>> {
     if request.method != "GET" {
         return Err(Response::text(405, "the WebSocket endpoint takes GET only\n").with_header("Allow", "GET"));
     }
-    let wants_upgrade = request.header_has_token("upgrade", "websocket") && request.header_has_token("connection", "upgrade");
+    let wants_upgrade =
+        request.header_has_token("upgrade", "websocket") && request.header_has_token("connection", "upgrade");
     if !wants_upgrade || request.minor_version < 1 {
         return Err(Response::text(400, "/ws only speaks WebSocket: send an HTTP/1.1 WebSocket upgrade request\n"));
     }

@@ -118,11 +118,7 @@ pub struct Response<'a> {
 impl<'a> Response<'a> {
     /// A plain-text response with a short explanation.
     pub fn text(status: u16, body: &'a str) -> Self {
-        Response {
-            status,
-            headers: vec![("Content-Type", "text/plain; charset=utf-8".into())],
-            body: body.as_bytes(),
-        }
+        Response { status, headers: vec![("Content-Type", "text/plain; charset=utf-8".into())], body: body.as_bytes() }
     }
 
     /// Adds a header.

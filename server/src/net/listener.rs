@@ -6,9 +6,9 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use super::{NetContext, stopping};
 use super::connection;
 use super::http::Response;
+use super::{NetContext, stopping};
 
 /// Runs the accept loop. Every connection task holds a permit of `permits`; over the limit, a
 /// connection gets 503 and is closed.
@@ -50,7 +50,7 @@ pub async fn accept_loop(listener: TcpListener, ctx: Arc<NetContext>, permits: A
 }
 
 async fn refuse_busy(mut stream: TcpStream) {
-    let response = Response::text(503, "server at its connection limit, try again later\n")
-        .with_header("Retry-After", "5");
+    let response =
+        Response::text(503, "server at its connection limit, try again later\n").with_header("Retry-After", "5");
     let _ = tokio::time::timeout(Duration::from_secs(1), response.write(&mut stream, false, false)).await;
 }

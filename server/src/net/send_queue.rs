@@ -29,6 +29,8 @@ struct Slots {
     reliable: VecDeque<OutFrame>,
     latest: Option<OutFrame>,
     close: Option<(DisconnectReason, String)>,
+    /// Set once a close is requested: nothing more is queued.
+    closing: bool,
     /// State frames replaced before they were sent.
     superseded: u64,
 }
@@ -54,7 +56,7 @@ impl SendQueue {
     /// Queues a frame by its delivery policy. Never blocks on the client.
     pub fn push(&self, frame: OutFrame) {
         let mut slots = self.lock();
-        if slots.close.is_some() {
+        if slots.closing {
             return;
         }
         match frame.delivery {
@@ -66,6 +68,7 @@ impl SendQueue {
             Delivery::Reliable if slots.reliable.len() >= MAX_RELIABLE_FRAMES => {
                 slots.reliable.clear();
                 slots.latest = None;
+                slots.closing = true;
                 slots.close = Some((
                     DisconnectReason::TooSlow,
                     format!("outgoing queue overflowed ({MAX_RELIABLE_FRAMES} frames)"),
@@ -80,7 +83,8 @@ impl SendQueue {
     /// Asks for the connection to be closed once the reliable frames already queued are sent.
     pub fn close(&self, reason: DisconnectReason, message: String) {
         let mut slots = self.lock();
-        if slots.close.is_none() {
+        if !slots.closing {
+            slots.closing = true;
             slots.close = Some((reason, message));
         }
         drop(slots);
@@ -95,9 +99,10 @@ impl SendQueue {
         }
         if let Some((reason, message)) = slots.close.take() {
             slots.latest = None;
-            // Leave a marker so later pushes are ignored.
-            slots.close = Some((reason, String::new()));
             return Some(Outgoing::Close(reason, message));
+        }
+        if slots.closing {
+            return None;
         }
         slots.latest.take().map(Outgoing::Frame)
     }

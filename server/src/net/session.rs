@@ -16,13 +16,13 @@ use shared::{ClientMessage, ConnectionState, DisconnectReason, ServerMessage, co
 use tokio::net::TcpStream;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::Message;
 
-use super::{NetContext, stopping};
 use super::send_queue::{Outgoing, SendQueue};
+use super::{NetContext, stopping};
 use crate::bridge::{ClientId, ToSim};
 
 /// Longest close reason a close frame can carry (RFC 6455: 125-byte control payload).
@@ -152,7 +152,8 @@ impl Session {
         message.verify(self.state).map_err(|e| (e.reason(), e.to_string()))?;
         match message {
             ClientMessage::Ping { id } => {
-                let pong = codec::encode(&ServerMessage::Pong { id }).map_err(|e| (DisconnectReason::InvalidMessage, e.to_string()))?;
+                let pong = codec::encode(&ServerMessage::Pong { id })
+                    .map_err(|e| (DisconnectReason::InvalidMessage, e.to_string()))?;
                 if self.send(Message::Binary(pong.into())).await.is_err() {
                     return Err((DisconnectReason::TooSlow, "could not answer ping".into()));
                 }
@@ -189,10 +190,7 @@ impl Session {
         }
         let frame = CloseFrame { code: CloseCode::from(reason.close_code()), reason: truncate(message).into() };
         let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.close(Some(frame))).await;
-        let _ = tokio::time::timeout(CLOSE_GRACE, async {
-            while let Some(Ok(_)) = self.ws.next().await {}
-        })
-        .await;
+        let _ = tokio::time::timeout(CLOSE_GRACE, async { while let Some(Ok(_)) = self.ws.next().await {} }).await;
         End::Closed(reason)
     }
 }

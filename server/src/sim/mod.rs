@@ -11,6 +11,7 @@
 
 pub mod components;
 pub mod geometry;
+pub mod harness;
 pub mod resources;
 pub mod rng;
 pub mod rules;

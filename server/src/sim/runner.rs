@@ -119,7 +119,14 @@ impl TickStats {
         let (p50, p99, max) = (at(0.5), at(0.99), at(1.0));
         let ticks = self.window.len();
         if self.overruns_window > 0 {
-            tracing::warn!(ticks, p50_us = p50, p99_us = p99, max_us = max, overruns = self.overruns_window, "tick timings");
+            tracing::warn!(
+                ticks,
+                p50_us = p50,
+                p99_us = p99,
+                max_us = max,
+                overruns = self.overruns_window,
+                "tick timings"
+            );
         } else {
             tracing::info!(ticks, p50_us = p50, p99_us = p99, max_us = max, "tick timings");
         }

@@ -7,18 +7,11 @@ use glam::Vec2;
 use crate::sim::components::{Combatant, InputQueue, NetId, Player, Position, Projectile, Velocity};
 use crate::sim::resources::{NetIds, SimSettings, Tick};
 use crate::sim::rules::{
-    FIRE_INTERVAL_SECS, PLAYER_RADIUS, PLAYER_SPEED, PROJECTILE_LIFETIME_SECS, PROJECTILE_RADIUS,
-    PROJECTILE_SPEED, ticks,
+    FIRE_INTERVAL_SECS, PLAYER_RADIUS, PLAYER_SPEED, PROJECTILE_LIFETIME_SECS, PROJECTILE_RADIUS, PROJECTILE_SPEED,
+    ticks,
 };
 
-type PlayerInputs<'a> = (
-    &'a NetId,
-    &'a Player,
-    &'a Position,
-    &'a mut InputQueue,
-    &'a mut Combatant,
-    &'a mut Velocity,
-);
+type PlayerInputs<'a> = (&'a NetId, &'a Player, &'a Position, &'a mut InputQueue, &'a mut Combatant, &'a mut Velocity);
 
 /// Consumes one input per player and acts on it.
 pub fn apply_inputs(

@@ -16,10 +16,7 @@ pub fn respawn(
     arena: Res<Arena>,
     tick: Res<Tick>,
 ) {
-    let mut due: Vec<_> = players
-        .iter_mut()
-        .filter(|(_, c, ..)| c.respawn_at.is_some_and(|at| at <= tick.0))
-        .collect();
+    let mut due: Vec<_> = players.iter_mut().filter(|(_, c, ..)| c.respawn_at.is_some_and(|at| at <= tick.0)).collect();
     due.sort_unstable_by_key(|(id, ..)| **id);
     for (_, mut combat, mut pos, mut vel) in due {
         *combat = Combatant { health: MAX_HEALTH, aim: combat.aim, cooldown: 0, respawn_at: None };

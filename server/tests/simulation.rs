@@ -1,0 +1,247 @@
+//! Simulation tests: scripted inputs stepped in memory, exact outcomes asserted.
+//!
+//! The tick rate is 64 Hz here so that one tick of player movement (200 / 64 = 3.125 units)
+//! is exact in binary floating point, and positions can be compared with `==`.
+
+use glam::Vec2;
+use server::sim::harness::Harness;
+use server::sim::resources::SimSettings;
+use shared::{Buttons, DisconnectReason, EntityKind, Input, MapData, Rect, ServerMessage};
+
+const RATE: u16 = 64;
+
+fn settings(npcs: u32) -> SimSettings {
+    SimSettings { tick_rate: RATE, snapshot_rate: 16, max_players: 4, seed: 7, npcs }
+}
+
+/// 1000 x 1000, one wall at x ∈ [600, 700], one spawn point so joins are predictable.
+fn test_map() -> MapData {
+    MapData {
+        id: "test".into(),
+        width: 1000.0,
+        height: 1000.0,
+        walls: vec![Rect { x: 600.0, y: 0.0, w: 100.0, h: 1000.0 }],
+        spawns: vec![Vec2::new(300.0, 500.0)],
+    }
+}
+
+fn moving(seq: u32, dir: Vec2) -> Input {
+    Input { seq, movement: dir, aim: 0.0, buttons: 0 }
+}
+
+#[test]
+fn join_is_welcomed_with_own_entity() {
+    let mut h = Harness::new(settings(0), test_map());
+    let ann = h.connect(1, "ann");
+    h.step(1);
+    let mail = h.take_mail(ann);
+    let Some(ServerMessage::Welcome(welcome)) = mail.first() else {
+        panic!("first message must be Welcome, got {mail:?}")
+    };
+    assert_eq!(welcome.client_id, 1);
+    assert_eq!((welcome.tick_rate, welcome.snapshot_rate), (RATE, 16));
+    assert_eq!(welcome.map, test_map(), "the map travels in Welcome");
+    let me = h.player(ann).expect("player spawned");
+    assert_eq!(me.id, welcome.entity_id);
+    assert_eq!((me.pos, me.health), (Vec2::new(300.0, 500.0), 100));
+}
+
+#[test]
+fn inputs_move_the_player_exactly() {
+    let mut h = Harness::new(settings(0), test_map());
+    let ann = h.connect(1, "ann");
+    h.step(1);
+    for seq in 1..=32 {
+        h.input(ann, moving(seq, Vec2::new(1.0, 0.0)));
+        h.step(1);
+    }
+    assert_eq!(h.player(ann).map(|p| p.pos), Some(Vec2::new(300.0 + 32.0 * 3.125, 500.0)));
+    // No new input: the last one stays held for 4 more ticks.
+    h.step(4);
+    assert_eq!(h.player(ann).map(|p| p.pos), Some(Vec2::new(300.0 + 36.0 * 3.125, 500.0)));
+    // Snapshots acknowledge the last applied input.
+    let last_ack = h.take_mail(ann).iter().rev().find_map(|m| match m {
+        ServerMessage::Snapshot { last_input_seq, .. } => Some(*last_input_seq),
+        _ => None,
+    });
+    assert_eq!(last_ack, Some(32));
+}
+
+#[test]
+fn walls_and_map_edges_stop_players() {
+    let mut h = Harness::new(settings(0), test_map());
+    let ann = h.connect(1, "ann");
+    h.step(1);
+    // 300 → wall at 600: the circle (radius 16) stops with its edge on the wall.
+    h.input(ann, moving(1, Vec2::X));
+    h.step(200);
+    assert_eq!(h.player(ann).map(|p| p.pos), Some(Vec2::new(584.0, 500.0)));
+    // Up into the map edge.
+    h.input(ann, moving(2, -Vec2::Y));
+    h.step(300);
+    assert_eq!(h.player(ann).map(|p| p.pos), Some(Vec2::new(584.0, 16.0)));
+}
+
+#[test]
+fn shots_hit_kill_score_and_the_victim_respawns() {
+    let mut h = Harness::new(settings(0), test_map());
+    let ann = h.connect(1, "ann");
+    let bob = h.connect(2, "bob");
+    h.step(1);
+    // Both spawn at (300, 500). Bob walks left 64 ticks (200 units) to (100, 500); ann stays.
+    h.input(bob, moving(1, -Vec2::X));
+    h.step(64);
+    h.input(bob, moving(2, Vec2::ZERO));
+    h.step(1);
+    assert_eq!(h.player(bob).map(|p| p.pos), Some(Vec2::new(100.0, 500.0)));
+
+    // Ann aims left (π) and holds fire: a shot every 13 ticks (0.2 s at 64 Hz).
+    let fire = Input { seq: 1, movement: Vec2::ZERO, aim: std::f32::consts::PI, buttons: Buttons::FIRE };
+    h.input(ann, fire);
+    h.step(1);
+    let shots = h.entities().into_iter().filter(|e| e.kind == EntityKind::Projectile).count();
+    assert_eq!(shots, 1, "one projectile after the first tick of fire");
+    let mut died_at = None;
+    for tick in 0..200 {
+        h.step(1);
+        if died_at.is_none() && h.player(bob).is_some_and(|b| b.health == 0) {
+            died_at = Some(tick);
+        }
+    }
+    let died_at = died_at.expect("bob dies after four hits");
+    // Shots leave at x = 279 on ticks 0, 13, 26 and 39 after the trigger (cooldown 0.2 s =
+    // 13 ticks) and move 9.375 units in the tick they are fired; the fourth touches bob
+    // (x ≤ 100 + 16 + 4) 16 ticks later, on tick 55, which is loop index 54.
+    assert_eq!(died_at, 54, "bob died at tick {died_at}");
+    let ann_state = h.player(ann).expect("ann");
+    let bob_state = h.player(bob).expect("bob");
+    assert_eq!(bob_state.health, 100, "respawned 2 s (128 ticks) after death");
+    assert_eq!(bob_state.pos, Vec2::new(300.0, 500.0), "at the only spawn point");
+    let board = h.sim.state().1;
+    let score = |c: u32| board.iter().find(|s| s.client == c).map(|s| (s.kills, s.deaths));
+    assert_eq!(score(1), Some((1, 0)), "ann scored the kill");
+    assert_eq!(score(2), Some((0, 1)), "bob died once");
+    assert!(ann_state.health == 100, "ann is never hit by her own shots");
+}
+
+#[test]
+fn projectiles_stop_at_walls() {
+    // The wall now ends at y = 400, so bob can walk around it.
+    let mut map = test_map();
+    map.walls[0].h = 400.0;
+    let mut h = Harness::new(settings(0), map);
+    let ann = h.connect(1, "ann");
+    let bob = h.connect(2, "bob");
+    h.step(1);
+    // Bob walks right under the wall to (800, 500), then up behind it to (800, 200).
+    h.input(bob, moving(1, Vec2::X));
+    h.step(160);
+    h.input(bob, moving(2, -Vec2::Y));
+    h.step(96);
+    h.input(bob, moving(3, Vec2::ZERO));
+    h.step(1);
+    assert_eq!(h.player(bob).map(|b| b.pos), Some(Vec2::new(800.0, 200.0)));
+    // Ann, still at (300, 500), fires straight at him: the line crosses the wall.
+    let aim = f32::atan2(-300.0, 500.0);
+    h.input(ann, Input { seq: 1, movement: Vec2::ZERO, aim, buttons: Buttons::FIRE });
+    h.step(150);
+    assert_eq!(h.player(bob).map(|b| b.health), Some(100), "the wall absorbs every shot");
+    let flying: Vec<_> = h.entities().into_iter().filter(|e| e.kind == EntityKind::Projectile).collect();
+    assert!(!flying.is_empty(), "ann is still firing");
+    assert!(flying.iter().all(|p| p.pos.x < 600.0), "no projectile beyond the wall: {flying:?}");
+    // Control: with the wall gone, the same shots kill him.
+    h.sim.world_mut().resource_mut::<server::sim::resources::Arena>().0.walls.clear();
+    h.step(150);
+    assert_eq!(h.sim.state().1.iter().find(|s| s.client == 2).map(|s| s.deaths), Some(1));
+}
+
+#[test]
+fn disconnect_removes_the_player() {
+    let mut h = Harness::new(settings(0), test_map());
+    let ann = h.connect(1, "ann");
+    let bob = h.connect(2, "bob");
+    h.step(1);
+    assert!(h.player(bob).is_some());
+    h.disconnect(bob);
+    h.step(1);
+    assert!(h.player(bob).is_none(), "bob's entity is gone");
+    assert_eq!(h.sim.state().1.len(), 1, "and so is his scoreboard row");
+    assert!(h.player(ann).is_some());
+}
+
+#[test]
+fn joins_beyond_max_players_are_refused() {
+    let mut h = Harness::new(SimSettings { max_players: 2, ..settings(0) }, test_map());
+    let ids: Vec<_> = (1..=3).map(|c| h.connect(c, "p")).collect();
+    h.step(1);
+    assert_eq!(h.closed(ids[2]), Some(DisconnectReason::ServerFull));
+    assert!(h.closed(ids[0]).is_none() && h.closed(ids[1]).is_none());
+    assert!(h.player(ids[2]).is_none());
+}
+
+#[test]
+fn snapshots_go_out_at_the_snapshot_rate_in_id_order() {
+    let mut h = Harness::new(settings(50), test_map());
+    let ann = h.connect(1, "ann");
+    h.step(64);
+    let snapshots: Vec<_> = h
+        .take_mail(ann)
+        .into_iter()
+        .filter_map(|m| match m {
+            ServerMessage::Snapshot { tick, entities, .. } => Some((tick, entities)),
+            _ => None,
+        })
+        .collect();
+    let ticks: Vec<u64> = snapshots.iter().map(|(t, _)| *t).collect();
+    assert_eq!(ticks, (1..=16).map(|k| k * 4).collect::<Vec<_>>(), "16 snapshots/s at 64 Hz");
+    let (_, entities) = snapshots.last().expect("snapshots");
+    assert_eq!(entities.len(), 51, "50 NPCs and ann");
+    assert!(entities.windows(2).all(|w| w[0].id < w[1].id), "entities in increasing id");
+}
+
+#[test]
+fn same_seed_and_inputs_give_the_same_world() {
+    let run = |seed: u64| {
+        let mut h = Harness::new(SimSettings { seed, ..settings(300) }, test_map());
+        let ann = h.connect(1, "ann");
+        let bob = h.connect(2, "bob");
+        for seq in 1..=300u32 {
+            let angle = seq as f32 * 0.05 - 3.0;
+            h.input(ann, Input { seq, movement: Vec2::new(0.6, 0.8), aim: angle, buttons: Buttons::FIRE });
+            h.input(bob, Input { seq, movement: Vec2::new(-0.8, 0.6), aim: -angle, buttons: (seq % 2) as u8 });
+            h.step(1);
+        }
+        h.sim.state()
+    };
+    let (a, b) = (run(11), run(11));
+    assert_eq!(a, b, "identical seeds and inputs must give identical state");
+    let c = run(12);
+    assert_ne!(a.0, c.0, "another seed places the crowd elsewhere");
+}
+
+#[test]
+fn crowd_follows_w1() {
+    let mut h = Harness::new(SimSettings { tick_rate: 60, snapshot_rate: 20, ..settings(2000) }, test_map());
+    let before = h.entities();
+    let idle_before: Vec<_> = before.iter().filter(|e| e.vel == Vec2::ZERO).collect();
+    let share = idle_before.len() as f32 / before.len() as f32;
+    assert!((0.45..0.55).contains(&share), "about half start idle: {share}");
+    h.step(1);
+    let after = h.entities();
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(a.id, b.id);
+        assert!(b.pos.cmpge(Vec2::ZERO).all() && b.pos.cmple(Vec2::splat(2000.0)).all(), "{b:?} left the square");
+        let speed = b.vel.length();
+        assert!(speed == 0.0 || (speed - 100.0).abs() < 1e-3, "speed {speed}");
+        if a.vel == Vec2::ZERO {
+            // An NPC idle at tick 0 has 60+ ticks of idleness left: nothing changes at all.
+            assert_eq!(a, b, "idle NPC changed");
+        } else {
+            assert_eq!(b.pos, a.pos + a.vel * (1.0 / 60.0), "moving NPC advances by v·dt");
+        }
+    }
+    // Over 10 s every NPC changes phase at least three times; the idle share stays near half.
+    h.step(600);
+    let idle = h.entities().iter().filter(|e| e.vel == Vec2::ZERO).count();
+    assert!((800..1200).contains(&idle), "{idle} of 2000 idle after 10 s");
+}
