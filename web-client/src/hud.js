@@ -1,0 +1,71 @@
+// DOM overlay: connection state, RTT, server tick, players online, the scoreboard sorted by
+// kills, and a banner with the close code and reason while disconnected or reconnecting.
+
+/** Pure: scoreboard rows sorted by kills (desc), then deaths (asc), then client id. */
+export function sortScoreboard(rows) {
+  return [...rows].sort((a, b) => b.kills - a.kills || a.deaths - b.deaths || a.client - b.client);
+}
+
+export class Hud {
+  constructor(root) {
+    this.status = root.querySelector('#status');
+    this.scores = root.querySelector('#scores tbody');
+    this.banner = root.querySelector('#banner');
+    this.lastStatus = '';
+    this.lastScores = '';
+    this.lastBanner = null;
+  }
+
+  /**
+   * view: { state, rtt, tick, playersOnline, name, clientId, scoreboard, lastClose,
+   * reconnectInMs (null: not reconnecting), decodeErrors }
+   */
+  update(view) {
+    const rtt = view.rtt === null ? '–' : `${Math.round(view.rtt)} ms`;
+    const status =
+      `${view.state} · ${view.name}` +
+      ` · RTT ${rtt} · tick ${view.tick ?? '–'} · ${view.playersOnline} online` +
+      (view.decodeErrors ? ` · ${view.decodeErrors} bad msgs` : '');
+    if (status !== this.lastStatus) {
+      this.status.textContent = status;
+      this.status.dataset.state = view.state;
+      this.lastStatus = status;
+    }
+
+    const rows = sortScoreboard(view.scoreboard);
+    const key = JSON.stringify(rows) + view.clientId;
+    if (key !== this.lastScores) {
+      this.lastScores = key;
+      this.scores.replaceChildren(
+        ...rows.map((r) => {
+          const tr = document.createElement('tr');
+          if (r.client === view.clientId) tr.className = 'own';
+          for (const v of [r.name, r.kills, r.deaths]) {
+            const td = document.createElement('td');
+            td.textContent = String(v);
+            tr.append(td);
+          }
+          return tr;
+        }),
+      );
+    }
+
+    let banner = '';
+    if (view.state !== 'connected' && view.lastClose) {
+      const { code, reason } = view.lastClose;
+      banner = `Disconnected (${code}${reason ? `: ${reason}` : ''})`;
+      if (view.reconnectInMs !== null) {
+        banner += view.reconnectInMs > 0 ? ` — reconnecting in ${(view.reconnectInMs / 1000).toFixed(1)} s` : ' — reconnecting…';
+      } else if (view.state === 'closed') {
+        banner += ' — not reconnecting; reload the page';
+      }
+    } else if (view.state === 'connecting') {
+      banner = 'Connecting…';
+    }
+    if (banner !== this.lastBanner) {
+      this.banner.textContent = banner;
+      this.banner.hidden = banner === '';
+      this.lastBanner = banner;
+    }
+  }
+}

@@ -1,0 +1,149 @@
+// Snapshot buffer and entity interpolation. Remote entities are drawn INTERP_DELAY behind the
+// newest server time (server time = tick / tick_rate), lerped between the two buffered
+// snapshots around that render time. Skipped snapshots just widen the gap being lerped over;
+// if the buffer runs dry we extrapolate from the newest snapshot along velocity, briefly.
+// Also: smoothing of the own player toward its newest server position. No DOM here.
+
+export const INTERP_DELAY_S = 0.1;
+/** Longest we extrapolate past the newest snapshot before freezing. */
+const MAX_EXTRAPOLATE_S = 0.25;
+/** Buffered history kept behind the newest snapshot. */
+const KEEP_S = 1.0;
+/** A clock-offset error larger than this snaps instead of drifting (e.g. server restart). */
+const CLOCK_SNAP_S = 0.5;
+const CLOCK_SMOOTHING = 0.05;
+
+export class SnapshotBuffer {
+  constructor({ delay = INTERP_DELAY_S } = {}) {
+    this.delay = delay;
+    this.reset(60);
+  }
+
+  /** Forget everything, e.g. on a new Welcome. */
+  reset(tickRate) {
+    this.tickRate = tickRate > 0 ? tickRate : 60;
+    /** Ascending by tick: { tick, time, snapshot, byId: Map<id, EntityState> }. */
+    this.frames = [];
+    /** Estimate of (server time − local time), in seconds. */
+    this.offset = null;
+  }
+
+  get newest() {
+    return this.frames.length ? this.frames[this.frames.length - 1].snapshot : null;
+  }
+
+  /** Adds a snapshot received at local time `nowMs`; stale or duplicate ticks are ignored. */
+  push(snapshot, nowMs) {
+    const last = this.frames[this.frames.length - 1];
+    if (last && snapshot.tick <= last.tick) return false;
+    const time = snapshot.tick / this.tickRate;
+    const byId = new Map();
+    for (const e of snapshot.entities) byId.set(e.id, e);
+    this.frames.push({ tick: snapshot.tick, time, snapshot, byId });
+    while (this.frames.length > 2 && this.frames[1].time < time - KEEP_S) this.frames.shift();
+
+    const sample = time - nowMs / 1000;
+    if (this.offset === null || Math.abs(sample - this.offset) > CLOCK_SNAP_S) this.offset = sample;
+    else this.offset += (sample - this.offset) * CLOCK_SMOOTHING;
+    return true;
+  }
+
+  /** Estimated current server time in seconds, or null before any snapshot. */
+  serverNow(nowMs) {
+    return this.offset === null ? null : nowMs / 1000 + this.offset;
+  }
+
+  /** Server time at which remote entities are drawn. */
+  renderTime(nowMs) {
+    const now = this.serverNow(nowMs);
+    return now === null ? null : now - this.delay;
+  }
+
+  /**
+   * Entities as they were at the render time: array of
+   * { id, kind, x, y, aim, health, owner } (health/owner/kind from the nearer snapshot).
+   */
+  sample(nowMs) {
+    const frames = this.frames;
+    if (frames.length === 0) return [];
+    const t = this.renderTime(nowMs);
+    const newest = frames[frames.length - 1];
+    if (frames.length === 1 || t >= newest.time) {
+      const ahead = Math.min(Math.max(t - newest.time, 0), MAX_EXTRAPOLATE_S);
+      return newest.snapshot.entities.map((e) => at(e, e.pos.x + e.vel.x * ahead, e.pos.y + e.vel.y * ahead, e.aim));
+    }
+    if (t <= frames[0].time) return frames[0].snapshot.entities.map((e) => at(e, e.pos.x, e.pos.y, e.aim));
+
+    let i = frames.length - 2;
+    while (i > 0 && frames[i].time > t) i--;
+    const a = frames[i];
+    const b = frames[i + 1];
+    const span = b.time - a.time;
+    const f = span > 0 ? (t - a.time) / span : 1;
+    const out = [];
+    for (const eb of b.snapshot.entities) {
+      const ea = a.byId.get(eb.id);
+      if (!ea) {
+        // Appeared between a and b: place it back along its velocity (projectiles fly straight).
+        const back = b.time - t;
+        out.push(at(eb, eb.pos.x - eb.vel.x * back, eb.pos.y - eb.vel.y * back, eb.aim));
+        continue;
+      }
+      const nearer = f < 0.5 ? ea : eb;
+      if (isTeleport(ea, eb, span)) {
+        out.push(at(nearer, nearer.pos.x, nearer.pos.y, nearer.aim));
+        continue;
+      }
+      const x = ea.pos.x + (eb.pos.x - ea.pos.x) * f;
+      const y = ea.pos.y + (eb.pos.y - ea.pos.y) * f;
+      out.push(at(nearer, x, y, lerpAngle(ea.aim, eb.aim, f)));
+    }
+    // Entities in a but not b were removed before b: not drawn.
+    return out;
+  }
+}
+
+function at(e, x, y, aim) {
+  return { id: e.id, kind: e.kind, x, y, aim, health: e.health, owner: e.owner };
+}
+
+/** Moved further than its velocities allow (respawn): do not slide across the map. */
+function isTeleport(a, b, span) {
+  const dx = b.pos.x - a.pos.x;
+  const dy = b.pos.y - a.pos.y;
+  const speed = Math.max(Math.hypot(a.vel.x, a.vel.y), Math.hypot(b.vel.x, b.vel.y));
+  const allowed = speed * span * 2 + 64;
+  return dx * dx + dy * dy > allowed * allowed;
+}
+
+export function lerpAngle(a, b, f) {
+  let d = b - a;
+  while (d > Math.PI) d -= 2 * Math.PI;
+  while (d < -Math.PI) d += 2 * Math.PI;
+  return a + d * f;
+}
+
+/** Eases a displayed position toward a target; snaps when far (spawn, respawn). */
+export class Smoother {
+  constructor({ rate = 25, snapDistance = 200 } = {}) {
+    this.rate = rate;
+    this.snapDistance = snapDistance;
+    this.pos = null;
+  }
+
+  reset() {
+    this.pos = null;
+  }
+
+  /** Moves toward `target` ({x,y}) over `dt` seconds; returns the smoothed position. */
+  update(target, dt) {
+    if (!target) return this.pos;
+    if (!this.pos || Math.hypot(target.x - this.pos.x, target.y - this.pos.y) > this.snapDistance) {
+      this.pos = { x: target.x, y: target.y };
+    } else {
+      const k = 1 - Math.exp(-this.rate * Math.max(dt, 0));
+      this.pos = { x: this.pos.x + (target.x - this.pos.x) * k, y: this.pos.y + (target.y - this.pos.y) * k };
+    }
+    return this.pos;
+  }
+}

@@ -1,0 +1,202 @@
+// WebSocket lifecycle: connect to /ws, Hello → Welcome, route Snapshot/Pong/Disconnect,
+// ping every second for RTT, record the last close, and reconnect with jittered exponential
+// backoff (0.5 s → 8 s) — except after a VersionMismatch, where retrying cannot help.
+import { PROTOCOL_VERSION, decodeServer, encodeClient } from './protocol.js';
+
+const PING_INTERVAL_MS = 1000;
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 8000;
+/** Pings older than this are forgotten (their Pong is not coming). */
+const PING_FORGET_MS = 10000;
+
+/**
+ * One logical connection to the game server, surviving reconnects.
+ *
+ * Callbacks (all optional): onWelcome(welcome), onSnapshot(snapshot), onStateChange(state),
+ * onClose({code, reason}, retryInMs|null).
+ */
+export class Connection {
+  constructor({ url, name, callbacks = {} }) {
+    this.url = url;
+    this.name = name;
+    this.cb = callbacks;
+    /** 'connecting' until Welcome, 'connected' after it, 'closed' after the socket closes. */
+    this.state = 'closed';
+    this.welcome = null;
+    this.rtt = null;
+    this.lastClose = null;
+    /** The last Disconnect the server sent on the current socket, if any. */
+    this.disconnect = null;
+    /** Time (performance.now) of the next reconnect attempt, or null. */
+    this.reconnectAt = null;
+    this.noReconnect = false;
+    this.attempt = 0;
+    this.ws = null;
+    this.pingId = 0;
+    this.pingsSent = new Map();
+    this.pingTimer = null;
+    this.reconnectTimer = null;
+    this.decodeErrors = 0;
+  }
+
+  start() {
+    this.noReconnect = false;
+    this.open();
+  }
+
+  /** Closes for good (no reconnect). */
+  stop() {
+    this.noReconnect = true;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectAt = null;
+    if (this.ws) this.ws.close(1000, 'client stopped');
+  }
+
+  setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.cb.onStateChange?.(state);
+  }
+
+  open() {
+    clearTimeout(this.reconnectTimer);
+    this.reconnectAt = null;
+    this.disconnect = null;
+    this.welcome = null;
+    this.setState('connecting');
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (err) {
+      console.error('WebSocket constructor failed', err);
+      this.handleClose(ws, { code: 1006, reason: String(err?.message ?? err) });
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    ws.onopen = () => {
+      if (this.ws !== ws) return;
+      this.sendRaw(encodeClient({ type: 'Hello', protocol_version: PROTOCOL_VERSION, name: this.name }));
+    };
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
+      this.handleMessage(ev.data);
+    };
+    ws.onerror = () => {
+      // Always followed by a close event, which carries what we can know.
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.handleClose(ws, { code: ev.code, reason: ev.reason });
+    };
+  }
+
+  handleMessage(data) {
+    if (!(data instanceof ArrayBuffer)) {
+      console.warn('ignoring non-binary message from server');
+      return;
+    }
+    let msg;
+    try {
+      msg = decodeServer(data);
+    } catch (err) {
+      this.decodeErrors++;
+      console.error(`ignoring undecodable server message (${data.byteLength} bytes):`, err.message);
+      return;
+    }
+    try {
+      this.dispatch(msg);
+    } catch (err) {
+      console.error(`error handling ${msg.type}:`, err);
+    }
+  }
+
+  dispatch(msg) {
+    switch (msg.type) {
+      case 'Welcome':
+        this.welcome = msg;
+        this.attempt = 0;
+        this.rtt = null;
+        this.pingsSent.clear();
+        this.setState('connected');
+        this.cb.onWelcome?.(msg);
+        this.startPinging();
+        break;
+      case 'Snapshot':
+        if (this.welcome) this.cb.onSnapshot?.(msg);
+        break;
+      case 'Pong': {
+        const sentAt = this.pingsSent.get(msg.id);
+        if (sentAt !== undefined) {
+          this.pingsSent.delete(msg.id);
+          this.rtt = performance.now() - sentAt;
+        }
+        break;
+      }
+      case 'Disconnect':
+        this.disconnect = msg;
+        if (msg.reason === 'VersionMismatch') this.noReconnect = true;
+        console.warn(`server disconnect: ${msg.reason}: ${msg.message}`);
+        break;
+    }
+  }
+
+  startPinging() {
+    clearInterval(this.pingTimer);
+    const ping = () => {
+      const now = performance.now();
+      for (const [id, at] of this.pingsSent) if (now - at > PING_FORGET_MS) this.pingsSent.delete(id);
+      this.pingId = (this.pingId + 1) >>> 0;
+      this.pingsSent.set(this.pingId, now);
+      this.send({ type: 'Ping', id: this.pingId });
+    };
+    ping();
+    this.pingTimer = setInterval(ping, PING_INTERVAL_MS);
+  }
+
+  /** Sends a client message if the game connection is up; returns whether it was sent. */
+  send(msg) {
+    if (this.state !== 'connected') return false;
+    return this.sendRaw(encodeClient(msg));
+  }
+
+  sendRaw(bytes) {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(bytes);
+    return true;
+  }
+
+  handleClose(ws, { code, reason }) {
+    clearInterval(this.pingTimer);
+    this.pingTimer = null;
+    this.ws = null;
+    if (ws) ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+    // The close reason is what the server put in the close frame; fall back to its Disconnect.
+    const d = this.disconnect;
+    const text = reason || (d ? `${d.reason}${d.message ? `: ${d.message}` : ''}` : '');
+    this.lastClose = { code, reason: text };
+    this.setState('closed');
+    let retryIn = null;
+    if (!this.noReconnect) {
+      retryIn = backoffDelay(this.attempt++);
+      this.reconnectAt = performance.now() + retryIn;
+      this.reconnectTimer = setTimeout(() => this.open(), retryIn);
+    }
+    this.cb.onClose?.(this.lastClose, retryIn);
+  }
+}
+
+/**
+ * Delay before reconnect attempt `attempt` (0-based): a base of 0.5 s doubling up to 8 s, of
+ * which a random 50–100% is used so that clients dropped together do not return together.
+ */
+export function backoffDelay(attempt, random = Math.random) {
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(attempt, 16));
+  return Math.round(base * (0.5 + 0.5 * random()));
+}
+
+/** The WebSocket URL of the page's own server. */
+export function defaultUrl(loc = location) {
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/ws`;
+}

@@ -1,0 +1,513 @@
+// Wire protocol v1 (shared/WIRE.md): bincode 2 `standard` encoding of ClientMessage and
+// ServerMessage — varints, little-endian f32, length-prefixed strings and vectors, enums as
+// varint variant indices. Pure functions, no DOM: runs in the browser and under node:test.
+//
+// JS shapes: a message is `{ type: 'Variant', ...fields }`; Vec2 is `{ x, y }`; unit enum
+// values (EntityKind, DisconnectReason) are their variant names as strings; u64 fields are
+// Numbers (values above 2^53 are refused rather than silently rounded).
+
+export const PROTOCOL_VERSION = 1;
+/** Largest client message the server accepts (WIRE.md: over 256 bytes → close 1009). */
+export const MAX_CLIENT_MESSAGE_BYTES = 256;
+/** Largest server message we agree to decode (same limit as shared/src/codec.rs). */
+export const MAX_SERVER_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** Longest player name in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 24;
+/** Button bits of Input.buttons. */
+export const BUTTON_FIRE = 1;
+
+export const ENTITY_KINDS = Object.freeze(['Player', 'Npc', 'Projectile']);
+export const DISCONNECT_REASONS = Object.freeze([
+  'ServerShutdown',
+  'VersionMismatch',
+  'ProtocolViolation',
+  'TextFrame',
+  'InvalidMessage',
+  'Timeout',
+  'TooSlow',
+  'MessageTooBig',
+  'ServerFull',
+  'RateLimited',
+]);
+const CLIENT_VARIANTS = Object.freeze(['Hello', 'Input', 'Ping']);
+const SERVER_VARIANTS = Object.freeze(['Welcome', 'Snapshot', 'Pong', 'Disconnect']);
+
+/** Any failure to encode or decode; `message` says what and where. */
+export class ProtocolError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+// Varint markers (bincode 2 standard): <251 is the value itself.
+const U16_MARKER = 251;
+const U32_MARKER = 252;
+const U64_MARKER = 253;
+
+/** Reads primitive values from a byte array, throwing ProtocolError on anything malformed. */
+export class Reader {
+  constructor(bytes) {
+    if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
+    if (!(bytes instanceof Uint8Array)) throw new ProtocolError('expected Uint8Array or ArrayBuffer');
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.pos = 0;
+  }
+
+  get remaining() {
+    return this.bytes.length - this.pos;
+  }
+
+  need(n, what) {
+    if (this.remaining < n) {
+      throw new ProtocolError(
+        `truncated message: ${what} needs ${n} byte(s) at offset ${this.pos}, only ${this.remaining} left`,
+      );
+    }
+  }
+
+  u8(what = 'u8') {
+    this.need(1, what);
+    return this.bytes[this.pos++];
+  }
+
+  bool(what = 'bool') {
+    const b = this.u8(what);
+    if (b > 1) throw new ProtocolError(`invalid bool ${b} for ${what} at offset ${this.pos - 1}`);
+    return b === 1;
+  }
+
+  /** Unsigned varint of at most `bits` (16, 32 or 64) bits. */
+  varint(bits, what = `u${bits}`) {
+    const at = this.pos;
+    const marker = this.u8(what);
+    if (marker < U16_MARKER) return marker;
+    let value;
+    if (marker === U16_MARKER) {
+      this.need(2, what);
+      value = this.view.getUint16(this.pos, true);
+      this.pos += 2;
+    } else if (marker === U32_MARKER && bits >= 32) {
+      this.need(4, what);
+      value = this.view.getUint32(this.pos, true);
+      this.pos += 4;
+    } else if (marker === U64_MARKER && bits >= 64) {
+      this.need(8, what);
+      const big = this.view.getBigUint64(this.pos, true);
+      this.pos += 8;
+      if (big > BigInt(Number.MAX_SAFE_INTEGER)) {
+        throw new ProtocolError(`${what} at offset ${at} is ${big}, above 2^53-1`);
+      }
+      value = Number(big);
+    } else {
+      throw new ProtocolError(`invalid varint marker ${marker} for ${what} at offset ${at}`);
+    }
+    return value;
+  }
+
+  u16(what) {
+    return this.varint(16, what);
+  }
+
+  u32(what) {
+    return this.varint(32, what);
+  }
+
+  u64(what) {
+    return this.varint(64, what);
+  }
+
+  f32(what = 'f32') {
+    this.need(4, what);
+    const v = this.view.getFloat32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+
+  vec2(what = 'Vec2') {
+    return { x: this.f32(`${what}.x`), y: this.f32(`${what}.y`) };
+  }
+
+  string(what = 'String') {
+    const len = this.u64(`${what} length`);
+    this.need(len, what);
+    const slice = this.bytes.subarray(this.pos, this.pos + len);
+    this.pos += len;
+    try {
+      return utf8Decoder.decode(slice);
+    } catch {
+      throw new ProtocolError(`${what} is not valid UTF-8`);
+    }
+  }
+
+  /** Vec<T>: count, then `count` elements read by `readOne`. */
+  vec(readOne, minElementBytes, what = 'Vec') {
+    const count = this.u64(`${what} length`);
+    // A hostile count cannot make us allocate: every element takes at least this many bytes.
+    this.need(count * minElementBytes, `${what} of ${count} element(s)`);
+    const out = new Array(count);
+    for (let i = 0; i < count; i++) out[i] = readOne(this, i);
+    return out;
+  }
+
+  /** Enum variant index → its name from `names`. */
+  variant(names, what) {
+    const at = this.pos;
+    const index = this.u32(`${what} variant`);
+    if (index >= names.length) {
+      throw new ProtocolError(`unknown ${what} variant ${index} at offset ${at}`);
+    }
+    return names[index];
+  }
+
+  finish(what) {
+    if (this.remaining !== 0) {
+      throw new ProtocolError(`${this.remaining} trailing byte(s) after ${what}`);
+    }
+  }
+}
+
+/** Appends primitive values to a growing byte buffer. */
+export class Writer {
+  constructor(capacity = 64) {
+    this.bytes = new Uint8Array(capacity);
+    this.view = new DataView(this.bytes.buffer);
+    this.pos = 0;
+  }
+
+  reserve(n) {
+    if (this.pos + n <= this.bytes.length) return;
+    let cap = this.bytes.length * 2;
+    while (cap < this.pos + n) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.bytes.subarray(0, this.pos));
+    this.bytes = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(v, what = 'u8') {
+    checkInt(v, 0, 0xff, what);
+    this.reserve(1);
+    this.bytes[this.pos++] = v;
+  }
+
+  bool(v) {
+    this.u8(v ? 1 : 0);
+  }
+
+  varint(v, bits, what = `u${bits}`) {
+    if (typeof v === 'bigint') {
+      if (v < 0n || v > (1n << BigInt(bits)) - 1n) throw new ProtocolError(`${what} out of range: ${v}`);
+      if (v <= BigInt(Number.MAX_SAFE_INTEGER)) v = Number(v);
+    } else {
+      checkInt(v, 0, bits === 16 ? 0xffff : bits === 32 ? 0xffffffff : Number.MAX_SAFE_INTEGER, what);
+    }
+    if (typeof v === 'bigint' || v > 0xffffffff) {
+      this.reserve(9);
+      this.bytes[this.pos++] = U64_MARKER;
+      this.view.setBigUint64(this.pos, BigInt(v), true);
+      this.pos += 8;
+    } else if (v > 0xffff) {
+      this.reserve(5);
+      this.bytes[this.pos++] = U32_MARKER;
+      this.view.setUint32(this.pos, v, true);
+      this.pos += 4;
+    } else if (v >= U16_MARKER) {
+      this.reserve(3);
+      this.bytes[this.pos++] = U16_MARKER;
+      this.view.setUint16(this.pos, v, true);
+      this.pos += 2;
+    } else {
+      this.reserve(1);
+      this.bytes[this.pos++] = v;
+    }
+  }
+
+  u16(v, what) {
+    this.varint(v, 16, what);
+  }
+
+  u32(v, what) {
+    this.varint(v, 32, what);
+  }
+
+  u64(v, what) {
+    this.varint(v, 64, what);
+  }
+
+  f32(v, what = 'f32') {
+    if (typeof v !== 'number') throw new ProtocolError(`${what} must be a number, got ${typeof v}`);
+    this.reserve(4);
+    this.view.setFloat32(this.pos, v, true);
+    this.pos += 4;
+  }
+
+  vec2(v, what = 'Vec2') {
+    if (v == null) throw new ProtocolError(`${what} is missing`);
+    this.f32(v.x, `${what}.x`);
+    this.f32(v.y, `${what}.y`);
+  }
+
+  string(s, what = 'String') {
+    if (typeof s !== 'string') throw new ProtocolError(`${what} must be a string`);
+    const bytes = utf8Encoder.encode(s);
+    this.u64(bytes.length, `${what} length`);
+    this.reserve(bytes.length);
+    this.bytes.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  vec(items, writeOne, what = 'Vec') {
+    if (!Array.isArray(items)) throw new ProtocolError(`${what} must be an array`);
+    this.u64(items.length, `${what} length`);
+    for (const item of items) writeOne(this, item);
+  }
+
+  variant(names, name, what) {
+    const index = names.indexOf(name);
+    if (index < 0) throw new ProtocolError(`unknown ${what} variant ${JSON.stringify(name)}`);
+    this.u32(index);
+  }
+
+  finish() {
+    return this.bytes.slice(0, this.pos);
+  }
+}
+
+function checkInt(v, min, max, what) {
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new ProtocolError(`${what} must be an integer in [${min}, ${max}], got ${v}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Client → server
+
+/** Encodes a ClientMessage: {type:'Hello',protocol_version,name} | {type:'Input',seq,movement,aim,buttons} | {type:'Ping',id}. */
+export function encodeClient(msg) {
+  const w = new Writer(32);
+  w.variant(CLIENT_VARIANTS, msg?.type, 'ClientMessage');
+  switch (msg.type) {
+    case 'Hello':
+      w.u16(msg.protocol_version, 'Hello.protocol_version');
+      w.string(msg.name, 'Hello.name');
+      break;
+    case 'Input':
+      w.u32(msg.seq, 'Input.seq');
+      w.vec2(msg.movement, 'Input.movement');
+      w.f32(msg.aim, 'Input.aim');
+      w.u8(msg.buttons, 'Input.buttons');
+      break;
+    case 'Ping':
+      w.u32(msg.id, 'Ping.id');
+      break;
+  }
+  return w.finish();
+}
+
+/** Decodes a ClientMessage (the server's side; used by tests and tools). */
+export function decodeClient(bytes) {
+  const r = new Reader(bytes);
+  if (r.remaining > MAX_CLIENT_MESSAGE_BYTES) {
+    throw new ProtocolError(`client message of ${r.remaining} bytes exceeds ${MAX_CLIENT_MESSAGE_BYTES}`);
+  }
+  const type = r.variant(CLIENT_VARIANTS, 'ClientMessage');
+  let msg;
+  switch (type) {
+    case 'Hello':
+      msg = { type, protocol_version: r.u16('Hello.protocol_version'), name: r.string('Hello.name') };
+      break;
+    case 'Input':
+      msg = {
+        type,
+        seq: r.u32('Input.seq'),
+        movement: r.vec2('Input.movement'),
+        aim: r.f32('Input.aim'),
+        buttons: r.u8('Input.buttons'),
+      };
+      break;
+    case 'Ping':
+      msg = { type, id: r.u32('Ping.id') };
+      break;
+  }
+  r.finish(type);
+  return msg;
+}
+
+// ---------------------------------------------------------------------------------------
+// Server → client
+
+// Smallest encodings, used to refuse impossible Vec lengths before allocating.
+const MIN_RECT_BYTES = 16;
+const MIN_VEC2_BYTES = 8;
+const MIN_ENTITY_BYTES = 1 + 1 + 8 + 8 + 4 + 1 + 1;
+const MIN_SCORE_BYTES = 4;
+
+function readEntity(r) {
+  return {
+    id: r.u32('EntityState.id'),
+    kind: r.variant(ENTITY_KINDS, 'EntityKind'),
+    pos: r.vec2('EntityState.pos'),
+    vel: r.vec2('EntityState.vel'),
+    aim: r.f32('EntityState.aim'),
+    health: r.u8('EntityState.health'),
+    owner: r.u32('EntityState.owner'),
+  };
+}
+
+function readScore(r) {
+  return {
+    client: r.u32('ScoreEntry.client'),
+    name: r.string('ScoreEntry.name'),
+    kills: r.u32('ScoreEntry.kills'),
+    deaths: r.u32('ScoreEntry.deaths'),
+  };
+}
+
+function readRect(r) {
+  return { x: r.f32('Rect.x'), y: r.f32('Rect.y'), w: r.f32('Rect.w'), h: r.f32('Rect.h') };
+}
+
+function readMap(r) {
+  return {
+    id: r.string('MapData.id'),
+    width: r.f32('MapData.width'),
+    height: r.f32('MapData.height'),
+    walls: r.vec(readRect, MIN_RECT_BYTES, 'MapData.walls'),
+    spawns: r.vec((rr) => rr.vec2('MapData.spawns[]'), MIN_VEC2_BYTES, 'MapData.spawns'),
+  };
+}
+
+/**
+ * Decodes a ServerMessage from an ArrayBuffer or Uint8Array. Throws ProtocolError on
+ * truncated input, unknown variants, bad UTF-8, out-of-range varints or trailing bytes.
+ */
+export function decodeServer(bytes) {
+  const r = new Reader(bytes);
+  if (r.remaining > MAX_SERVER_MESSAGE_BYTES) {
+    throw new ProtocolError(`server message of ${r.remaining} bytes exceeds ${MAX_SERVER_MESSAGE_BYTES}`);
+  }
+  const type = r.variant(SERVER_VARIANTS, 'ServerMessage');
+  let msg;
+  switch (type) {
+    case 'Welcome':
+      msg = {
+        type,
+        client_id: r.u32('Welcome.client_id'),
+        entity_id: r.u32('Welcome.entity_id'),
+        tick_rate: r.u16('Welcome.tick_rate'),
+        snapshot_rate: r.u16('Welcome.snapshot_rate'),
+        map: readMap(r),
+      };
+      break;
+    case 'Snapshot':
+      msg = {
+        type,
+        tick: r.u64('Snapshot.tick'),
+        last_input_seq: r.u32('Snapshot.last_input_seq'),
+        entities: r.vec(readEntity, MIN_ENTITY_BYTES, 'Snapshot.entities'),
+        scoreboard: r.vec(readScore, MIN_SCORE_BYTES, 'Snapshot.scoreboard'),
+      };
+      break;
+    case 'Pong':
+      msg = { type, id: r.u32('Pong.id') };
+      break;
+    case 'Disconnect':
+      msg = {
+        type,
+        reason: r.variant(DISCONNECT_REASONS, 'DisconnectReason'),
+        message: r.string('Disconnect.message'),
+      };
+      break;
+  }
+  r.finish(type);
+  return msg;
+}
+
+/** Encodes a ServerMessage (for tests and fake servers; the real server is Rust). */
+export function encodeServer(msg) {
+  const w = new Writer(128);
+  w.variant(SERVER_VARIANTS, msg?.type, 'ServerMessage');
+  switch (msg.type) {
+    case 'Welcome': {
+      w.u32(msg.client_id, 'Welcome.client_id');
+      w.u32(msg.entity_id, 'Welcome.entity_id');
+      w.u16(msg.tick_rate, 'Welcome.tick_rate');
+      w.u16(msg.snapshot_rate, 'Welcome.snapshot_rate');
+      const map = msg.map;
+      w.string(map.id, 'MapData.id');
+      w.f32(map.width, 'MapData.width');
+      w.f32(map.height, 'MapData.height');
+      w.vec(map.walls, (ww, rect) => {
+        ww.f32(rect.x, 'Rect.x');
+        ww.f32(rect.y, 'Rect.y');
+        ww.f32(rect.w, 'Rect.w');
+        ww.f32(rect.h, 'Rect.h');
+      }, 'MapData.walls');
+      w.vec(map.spawns, (ww, p) => ww.vec2(p, 'MapData.spawns[]'), 'MapData.spawns');
+      break;
+    }
+    case 'Snapshot':
+      w.u64(msg.tick, 'Snapshot.tick');
+      w.u32(msg.last_input_seq, 'Snapshot.last_input_seq');
+      w.vec(msg.entities, (ww, e) => {
+        ww.u32(e.id, 'EntityState.id');
+        ww.variant(ENTITY_KINDS, e.kind, 'EntityKind');
+        ww.vec2(e.pos, 'EntityState.pos');
+        ww.vec2(e.vel, 'EntityState.vel');
+        ww.f32(e.aim, 'EntityState.aim');
+        ww.u8(e.health, 'EntityState.health');
+        ww.u32(e.owner, 'EntityState.owner');
+      }, 'Snapshot.entities');
+      w.vec(msg.scoreboard, (ww, s) => {
+        ww.u32(s.client, 'ScoreEntry.client');
+        ww.string(s.name, 'ScoreEntry.name');
+        ww.u32(s.kills, 'ScoreEntry.kills');
+        ww.u32(s.deaths, 'ScoreEntry.deaths');
+      }, 'Snapshot.scoreboard');
+      break;
+    case 'Pong':
+      w.u32(msg.id, 'Pong.id');
+      break;
+    case 'Disconnect':
+      w.variant(DISCONNECT_REASONS, msg.reason, 'DisconnectReason');
+      w.string(msg.message, 'Disconnect.message');
+      break;
+  }
+  return w.finish();
+}
+
+/** Lowercase hex of bytes, for logs and tests. */
+export function toHex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Bytes of a hex string; throws on odd length or non-hex characters. */
+export function fromHex(hex) {
+  if (hex.length % 2 !== 0 || /[^0-9a-fA-F]/.test(hex)) throw new ProtocolError(`bad hex: ${hex}`);
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/**
+ * A name the server will accept: trimmed, control characters removed, at most
+ * MAX_NAME_BYTES bytes of UTF-8 (cut on a character boundary); `fallback` if nothing is left.
+ */
+export function sanitizeName(name, fallback) {
+  let out = '';
+  let bytes = 0;
+  // eslint-disable-next-line no-control-regex
+  for (const ch of String(name ?? '').replace(/[\u0000-\u001f\u007f-\u009f]/g, '').trim()) {
+    const n = utf8Encoder.encode(ch).length;
+    if (bytes + n > MAX_NAME_BYTES) break;
+    out += ch;
+    bytes += n;
+  }
+  out = out.trim();
+  return out.length > 0 ? out : fallback;
+}

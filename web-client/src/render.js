@@ -1,0 +1,167 @@
+// Canvas 2D drawing of the world: map bounds, walls, players (name, health bar, aim; own one
+// highlighted, dead ones faded), NPCs and projectiles. The camera centres on the own player;
+// world and screen are both y-down, one world unit per CSS pixel.
+
+export const PLAYER_RADIUS = 16;
+export const NPC_RADIUS = 8;
+export const PROJECTILE_RADIUS = 4;
+export const MAX_HEALTH = 100;
+
+const GRID = 100;
+const COLORS = {
+  void: '#11141a',
+  floor: '#1d2330',
+  grid: '#262e3d',
+  bounds: '#5a6b8c',
+  wall: '#56627a',
+  wallEdge: '#8391ad',
+  player: '#4aa3ff',
+  own: '#ffd84a',
+  npc: '#9fd86b',
+  projectile: '#ff7a59',
+  name: '#e8ecf4',
+  hpBack: '#40161a',
+  hpFront: '#4ee07a',
+};
+
+export class Renderer {
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext('2d');
+    this.width = 0;
+    this.height = 0;
+    this.camera = { x: 0, y: 0 };
+  }
+
+  /** Matches the backing store to the element size and device pixel ratio. */
+  resize() {
+    const dpr = window.devicePixelRatio || 1;
+    const w = this.canvas.clientWidth;
+    const h = this.canvas.clientHeight;
+    if (w !== this.width || h !== this.height || this.canvas.width !== Math.round(w * dpr)) {
+      this.width = w;
+      this.height = h;
+      this.canvas.width = Math.round(w * dpr);
+      this.canvas.height = Math.round(h * dpr);
+    }
+    this.dpr = dpr;
+  }
+
+  worldToScreen(p) {
+    return { x: p.x - this.camera.x + this.width / 2, y: p.y - this.camera.y + this.height / 2 };
+  }
+
+  /**
+   * view: { map, entities: [{id, kind, x, y, aim, health, owner}], ownEntityId, ownPos,
+   * names: Map<clientId, name> }. The camera centres on `ownPos` (else the map centre); the
+   * own entity is drawn last, highlighted.
+   */
+  draw(view) {
+    this.resize();
+    const { ctx } = this;
+    const map = view.map;
+    if (view.ownPos) this.camera = { x: view.ownPos.x, y: view.ownPos.y };
+    else if (map) this.camera = { x: map.width / 2, y: map.height / 2 };
+
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    ctx.fillStyle = COLORS.void;
+    ctx.fillRect(0, 0, this.width, this.height);
+    ctx.translate(Math.round(this.width / 2 - this.camera.x), Math.round(this.height / 2 - this.camera.y));
+
+    if (map) this.drawMap(map);
+    let own = null;
+    for (const e of view.entities) {
+      if (e.id === view.ownEntityId) own = e;
+      else this.drawEntity(e, false, view.names);
+    }
+    if (own) this.drawEntity(own, true, view.names);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+  }
+
+  drawMap(map) {
+    const { ctx } = this;
+    ctx.fillStyle = COLORS.floor;
+    ctx.fillRect(0, 0, map.width, map.height);
+    ctx.strokeStyle = COLORS.grid;
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    for (let x = GRID; x < map.width; x += GRID) {
+      ctx.moveTo(x + 0.5, 0);
+      ctx.lineTo(x + 0.5, map.height);
+    }
+    for (let y = GRID; y < map.height; y += GRID) {
+      ctx.moveTo(0, y + 0.5);
+      ctx.lineTo(map.width, y + 0.5);
+    }
+    ctx.stroke();
+    ctx.strokeStyle = COLORS.bounds;
+    ctx.lineWidth = 3;
+    ctx.strokeRect(-1.5, -1.5, map.width + 3, map.height + 3);
+    ctx.fillStyle = COLORS.wall;
+    ctx.strokeStyle = COLORS.wallEdge;
+    ctx.lineWidth = 2;
+    for (const w of map.walls) {
+      ctx.fillRect(w.x, w.y, w.w, w.h);
+      ctx.strokeRect(w.x + 1, w.y + 1, w.w - 2, w.h - 2);
+    }
+  }
+
+  drawEntity(e, isOwn, names) {
+    const { ctx } = this;
+    switch (e.kind) {
+      case 'Player':
+        this.drawPlayer(e, isOwn, names?.get(e.owner));
+        break;
+      case 'Npc':
+        circle(ctx, e.x, e.y, NPC_RADIUS, COLORS.npc);
+        break;
+      case 'Projectile':
+        circle(ctx, e.x, e.y, PROJECTILE_RADIUS, COLORS.projectile);
+        break;
+    }
+  }
+
+  drawPlayer(e, isOwn, name) {
+    const { ctx } = this;
+    const dead = e.health === 0;
+    ctx.save();
+    ctx.globalAlpha = dead ? 0.3 : 1;
+    const color = isOwn ? COLORS.own : COLORS.player;
+    // Aim line.
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 4;
+    ctx.beginPath();
+    ctx.moveTo(e.x, e.y);
+    ctx.lineTo(e.x + Math.cos(e.aim) * (PLAYER_RADIUS + 10), e.y + Math.sin(e.aim) * (PLAYER_RADIUS + 10));
+    ctx.stroke();
+    circle(ctx, e.x, e.y, PLAYER_RADIUS, color);
+    if (isOwn) {
+      ctx.strokeStyle = '#ffffff';
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      ctx.arc(e.x, e.y, PLAYER_RADIUS + 4, 0, Math.PI * 2);
+      ctx.stroke();
+    }
+    // Health bar.
+    const bw = 36;
+    const by = e.y - PLAYER_RADIUS - 10;
+    ctx.fillStyle = COLORS.hpBack;
+    ctx.fillRect(e.x - bw / 2, by, bw, 5);
+    ctx.fillStyle = COLORS.hpFront;
+    ctx.fillRect(e.x - bw / 2, by, (bw * Math.min(e.health, MAX_HEALTH)) / MAX_HEALTH, 5);
+    // Name.
+    ctx.fillStyle = COLORS.name;
+    ctx.font = '12px system-ui, sans-serif';
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'bottom';
+    ctx.fillText(name ?? `#${e.owner}`, e.x, by - 3);
+    ctx.restore();
+  }
+}
+
+function circle(ctx, x, y, r, color) {
+  ctx.fillStyle = color;
+  ctx.beginPath();
+  ctx.arc(x, y, r, 0, Math.PI * 2);
+  ctx.fill();
+}

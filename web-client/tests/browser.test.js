@@ -1,0 +1,172 @@
+// End to end: the REAL server binary serves this client and runs the game; two headless
+// Chromium pages play. Asserts the page connects, moves its player with the keyboard, fires
+// with Space, decodes every real server message, and sees a second player join.
+//
+// SERVER_BIN overrides the binary (default <repo>/target/debug/server; build it with
+// `cargo build -p server`). Screenshots go to web-client/test-artifacts/.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { REPO_ROOT, WEB_ROOT, launchChromium, openPage, pollPage, screenshot } from './browser-helpers.js';
+
+const HARD_TIMEOUT_MS = 120_000;
+const SERVER_BIN = process.env.SERVER_BIN || join(REPO_ROOT, 'target', 'debug', 'server');
+const LISTENING = /listening on http:\/\/([0-9.:]+)\//;
+
+/** Spawns the server; resolves { child, address, output() } once it prints its address. */
+function startServer() {
+  if (!existsSync(SERVER_BIN)) {
+    throw new Error(`server binary not found at ${SERVER_BIN}: build it first with \`cargo build -p server\` (or set SERVER_BIN)`);
+  }
+  const args = ['--bind', '127.0.0.1:0', '--web-root', WEB_ROOT, '--seed', '1'];
+  const child = spawn(SERVER_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_BACKTRACE: '1' } });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error('server did not print its address within 20 s')), 20_000);
+    function fail(err) {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`${err.message}\n--- server output ---\n${output}`));
+    }
+    const onData = (chunk) => {
+      output += chunk;
+      const m = LISTENING.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, address: m[1], output: () => output });
+      }
+    };
+    child.stdout.setEncoding('utf8').on('data', onData);
+    child.stderr.setEncoding('utf8').on('data', onData);
+    child.on('error', (err) => fail(err));
+    child.on('exit', (code, signal) => fail(new Error(`server exited early (code ${code}, signal ${signal})`)));
+  });
+}
+
+/** Stops the server we spawned (by its own PID): SIGTERM, then SIGKILL after 3 s. */
+async function stopServer(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+describe('browser client against the real server', { timeout: HARD_TIMEOUT_MS }, () => {
+  let server;
+  let browser;
+  let base;
+  const watchdog = setTimeout(() => {
+    console.error('browser.test: hard timeout; killing the server and exiting');
+    server?.child.kill('SIGKILL');
+    process.exit(1);
+  }, HARD_TIMEOUT_MS + 15_000);
+  watchdog.unref();
+  const killOnExit = () => server?.child.kill('SIGKILL');
+  process.on('exit', killOnExit);
+
+  before(async () => {
+    server = await startServer();
+    base = `http://${server.address}/`;
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    await stopServer(server?.child);
+    process.off('exit', killOnExit);
+    clearTimeout(watchdog);
+  });
+
+  test('server serves the client with a JavaScript MIME type', async () => {
+    const index = await fetch(base);
+    assert.equal(index.status, 200);
+    assert.match(await index.text(), /src\/main\.js/);
+    const js = await fetch(`${base}src/main.js`);
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get('content-type') ?? '', /javascript/);
+  });
+
+  test('connects, moves right while D is held, and sees a second player join', async () => {
+    const first = await openPage(browser, base);
+    const start = await pollPage(first, () => window.game.state === 'connected' && window.game.ownPosition(), {
+      timeout: 15_000,
+      what: 'first page connected with an own position',
+    });
+    const me = await first.evaluate(() => ({ clientId: window.game.clientId, entityId: window.game.entityId, name: window.game.name }));
+    assert.match(me.name, /^player-\d{4}$/, 'random default name');
+    const own = await first.evaluate((id) => window.game.entities().find((e) => e.id === id), me.entityId);
+    assert.equal(own.kind, 'Player');
+    assert.equal(own.owner, me.clientId, "own entity's owner is our client id");
+    assert.ok(own.health > 0 && own.health <= 100, `health ${own.health}`);
+    await pollPage(first, (c) => window.game.scoreboard().some((r) => r.client === c), {
+      arg: me.clientId,
+      what: 'own row in the scoreboard',
+    });
+
+    // Hold D for ~700 ms: at 200 u/s that is ~140 units; require > 50.
+    await first.keyboard.down('d');
+    await new Promise((r) => setTimeout(r, 700));
+    await first.keyboard.up('d');
+    // Wait until the player has stopped (position unchanged over 200 ms), then measure.
+    const moved = await pollPage(first, () => {
+      const a = window.game.ownPosition();
+      return new Promise((r) => setTimeout(() => {
+        const b = window.game.ownPosition();
+        r(a && b && a.x === b.x && a.y === b.y ? b : null);
+      }, 200));
+    }, { timeout: 3000, what: 'player stopped after key release' });
+    assert.ok(moved.x - start.x > 50, `own x grew by more than 50: ${start.x} → ${moved.x}`);
+    assert.ok(moved.x - start.x < 200, `and by no more than ~0.7 s at 200 u/s allows: ${start.x} → ${moved.x}`);
+    assert.ok(Math.abs(moved.y - start.y) < 5, `y stayed put: ${start.y} → ${moved.y}`);
+
+    const rtt = await pollPage(first, () => window.game.rtt, { what: 'RTT from a Pong' });
+    assert.ok(rtt > 0 && rtt < 1000, `rtt ${rtt}`);
+
+    // Aim right of the player (it sits at the canvas centre) and hold Space: our shot appears
+    // to the right of us.
+    await first.mouse.move(480 + 200, 320);
+    await first.keyboard.down('Space');
+    const shot = await pollPage(first, (c) => window.game.entities().find((e) => e.kind === 'Projectile' && e.owner === c), {
+      arg: me.clientId,
+      timeout: 3000,
+      what: 'a projectile owned by us after holding Space',
+    });
+    await first.keyboard.up('Space');
+    assert.ok(shot.x > moved.x && Math.abs(shot.y - moved.y) < 20, `shot fired along +x: ${JSON.stringify(shot)}`);
+
+    const second = await openPage(browser, `${base}?name=second`);
+    await pollPage(second, () => window.game.state === 'connected' && window.game.ownPosition(), {
+      timeout: 15_000,
+      what: 'second page connected',
+    });
+    const seen = await pollPage(second, (c) => window.game.entities().find((e) => e.owner === c && e.kind === 'Player'), {
+      arg: me.clientId,
+      what: "second page sees the first page's player",
+    });
+    assert.equal(seen.id, me.entityId);
+    assert.ok(Math.abs(seen.x - moved.x) < 5, `second sees the moved position (${seen.x} vs ${moved.x})`);
+    await pollPage(first, () => window.game.playersOnline === 2, { what: 'first page counts 2 players online' });
+    const names = await first.evaluate(() => window.game.scoreboard().map((r) => r.name).sort());
+    assert.deepEqual(names, [me.name, 'second'].sort());
+    const secondId = await second.evaluate(() => window.game.clientId);
+    assert.notEqual(secondId, me.clientId);
+
+    // Let the renderers draw a few frames, then keep pictures of both.
+    await first.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    await screenshot(first, 'real-first');
+    await screenshot(second, 'real-second');
+
+    for (const page of [first, second]) {
+      const stats = await page.evaluate(() => ({ state: window.game.state, decodeErrors: window.game.decodeErrors, tick: window.game.tick }));
+      assert.equal(stats.state, 'connected');
+      assert.equal(stats.decodeErrors, 0, 'every real server message decoded');
+      assert.ok(stats.tick > 0);
+      assert.deepEqual(page.problems, [], 'no page errors or console errors');
+    }
+  });
+});

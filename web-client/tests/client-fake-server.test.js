@@ -1,0 +1,156 @@
+// The real client in headless Chromium against tests/fake-server.js, for behaviour the real
+// server cannot be made to show on demand: garbage frames are ignored, closes are recorded and
+// shown, reconnects back off, VersionMismatch stops retrying, inputs are shaped and paced.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { startFakeServer } from './fake-server.js';
+import { WEB_ROOT, launchChromium, openPage, poll, pollPage, screenshot } from './browser-helpers.js';
+
+const HARD_TIMEOUT_MS = 90_000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+describe('client against a scripted fake server', { timeout: HARD_TIMEOUT_MS }, () => {
+  let server;
+  let browser;
+  const watchdog = setTimeout(() => {
+    console.error('client-fake-server: hard timeout, exiting');
+    process.exit(1);
+  }, HARD_TIMEOUT_MS + 10_000);
+  watchdog.unref();
+
+  before(async () => {
+    server = await startFakeServer({ webRoot: WEB_ROOT });
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    await server?.stop().catch(() => {});
+    clearTimeout(watchdog);
+  });
+
+  async function connectedPage(name) {
+    const page = await openPage(browser, `${server.url}?name=${name}`);
+    await pollPage(page, () => window.game.state === 'connected' && window.game.ownPosition() !== null, {
+      what: `${name} connected with an own position`,
+    });
+    const clientId = await page.evaluate(() => window.game.clientId);
+    const client = server.clients.find((c) => c.clientId === clientId);
+    assert.ok(client, `fake server knows client ${clientId}`);
+    assert.equal(client.name, name, 'Hello carried the ?name= parameter');
+    return { page, client };
+  }
+
+  const pageErrors = (page) => page.problems.filter((p) => p.startsWith('pageerror'));
+
+  test('undecodable and non-binary messages are logged and ignored', async () => {
+    const { page, client } = await connectedPage('garbage');
+    const tick0 = await page.evaluate(() => window.game.tick);
+    client.peer.send(new Uint8Array([0x07])); // unknown variant
+    client.peer.send(new Uint8Array([0x01, 0xfd, 0x00])); // truncated Snapshot
+    client.peer.frame(0x1, Buffer.from('hello')); // text frame
+    await pollPage(page, () => window.game.decodeErrors === 2, { what: 'two decode errors counted' });
+    // Still connected and still taking snapshots afterwards.
+    await pollPage(page, (t) => window.game.tick > t + 6, { arg: tick0, what: 'ticks advancing after garbage' });
+    assert.equal(await page.evaluate(() => window.game.state), 'connected');
+    assert.deepEqual(pageErrors(page), []);
+    assert.ok(page.problems.some((p) => p.includes('unknown ServerMessage variant 7')), 'decode error logged');
+    await page.close();
+  });
+
+  test('inputs: one per tick, normalized diagonal, aim toward the pointer, Space fires', async () => {
+    const { page, client } = await connectedPage('inputs');
+    // The camera centres on the own player: the pointer straight below it aims at +π/2.
+    await page.mouse.move(480, 520);
+    await poll(() => client.lastInput && Math.abs(client.lastInput.aim - Math.PI / 2) < 1e-3, {
+      what: 'aim of +π/2 with the pointer below the player',
+    });
+    await page.keyboard.down('d');
+    await page.keyboard.down('s');
+    await page.keyboard.down('Space');
+    await poll(() => client.lastInput?.movement.x > 0 && client.lastInput?.buttons === 1, { what: 'held keys in Input' });
+    const { movement, buttons } = client.lastInput;
+    assert.ok(Math.abs(movement.x - Math.SQRT1_2) < 1e-6 && Math.abs(movement.y - Math.SQRT1_2) < 1e-6, JSON.stringify(movement));
+    assert.ok(Math.hypot(movement.x, movement.y) <= 1 + 1e-6);
+    assert.equal(buttons, 1);
+    const [n0, seq0] = [client.inputs, client.lastInput.seq];
+    await sleep(1000);
+    const [n1, seq1] = [client.inputs, client.lastInput.seq];
+    assert.ok(n1 - n0 >= 50 && n1 - n0 <= 70, `~60 inputs per second, got ${n1 - n0}`);
+    assert.equal(seq1 - seq0, n1 - n0, 'seq increments by one per input');
+    await page.keyboard.up('d');
+    await page.keyboard.up('s');
+    await page.keyboard.up('Space');
+    await poll(() => client.lastInput.movement.x === 0 && client.lastInput.buttons === 0, { what: 'keys released' });
+    assert.ok((await page.evaluate(() => window.game.rtt)) !== null, 'RTT measured from Pong');
+    assert.ok(client.pings >= 1);
+    await page.close();
+  });
+
+  test('a server close is recorded and shown, then the client reconnects', async () => {
+    const { page, client } = await connectedPage('reconnect');
+    const before = server.clients.length;
+    server.disconnect(client, 'ServerShutdown', 1001, 'server stopping');
+    const close = await pollPage(page, () => window.game.state !== 'connected' && window.game.lastClose, {
+      what: 'close recorded',
+    });
+    assert.deepEqual(close, { code: 1001, reason: 'server stopping' });
+    const banner = await page.locator('#banner').textContent();
+    assert.match(banner, /1001: server stopping/);
+    assert.match(banner, /reconnecting/);
+    await screenshot(page, 'fake-reconnecting');
+    await pollPage(page, (old) => window.game.state === 'connected' && window.game.clientId !== old, {
+      arg: client.clientId,
+      timeout: 5000,
+      what: 'reconnected as a new client',
+    });
+    assert.equal(server.clients.length, before + 1, 'exactly one reconnect');
+    assert.equal(await page.locator('#banner').isHidden(), true, 'banner hidden once connected');
+
+    // An abrupt drop (no close frame) is 1006 and also retried.
+    const again = server.clients[server.clients.length - 1];
+    again.peer.socket.destroy();
+    const drop = await pollPage(page, () => window.game.state !== 'connected' && window.game.lastClose, { what: 'drop recorded' });
+    assert.equal(drop.code, 1006);
+    await pollPage(page, () => window.game.state === 'connected', { timeout: 5000, what: 'reconnected after drop' });
+    await page.close();
+  });
+
+  test('VersionMismatch closes for good: no reconnect, banner says so', async () => {
+    server.state.acceptVersion = 2;
+    try {
+      const page = await openPage(browser, `${server.url}?name=old`);
+      const close = await pollPage(page, () => window.game.state === 'closed' && window.game.lastClose, {
+        what: 'closed after VersionMismatch',
+      });
+      assert.deepEqual(close, { code: 1002, reason: 'protocol version mismatch' });
+      const attempts = server.clients.filter((c) => !c.name).length;
+      await sleep(1500); // longer than the first two backoff delays
+      assert.equal(server.clients.filter((c) => !c.name).length, attempts, 'no reconnect attempt');
+      assert.equal(await page.evaluate(() => window.game.state), 'closed');
+      assert.match(await page.locator('#banner').textContent(), /1002: protocol version mismatch.*not reconnecting/);
+      await screenshot(page, 'fake-version-mismatch');
+      await page.close();
+    } finally {
+      server.state.acceptVersion = 1;
+    }
+  });
+
+  test('window.game is read-only', async () => {
+    const { page } = await connectedPage('readonly');
+    const result = await page.evaluate(() => {
+      'use strict';
+      const out = { frozen: Object.isFrozen(window.game) };
+      try {
+        window.game.state = 'closed';
+      } catch (e) {
+        out.threw = e instanceof TypeError;
+      }
+      out.state = window.game.state;
+      return out;
+    });
+    assert.deepEqual(result, { frozen: true, threw: true, state: 'connected' });
+    await page.close();
+  });
+});

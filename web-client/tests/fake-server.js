@@ -1,0 +1,235 @@
+// A tiny stand-in for the Rust server, for tests of client behaviour the real server cannot be
+// made to show on demand (garbage frames, VersionMismatch, abrupt closes). Serves web-client/
+// over HTTP and speaks protocol v1 on /ws with a hand-rolled RFC 6455 server (node has none
+// built in). Game logic is a toy: players move at 200 u/s; no combat.
+import { createServer } from 'node:http';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { extname, join, normalize } from 'node:path';
+import { decodeClient, encodeServer } from '../src/protocol.js';
+
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json' };
+const TICK_RATE = 60;
+const SNAPSHOT_RATE = 20;
+const SPEED = 200;
+const MAP = {
+  id: 'fake',
+  width: 2000,
+  height: 2000,
+  walls: [{ x: 900, y: 300, w: 200, h: 40 }],
+  spawns: [{ x: 400, y: 400 }],
+};
+
+/** One upgraded socket with frame parsing and sending. */
+class Peer {
+  constructor(socket, onMessage, onClose) {
+    this.socket = socket;
+    this.buf = Buffer.alloc(0);
+    this.closed = false;
+    socket.on('data', (d) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.parse(onMessage);
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      onClose();
+    });
+    socket.on('error', () => {});
+  }
+
+  parse(onMessage) {
+    for (;;) {
+      const b = this.buf;
+      if (b.length < 2) return;
+      const opcode = b[0] & 0x0f;
+      let len = b[1] & 0x7f;
+      let off = 2;
+      if (len === 126) {
+        if (b.length < 4) return;
+        len = b.readUInt16BE(2);
+        off = 4;
+      } else if (len === 127) {
+        if (b.length < 10) return;
+        len = Number(b.readBigUInt64BE(2));
+        off = 10;
+      }
+      const masked = (b[1] & 0x80) !== 0;
+      const maskOff = off;
+      if (masked) off += 4;
+      if (b.length < off + len) return;
+      const payload = Buffer.from(b.subarray(off, off + len));
+      if (masked) for (let i = 0; i < len; i++) payload[i] ^= b[maskOff + (i % 4)];
+      this.buf = b.subarray(off + len);
+      if (opcode === 0x8) {
+        this.close(payload.length >= 2 ? payload.readUInt16BE(0) : 1000, '');
+      } else if (opcode === 0x9) {
+        this.frame(0xa, payload);
+      } else if (opcode === 0x2) {
+        onMessage(new Uint8Array(payload));
+      } else if (opcode === 0x1) {
+        this.close(1003, 'text frame');
+      }
+    }
+  }
+
+  frame(opcode, payload) {
+    if (this.closed) return;
+    const len = payload.length;
+    const head = len < 126 ? Buffer.from([0x80 | opcode, len]) : len < 65536 ? Buffer.alloc(4) : Buffer.alloc(10);
+    if (len >= 126 && len < 65536) {
+      head[0] = 0x80 | opcode;
+      head[1] = 126;
+      head.writeUInt16BE(len, 2);
+    } else if (len >= 65536) {
+      head[0] = 0x80 | opcode;
+      head[1] = 127;
+      head.writeBigUInt64BE(BigInt(len), 2);
+    }
+    this.socket.write(Buffer.concat([head, payload]));
+  }
+
+  send(bytes) {
+    this.frame(0x2, Buffer.from(bytes));
+  }
+
+  close(code, reason) {
+    if (this.closed) return;
+    const r = Buffer.from(reason, 'utf8');
+    const p = Buffer.alloc(2 + r.length);
+    p.writeUInt16BE(code, 0);
+    r.copy(p, 2);
+    this.frame(0x8, p);
+    this.closed = true;
+    this.socket.end();
+  }
+}
+
+/**
+ * Starts the fake server on 127.0.0.1 (random port). Returns { url, clients, state,
+ * disconnect(client, reason, code, message), stop() }. `clients` lists every upgraded socket
+ * in connection order (closed ones too) as { peer, clientId, entityId, name, pos, lastInput,
+ * inputs, pings, ... }; `state.acceptVersion` is the protocol version Hello must carry.
+ */
+export async function startFakeServer({ webRoot }) {
+  const clients = [];
+  let nextClient = 1;
+  let nextEntity = 100;
+  let tick = 0;
+  const state = { acceptVersion: 1 };
+
+  const http = createServer(async (req, res) => {
+    const path = new URL(req.url, 'http://x').pathname;
+    const rel = normalize(path === '/' ? '/index.html' : path);
+    if (rel.includes('..')) {
+      res.writeHead(404).end();
+      return;
+    }
+    try {
+      const body = await readFile(join(webRoot, rel));
+      res.writeHead(200, { 'content-type': MIME[extname(rel)] ?? 'application/octet-stream' }).end(body);
+    } catch {
+      res.writeHead(404).end('not found');
+    }
+  });
+
+  http.on('upgrade', (req, socket) => {
+    const key = req.headers['sec-websocket-key'];
+    if (new URL(req.url, 'http://x').pathname !== '/ws' || !key) {
+      socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+      return;
+    }
+    const accept = createHash('sha1').update(key + WS_GUID).digest('base64');
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
+    const client = { peer: null, clientId: 0, entityId: 0, name: null, pos: null, movement: { x: 0, y: 0 }, lastSeq: 0, lastInput: null, inputs: 0, pings: 0 };
+    clients.push(client);
+    client.peer = new Peer(
+      socket,
+      (bytes) => onMessage(client, bytes),
+      () => {},
+    );
+  });
+
+  const disconnect = (client, reason, code, message) => {
+    client.peer.send(encodeServer({ type: 'Disconnect', reason, message }));
+    client.peer.close(code, message);
+  };
+
+  function onMessage(client, bytes) {
+    let msg;
+    try {
+      msg = decodeClient(bytes);
+    } catch (err) {
+      disconnect(client, 'InvalidMessage', 1007, err.message);
+      return;
+    }
+    if (!client.name) {
+      if (msg.type !== 'Hello') return disconnect(client, 'ProtocolViolation', 1002, `${msg.type} before Hello`);
+      if (msg.protocol_version !== state.acceptVersion) {
+        return disconnect(client, 'VersionMismatch', 1002, 'protocol version mismatch');
+      }
+      client.name = msg.name;
+      client.clientId = nextClient++;
+      client.entityId = nextEntity++;
+      client.pos = { ...MAP.spawns[0] };
+      client.peer.send(
+        encodeServer({ type: 'Welcome', client_id: client.clientId, entity_id: client.entityId, tick_rate: TICK_RATE, snapshot_rate: SNAPSHOT_RATE, map: MAP }),
+      );
+      return;
+    }
+    if (msg.type === 'Input') {
+      client.movement = msg.movement;
+      client.lastSeq = msg.seq;
+      client.lastInput = msg;
+      client.inputs++;
+    } else if (msg.type === 'Ping') {
+      client.pings++;
+      client.peer.send(encodeServer({ type: 'Pong', id: msg.id }));
+    } else {
+      disconnect(client, 'ProtocolViolation', 1002, 'Hello twice');
+    }
+  }
+
+  const live = () => clients.filter((c) => c.name && !c.peer.closed);
+  const sim = setInterval(() => {
+    tick++;
+    for (const c of live()) {
+      c.pos.x = Math.min(MAP.width, Math.max(0, c.pos.x + (c.movement.x * SPEED) / TICK_RATE));
+      c.pos.y = Math.min(MAP.height, Math.max(0, c.pos.y + (c.movement.y * SPEED) / TICK_RATE));
+    }
+    if (tick % (TICK_RATE / SNAPSHOT_RATE) !== 0) return;
+    const players = live();
+    const entities = players.map((c) => ({
+      id: c.entityId,
+      kind: 'Player',
+      pos: c.pos,
+      vel: { x: c.movement.x * SPEED, y: c.movement.y * SPEED },
+      aim: 0,
+      health: 100,
+      owner: c.clientId,
+    }));
+    entities.push({ id: 1, kind: 'Npc', pos: { x: 500, y: 450 }, vel: { x: 0, y: 0 }, aim: 0, health: 0, owner: 0 });
+    entities.sort((a, b) => a.id - b.id);
+    const scoreboard = players.map((c) => ({ client: c.clientId, name: c.name, kills: 0, deaths: 0 }));
+    for (const c of players) {
+      c.peer.send(encodeServer({ type: 'Snapshot', tick, last_input_seq: c.lastSeq, entities, scoreboard }));
+    }
+  }, 1000 / TICK_RATE);
+
+  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const { port } = http.address();
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    clients,
+    state,
+    disconnect,
+    async stop() {
+      clearInterval(sim);
+      for (const c of clients) c.peer.socket.destroy();
+      await new Promise((resolve) => http.close(resolve));
+    },
+  };
+}

@@ -1,0 +1,204 @@
+// Holds src/protocol.js to the Rust codec: every golden vector in
+// shared/tests/golden_vectors.json must decode to its `value` and encode back to its bytes.
+// If a Rust message type changes without the JS following, this file fails.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import {
+  DISCONNECT_REASONS,
+  ENTITY_KINDS,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  Reader,
+  Writer,
+  decodeClient,
+  decodeServer,
+  encodeClient,
+  encodeServer,
+  fromHex,
+  sanitizeName,
+  toHex,
+} from '../src/protocol.js';
+
+const goldenPath = fileURLToPath(new URL('../../shared/tests/golden_vectors.json', import.meta.url));
+const golden = JSON.parse(readFileSync(goldenPath, 'utf8'));
+
+// Keys whose numbers are f32 on the wire; their JSON value is the f64 rendering of the f32.
+const F32_KEYS = new Set(['aim', 'width', 'height', 'x', 'y', 'w', 'h']);
+// Keys holding a glam Vec2 (serde: [x, y]) or a Vec<Vec2>.
+const VEC2_KEYS = new Set(['pos', 'vel', 'movement']);
+const VEC2_LIST_KEYS = new Set(['spawns']);
+
+const vec2 = (pair) => {
+  assert.ok(Array.isArray(pair) && pair.length === 2, `Vec2 must be [x, y], got ${JSON.stringify(pair)}`);
+  return { x: Math.fround(pair[0]), y: Math.fround(pair[1]) };
+};
+
+/** serde_json shape → the JS decoder's shape, with f32 fields rounded through Math.fround. */
+function adapt(value, key) {
+  if (VEC2_KEYS.has(key)) return vec2(value);
+  if (VEC2_LIST_KEYS.has(key)) return value.map(vec2);
+  if (Array.isArray(value)) return value.map((v) => adapt(v));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, adapt(v, k)]));
+  }
+  if (typeof value === 'number' && F32_KEYS.has(key)) return Math.fround(value);
+  return value;
+}
+
+/** `{Variant: {...fields}}` (externally tagged) → `{type: 'Variant', ...fields}`. */
+function toMessage(tagged) {
+  const keys = Object.keys(tagged);
+  assert.equal(keys.length, 1, 'a golden value has exactly one variant key');
+  const [type] = keys;
+  return { type, ...adapt(tagged[type]) };
+}
+
+test('golden vectors file is protocol version 1 and covers both directions', () => {
+  assert.equal(golden.protocol_version, PROTOCOL_VERSION);
+  const dirs = new Set(golden.vectors.map((v) => v.direction));
+  assert.deepEqual([...dirs].sort(), ['client', 'server']);
+  const variants = new Set(golden.vectors.map((v) => Object.keys(v.value)[0]));
+  for (const v of ['Hello', 'Input', 'Ping', 'Welcome', 'Snapshot', 'Pong', 'Disconnect']) {
+    assert.ok(variants.has(v), `golden vectors include a ${v}`);
+  }
+});
+
+for (const vector of golden.vectors) {
+  const decode = vector.direction === 'client' ? decodeClient : decodeServer;
+  const encode = vector.direction === 'client' ? encodeClient : encodeServer;
+
+  test(`golden ${vector.direction} '${vector.name}' decodes to its value`, () => {
+    const decoded = decode(fromHex(vector.hex));
+    assert.deepStrictEqual(decoded, toMessage(vector.value));
+  });
+
+  test(`golden ${vector.direction} '${vector.name}' encodes to its bytes`, () => {
+    assert.equal(toHex(encode(toMessage(vector.value))), vector.hex);
+  });
+
+  test(`golden ${vector.direction} '${vector.name}' truncated anywhere is refused`, () => {
+    const bytes = fromHex(vector.hex);
+    for (let len = 0; len < bytes.length; len++) {
+      assert.throws(() => decode(bytes.subarray(0, len)), ProtocolError, `prefix of ${len} bytes`);
+    }
+  });
+
+  test(`golden ${vector.direction} '${vector.name}' with a trailing byte is refused`, () => {
+    const bytes = fromHex(vector.hex + '00');
+    assert.throws(() => decode(bytes), /1 trailing byte/);
+  });
+}
+
+/** Variant names of `pub enum NAME` in a Rust source, in declaration order. */
+function rustEnumVariants(source, name) {
+  const start = source.indexOf(`pub enum ${name} {`);
+  assert.ok(start >= 0, `pub enum ${name} found in the Rust source`);
+  const variants = [];
+  let depth = 0;
+  for (const line of source.slice(start).split('\n').slice(1)) {
+    const code = line.replace(/\/\/.*$/, '');
+    if (depth === 0) {
+      if (/^\s*}/.test(code)) break;
+      const m = /^\s*([A-Z][A-Za-z0-9]*)\s*[,({]?\s*$/.exec(code) ?? /^\s*([A-Z][A-Za-z0-9]*)\s*[({]/.exec(code);
+      if (m) variants.push(m[1]);
+    }
+    for (const ch of code) {
+      if (ch === '{' || ch === '(') depth++;
+      if (ch === '}' || ch === ')') depth--;
+    }
+  }
+  return variants;
+}
+
+test('JS enum tables list the Rust variants in the same order', () => {
+  const src = (f) => readFileSync(fileURLToPath(new URL(`../../shared/src/${f}`, import.meta.url)), 'utf8');
+  const message = src('message.rs');
+  assert.deepEqual(rustEnumVariants(message, 'ClientMessage'), ['Hello', 'Input', 'Ping']);
+  assert.deepEqual(rustEnumVariants(message, 'ServerMessage'), ['Welcome', 'Snapshot', 'Pong', 'Disconnect']);
+  assert.deepEqual(rustEnumVariants(message, 'DisconnectReason'), [...DISCONNECT_REASONS]);
+  assert.deepEqual(rustEnumVariants(src('state.rs'), 'EntityKind'), [...ENTITY_KINDS]);
+  const fields = /FIELDS: \[&'static str; \d+\] = \[([^\]]*)\]/.exec(src('state.rs'));
+  assert.ok(fields, 'EntityState::FIELDS found');
+  assert.deepEqual(
+    fields[1].split(',').map((f) => f.trim().replace(/"/g, '')).filter(Boolean),
+    ['id', 'kind', 'pos', 'vel', 'aim', 'health', 'owner'],
+    'EntityState fields as readEntity in src/protocol.js reads them',
+  );
+});
+
+test('varint boundaries encode shortest and round-trip', () => {
+  const cases = [
+    [0, '00'],
+    [250, 'fa'],
+    [251, 'fbfb00'],
+    [65535, 'fbffff'],
+    [65536, 'fc00000100'],
+    [2 ** 32 - 1, 'fcffffffff'],
+    [2 ** 32, 'fd0000000001000000'],
+  ];
+  for (const [value, hex] of cases) {
+    const w = new Writer(1);
+    w.u64(value);
+    assert.equal(toHex(w.finish()), hex, `encode ${value}`);
+    const r = new Reader(fromHex(hex));
+    assert.equal(r.u64(), value, `decode ${hex}`);
+    assert.equal(r.remaining, 0);
+  }
+});
+
+test('varints are limited to their type', () => {
+  // u32 cannot carry the u64 marker; u16 cannot carry the u32 marker.
+  assert.throws(() => new Reader(fromHex('fd0000000001000000')).u32(), /invalid varint marker 253/);
+  assert.throws(() => new Reader(fromHex('fc00000100')).u16(), /invalid varint marker 252/);
+  assert.throws(() => new Reader(fromHex('fe')).u64(), /invalid varint marker 254/);
+  assert.throws(() => new Writer().u32(2 ** 32), ProtocolError);
+  assert.throws(() => new Writer().u16(65536), ProtocolError);
+  assert.throws(() => new Writer().u8(256), ProtocolError);
+  assert.throws(() => new Writer().u32(-1), ProtocolError);
+  // A Snapshot tick beyond 2^53 would lose precision as a Number: refused, not rounded.
+  assert.throws(() => decodeServer(fromHex('01fd00000000000020000000')), /Snapshot\.tick .* above 2\^53/);
+});
+
+test('truncated input throws a clear error', () => {
+  assert.throws(() => decodeServer(new Uint8Array(0)), {
+    name: 'ProtocolError',
+    message: /truncated message: ServerMessage variant needs 1 byte\(s\) at offset 0, only 0 left/,
+  });
+  // Pong { id: 70000, tick } cut inside the u32 of the id.
+  assert.throws(() => decodeServer(fromHex('02fc7011')), {
+    name: 'ProtocolError',
+    message: /truncated message: Pong\.id needs 4 byte\(s\) at offset 2, only 2 left/,
+  });
+  // Hello whose name claims 0xff000000 bytes.
+  assert.throws(() => decodeClient(fromHex('0001fc000000ff')), /truncated message: Hello\.name/);
+  // Snapshot claiming a billion entities in a few bytes: refused before allocating.
+  assert.throws(() => decodeServer(fromHex('010000fc00ca9a3b')), /Snapshot\.entities of 1000000000/);
+});
+
+test('unknown variants and bad UTF-8 are refused', () => {
+  assert.throws(() => decodeServer(fromHex('04')), /unknown ServerMessage variant 4/);
+  assert.throws(() => decodeClient(fromHex('03')), /unknown ClientMessage variant 3/);
+  assert.throws(() => decodeServer(fromHex('030a')), /unknown DisconnectReason variant 10/);
+  assert.throws(() => decodeServer(fromHex('030001ff')), /not valid UTF-8/);
+  assert.throws(() => encodeClient({ type: 'Nope' }), /unknown ClientMessage variant/);
+});
+
+test('client message of the largest legal Hello stays under the server limit', () => {
+  const bytes = encodeClient({ type: 'Hello', protocol_version: PROTOCOL_VERSION, name: 'x'.repeat(24) });
+  assert.equal(bytes.length, 1 + 1 + 1 + 24);
+  assert.throws(() => decodeClient(new Uint8Array(257)), /exceeds 256/);
+});
+
+test('sanitizeName keeps names the server accepts', () => {
+  assert.equal(sanitizeName('  ann  ', 'fb'), 'ann');
+  assert.equal(sanitizeName('a\u0007b\n', 'fb'), 'ab');
+  assert.equal(sanitizeName('', 'fb'), 'fb');
+  assert.equal(sanitizeName('   ', 'fb'), 'fb');
+  assert.equal(sanitizeName(null, 'fb'), 'fb');
+  const long = sanitizeName('é'.repeat(20), 'fb'); // 2 bytes each: cut at 12 characters
+  assert.equal(long, 'é'.repeat(12));
+  assert.equal(new TextEncoder().encode(sanitizeName('x'.repeat(30) + '⚔', 'fb')).length, 24);
+});
