@@ -45,11 +45,14 @@ pub struct Config {
 }
 
 impl Config {
-    /// The configuration with every default, bound to `bind`.
-    pub fn with_bind(bind: SocketAddr) -> Self {
-        let mut config = Config::parse_from(["server"]);
-        config.bind = bind;
-        config
+    /// Parses command-line style arguments (the first is the program name); the error is
+    /// clap's message.
+    pub fn from_args<I, T>(args: I) -> Result<Self, String>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Config::try_parse_from(args).map_err(|e| e.to_string())
     }
 
     /// The simulation settings the flags describe.

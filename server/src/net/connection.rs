@@ -13,7 +13,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use super::http::{ReadError, Request, Response, read_request};
+use super::http::{ReadError, Request, Response, linger_close, read_request};
 use super::{NetContext, session, stopping, ws_config};
 
 /// Serves requests on `stream` until it closes, fails, or upgrades to a game session.
@@ -36,6 +36,7 @@ pub async fn serve(mut stream: TcpStream, addr: SocketAddr, ctx: Arc<NetContext>
                     _ => Response::text(400, "malformed HTTP request\n"),
                 };
                 let _ = response.write(&mut stream, false, false).await;
+                linger_close(stream).await;
                 return;
             }
         };
@@ -47,6 +48,7 @@ pub async fn serve(mut stream: TcpStream, addr: SocketAddr, ctx: Arc<NetContext>
                 }
                 Err(response) => {
                     let _ = response.write(&mut stream, head_only, false).await;
+                    linger_close(stream).await;
                 }
             }
             return;
@@ -73,7 +75,11 @@ pub async fn serve(mut stream: TcpStream, addr: SocketAddr, ctx: Arc<NetContext>
                 response.write(&mut stream, false, keep_alive).await
             }
         };
-        if written.is_err() || !keep_alive {
+        if written.is_err() {
+            return;
+        }
+        if !keep_alive {
+            linger_close(stream).await;
             return;
         }
     }

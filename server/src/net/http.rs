@@ -144,6 +144,24 @@ impl<'a> Response<'a> {
     }
 }
 
+/// Ends a connection after an error response without losing that response: closing a socket
+/// with unread input makes the kernel send RST, which can destroy the response in flight. So
+/// send FIN first, then read and discard what the peer still sends, briefly and boundedly.
+pub async fn linger_close(mut stream: TcpStream) {
+    let _ = stream.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        let mut sink = [0u8; 4096];
+        let mut left = 64 * 1024usize;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
+}
+
 fn reason(status: u16) -> &'static str {
     match status {
         101 => "Switching Protocols",

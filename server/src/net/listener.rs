@@ -7,7 +7,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::connection;
-use super::http::Response;
+use super::http::{Response, linger_close};
 use super::{NetContext, stopping};
 
 /// Runs the accept loop. Every connection task holds a permit of `permits`; over the limit, a
@@ -52,5 +52,7 @@ pub async fn accept_loop(listener: TcpListener, ctx: Arc<NetContext>, permits: A
 async fn refuse_busy(mut stream: TcpStream) {
     let response =
         Response::text(503, "server at its connection limit, try again later\n").with_header("Retry-After", "5");
-    let _ = tokio::time::timeout(Duration::from_secs(1), response.write(&mut stream, false, false)).await;
+    if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), response.write(&mut stream, false, false)).await {
+        linger_close(stream).await;
+    }
 }

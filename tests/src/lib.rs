@@ -1,0 +1,234 @@
+//! Test clients for the end-to-end tests: start the real server library on an ephemeral
+//! loopback port, talk to it over real sockets, and decode what comes back.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test support: a panic is the failure report")]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use server::net::NetLimits;
+use server::{Config, Server};
+use shared::{
+    ClientMessage, DisconnectReason, EntityState, Input, PROTOCOL_VERSION, ScoreEntry, ServerMessage, Welcome, codec,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{WebSocketStream, client_async};
+
+/// How long any single expectation waits before failing.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// Starts the server with these extra flags on 127.0.0.1, port chosen by the OS.
+pub async fn start(flags: &[&str]) -> Server {
+    start_with_limits(flags, NetLimits::default()).await
+}
+
+/// Starts the server with these flags and network limits.
+pub async fn start_with_limits(flags: &[&str], limits: NetLimits) -> Server {
+    let mut args = vec!["server", "--bind", "127.0.0.1:0"];
+    args.extend_from_slice(flags);
+    let config = Config::from_args(&args).expect("valid flags");
+    Server::start_with_limits(&config, limits).await.expect("server starts")
+}
+
+/// A decoded snapshot.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Server tick.
+    pub tick: u64,
+    /// Last input applied for this client.
+    pub last_input_seq: u32,
+    /// Entities in id order.
+    pub entities: Vec<EntityState>,
+    /// Scoreboard rows.
+    pub scoreboard: Vec<ScoreEntry>,
+}
+
+impl Snapshot {
+    /// The player entity owned by `client_id`.
+    pub fn player(&self, client_id: u32) -> Option<&EntityState> {
+        self.entities.iter().find(|e| e.kind == shared::EntityKind::Player && e.owner == client_id)
+    }
+}
+
+/// What the server did next.
+#[derive(Debug)]
+pub enum Event {
+    /// A decoded message.
+    Message(ServerMessage),
+    /// A close frame (or the connection ending without one: `None`).
+    Closed(Option<CloseFrame>),
+}
+
+/// How the server ended a connection.
+#[derive(Debug)]
+pub struct Closing {
+    /// The reason in the `Disconnect` message, if one came.
+    pub reason: Option<DisconnectReason>,
+    /// The close frame's code.
+    pub code: Option<u16>,
+    /// The close frame's reason text.
+    pub text: String,
+}
+
+/// A WebSocket game client.
+pub struct Client {
+    ws: WebSocketStream<TcpStream>,
+    /// Set after `hello`.
+    pub welcome: Option<Welcome>,
+    next_seq: u32,
+}
+
+impl Client {
+    /// Opens a WebSocket to `/ws`.
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).await.expect("tcp connect");
+        Self::upgrade(addr, stream).await
+    }
+
+    /// Opens a WebSocket whose socket has a tiny receive buffer, so that the server's writes
+    /// stall as soon as this client stops reading.
+    pub async fn connect_small_window(addr: SocketAddr) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let stream = socket.connect(addr).await.expect("tcp connect");
+        Self::upgrade(addr, stream).await
+    }
+
+    async fn upgrade(addr: SocketAddr, stream: TcpStream) -> Client {
+        let (ws, response) = client_async(format!("ws://{addr}/ws"), stream).await.expect("websocket upgrade");
+        assert_eq!(response.status().as_u16(), 101);
+        Client { ws, welcome: None, next_seq: 0 }
+    }
+
+    /// Connects and completes `Hello`/`Welcome`.
+    pub async fn join(addr: SocketAddr, name: &str) -> Client {
+        Client::connect(addr).await.hello(name).await
+    }
+
+    /// Completes `Hello`/`Welcome` on a connected client.
+    pub async fn hello(self, name: &str) -> Client {
+        let mut client = self;
+        client.send(&ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: name.into() }).await;
+        match client.next_message().await {
+            ServerMessage::Welcome(welcome) => client.welcome = Some(welcome),
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+        client
+    }
+
+    /// This client's id (after `join`).
+    pub fn id(&self) -> u32 {
+        self.welcome.as_ref().expect("joined").client_id
+    }
+
+    /// Encodes and sends a message.
+    pub async fn send(&mut self, message: &ClientMessage) {
+        let bytes = codec::encode(message).expect("encodes");
+        self.send_raw(Message::Binary(bytes.into())).await;
+    }
+
+    /// Sends an input with the next sequence number; returns that number.
+    pub async fn input(&mut self, movement: glam::Vec2, aim: f32, buttons: u8) -> u32 {
+        self.next_seq += 1;
+        let input = Input { seq: self.next_seq, movement, aim, buttons };
+        self.send(&ClientMessage::Input(input)).await;
+        self.next_seq
+    }
+
+    /// Sends any WebSocket message as is.
+    pub async fn send_raw(&mut self, message: Message) {
+        self.ws.send(message).await.expect("send");
+    }
+
+    /// The next message or close, within [`WAIT`].
+    pub async fn next_event(&mut self) -> Event {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next()).await.expect("server answered in time");
+            match next {
+                Some(Ok(Message::Binary(bytes))) => {
+                    return Event::Message(codec::decode_server(&bytes).expect("server message decodes"));
+                }
+                Some(Ok(Message::Close(frame))) => return Event::Closed(frame),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(other)) => panic!("unexpected frame {other:?}"),
+                Some(Err(_)) | None => return Event::Closed(None),
+            }
+        }
+    }
+
+    /// The next decoded message; panics on a close.
+    pub async fn next_message(&mut self) -> ServerMessage {
+        match self.next_event().await {
+            Event::Message(message) => message,
+            Event::Closed(frame) => panic!("connection closed: {frame:?}"),
+        }
+    }
+
+    /// The next snapshot, skipping other messages.
+    pub async fn next_snapshot(&mut self) -> Snapshot {
+        loop {
+            if let ServerMessage::Snapshot { tick, last_input_seq, entities, scoreboard } = self.next_message().await {
+                return Snapshot { tick, last_input_seq, entities, scoreboard };
+            }
+        }
+    }
+
+    /// Reads snapshots until one satisfies `pred`, failing after `within`.
+    pub async fn snapshot_where(&mut self, within: Duration, mut pred: impl FnMut(&Snapshot) -> bool) -> Snapshot {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            assert!(tokio::time::Instant::now() < deadline, "no snapshot matched within {within:?}");
+            let snapshot = self.next_snapshot().await;
+            if pred(&snapshot) {
+                return snapshot;
+            }
+        }
+    }
+
+    /// Reads until the server closes; what it said on the way out.
+    pub async fn closing(&mut self) -> Closing {
+        let mut reason = None;
+        loop {
+            match self.next_event().await {
+                Event::Message(ServerMessage::Disconnect { reason: r, .. }) => reason = Some(r),
+                Event::Message(_) => {}
+                Event::Closed(frame) => {
+                    return Closing {
+                        reason,
+                        code: frame.as_ref().map(|f| u16::from(f.code)),
+                        text: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Closes the connection normally.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+        let _ = tokio::time::timeout(WAIT, async { while let Some(Ok(_)) = self.ws.next().await {} }).await;
+    }
+
+    /// The raw stream, for tests that stop reading on purpose.
+    pub fn into_inner(self) -> WebSocketStream<TcpStream> {
+        self.ws
+    }
+}
+
+/// Sends a raw HTTP request and returns the whole response as text (the server closes).
+pub async fn http(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("tcp connect");
+    stream.write_all(request.as_bytes()).await.expect("write request");
+    let mut response = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut response)).await.expect("response in time").expect("read");
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// The status code of a raw HTTP response.
+pub fn status(response: &str) -> u16 {
+    response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
