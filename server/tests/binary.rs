@@ -72,7 +72,8 @@ fn help_lists_every_flag_with_its_default() {
 
 #[test]
 fn a_missing_map_file_is_a_clear_start_up_error() {
-    let out = Command::new(BIN).args(["--bind", "127.0.0.1:0", "--map", "/nonexistent/map.json"]).output().expect("run");
+    let out =
+        Command::new(BIN).args(["--bind", "127.0.0.1:0", "--map", "/nonexistent/map.json"]).output().expect("run");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot read map /nonexistent/map.json"), "{stderr}");
