@@ -1,5 +1,7 @@
 //! The `server` binary as an operator runs it: flags, start-up errors, and signals.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

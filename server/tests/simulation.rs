@@ -3,6 +3,8 @@
 //! The tick rate is 64 Hz here so that one tick of player movement (200 / 64 = 3.125 units)
 //! is exact in binary floating point, and positions can be compared with `==`.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
 use glam::Vec2;
 use server::sim::harness::Harness;
 use server::sim::resources::SimSettings;

@@ -1,6 +1,8 @@
 //! HTTP before the upgrade: static files, and the answers to requests that are not a valid
 //! WebSocket upgrade.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
 use integration_tests::{Client, http, start, status};
 
 const UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";

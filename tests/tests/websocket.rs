@@ -1,5 +1,7 @@
 //! The game protocol end to end: the real server on 127.0.0.1, real WebSocket clients.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
 use std::time::Duration;
 
 use futures_util::SinkExt;
