@@ -1,0 +1,58 @@
+//! Tick-duration benchmark: the W1 crowd stepped in memory, with clients joined so that
+//! snapshots are gathered and encoded as in a live server. Prints figures; run with
+//! `cargo bench -p server --bench tick` (optionally `-- NPCS...`).
+
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "benchmark: a panic is the failure report")]
+
+use std::time::{Duration, Instant};
+
+use server::map;
+use server::sim::harness::Harness;
+use server::sim::resources::SimSettings;
+
+const WARM_UP_TICKS: u32 = 180;
+const MEASURED_TICKS: u32 = 3600;
+
+fn percentile(sorted: &[Duration], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e6
+}
+
+fn bench(npcs: u32, clients: u32) {
+    let settings = SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 1000, seed: 1, npcs };
+    let mut h = Harness::new(settings, map::load(None).expect("built-in map"));
+    let ids: Vec<_> = (1..=clients).map(|c| h.connect(c, "bench")).collect();
+    h.step(WARM_UP_TICKS);
+    let mut durations = Vec::with_capacity(MEASURED_TICKS as usize);
+    let mut snapshot_bytes = 0usize;
+    for _ in 0..MEASURED_TICKS {
+        let began = Instant::now();
+        h.sim.step();
+        let out = h.sim.take_outbound();
+        durations.push(began.elapsed());
+        if let Some(server::bridge::ToNet::Send { frame, .. }) = out.first() {
+            snapshot_bytes = frame.len();
+        }
+    }
+    durations.sort_unstable();
+    let mean = durations.iter().sum::<Duration>().as_secs_f64() * 1e6 / durations.len() as f64;
+    println!(
+        "npcs {npcs:>6}  clients {clients:>4}  tick p50 {:>8.1} us  p99 {:>8.1} us  max {:>8.1} us  mean {:>8.1} us  \
+         snapshot {snapshot_bytes} bytes",
+        percentile(&durations, 0.5),
+        percentile(&durations, 0.99),
+        percentile(&durations, 1.0),
+        mean,
+    );
+    drop(ids);
+}
+
+fn main() {
+    let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let crowds = if args.is_empty() { vec![1000, 10_000] } else { args };
+    println!("{MEASURED_TICKS} ticks at 60 Hz after {WARM_UP_TICKS} warm-up ticks; budget 16667 us per tick");
+    for npcs in crowds {
+        for clients in [1, 100] {
+            bench(npcs, clients);
+        }
+    }
+}
