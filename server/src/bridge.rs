@@ -57,9 +57,25 @@ pub enum Delivery {
     /// Every frame is sent, in order (Welcome, Disconnect). Overflowing the queue disconnects
     /// the client as too slow.
     Reliable,
-    /// State that supersedes its predecessor (snapshots): an unsent one is replaced by the
-    /// newest, so a slow client gets fresh state and its memory stays bounded.
-    Latest,
+    /// State that supersedes its predecessor in the same slot (snapshots; replay status): an
+    /// unsent one is replaced by the newest, so a slow client gets fresh state and its memory
+    /// stays bounded.
+    Latest(StateSlot),
+}
+
+/// The kinds of superseding state a client is sent; each has one slot in its send queue.
+/// Slots drain in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateSlot {
+    /// `ReplayStatus` (replay servers).
+    ReplayStatus = 0,
+    /// `Snapshot`.
+    Snapshot = 1,
+}
+
+impl StateSlot {
+    /// How many slots there are.
+    pub const COUNT: usize = 2;
 }
 
 /// One encoded WebSocket binary message: `head ++ body`. Split so that a body encoded once

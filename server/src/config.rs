@@ -1,12 +1,33 @@
-//! Command-line configuration (clap). `server --help` lists every flag with its default.
+//! Command-line configuration (clap). `server --help` and `server replay --help` list every
+//! flag with its default.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
 use crate::net::web_files::WebRoot;
+use crate::record::format::DEFAULT_CHECKSUM_INTERVAL;
 use crate::sim::resources::SimSettings;
+
+/// The whole command line: serve a live game (no subcommand) or work with a recording.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "server", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do instead of serving a live game.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Live server settings.
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Replay a recording: verify it as fast as possible, or serve it to browsers (--serve).
+    Replay(ReplayArgs),
+}
 
 /// Authoritative game server: fixed-tick simulation, WebSocket clients, built-in web client.
 #[derive(Parser, Debug, Clone)]
@@ -42,6 +63,47 @@ pub struct Config {
     /// Serve no web client (headless: only the WebSocket endpoint).
     #[arg(long)]
     pub no_web: bool,
+    /// Record the run into a new file in this directory (off by default).
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Ticks between two state checksums in a recording.
+    #[arg(long, default_value_t = DEFAULT_CHECKSUM_INTERVAL, value_parser = clap::value_parser!(u32).range(1..))]
+    pub checksum_interval: u32,
+}
+
+/// `server replay FILE`.
+#[derive(Args, Debug, Clone)]
+pub struct ReplayArgs {
+    /// The recording file.
+    pub file: PathBuf,
+    /// Stop after this tick.
+    #[arg(long, value_name = "TICK")]
+    pub until: Option<u64>,
+    /// Print the state at this tick in a readable form.
+    #[arg(long, value_name = "TICK")]
+    pub dump_state: Option<u64>,
+    /// Do not verify the recorded checksums.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Serve the replay to browsers (as spectators) instead of running it to the end.
+    #[arg(long)]
+    pub serve: bool,
+    /// Address to serve on, with --serve.
+    #[arg(long, default_value = "127.0.0.1:8080", requires = "serve")]
+    pub bind: SocketAddr,
+    /// Serve the web client from this directory, with --serve.
+    #[arg(long, value_name = "DIR", requires = "serve")]
+    pub web_root: Option<PathBuf>,
+    /// Most simultaneous TCP connections, with --serve.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+}
+
+impl ReplayArgs {
+    /// Where static files come from.
+    pub fn web_root(&self) -> WebRoot {
+        self.web_root.clone().map_or(WebRoot::Embedded, WebRoot::Dir)
+    }
 }
 
 impl Config {

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod map;
 pub mod net;
+pub mod record;
 pub mod server;
 pub mod sim;
 

@@ -1,18 +1,37 @@
-//! The `server` binary: parse flags, start, run until SIGINT or SIGTERM, shut down cleanly.
+//! The `server` binary: serve a live game until SIGINT or SIGTERM, or work with a recording
+//! (`server replay FILE`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use server::{Config, Server};
+use server::config::{Cli, Command, ReplayArgs};
+use server::record::reader::Recording;
+use server::{Server, StartError};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let config = Config::parse();
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    match cli.command {
+        Some(Command::Replay(args)) if !args.serve => server::record::cli::run(&args),
+        Some(Command::Replay(args)) => serve(|| start_replay(&args)),
+        None => serve(|| Server::start(&cli.config)),
+    }
+}
+
+async fn start_replay(args: &ReplayArgs) -> Result<Server, StartError> {
+    match Recording::open(&args.file) {
+        Ok(recording) => Server::start_replay(args, recording).await,
+        Err(e) => Err(StartError::Io { what: e.to_string(), source: std::io::Error::other("unusable recording") }),
+    }
+}
+
+/// Runs a server until a signal, then shuts it down.
+fn serve<F: Future<Output = Result<Server, StartError>>>(start: impl FnOnce() -> F) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -21,7 +40,7 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let server = match Server::start(&config).await {
+        let server = match start().await {
             Ok(server) => server,
             Err(e) => {
                 tracing::error!("{e}");

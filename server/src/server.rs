@@ -1,21 +1,27 @@
-//! Puts the pieces together: map, simulation thread, router thread, listener task; and takes
-//! them apart again on shutdown.
+//! Puts the pieces together: the network layer in front of a driver thread (the live
+//! simulation, or a replay), the router between them; and takes them apart on shutdown.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crossbeam_channel::{Receiver, Sender};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle as TaskHandle;
 
-use crate::bridge::Bridge;
-use crate::config::Config;
+use crate::bridge::{Bridge, ToNet, ToSim};
+use crate::config::{Config, ReplayArgs};
 use crate::map::{self, MapError};
 use crate::net::router::{self, Registry};
+use crate::net::web_files::WebRoot;
 use crate::net::{NetContext, NetLimits, listener};
+use crate::record::reader::Recording;
+use crate::record::spectate::ReplayThread;
+use crate::record::writer::{Recorder, Writer, header_for, unix_now};
 use crate::sim::Simulation;
 use crate::sim::runner::SimThread;
 
@@ -28,7 +34,7 @@ pub enum StartError {
     /// The map could not be loaded.
     #[error(transparent)]
     Map(#[from] MapError),
-    /// Binding the address or starting a thread failed.
+    /// Binding the address, creating the recording or starting a thread failed.
     #[error("{what}: {source}")]
     Io {
         /// What was being done.
@@ -36,6 +42,52 @@ pub enum StartError {
         /// The error.
         source: std::io::Error,
     },
+    /// The recording cannot be replayed by this build.
+    #[error(transparent)]
+    Replay(#[from] crate::record::replay::ReplayError),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+    let what = what.into();
+    move |source| StartError::Io { what, source }
+}
+
+/// What runs behind the network layer.
+enum Driver {
+    Live { sim: SimThread, writer: Option<Writer> },
+    Replay(ReplayThread),
+}
+
+impl Driver {
+    /// Stops the driver thread (and finishes the recording); false if a thread panicked.
+    fn stop(self) -> bool {
+        match self {
+            Driver::Live { sim, writer } => {
+                let sim_ok = sim.stop().is_ok();
+                let writer_ok = writer.is_none_or(|w| match w.join() {
+                    Ok(path) => {
+                        tracing::info!(path = %path.display(), "recording saved");
+                        true
+                    }
+                    Err(e) => {
+                        tracing::error!("recording failed: {e}");
+                        false
+                    }
+                });
+                sim_ok && writer_ok
+            }
+            Driver::Replay(replay) => replay.stop().is_ok(),
+        }
+    }
+}
+
+/// The network-facing settings shared by live and replay servers.
+struct Front {
+    bind: SocketAddr,
+    web: WebRoot,
+    max_connections: u32,
+    limits: NetLimits,
+    replay: bool,
 }
 
 /// A running server.
@@ -45,50 +97,107 @@ pub struct Server {
     accept: TaskHandle<()>,
     permits: Arc<Semaphore>,
     max_connections: u32,
-    sim: SimThread,
+    driver: Driver,
     router: JoinHandle<()>,
     registry: Arc<Registry>,
+    recording: Option<PathBuf>,
 }
 
 impl Server {
-    /// Starts a server with default network limits. Must be called within a tokio runtime.
+    /// Starts a live server with default network limits. Must be called within a tokio runtime.
     pub async fn start(config: &Config) -> Result<Server, StartError> {
         Self::start_with_limits(config, NetLimits::default()).await
     }
 
-    /// Starts a server with the given network limits.
+    /// Starts a live server with the given network limits.
     pub async fn start_with_limits(config: &Config, limits: NetLimits) -> Result<Server, StartError> {
         let map = map::load(config.map.as_deref())?;
-        let io = |what: &str| {
-            let what = what.to_owned();
-            move |source| StartError::Io { what, source }
-        };
-        let listener =
-            TcpListener::bind(config.bind).await.map_err(io(&format!("cannot listen on {}", config.bind)))?;
-        let addr = listener.local_addr().map_err(io("cannot read the bound address"))?;
-
         let settings = config.sim_settings();
-        let tick_rate = settings.tick_rate;
-        tracing::info!(map = %map.id, npcs = settings.npcs, seed = settings.seed, tick_rate, snapshot_rate = settings.snapshot_rate, "starting");
+        tracing::info!(map = %map.id, npcs = settings.npcs, seed = settings.seed, tick_rate = settings.tick_rate,
+            snapshot_rate = settings.snapshot_rate, "starting");
+        let front = Front {
+            bind: config.bind,
+            web: config.web_root(),
+            max_connections: config.max_connections,
+            limits,
+            replay: false,
+        };
+        let record_dir = config.record.clone();
+        let checksum_interval = config.checksum_interval;
+        Self::launch(front, move |from_net, to_net| {
+            let tick_rate = settings.tick_rate;
+            let mut sim = Simulation::new(settings, map);
+            let (writer, recorder) = match &record_dir {
+                None => (None, None),
+                Some(dir) => {
+                    let header = header_for(&sim, checksum_interval, unix_now());
+                    let (writer, tx) = Writer::create_in(dir, &header)
+                        .map_err(io(format!("cannot create a recording in {}", dir.display())))?;
+                    tracing::info!(path = %writer.path().display(), "recording");
+                    let recorder = Recorder::attach(&mut sim, tx, checksum_interval);
+                    (Some(writer), Some(recorder))
+                }
+            };
+            let path = writer.as_ref().map(|w| w.path().to_path_buf());
+            let sim = SimThread::spawn(sim, tick_rate, from_net, to_net, recorder)
+                .map_err(io("cannot start the simulation thread"))?;
+            Ok((Driver::Live { sim, writer }, path))
+        })
+        .await
+    }
+
+    /// Starts a server that plays `recording` to every browser that connects.
+    pub async fn start_replay(args: &ReplayArgs, recording: Recording) -> Result<Server, StartError> {
+        crate::record::replay::Replayer::new(&recording, false)?;
+        let front = Front {
+            bind: args.bind,
+            web: args.web_root(),
+            max_connections: args.max_connections,
+            limits: NetLimits::default(),
+            replay: true,
+        };
+        Self::launch(front, move |from_net, to_net| {
+            let replay =
+                ReplayThread::spawn(recording, from_net, to_net).map_err(io("cannot start the replay thread"))?;
+            Ok((Driver::Replay(replay), None))
+        })
+        .await
+    }
+
+    async fn launch(
+        front: Front,
+        driver: impl FnOnce(Receiver<ToSim>, Sender<ToNet>) -> Result<(Driver, Option<PathBuf>), StartError>,
+    ) -> Result<Server, StartError> {
+        let listener = TcpListener::bind(front.bind).await.map_err(io(format!("cannot listen on {}", front.bind)))?;
+        let addr = listener.local_addr().map_err(io("cannot read the bound address"))?;
         let bridge = Bridge::new();
-        let sim = SimThread::spawn(Simulation::new(settings, map), tick_rate, bridge.from_net, bridge.to_net)
-            .map_err(io("cannot start the simulation thread"))?;
+        let (driver, recording) = driver(bridge.from_net, bridge.to_net)?;
         let registry = Arc::new(Registry::default());
         let router = router::spawn(bridge.from_sim, registry.clone()).map_err(io("cannot start the router thread"))?;
-
         let (stop, shutdown) = watch::channel(false);
         let ctx = Arc::new(NetContext {
             to_sim: bridge.to_sim,
             registry: registry.clone(),
-            web: config.web_root(),
+            web: front.web,
             next_client: AtomicU32::new(0),
             shutdown,
-            limits,
+            limits: front.limits,
+            replay: front.replay,
         });
-        let permits = Arc::new(Semaphore::new(config.max_connections as usize));
+        let permits = Arc::new(Semaphore::new(front.max_connections as usize));
         let accept = tokio::spawn(listener::accept_loop(listener, ctx, permits.clone()));
         tracing::info!("listening on http://{addr}/");
-        Ok(Server { addr, stop, accept, permits, max_connections: config.max_connections, sim, router, registry })
+        Ok(Server {
+            addr,
+            stop,
+            accept,
+            permits,
+            max_connections: front.max_connections,
+            driver,
+            router,
+            registry,
+            recording,
+        })
     }
 
     /// The address actually bound.
@@ -101,27 +210,31 @@ impl Server {
         self.registry.len()
     }
 
+    /// The recording file being written, if recording.
+    pub fn recording_path(&self) -> Option<&std::path::Path> {
+        self.recording.as_deref()
+    }
+
     /// Stops accepting, closes every client with 1001, waits briefly for them, then stops the
-    /// simulation and router threads.
+    /// driver (finishing any recording) and router threads.
     pub async fn shutdown(self) {
         tracing::info!("shutting down");
         let _ = self.stop.send(true);
         let _ = self.accept.await;
-        let all = self.max_connections;
-        let drained = tokio::time::timeout(SHUTDOWN_GRACE, self.permits.acquire_many(all)).await;
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, self.permits.acquire_many(self.max_connections)).await;
         if drained.is_err() {
             tracing::warn!("some connections did not close in time");
         }
-        let (sim, router) = (self.sim, self.router);
+        let (driver, router) = (self.driver, self.router);
         let joined = tokio::task::spawn_blocking(move || {
-            let sim = sim.stop();
-            // The router ends once the simulation thread has dropped its sender.
-            let router = router.join();
-            (sim.is_ok(), router.is_ok())
+            let driver_ok = driver.stop();
+            // The router ends once the driver thread has dropped its sender.
+            let router_ok = router.join().is_ok();
+            driver_ok && router_ok
         })
         .await;
-        if !matches!(joined, Ok((true, true))) {
-            tracing::error!("a server thread panicked");
+        if !matches!(joined, Ok(true)) {
+            tracing::error!("a server thread failed");
         }
         tracing::info!("stopped");
     }

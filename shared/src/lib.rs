@@ -20,8 +20,11 @@ pub mod state;
 pub use codec::{CodecError, decode, encode};
 pub use input::{Buttons, Input};
 pub use map::{MapData, Rect};
-pub use message::{ClientMessage, ConnectionState, DisconnectReason, InvalidMessage, ServerMessage, Welcome};
+pub use message::{
+    ClientMessage, ConnectionState, DisconnectReason, InvalidMessage, REPLAY_SPEEDS, ReplayCommand, ServerMessage,
+    Welcome,
+};
 pub use state::{EntityKind, EntityState, ScoreEntry};
 
 /// Bumped on any change to the bytes on the wire. A client with another version is refused.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;

@@ -42,7 +42,26 @@ pub enum ClientMessage {
         /// Client-chosen id of the probe.
         id: u32,
     },
+    /// Controls playback on a replay server (`server replay FILE --serve`); a live server
+    /// refuses it as a protocol violation.
+    ReplayControl(ReplayCommand),
 }
+
+/// What a spectator asks of a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplayCommand {
+    /// Resume playback.
+    Play,
+    /// Hold playback at the current tick.
+    Pause,
+    /// Playback speed in percent of real time: one of [`REPLAY_SPEEDS`].
+    Speed(u16),
+    /// Jump to a tick (clamped to the recording's range).
+    Seek(u64),
+}
+
+/// The playback speeds a replay offers, in percent of real time.
+pub const REPLAY_SPEEDS: [u16; 4] = [50, 100, 200, 400];
 
 /// Why a client message was refused. Each maps to a WebSocket close code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,6 +110,7 @@ impl ClientMessage {
             ClientMessage::Hello { .. } => "Hello",
             ClientMessage::Input(_) => "Input",
             ClientMessage::Ping { .. } => "Ping",
+            ClientMessage::ReplayControl(_) => "ReplayControl",
         }
     }
 
@@ -101,6 +121,7 @@ impl ClientMessage {
             (ClientMessage::Hello { .. }, ConnectionState::AwaitingHello)
                 | (ClientMessage::Input(_), ConnectionState::Playing)
                 | (ClientMessage::Ping { .. }, ConnectionState::Playing)
+                | (ClientMessage::ReplayControl(_), ConnectionState::Playing)
         );
         if !legal {
             return Err(InvalidMessage::WrongState { message: self.name(), state });
@@ -119,6 +140,10 @@ impl ClientMessage {
                 input.verify().map_err(|why| InvalidMessage::BadField { field: "input", why })
             }
             ClientMessage::Ping { .. } => Ok(()),
+            ClientMessage::ReplayControl(ReplayCommand::Speed(speed)) if !REPLAY_SPEEDS.contains(speed) => {
+                Err(InvalidMessage::BadField { field: "replay speed", why: "not one of 50, 100, 200, 400" })
+            }
+            ClientMessage::ReplayControl(_) => Ok(()),
         }
     }
 }
@@ -183,7 +208,7 @@ impl DisconnectReason {
 pub struct Welcome {
     /// The connection's client id (appears as `owner` of its player and in the scoreboard).
     pub client_id: u32,
-    /// Network id of the client's own player entity.
+    /// Network id of the client's own player entity; 0 for a spectator (replays).
     pub entity_id: u32,
     /// Simulation ticks per second.
     pub tick_rate: u16,
@@ -224,6 +249,19 @@ pub enum ServerMessage {
         reason: DisconnectReason,
         /// Human-readable detail.
         message: String,
+    },
+    // -- Replay servers only --
+    /// Where a replay stands; sent to spectators with each snapshot and after each
+    /// `ReplayControl`. Only replay servers send it.
+    ReplayStatus {
+        /// The tick shown now.
+        tick: u64,
+        /// The recording's last tick.
+        end_tick: u64,
+        /// Whether playback is paused.
+        paused: bool,
+        /// Playback speed in percent of real time.
+        speed_percent: u16,
     },
 }
 

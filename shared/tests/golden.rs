@@ -14,7 +14,7 @@ use glam::Vec2;
 use serde_json::{Value, json};
 use shared::{
     Buttons, ClientMessage, DisconnectReason, EntityKind, EntityState, Input, MapData, PROTOCOL_VERSION, Rect,
-    ScoreEntry, ServerMessage, Welcome, codec,
+    ReplayCommand, ScoreEntry, ServerMessage, Welcome, codec,
 };
 
 fn client_samples() -> Vec<(&'static str, ClientMessage)> {
@@ -30,6 +30,10 @@ fn client_samples() -> Vec<(&'static str, ClientMessage)> {
             ClientMessage::Input(Input { seq: 4_000_000_000, movement: Vec2::ZERO, aim: 3.0, buttons: 0 }),
         ),
         ("ping", ClientMessage::Ping { id: 70_000 }),
+        ("replay_play", ClientMessage::ReplayControl(ReplayCommand::Play)),
+        ("replay_pause", ClientMessage::ReplayControl(ReplayCommand::Pause)),
+        ("replay_speed", ClientMessage::ReplayControl(ReplayCommand::Speed(400))),
+        ("replay_seek", ClientMessage::ReplayControl(ReplayCommand::Seek(4_294_967_296))),
     ]
 }
 

@@ -1,5 +1,6 @@
-// DOM overlay: connection state, RTT, server tick, players online, the scoreboard sorted by
-// kills, and a banner with the close code and reason while disconnected or reconnecting.
+// DOM overlay: connection state (and whether we only spectate), RTT, server tick, players
+// online, the scoreboard sorted by kills, and a banner with the close code and reason while
+// disconnected or reconnecting.
 
 /** Pure: scoreboard rows sorted by kills (desc), then deaths (asc), then client id. */
 export function sortScoreboard(rows) {
@@ -17,13 +18,13 @@ export class Hud {
   }
 
   /**
-   * view: { state, rtt, tick, playersOnline, name, clientId, scoreboard, lastClose,
+   * view: { state, rtt, tick, playersOnline, name, spectator, clientId, scoreboard, lastClose,
    * reconnectInMs (null: not reconnecting), decodeErrors }
    */
   update(view) {
     const rtt = view.rtt === null ? '–' : `${Math.round(view.rtt)} ms`;
     const status =
-      `${view.state} · ${view.name}` +
+      `${view.state} · ${view.spectator ? `spectating as ${view.name}` : view.name}` +
       ` · RTT ${rtt} · tick ${view.tick ?? '–'} · ${view.playersOnline} online` +
       (view.decodeErrors ? ` · ${view.decodeErrors} bad msgs` : '');
     if (status !== this.lastStatus) {

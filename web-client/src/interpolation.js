@@ -2,16 +2,21 @@
 // newest server time (server time = tick / tick_rate), lerped between the two buffered
 // snapshots around that render time. Skipped snapshots just widen the gap being lerped over;
 // if the buffer runs dry we extrapolate from the newest snapshot along velocity, briefly.
-// Also: smoothing of the own player toward its newest server position. No DOM here.
+// Replays: server time runs at the playback rate (0 while paused: the newest snapshot is shown
+// frozen), and a tick that is not after the previous one (backward seek) or far ahead of it
+// (forward seek) starts the buffer over. Also: smoothing of the own player toward its newest
+// server position. No DOM here.
 
 export const INTERP_DELAY_S = 0.1;
-/** Longest we extrapolate past the newest snapshot before freezing. */
+/** Longest we extrapolate past the newest snapshot before freezing (real seconds). */
 const MAX_EXTRAPOLATE_S = 0.25;
-/** Buffered history kept behind the newest snapshot. */
+/** Buffered history kept behind the newest snapshot (server seconds). */
 const KEEP_S = 1.0;
-/** A clock-offset error larger than this snaps instead of drifting (e.g. server restart). */
+/** A clock-offset error larger than this snaps instead of drifting (real seconds). */
 const CLOCK_SNAP_S = 0.5;
 const CLOCK_SMOOTHING = 0.05;
+/** A forward tick jump longer than this (real seconds at the playback rate) is a seek: reset. */
+export const JUMP_RESET_S = 1.0;
 
 export class SnapshotBuffer {
   constructor({ delay = INTERP_DELAY_S } = {}) {
@@ -19,12 +24,24 @@ export class SnapshotBuffer {
     this.reset(60);
   }
 
-  /** Forget everything, e.g. on a new Welcome. */
+  /** Forget everything, e.g. on a new Welcome; playback back to real time. */
   reset(tickRate) {
     this.tickRate = tickRate > 0 ? tickRate : 60;
+    /** Server seconds per real second: 1 live, speed/100 in a replay, 0 while paused. */
+    this.rate = 1;
+    /** How many times the buffer started over because of a tick going back or jumping ahead. */
+    this.resets = 0;
+    this.clear();
+  }
+
+  /** Drops the buffered snapshots and the clock estimate (keeps tick rate and playback rate). */
+  clear() {
     /** Ascending by tick: { tick, time, snapshot, byId: Map<id, EntityState> }. */
     this.frames = [];
-    /** Estimate of (server time − local time), in seconds. */
+    /**
+     * Estimate of (server time − rate × local time), in seconds: server time now is
+     * rate × local + offset.
+     */
     this.offset = null;
   }
 
@@ -32,44 +49,75 @@ export class SnapshotBuffer {
     return this.frames.length ? this.frames[this.frames.length - 1].snapshot : null;
   }
 
-  /** Adds a snapshot received at local time `nowMs`; stale or duplicate ticks are ignored. */
+  get paused() {
+    return this.rate === 0;
+  }
+
+  /**
+   * Sets the playback rate (server seconds per real second; 0 = paused) from local time
+   * `nowMs` on. Server time stays continuous through a speed change; on resuming from a pause
+   * the clock is re-anchored by the next snapshot.
+   */
+  setRate(rate, nowMs) {
+    rate = Number.isFinite(rate) && rate > 0 ? rate : 0;
+    if (rate === this.rate) return;
+    if (this.rate === 0 || rate === 0 || this.offset === null) {
+      this.offset = null;
+    } else {
+      const now = this.serverNow(nowMs);
+      this.offset = now - (rate * nowMs) / 1000;
+    }
+    this.rate = rate;
+  }
+
+  /**
+   * Adds a snapshot received at local time `nowMs`. A tick not after the newest one, or more
+   * than JUMP_RESET_S (at the playback rate) ahead of it, starts the buffer over (replay seek).
+   * Returns true (every snapshot is taken).
+   */
   push(snapshot, nowMs) {
     const last = this.frames[this.frames.length - 1];
-    if (last && snapshot.tick <= last.tick) return false;
     const time = snapshot.tick / this.tickRate;
+    if (last && (snapshot.tick <= last.tick || time - last.time > JUMP_RESET_S * Math.max(this.rate, 1))) {
+      this.clear();
+      this.resets++;
+    }
     const byId = new Map();
     for (const e of snapshot.entities) byId.set(e.id, e);
     this.frames.push({ tick: snapshot.tick, time, snapshot, byId });
     while (this.frames.length > 2 && this.frames[1].time < time - KEEP_S) this.frames.shift();
 
-    const sample = time - nowMs / 1000;
-    if (this.offset === null || Math.abs(sample - this.offset) > CLOCK_SNAP_S) this.offset = sample;
+    const sample = time - (this.rate * nowMs) / 1000;
+    const snap = CLOCK_SNAP_S * Math.max(this.rate, 1);
+    if (this.offset === null || Math.abs(sample - this.offset) > snap) this.offset = sample;
     else this.offset += (sample - this.offset) * CLOCK_SMOOTHING;
     return true;
   }
 
   /** Estimated current server time in seconds, or null before any snapshot. */
   serverNow(nowMs) {
-    return this.offset === null ? null : nowMs / 1000 + this.offset;
+    return this.offset === null ? null : (this.rate * nowMs) / 1000 + this.offset;
   }
 
-  /** Server time at which remote entities are drawn. */
+  /** Server time at which remote entities are drawn (the delay is real time, so it scales). */
   renderTime(nowMs) {
     const now = this.serverNow(nowMs);
-    return now === null ? null : now - this.delay;
+    return now === null ? null : now - this.delay * this.rate;
   }
 
   /**
    * Entities as they were at the render time: array of
    * { id, kind, x, y, aim, health, owner } (health/owner/kind from the nearer snapshot).
+   * While paused, or before the clock is anchored, the newest snapshot as it is.
    */
   sample(nowMs) {
     const frames = this.frames;
     if (frames.length === 0) return [];
-    const t = this.renderTime(nowMs);
     const newest = frames[frames.length - 1];
+    const t = this.renderTime(nowMs);
+    if (t === null || this.rate === 0) return newest.snapshot.entities.map((e) => at(e, e.pos.x, e.pos.y, e.aim));
     if (frames.length === 1 || t >= newest.time) {
-      const ahead = Math.min(Math.max(t - newest.time, 0), MAX_EXTRAPOLATE_S);
+      const ahead = Math.min(Math.max(t - newest.time, 0), MAX_EXTRAPOLATE_S * this.rate);
       return newest.snapshot.entities.map((e) => at(e, e.pos.x + e.vel.x * ahead, e.pos.y + e.vel.y * ahead, e.aim));
     }
     if (t <= frames[0].time) return frames[0].snapshot.entities.map((e) => at(e, e.pos.x, e.pos.y, e.aim));

@@ -1,10 +1,12 @@
 // Entry point: reads the player name, wires connection → snapshot buffer → renderer/HUD and
-// input → connection, runs the frame loop, and publishes the read-only `window.game` hook.
+// input → connection (players) or replay bar → connection (spectators: Welcome.entity_id 0),
+// runs the frame loop, and publishes the read-only `window.game` hook.
 import { Connection, defaultUrl } from './net.js';
 import { SnapshotBuffer, Smoother } from './interpolation.js';
 import { InputController } from './input.js';
 import { Renderer } from './render.js';
 import { Hud, sortScoreboard } from './hud.js';
+import { ReplayBar, playbackRate } from './replay-bar.js';
 import { sanitizeName } from './protocol.js';
 
 /** How far the own player is carried along its velocity past its newest snapshot. */
@@ -19,6 +21,11 @@ const hud = new Hud(document.body);
 const buffer = new SnapshotBuffer();
 const ownSmoother = new Smoother();
 let newestArrivalMs = 0;
+/** The last ReplayStatus of this connection (replay servers only), else null. */
+let replayStatus = null;
+
+/** Welcome.entity_id 0: no own player, no inputs, the whole map in view (replays). */
+const isSpectator = () => conn.welcome?.entity_id === 0;
 
 const conn = new Connection({
   url: defaultUrl(),
@@ -27,18 +34,40 @@ const conn = new Connection({
     onWelcome(welcome) {
       buffer.reset(welcome.tick_rate);
       ownSmoother.reset();
-      input.start(welcome.tick_rate);
-      console.info(`welcome: client ${welcome.client_id}, entity ${welcome.entity_id}, map ${welcome.map.id}`);
+      setReplayStatus(null);
+      replayBar.setTickRate(welcome.tick_rate);
+      if (isSpectator()) input.stop();
+      else input.start(welcome.tick_rate);
+      console.info(
+        `welcome: client ${welcome.client_id}, ` +
+          (welcome.entity_id === 0 ? 'spectator' : `entity ${welcome.entity_id}`) +
+          `, map ${welcome.map.id}`,
+      );
     },
     onSnapshot(snapshot) {
       const now = performance.now();
       if (buffer.push(snapshot, now)) newestArrivalMs = now;
     },
+    onReplayStatus(status) {
+      setReplayStatus(status);
+    },
     onClose(close, retryInMs) {
       input.stop();
+      setReplayStatus(null);
       console.warn(`connection closed (${close.code} ${close.reason})` + (retryInMs === null ? '' : `, retry in ${retryInMs} ms`));
     },
   },
+});
+
+function setReplayStatus(status) {
+  replayStatus = status;
+  buffer.setRate(status ? playbackRate(status) : 1, performance.now());
+  replayBar.show(status);
+}
+
+const replayBar = new ReplayBar({
+  root: document.body,
+  send: (command) => conn.send({ type: 'ReplayControl', command }),
 });
 
 const input = new InputController({
@@ -50,7 +79,7 @@ const input = new InputController({
 function ownEntity() {
   const snap = buffer.newest;
   const id = conn.welcome?.entity_id;
-  if (!snap || id === undefined) return null;
+  if (!snap || id === undefined || id === 0) return null;
   return snap.entities.find((e) => e.id === id) ?? null;
 }
 
@@ -82,6 +111,7 @@ function frame(now) {
       ownEntityId: ownId,
       ownPos,
       names: new Map(scoreboard().map((r) => [r.client, r.name])),
+      fitMap: connected && isSpectator(),
     });
     let reconnectInMs = null;
     if (conn.state === 'connecting') reconnectInMs = 0;
@@ -89,10 +119,12 @@ function frame(now) {
     hud.update({
       state: conn.state,
       name,
+      spectator: connected && isSpectator(),
       rtt: conn.rtt,
       tick: buffer.newest?.tick ?? null,
       playersOnline: scoreboard().length,
-      clientId: conn.welcome?.client_id ?? null,
+      // A spectator has no row of its own (its client id may equal a recorded player's).
+      clientId: isSpectator() ? null : conn.welcome?.client_id ?? null,
       scoreboard: scoreboard(),
       lastClose: conn.lastClose,
       reconnectInMs,
@@ -116,6 +148,18 @@ window.game = Object.freeze({
   },
   get entityId() {
     return conn.welcome?.entity_id ?? null;
+  },
+  get tickRate() {
+    return conn.welcome?.tick_rate ?? null;
+  },
+  /** True when Welcome made us a spectator (entity_id 0), e.g. on a replay server. */
+  get spectator() {
+    return isSpectator();
+  },
+  /** The last ReplayStatus as { tick, endTick, paused, speedPercent }, or null. */
+  replay() {
+    const s = replayStatus;
+    return s ? { tick: s.tick, endTick: s.end_tick, paused: s.paused, speedPercent: s.speed_percent } : null;
   },
   get tick() {
     return buffer.newest?.tick ?? null;

@@ -1,4 +1,4 @@
-// WebSocket lifecycle: connect to /ws, Hello → Welcome, route Snapshot/Pong/Disconnect,
+// WebSocket lifecycle: connect to /ws, Hello → Welcome, route Snapshot/ReplayStatus/Pong/Disconnect,
 // ping every second for RTT, record the last close, and reconnect with jittered exponential
 // backoff (0.5 s → 8 s) — except after a VersionMismatch, where retrying cannot help.
 import { PROTOCOL_VERSION, decodeServer, encodeClient } from './protocol.js';
@@ -12,8 +12,8 @@ const PING_FORGET_MS = 10000;
 /**
  * One logical connection to the game server, surviving reconnects.
  *
- * Callbacks (all optional): onWelcome(welcome), onSnapshot(snapshot), onStateChange(state),
- * onClose({code, reason}, retryInMs|null).
+ * Callbacks (all optional): onWelcome(welcome), onSnapshot(snapshot), onReplayStatus(status),
+ * onStateChange(state), onClose({code, reason}, retryInMs|null).
  */
 export class Connection {
   constructor({ url, name, callbacks = {} }) {
@@ -124,6 +124,9 @@ export class Connection {
         break;
       case 'Snapshot':
         if (this.welcome) this.cb.onSnapshot?.(msg);
+        break;
+      case 'ReplayStatus':
+        if (this.welcome) this.cb.onReplayStatus?.(msg);
         break;
       case 'Pong': {
         const sentAt = this.pingsSent.get(msg.id);

@@ -1,12 +1,13 @@
-// Wire protocol v1 (shared/WIRE.md): bincode 2 `standard` encoding of ClientMessage and
+// Wire protocol v2 (shared/WIRE.md): bincode 2 `standard` encoding of ClientMessage and
 // ServerMessage — varints, little-endian f32, length-prefixed strings and vectors, enums as
 // varint variant indices. Pure functions, no DOM: runs in the browser and under node:test.
 //
 // JS shapes: a message is `{ type: 'Variant', ...fields }`; Vec2 is `{ x, y }`; unit enum
 // values (EntityKind, DisconnectReason) are their variant names as strings; u64 fields are
-// Numbers (values above 2^53 are refused rather than silently rounded).
+// Numbers (values above 2^53 are refused rather than silently rounded). A ReplayCommand is
+// `{ type: 'Play' } | { type: 'Pause' } | { type: 'Speed', percent } | { type: 'Seek', tick }`.
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Largest client message the server accepts (WIRE.md: over 256 bytes → close 1009). */
 export const MAX_CLIENT_MESSAGE_BYTES = 256;
 /** Largest server message we agree to decode (same limit as shared/src/codec.rs). */
@@ -29,8 +30,11 @@ export const DISCONNECT_REASONS = Object.freeze([
   'ServerFull',
   'RateLimited',
 ]);
-const CLIENT_VARIANTS = Object.freeze(['Hello', 'Input', 'Ping']);
-const SERVER_VARIANTS = Object.freeze(['Welcome', 'Snapshot', 'Pong', 'Disconnect']);
+export const REPLAY_COMMANDS = Object.freeze(['Play', 'Pause', 'Speed', 'Seek']);
+/** Playback speeds a replay server accepts, in percent of real time (others: close 1007). */
+export const REPLAY_SPEEDS = Object.freeze([50, 100, 200, 400]);
+export const CLIENT_VARIANTS = Object.freeze(['Hello', 'Input', 'Ping', 'ReplayControl']);
+export const SERVER_VARIANTS = Object.freeze(['Welcome', 'Snapshot', 'Pong', 'Disconnect', 'ReplayStatus']);
 
 /** Any failure to encode or decode; `message` says what and where. */
 export class ProtocolError extends Error {
@@ -287,7 +291,11 @@ function checkInt(v, min, max, what) {
 // ---------------------------------------------------------------------------------------
 // Client → server
 
-/** Encodes a ClientMessage: {type:'Hello',protocol_version,name} | {type:'Input',seq,movement,aim,buttons} | {type:'Ping',id}. */
+/**
+ * Encodes a ClientMessage: {type:'Hello',protocol_version,name} |
+ * {type:'Input',seq,movement,aim,buttons} | {type:'Ping',id} | {type:'ReplayControl',command}.
+ * A Speed outside REPLAY_SPEEDS is refused here rather than by the server.
+ */
 export function encodeClient(msg) {
   const w = new Writer(32);
   w.variant(CLIENT_VARIANTS, msg?.type, 'ClientMessage');
@@ -305,8 +313,30 @@ export function encodeClient(msg) {
     case 'Ping':
       w.u32(msg.id, 'Ping.id');
       break;
+    case 'ReplayControl':
+      writeReplayCommand(w, msg.command);
+      break;
   }
   return w.finish();
+}
+
+function writeReplayCommand(w, cmd) {
+  w.variant(REPLAY_COMMANDS, cmd?.type, 'ReplayCommand');
+  if (cmd.type === 'Speed') {
+    if (!REPLAY_SPEEDS.includes(cmd.percent)) {
+      throw new ProtocolError(`ReplayCommand.Speed must be one of ${REPLAY_SPEEDS.join(', ')}, got ${cmd.percent}`);
+    }
+    w.u16(cmd.percent, 'ReplayCommand.Speed');
+  } else if (cmd.type === 'Seek') {
+    w.u64(cmd.tick, 'ReplayCommand.Seek');
+  }
+}
+
+function readReplayCommand(r) {
+  const type = r.variant(REPLAY_COMMANDS, 'ReplayCommand');
+  if (type === 'Speed') return { type, percent: r.u16('ReplayCommand.Speed') };
+  if (type === 'Seek') return { type, tick: r.u64('ReplayCommand.Seek') };
+  return { type };
 }
 
 /** Decodes a ClientMessage (the server's side; used by tests and tools). */
@@ -332,6 +362,9 @@ export function decodeClient(bytes) {
       break;
     case 'Ping':
       msg = { type, id: r.u32('Ping.id') };
+      break;
+    case 'ReplayControl':
+      msg = { type, command: readReplayCommand(r) };
       break;
   }
   r.finish(type);
@@ -423,6 +456,15 @@ export function decodeServer(bytes) {
         message: r.string('Disconnect.message'),
       };
       break;
+    case 'ReplayStatus':
+      msg = {
+        type,
+        tick: r.u64('ReplayStatus.tick'),
+        end_tick: r.u64('ReplayStatus.end_tick'),
+        paused: r.bool('ReplayStatus.paused'),
+        speed_percent: r.u16('ReplayStatus.speed_percent'),
+      };
+      break;
   }
   r.finish(type);
   return msg;
@@ -476,6 +518,13 @@ export function encodeServer(msg) {
     case 'Disconnect':
       w.variant(DISCONNECT_REASONS, msg.reason, 'DisconnectReason');
       w.string(msg.message, 'Disconnect.message');
+      break;
+    case 'ReplayStatus':
+      w.u64(msg.tick, 'ReplayStatus.tick');
+      w.u64(msg.end_tick, 'ReplayStatus.end_tick');
+      if (typeof msg.paused !== 'boolean') throw new ProtocolError('ReplayStatus.paused must be a boolean');
+      w.bool(msg.paused);
+      w.u16(msg.speed_percent, 'ReplayStatus.speed_percent');
       break;
   }
   return w.finish();

@@ -1,6 +1,7 @@
 // Canvas 2D drawing of the world: map bounds, walls, players (name, health bar, aim; own one
-// highlighted, dead ones faded), NPCs and projectiles. The camera centres on the own player;
-// world and screen are both y-down, one world unit per CSS pixel.
+// highlighted, dead ones faded), NPCs and projectiles. Players: the camera centres on the own
+// player, one world unit per CSS pixel. Spectators: the whole map scaled to fit the canvas
+// (between the HUD at the top and the replay bar at the bottom). World and screen are y-down.
 
 export const PLAYER_RADIUS = 16;
 export const NPC_RADIUS = 8;
@@ -8,6 +9,8 @@ export const PROJECTILE_RADIUS = 4;
 export const MAX_HEALTH = 100;
 
 const GRID = 100;
+/** Screen space (CSS px) the fitted map keeps clear for the HUD and the replay bar. */
+const FIT_INSETS = { top: 40, right: 16, bottom: 64, left: 16 };
 const COLORS = {
   void: '#11141a',
   floor: '#1d2330',
@@ -31,6 +34,10 @@ export class Renderer {
     this.width = 0;
     this.height = 0;
     this.camera = { x: 0, y: 0 };
+    /** CSS px per world unit. */
+    this.scale = 1;
+    /** Screen point (CSS px) the camera is drawn at. */
+    this.focus = { x: 0, y: 0 };
   }
 
   /** Matches the backing store to the element size and device pixel ratio. */
@@ -48,25 +55,44 @@ export class Renderer {
   }
 
   worldToScreen(p) {
-    return { x: p.x - this.camera.x + this.width / 2, y: p.y - this.camera.y + this.height / 2 };
+    return {
+      x: (p.x - this.camera.x) * this.scale + this.focus.x,
+      y: (p.y - this.camera.y) * this.scale + this.focus.y,
+    };
+  }
+
+  /** Places the camera: the whole map fitted (spectators), else centred on `ownPos` at 1:1. */
+  placeCamera(map, ownPos, fitMap) {
+    this.scale = 1;
+    this.focus = { x: this.width / 2, y: this.height / 2 };
+    if (fitMap && map) {
+      const fit = fitMapView(map, this.width, this.height);
+      this.scale = fit.scale;
+      this.focus = fit.focus;
+      this.camera = { x: map.width / 2, y: map.height / 2 };
+    } else if (ownPos) {
+      this.camera = { x: ownPos.x, y: ownPos.y };
+    } else if (map) {
+      this.camera = { x: map.width / 2, y: map.height / 2 };
+    }
   }
 
   /**
    * view: { map, entities: [{id, kind, x, y, aim, health, owner}], ownEntityId, ownPos,
-   * names: Map<clientId, name> }. The camera centres on `ownPos` (else the map centre); the
-   * own entity is drawn last, highlighted.
+   * names: Map<clientId, name>, fitMap }. The camera centres on `ownPos` (else the map
+   * centre), or shows the whole map with `fitMap`; the own entity is drawn last, highlighted.
    */
   draw(view) {
     this.resize();
     const { ctx } = this;
     const map = view.map;
-    if (view.ownPos) this.camera = { x: view.ownPos.x, y: view.ownPos.y };
-    else if (map) this.camera = { x: map.width / 2, y: map.height / 2 };
+    this.placeCamera(map, view.ownPos, view.fitMap);
 
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.fillStyle = COLORS.void;
     ctx.fillRect(0, 0, this.width, this.height);
-    ctx.translate(Math.round(this.width / 2 - this.camera.x), Math.round(this.height / 2 - this.camera.y));
+    ctx.translate(Math.round(this.focus.x - this.camera.x * this.scale), Math.round(this.focus.y - this.camera.y * this.scale));
+    ctx.scale(this.scale, this.scale);
 
     if (map) this.drawMap(map);
     let own = null;
@@ -142,21 +168,32 @@ export class Renderer {
       ctx.arc(e.x, e.y, PLAYER_RADIUS + 4, 0, Math.PI * 2);
       ctx.stroke();
     }
-    // Health bar.
-    const bw = 36;
-    const by = e.y - PLAYER_RADIUS - 10;
+    // Health bar and name keep their screen size when the map is shown scaled down.
+    const k = 1 / Math.min(this.scale, 1);
+    const bw = 36 * k;
+    const by = e.y - PLAYER_RADIUS - 10 * k;
     ctx.fillStyle = COLORS.hpBack;
-    ctx.fillRect(e.x - bw / 2, by, bw, 5);
+    ctx.fillRect(e.x - bw / 2, by, bw, 5 * k);
     ctx.fillStyle = COLORS.hpFront;
-    ctx.fillRect(e.x - bw / 2, by, (bw * Math.min(e.health, MAX_HEALTH)) / MAX_HEALTH, 5);
-    // Name.
+    ctx.fillRect(e.x - bw / 2, by, (bw * Math.min(e.health, MAX_HEALTH)) / MAX_HEALTH, 5 * k);
     ctx.fillStyle = COLORS.name;
-    ctx.font = '12px system-ui, sans-serif';
+    ctx.font = `${12 * k}px system-ui, sans-serif`;
     ctx.textAlign = 'center';
     ctx.textBaseline = 'bottom';
-    ctx.fillText(name ?? `#${e.owner}`, e.x, by - 3);
+    ctx.fillText(name ?? `#${e.owner}`, e.x, by - 3 * k);
     ctx.restore();
   }
+}
+
+/**
+ * Pure: scale (CSS px per world unit) and screen centre that fit the whole map into a
+ * `width`×`height` canvas inside FIT_INSETS.
+ */
+export function fitMapView(map, width, height, insets = FIT_INSETS) {
+  const w = Math.max(width - insets.left - insets.right, 1);
+  const h = Math.max(height - insets.top - insets.bottom, 1);
+  const scale = Math.min(w / Math.max(map.width, 1), h / Math.max(map.height, 1));
+  return { scale, focus: { x: insets.left + w / 2, y: insets.top + h / 2 } };
 }
 
 function circle(ctx, x, y, r, color) {

@@ -1,12 +1,63 @@
 // Shared by the browser tests: launching the system Chromium (never a downloaded one),
-// polling a page for a condition with a timeout, and collecting page errors.
-import { mkdirSync } from 'node:fs';
+// spawning and stopping the real server binary, polling a page for a condition with a
+// timeout, and collecting page errors.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const WEB_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
+export const SERVER_BIN = process.env.SERVER_BIN || join(REPO_ROOT, 'target', 'debug', 'server');
+const LISTENING = /listening on http:\/\/([0-9.:]+)\//;
+
+/**
+ * Spawns the server binary with `args`; resolves { child, address, output() } once it prints
+ * its address (stdout or stderr). Fails after 20 s or if it exits first, with its output.
+ */
+export function startServer(args) {
+  if (!existsSync(SERVER_BIN)) {
+    throw new Error(`server binary not found at ${SERVER_BIN}: build it first with \`cargo build -p server\` (or set SERVER_BIN)`);
+  }
+  const child = spawn(SERVER_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_BACKTRACE: '1' } });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error('server did not print its address within 20 s')), 20_000);
+    let done = false;
+    function fail(err) {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`${err.message}\n--- ${SERVER_BIN} ${args.join(' ')} ---\n${output}`));
+    }
+    const onData = (chunk) => {
+      output += chunk;
+      const m = LISTENING.exec(output);
+      if (m && !done) {
+        done = true;
+        clearTimeout(timer);
+        resolve({ child, address: m[1], output: () => output });
+      }
+    };
+    child.stdout.setEncoding('utf8').on('data', onData);
+    child.stderr.setEncoding('utf8').on('data', onData);
+    child.on('error', (err) => fail(err));
+    child.on('exit', (code, signal) => fail(new Error(`server exited early (code ${code}, signal ${signal})`)));
+  });
+}
+
+/** Stops a server we spawned (by its own PID): SIGTERM, then SIGKILL after 3 s. */
+export async function stopServer(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
 
 export function launchChromium() {
   return chromium.launch({

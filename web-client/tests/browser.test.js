@@ -6,55 +6,10 @@
 // `cargo build -p server`). Screenshots go to web-client/test-artifacts/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 
-import { REPO_ROOT, WEB_ROOT, launchChromium, openPage, pollPage, screenshot } from './browser-helpers.js';
+import { WEB_ROOT, launchChromium, openPage, pollPage, screenshot, startServer, stopServer } from './browser-helpers.js';
 
 const HARD_TIMEOUT_MS = 120_000;
-const SERVER_BIN = process.env.SERVER_BIN || join(REPO_ROOT, 'target', 'debug', 'server');
-const LISTENING = /listening on http:\/\/([0-9.:]+)\//;
-
-/** Spawns the server; resolves { child, address, output() } once it prints its address. */
-function startServer() {
-  if (!existsSync(SERVER_BIN)) {
-    throw new Error(`server binary not found at ${SERVER_BIN}: build it first with \`cargo build -p server\` (or set SERVER_BIN)`);
-  }
-  const args = ['--bind', '127.0.0.1:0', '--web-root', WEB_ROOT, '--seed', '1'];
-  const child = spawn(SERVER_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_BACKTRACE: '1' } });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error('server did not print its address within 20 s')), 20_000);
-    function fail(err) {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      reject(new Error(`${err.message}\n--- server output ---\n${output}`));
-    }
-    const onData = (chunk) => {
-      output += chunk;
-      const m = LISTENING.exec(output);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, address: m[1], output: () => output });
-      }
-    };
-    child.stdout.setEncoding('utf8').on('data', onData);
-    child.stderr.setEncoding('utf8').on('data', onData);
-    child.on('error', (err) => fail(err));
-    child.on('exit', (code, signal) => fail(new Error(`server exited early (code ${code}, signal ${signal})`)));
-  });
-}
-
-/** Stops the server we spawned (by its own PID): SIGTERM, then SIGKILL after 3 s. */
-async function stopServer(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(timer);
-}
 
 describe('browser client against the real server', { timeout: HARD_TIMEOUT_MS }, () => {
   let server;
@@ -70,7 +25,7 @@ describe('browser client against the real server', { timeout: HARD_TIMEOUT_MS },
   process.on('exit', killOnExit);
 
   before(async () => {
-    server = await startServer();
+    server = await startServer(['--bind', '127.0.0.1:0', '--web-root', WEB_ROOT, '--seed', '1']);
     base = `http://${server.address}/`;
     browser = await launchChromium();
   });

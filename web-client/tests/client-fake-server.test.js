@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startFakeServer } from './fake-server.js';
+import { PROTOCOL_VERSION } from '../src/protocol.js';
 import { WEB_ROOT, launchChromium, openPage, poll, pollPage, screenshot } from './browser-helpers.js';
 
 const HARD_TIMEOUT_MS = 90_000;
@@ -39,6 +40,9 @@ describe('client against a scripted fake server', { timeout: HARD_TIMEOUT_MS }, 
     const client = server.clients.find((c) => c.clientId === clientId);
     assert.ok(client, `fake server knows client ${clientId}`);
     assert.equal(client.name, name, 'Hello carried the ?name= parameter');
+    const mode = await page.evaluate(() => ({ spectator: window.game.spectator, replay: window.game.replay() }));
+    assert.deepEqual(mode, { spectator: false, replay: null }, 'a live player, not a spectator');
+    assert.equal(await page.locator('#replay-bar').isHidden(), true, 'no replay bar on a live server');
     return { page, client };
   }
 
@@ -83,6 +87,8 @@ describe('client against a scripted fake server', { timeout: HARD_TIMEOUT_MS }, 
     await page.keyboard.up('s');
     await page.keyboard.up('Space');
     await poll(() => client.lastInput.movement.x === 0 && client.lastInput.buttons === 0, { what: 'keys released' });
+    assert.deepEqual(client.commands, [], 'Space fires on a live server; it sends no ReplayControl');
+    assert.equal(await page.evaluate(() => window.game.state), 'connected');
     assert.ok((await page.evaluate(() => window.game.rtt)) !== null, 'RTT measured from Pong');
     assert.ok(client.pings >= 1);
     await page.close();
@@ -118,7 +124,7 @@ describe('client against a scripted fake server', { timeout: HARD_TIMEOUT_MS }, 
   });
 
   test('VersionMismatch closes for good: no reconnect, banner says so', async () => {
-    server.state.acceptVersion = 2;
+    server.state.acceptVersion = PROTOCOL_VERSION + 1;
     try {
       const page = await openPage(browser, `${server.url}?name=old`);
       const close = await pollPage(page, () => window.game.state === 'closed' && window.game.lastClose, {
@@ -133,7 +139,7 @@ describe('client against a scripted fake server', { timeout: HARD_TIMEOUT_MS }, 
       await screenshot(page, 'fake-version-mismatch');
       await page.close();
     } finally {
-      server.state.acceptVersion = 1;
+      server.state.acceptVersion = PROTOCOL_VERSION;
     }
   });
 

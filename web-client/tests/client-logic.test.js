@@ -1,5 +1,6 @@
 // Unit tests of the client's pure logic under node: snapshot interpolation (including skipped
-// snapshots, extrapolation and teleports), input shaping, reconnect backoff, scoreboard order.
+// snapshots, extrapolation, teleports, and replay seeks, pauses and speeds), input shaping,
+// reconnect backoff, scoreboard order, replay-bar helpers, the spectator's fitted camera.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -7,6 +8,8 @@ import { SnapshotBuffer, Smoother, lerpAngle } from '../src/interpolation.js';
 import { aimAngle, movementFromKeys } from '../src/input.js';
 import { backoffDelay, defaultUrl } from '../src/net.js';
 import { sortScoreboard } from '../src/hud.js';
+import { formatTime, parseSeekTick, playbackRate } from '../src/replay-bar.js';
+import { fitMapView } from '../src/render.js';
 
 const TICK_RATE = 60;
 const player = (id, x, y, vx = 0, vy = 0) => ({ id, kind: 'Player', pos: { x, y }, vel: { x: vx, y: vy }, aim: 0, health: 100, owner: id });
@@ -44,14 +47,84 @@ test('skipped snapshots widen the lerp span instead of breaking it', () => {
   assert.ok(Math.abs(find(buf.sample(msAt(18, 0)), 1).x - 40) < 1e-6);
 });
 
-test('stale or duplicate snapshots are ignored', () => {
+test('a tick not after the newest (replay seek back) starts the buffer over', () => {
   const buf = new SnapshotBuffer();
   buf.reset(TICK_RATE);
-  assert.equal(buf.push(snap(10, [player(1, 0, 0)]), 0), true);
-  assert.equal(buf.push(snap(10, [player(1, 99, 0)]), 1), false);
-  assert.equal(buf.push(snap(4, [player(1, 99, 0)]), 2), false);
-  assert.equal(buf.newest.tick, 10);
+  for (let i = 0; i <= 10; i++) buf.push(snap(300 + 3 * i, [player(1, 300 + 3 * i, 0)]), msAt(300 + 3 * i, 300));
+  assert.equal(buf.frames.length, 11);
+  const now = msAt(330, 300);
+  // Seek back to tick 120: only the new snapshot is left, shown as it is (no lerp toward the
+  // old ticks, no extrapolation), and the clock follows the new tick at once.
+  assert.equal(buf.push(snap(120, [player(1, 120, 0)]), now), true);
   assert.equal(buf.frames.length, 1);
+  assert.equal(buf.newest.tick, 120);
+  assert.equal(buf.resets, 1);
+  assert.ok(Math.abs(buf.serverNow(now) - 120 / 60) < 1e-9);
+  assert.equal(find(buf.sample(now), 1).x, 120);
+  // The same tick again also replaces the buffer (e.g. a seek to the tick shown).
+  buf.push(snap(120, [player(1, 121, 0)]), now + 10);
+  assert.equal(buf.frames.length, 1);
+  assert.equal(find(buf.sample(now + 10), 1).x, 121);
+  assert.equal(buf.resets, 2);
+});
+
+test('a forward jump longer than a second (replay seek ahead) starts the buffer over', () => {
+  const buf = new SnapshotBuffer();
+  buf.reset(TICK_RATE);
+  buf.push(snap(0, [player(1, 0, 0)]), 0);
+  buf.push(snap(3, [player(1, 3, 0)]), msAt(3, 0));
+  buf.push(snap(63, [player(1, 63, 0)]), msAt(6, 0)); // exactly 1 s ahead: still a gap
+  assert.equal(buf.resets, 0);
+  assert.equal(buf.frames.at(-2).tick, 3);
+  buf.push(snap(600, [player(1, 600, 0)]), msAt(9, 0));
+  assert.deepEqual(buf.frames.map((f) => f.tick), [600]);
+  assert.equal(buf.resets, 1);
+  // The clock is re-anchored on the new tick: no lerp from x=63 toward x=600.
+  const x = find(buf.sample(msAt(9, 0)), 1).x;
+  assert.equal(x, 600);
+});
+
+test('paused (rate 0): the newest snapshot is shown frozen, without extrapolation drift', () => {
+  const buf = new SnapshotBuffer();
+  buf.reset(TICK_RATE);
+  buf.push(snap(0, [player(1, 0, 0, 120, 0)]), 0);
+  buf.push(snap(3, [player(1, 6, 0, 120, 0)]), msAt(3, 0));
+  buf.setRate(0, msAt(3, 0));
+  assert.equal(buf.paused, true);
+  for (const later of [0, 100, 1000, 60_000]) {
+    const e = find(buf.sample(msAt(3, 0) + later), 1);
+    assert.deepEqual([e.x, e.y], [6, 0], `${later} ms into the pause`);
+  }
+  // A seek while paused shows the new tick at once, still frozen.
+  buf.push(snap(120, [player(1, 240, 0, 120, 0)]), 5000);
+  assert.equal(find(buf.sample(5000), 1).x, 240);
+  assert.equal(find(buf.sample(9000), 1).x, 240);
+  // Play: frozen until the next snapshot re-anchors the clock, then interpolated again.
+  buf.setRate(1, 9000);
+  assert.equal(find(buf.sample(9100), 1).x, 240);
+  buf.push(snap(123, [player(1, 246, 0, 120, 0)]), 9050);
+  const now = 9050 + 100; // render time = tick 123 (anchored at 9050) + 0.1 s − 0.1 s
+  assert.ok(Math.abs(find(buf.sample(now), 1).x - 246) < 1e-6);
+  assert.ok(Math.abs(find(buf.sample(now - 25), 1).x - 243) < 1e-6, 'half way between ticks 120 and 123');
+});
+
+test('playback rate: server time runs at the replay speed and the delay scales with it', () => {
+  const buf = new SnapshotBuffer();
+  buf.reset(TICK_RATE);
+  buf.setRate(4, 0);
+  // At 4× the server sends a snapshot every 50 ms real time, 12 ticks apart.
+  for (let i = 0; i <= 10; i++) buf.push(snap(12 * i, [player(1, 12 * i, 0)]), 50 * i);
+  const now = 500; // server now = tick 120; render time = 120 − 0.1 s × 4 × 60 = tick 96
+  assert.ok(Math.abs(buf.serverNow(now) - 2) < 1e-9);
+  assert.ok(Math.abs(find(buf.sample(now), 1).x - 96) < 1e-6);
+  assert.ok(Math.abs(find(buf.sample(now + 25), 1).x - 102) < 1e-6, '25 ms real = 6 ticks at 4×');
+  // A speed change keeps server time continuous.
+  const before = buf.serverNow(now);
+  buf.setRate(0.5, now);
+  assert.ok(Math.abs(buf.serverNow(now) - before) < 1e-9);
+  assert.ok(Math.abs(buf.serverNow(now + 1000) - before - 0.5) < 1e-9);
+  // 12-tick gaps at 4× are not mistaken for seeks.
+  assert.equal(buf.resets, 0);
 });
 
 test('when snapshots stop, extrapolates along velocity for at most 250 ms', () => {
@@ -156,4 +229,49 @@ test('scoreboard sorts by kills, then fewer deaths, then client id', () => {
   ];
   assert.deepEqual(sortScoreboard(rows).map((r) => r.client), [3, 2, 1, 4]);
   assert.equal(rows[0].client, 1, 'input not mutated');
+});
+
+test('replay time is tick / tick rate as m:ss', () => {
+  assert.equal(formatTime(0, 60), '0:00');
+  assert.equal(formatTime(59, 60), '0:00');
+  assert.equal(formatTime(60, 60), '0:01');
+  assert.equal(formatTime(120, 60), '0:02');
+  assert.equal(formatTime(3599, 60), '0:59');
+  assert.equal(formatTime(3600, 60), '1:00');
+  assert.equal(formatTime(61 * 60 * 60 + 5 * 60, 60), '61:05', 'minutes are not wrapped into hours');
+  assert.equal(formatTime(90, 30), '0:03');
+  assert.equal(formatTime(10, 0), '–:––');
+  assert.equal(formatTime(-1, 60), '–:––');
+});
+
+test('seek input: whole ticks, clamped to the recording', () => {
+  assert.equal(parseSeekTick('120', 3600), 120);
+  assert.equal(parseSeekTick(' 7 ', 3600), 7);
+  assert.equal(parseSeekTick('0', 3600), 0);
+  assert.equal(parseSeekTick('99999', 3600), 3600);
+  assert.equal(parseSeekTick('9'.repeat(30), 3600), 3600);
+  for (const bad of ['', ' ', '-5', '1.5', '12abc', '1e3', 'abc', null, undefined]) {
+    assert.equal(parseSeekTick(bad, 3600), null, JSON.stringify(bad));
+  }
+});
+
+test('playback rate from a ReplayStatus', () => {
+  assert.equal(playbackRate({ paused: false, speed_percent: 100 }), 1);
+  assert.equal(playbackRate({ paused: false, speed_percent: 50 }), 0.5);
+  assert.equal(playbackRate({ paused: false, speed_percent: 400 }), 4);
+  assert.equal(playbackRate({ paused: true, speed_percent: 200 }), 0);
+});
+
+test('spectator camera fits the whole map between the HUD and the replay bar', () => {
+  const insets = { top: 40, right: 16, bottom: 64, left: 16 };
+  // Tall map in a wide canvas: height decides.
+  const a = fitMapView({ width: 2000, height: 2000 }, 960, 640, insets);
+  assert.equal(a.scale, 536 / 2000);
+  assert.deepEqual(a.focus, { x: 480, y: 40 + 268 });
+  // Wide map: width decides, and the map stays inside the canvas both ways.
+  const b = fitMapView({ width: 4000, height: 1000 }, 960, 640, insets);
+  assert.equal(b.scale, 928 / 4000);
+  assert.ok(1000 * b.scale <= 536);
+  // A small map is scaled up to fill the view.
+  assert.ok(fitMapView({ width: 200, height: 100 }, 960, 640, insets).scale > 1);
 });

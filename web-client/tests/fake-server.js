@@ -1,12 +1,14 @@
 // A tiny stand-in for the Rust server, for tests of client behaviour the real server cannot be
-// made to show on demand (garbage frames, VersionMismatch, abrupt closes). Serves web-client/
-// over HTTP and speaks protocol v1 on /ws with a hand-rolled RFC 6455 server (node has none
-// built in). Game logic is a toy: players move at 200 u/s; no combat.
+// made to show on demand (garbage frames, VersionMismatch, abrupt closes, replay controls on a
+// known recording). Serves web-client/ over HTTP and speaks protocol v2 on /ws with a
+// hand-rolled RFC 6455 server (node has none built in). Game logic is a toy: players move at
+// 200 u/s; no combat. With `replay`, it is a replay server instead: every client is a spectator
+// of a scripted recording (replayEntities) with its own play/pause/speed/seek state.
 import { createServer } from 'node:http';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
-import { decodeClient, encodeServer } from '../src/protocol.js';
+import { PROTOCOL_VERSION, REPLAY_SPEEDS, decodeClient, encodeServer } from '../src/protocol.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json' };
@@ -20,6 +22,22 @@ const MAP = {
   walls: [{ x: 900, y: 300, w: 200, h: 40 }],
   spawns: [{ x: 400, y: 400 }],
 };
+
+/** Every player of the scripted recording: [entity id, client id, name]. */
+const REPLAY_PLAYERS = [[10, 1, 'red'], [11, 2, 'blue']];
+
+/**
+ * The scripted recording at `tick`: red crosses the map left → right at 60 u/s (1 unit per
+ * tick), blue right → left, both wrapping every 1800 ticks; one NPC stands still.
+ */
+export function replayEntities(tick) {
+  const t = tick % 1800;
+  return [
+    { id: 3, kind: 'Npc', pos: { x: 1000, y: 1000 }, vel: { x: 0, y: 0 }, aim: 0, health: 0, owner: 0 },
+    { id: 10, kind: 'Player', pos: { x: 100 + t, y: 500 }, vel: { x: 60, y: 0 }, aim: 0, health: 100, owner: 1 },
+    { id: 11, kind: 'Player', pos: { x: 1900 - t, y: 1500 }, vel: { x: -60, y: 0 }, aim: Math.fround(Math.PI), health: 100, owner: 2 },
+  ];
+}
 
 /** One upgraded socket with frame parsing and sending. */
 class Peer {
@@ -110,13 +128,19 @@ class Peer {
  * disconnect(client, reason, code, message), stop() }. `clients` lists every upgraded socket
  * in connection order (closed ones too) as { peer, clientId, entityId, name, pos, lastInput,
  * inputs, pings, ... }; `state.acceptVersion` is the protocol version Hello must carry.
+ *
+ * `replay: { endTick }` makes it a replay server: Welcome.entity_id 0, snapshots of
+ * replayEntities(tick) with a ReplayStatus after each (none while paused), ReplayControl
+ * answered at once by a ReplayStatus and, if the tick changed, a snapshot. Each client has
+ * `replay: { tick, paused, speed }` and `commands` (every ReplayCommand received);
+ * `state.holdStatus = true` withholds every ReplayStatus.
  */
-export async function startFakeServer({ webRoot }) {
+export async function startFakeServer({ webRoot, replay = null }) {
   const clients = [];
   let nextClient = 1;
   let nextEntity = 100;
   let tick = 0;
-  const state = { acceptVersion: 1 };
+  const state = { acceptVersion: PROTOCOL_VERSION, holdStatus: false };
 
   const http = createServer(async (req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
@@ -144,7 +168,12 @@ export async function startFakeServer({ webRoot }) {
       'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
         `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
     );
-    const client = { peer: null, clientId: 0, entityId: 0, name: null, pos: null, movement: { x: 0, y: 0 }, lastSeq: 0, lastInput: null, inputs: 0, pings: 0 };
+    const client = {
+      peer: null, clientId: 0, entityId: 0, name: null, pos: null, movement: { x: 0, y: 0 },
+      lastSeq: 0, lastInput: null, inputs: 0, pings: 0,
+      replay: replay ? { tick: 0, paused: false, speed: 100, acc: 0 } : null,
+      commands: [],
+    };
     clients.push(client);
     client.peer = new Peer(
       socket,
@@ -173,14 +202,17 @@ export async function startFakeServer({ webRoot }) {
       }
       client.name = msg.name;
       client.clientId = nextClient++;
-      client.entityId = nextEntity++;
+      client.entityId = replay ? 0 : nextEntity++;
       client.pos = { ...MAP.spawns[0] };
       client.peer.send(
         encodeServer({ type: 'Welcome', client_id: client.clientId, entity_id: client.entityId, tick_rate: TICK_RATE, snapshot_rate: SNAPSHOT_RATE, map: MAP }),
       );
       return;
     }
-    if (msg.type === 'Input') {
+    if (msg.type === 'ReplayControl') {
+      if (!replay) return disconnect(client, 'ProtocolViolation', 1002, 'ReplayControl on a live server');
+      onReplayControl(client, msg.command);
+    } else if (msg.type === 'Input') {
       client.movement = msg.movement;
       client.lastSeq = msg.seq;
       client.lastInput = msg;
@@ -193,9 +225,61 @@ export async function startFakeServer({ webRoot }) {
     }
   }
 
+  function sendReplayStatus(client) {
+    if (state.holdStatus) return;
+    const r = client.replay;
+    client.peer.send(encodeServer({ type: 'ReplayStatus', tick: r.tick, end_tick: replay.endTick, paused: r.paused, speed_percent: r.speed }));
+  }
+
+  function sendReplaySnapshot(client) {
+    const scoreboard = REPLAY_PLAYERS.map(([, c, name]) => ({ client: c, name, kills: 0, deaths: 0 }));
+    client.peer.send(encodeServer({ type: 'Snapshot', tick: client.replay.tick, last_input_seq: 0, entities: replayEntities(client.replay.tick), scoreboard }));
+  }
+
+  function onReplayControl(client, command) {
+    client.commands.push(command);
+    const r = client.replay;
+    const before = r.tick;
+    switch (command.type) {
+      case 'Play':
+        r.paused = false;
+        break;
+      case 'Pause':
+        r.paused = true;
+        break;
+      case 'Speed':
+        if (!REPLAY_SPEEDS.includes(command.percent)) return disconnect(client, 'InvalidMessage', 1007, 'invalid replay speed');
+        r.speed = command.percent;
+        break;
+      case 'Seek':
+        r.tick = Math.min(Math.max(command.tick, 0), replay.endTick);
+        r.acc = 0;
+        break;
+    }
+    sendReplayStatus(client);
+    if (r.tick !== before) sendReplaySnapshot(client);
+  }
+
+  /** One snapshot period of a replay client: advance at its speed, send Snapshot + ReplayStatus. */
+  function replayStep(client) {
+    const r = client.replay;
+    if (r.paused) return;
+    r.acc += ((TICK_RATE / SNAPSHOT_RATE) * r.speed) / 100;
+    const whole = Math.floor(r.acc);
+    r.acc -= whole;
+    r.tick = Math.min(r.tick + whole, replay.endTick);
+    if (r.tick === replay.endTick) r.paused = true;
+    sendReplaySnapshot(client);
+    sendReplayStatus(client);
+  }
+
   const live = () => clients.filter((c) => c.name && !c.peer.closed);
   const sim = setInterval(() => {
     tick++;
+    if (replay) {
+      if (tick % (TICK_RATE / SNAPSHOT_RATE) === 0) for (const c of live()) replayStep(c);
+      return;
+    }
     for (const c of live()) {
       c.pos.x = Math.min(MAP.width, Math.max(0, c.pos.x + (c.movement.x * SPEED) / TICK_RATE));
       c.pos.y = Math.min(MAP.height, Math.max(0, c.pos.y + (c.movement.y * SPEED) / TICK_RATE));

@@ -7,9 +7,13 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import {
+  CLIENT_VARIANTS,
   DISCONNECT_REASONS,
   ENTITY_KINDS,
   PROTOCOL_VERSION,
+  REPLAY_COMMANDS,
+  REPLAY_SPEEDS,
+  SERVER_VARIANTS,
   ProtocolError,
   Reader,
   Writer,
@@ -48,22 +52,43 @@ function adapt(value, key) {
   return value;
 }
 
+/** Field name the JS gives to each newtype ReplayCommand's payload. */
+const REPLAY_COMMAND_FIELDS = { Speed: 'percent', Seek: 'tick' };
+
+/** serde's ReplayCommand (`"Play"` or `{"Speed": 400}`) → `{ type, [percent|tick] }`. */
+function toReplayCommand(value) {
+  if (typeof value === 'string') return { type: value };
+  const [[type, payload]] = Object.entries(value);
+  assert.ok(type in REPLAY_COMMAND_FIELDS, `ReplayCommand ${type} carries a value`);
+  return { type, [REPLAY_COMMAND_FIELDS[type]]: payload };
+}
+
 /** `{Variant: {...fields}}` (externally tagged) → `{type: 'Variant', ...fields}`. */
 function toMessage(tagged) {
   const keys = Object.keys(tagged);
   assert.equal(keys.length, 1, 'a golden value has exactly one variant key');
   const [type] = keys;
+  if (type === 'ReplayControl') return { type, command: toReplayCommand(tagged[type]) };
   return { type, ...adapt(tagged[type]) };
 }
 
-test('golden vectors file is protocol version 1 and covers both directions', () => {
+test('golden vectors file is protocol version 2 and covers every variant', () => {
+  assert.equal(PROTOCOL_VERSION, 2);
   assert.equal(golden.protocol_version, PROTOCOL_VERSION);
   const dirs = new Set(golden.vectors.map((v) => v.direction));
   assert.deepEqual([...dirs].sort(), ['client', 'server']);
   const variants = new Set(golden.vectors.map((v) => Object.keys(v.value)[0]));
-  for (const v of ['Hello', 'Input', 'Ping', 'Welcome', 'Snapshot', 'Pong', 'Disconnect']) {
+  for (const v of [...CLIENT_VARIANTS, ...SERVER_VARIANTS]) {
     assert.ok(variants.has(v), `golden vectors include a ${v}`);
   }
+  const commands = new Set(
+    golden.vectors.filter((v) => 'ReplayControl' in v.value).map((v) => toReplayCommand(v.value.ReplayControl).type),
+  );
+  assert.deepEqual([...commands].sort(), [...REPLAY_COMMANDS].sort(), 'every ReplayCommand has a vector');
+  assert.ok(
+    golden.vectors.some((v) => v.value.Welcome?.entity_id === 0),
+    'a spectator Welcome (entity_id 0) has a vector',
+  );
 });
 
 for (const vector of golden.vectors) {
@@ -116,8 +141,12 @@ function rustEnumVariants(source, name) {
 test('JS enum tables list the Rust variants in the same order', () => {
   const src = (f) => readFileSync(fileURLToPath(new URL(`../../shared/src/${f}`, import.meta.url)), 'utf8');
   const message = src('message.rs');
-  assert.deepEqual(rustEnumVariants(message, 'ClientMessage'), ['Hello', 'Input', 'Ping']);
-  assert.deepEqual(rustEnumVariants(message, 'ServerMessage'), ['Welcome', 'Snapshot', 'Pong', 'Disconnect']);
+  assert.deepEqual(rustEnumVariants(message, 'ClientMessage'), [...CLIENT_VARIANTS]);
+  assert.deepEqual(rustEnumVariants(message, 'ServerMessage'), [...SERVER_VARIANTS]);
+  assert.deepEqual(rustEnumVariants(message, 'ReplayCommand'), [...REPLAY_COMMANDS]);
+  const speeds = /REPLAY_SPEEDS: \[u16; \d+\] = \[([^\]]*)\]/.exec(message);
+  assert.ok(speeds, 'REPLAY_SPEEDS found in message.rs');
+  assert.deepEqual(speeds[1].split(',').map((v) => Number(v.trim())).filter(Boolean), [...REPLAY_SPEEDS]);
   assert.deepEqual(rustEnumVariants(message, 'DisconnectReason'), [...DISCONNECT_REASONS]);
   assert.deepEqual(rustEnumVariants(src('state.rs'), 'EntityKind'), [...ENTITY_KINDS]);
   const fields = /FIELDS: \[&'static str; \d+\] = \[([^\]]*)\]/.exec(src('state.rs'));
@@ -179,11 +208,26 @@ test('truncated input throws a clear error', () => {
 });
 
 test('unknown variants and bad UTF-8 are refused', () => {
-  assert.throws(() => decodeServer(fromHex('04')), /unknown ServerMessage variant 4/);
-  assert.throws(() => decodeClient(fromHex('03')), /unknown ClientMessage variant 3/);
+  assert.throws(() => decodeServer(fromHex('05')), /unknown ServerMessage variant 5/);
+  assert.throws(() => decodeClient(fromHex('04')), /unknown ClientMessage variant 4/);
+  assert.throws(() => decodeClient(fromHex('0304')), /unknown ReplayCommand variant 4/);
   assert.throws(() => decodeServer(fromHex('030a')), /unknown DisconnectReason variant 10/);
   assert.throws(() => decodeServer(fromHex('030001ff')), /not valid UTF-8/);
   assert.throws(() => encodeClient({ type: 'Nope' }), /unknown ClientMessage variant/);
+});
+
+test('ReplayStatus and ReplayControl by hand (WIRE.md tables)', () => {
+  // ReplayStatus { tick: 300, end_tick: 70000, paused: true, speed_percent: 200 }.
+  const status = { type: 'ReplayStatus', tick: 300, end_tick: 70000, paused: true, speed_percent: 200 };
+  assert.equal(toHex(encodeServer(status)), '04fb2c01fc7011010001c8');
+  assert.deepStrictEqual(decodeServer(fromHex('04fb2c01fc7011010001c8')), status);
+  assert.throws(() => decodeServer(fromHex('040000' + '02' + '64')), /invalid bool 2 for ReplayStatus\.paused/);
+  assert.deepStrictEqual(decodeClient(fromHex('030378')), { type: 'ReplayControl', command: { type: 'Seek', tick: 120 } });
+  assert.equal(toHex(encodeClient({ type: 'ReplayControl', command: { type: 'Speed', percent: 50 } })), '030232');
+  // The server closes with 1007 on other speeds: the encoder refuses them first.
+  assert.throws(() => encodeClient({ type: 'ReplayControl', command: { type: 'Speed', percent: 300 } }), /one of 50, 100, 200, 400/);
+  assert.throws(() => encodeClient({ type: 'ReplayControl', command: { type: 'Rewind' } }), /unknown ReplayCommand variant/);
+  assert.throws(() => encodeClient({ type: 'ReplayControl', command: { type: 'Seek', tick: -1 } }), ProtocolError);
 });
 
 test('client message of the largest legal Hello stays under the server limit', () => {

@@ -93,4 +93,6 @@ pub struct NetContext {
     pub shutdown: watch::Receiver<bool>,
     /// Time and rate limits.
     pub limits: NetLimits,
+    /// Whether the simulation behind this layer is a replay, which takes `ReplayControl`.
+    pub replay: bool,
 }

@@ -1,8 +1,8 @@
 //! One client's outgoing queue, filled by the router thread and drained by the client's
 //! connection task. Bounded: reliable frames up to a fixed count (overflow means the client
-//! is not reading, and it is disconnected), plus one slot for the newest state frame, which a
-//! newer one replaces. A stalled client therefore costs at most one snapshot and a few small
-//! frames, and never slows the simulation or anyone else.
+//! is not reading, and it is disconnected), plus one slot per kind of state frame, where a
+//! newer frame replaces an unsent older one. A stalled client therefore costs at most one
+//! snapshot and a few small frames, and never slows the simulation or anyone else.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use shared::DisconnectReason;
 use tokio::sync::Notify;
 
-use crate::bridge::{Delivery, OutFrame};
+use crate::bridge::{Delivery, OutFrame, StateSlot};
 
 /// Most reliable frames queued for one client.
 pub const MAX_RELIABLE_FRAMES: usize = 64;
@@ -27,7 +27,7 @@ pub enum Outgoing {
 #[derive(Default)]
 struct Slots {
     reliable: VecDeque<OutFrame>,
-    latest: Option<OutFrame>,
+    latest: [Option<OutFrame>; StateSlot::COUNT],
     close: Option<(DisconnectReason, String)>,
     /// Set once a close is requested: nothing more is queued.
     closing: bool,
@@ -60,14 +60,14 @@ impl SendQueue {
             return;
         }
         match frame.delivery {
-            Delivery::Latest => {
-                if slots.latest.replace(frame).is_some() {
+            Delivery::Latest(slot) => {
+                if slots.latest[slot as usize].replace(frame).is_some() {
                     slots.superseded += 1;
                 }
             }
             Delivery::Reliable if slots.reliable.len() >= MAX_RELIABLE_FRAMES => {
                 slots.reliable.clear();
-                slots.latest = None;
+                slots.latest = Default::default();
                 slots.closing = true;
                 slots.close = Some((
                     DisconnectReason::TooSlow,
@@ -91,20 +91,21 @@ impl SendQueue {
         self.wake.notify_one();
     }
 
-    /// The next thing to do, if any: reliable frames first, then a close, then state.
+    /// The next thing to do, if any: reliable frames first, then a close, then state slots in
+    /// [`StateSlot`] order.
     pub fn try_next(&self) -> Option<Outgoing> {
         let mut slots = self.lock();
         if let Some(frame) = slots.reliable.pop_front() {
             return Some(Outgoing::Frame(frame));
         }
         if let Some((reason, message)) = slots.close.take() {
-            slots.latest = None;
+            slots.latest = Default::default();
             return Some(Outgoing::Close(reason, message));
         }
         if slots.closing {
             return None;
         }
-        slots.latest.take().map(Outgoing::Frame)
+        slots.latest.iter_mut().find_map(Option::take).map(Outgoing::Frame)
     }
 
     /// Waits for the next thing to do. Cancel-safe: nothing is taken unless it is returned.
@@ -134,11 +135,15 @@ mod tests {
     #[test]
     fn newest_state_replaces_older_and_reliable_goes_first() {
         let q = SendQueue::new();
-        q.push(frame(1, Delivery::Latest));
-        q.push(frame(2, Delivery::Latest));
+        let snapshot = Delivery::Latest(StateSlot::Snapshot);
+        let status = Delivery::Latest(StateSlot::ReplayStatus);
+        q.push(frame(1, snapshot));
+        q.push(frame(2, snapshot));
+        q.push(frame(4, status));
         q.push(frame(3, Delivery::Reliable));
         assert_eq!(q.try_next(), Some(Outgoing::Frame(frame(3, Delivery::Reliable))));
-        assert_eq!(q.try_next(), Some(Outgoing::Frame(frame(2, Delivery::Latest))), "only the newest state");
+        assert_eq!(q.try_next(), Some(Outgoing::Frame(frame(4, status))), "each slot keeps its newest");
+        assert_eq!(q.try_next(), Some(Outgoing::Frame(frame(2, snapshot))), "only the newest snapshot");
         assert_eq!(q.try_next(), None);
         assert_eq!(q.superseded(), 1);
     }
@@ -153,7 +158,7 @@ mod tests {
             Some(Outgoing::Close(DisconnectReason::TooSlow, _)) => {}
             other => panic!("expected a TooSlow close, got {other:?}"),
         }
-        q.push(frame(9, Delivery::Latest));
+        q.push(frame(9, Delivery::Latest(StateSlot::Snapshot)));
         assert_eq!(q.try_next(), None, "nothing is queued after a close");
     }
 
@@ -161,7 +166,7 @@ mod tests {
     fn close_comes_after_queued_reliable_frames() {
         let q = SendQueue::new();
         q.push(frame(1, Delivery::Reliable));
-        q.push(frame(2, Delivery::Latest));
+        q.push(frame(2, Delivery::Latest(StateSlot::Snapshot)));
         q.close(DisconnectReason::ServerFull, "full".into());
         assert_eq!(q.try_next(), Some(Outgoing::Frame(frame(1, Delivery::Reliable))));
         assert_eq!(q.try_next(), Some(Outgoing::Close(DisconnectReason::ServerFull, "full".into())));

@@ -158,6 +158,9 @@ impl Session {
                     return Err((DisconnectReason::TooSlow, "could not answer ping".into()));
                 }
             }
+            ClientMessage::ReplayControl(_) if !self.ctx.replay => {
+                return Err((DisconnectReason::ProtocolViolation, "ReplayControl: this server is not a replay".into()));
+            }
             message => {
                 if matches!(message, ClientMessage::Hello { .. }) {
                     self.state = ConnectionState::Playing;

@@ -7,6 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use shared::{ClientMessage, EntityState, Input, MapData, PROTOCOL_VERSION, ServerMessage, codec};
 
 use crate::bridge::{ClientId, ToNet, ToSim};
+use crate::record::writer::Recorder;
 use crate::sim::Simulation;
 use crate::sim::resources::SimSettings;
 
@@ -16,12 +17,25 @@ pub struct Harness {
     pub sim: Simulation,
     mail: BTreeMap<ClientId, Vec<ServerMessage>>,
     closed: BTreeMap<ClientId, shared::DisconnectReason>,
+    recorder: Option<Recorder>,
 }
 
 impl Harness {
     /// A fresh simulation.
     pub fn new(settings: SimSettings, map: MapData) -> Self {
-        Harness { sim: Simulation::new(settings, map), mail: BTreeMap::new(), closed: BTreeMap::new() }
+        Harness { sim: Simulation::new(settings, map), mail: BTreeMap::new(), closed: BTreeMap::new(), recorder: None }
+    }
+
+    /// Records every later step through `recorder` (see `record::writer`).
+    pub fn record(&mut self, recorder: Recorder) {
+        self.recorder = Some(recorder);
+    }
+
+    /// Ends the recording, marking it complete.
+    pub fn finish_recording(&mut self) {
+        if let Some(recorder) = self.recorder.take() {
+            recorder.finish(&self.sim);
+        }
     }
 
     /// Connects `client` and sends its `Hello`; the join takes effect on the next step.
@@ -48,6 +62,9 @@ impl Harness {
     pub fn step(&mut self, ticks: u32) {
         for _ in 0..ticks {
             self.sim.step();
+            if let Some(recorder) = &self.recorder {
+                recorder.after_step(&mut self.sim);
+            }
             for out in self.sim.take_outbound() {
                 match out {
                     ToNet::Send { client, frame } => {

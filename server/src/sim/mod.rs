@@ -9,9 +9,11 @@
 //! wherever order can matter, keep no hash-ordered state, and run single-threaded in the fixed
 //! order of [`SimSet`].
 
+pub mod checksum;
 pub mod components;
 pub mod geometry;
 pub mod harness;
+pub mod journal;
 pub mod resources;
 pub mod rng;
 pub mod rules;
@@ -23,9 +25,15 @@ use bevy_ecs::schedule::SingleThreadedExecutor;
 use shared::{EntityState, MapData, ScoreEntry};
 
 use crate::bridge::{ToNet, ToSim};
-use resources::{Arena, Hits, Inbox, NetIds, Outbox, Roster, SimSettings, Tick};
+use journal::{Journal, JournalEntry};
+use resources::{Arena, Hits, Inbox, NetIds, Outbox, Roster, SimSettings, SnapshotsEnabled, Tick};
 use rng::SimRng;
 use systems::{collisions, combat, crowd, inputs, movement, receive, respawn, snapshot};
+
+/// The version of the simulation's behaviour. Bump it with any change that makes the same
+/// inputs produce a different world (rules, systems, their order, the RNG's use): recordings
+/// made by another version are refused rather than replayed into silent divergence.
+pub const SIM_VERSION: u32 = 1;
 
 /// The stages of a tick, run in this order.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,6 +74,8 @@ impl Simulation {
         world.init_resource::<Outbox>();
         world.init_resource::<Hits>();
         world.init_resource::<receive::Joins>();
+        world.init_resource::<Journal>();
+        world.insert_resource(SnapshotsEnabled(true));
         crowd::spawn_crowd(&mut world);
 
         let mut schedule = Schedule::default();
@@ -89,7 +99,7 @@ impl Simulation {
             (collisions::collide_players, collisions::sweep_projectiles).chain().in_set(SimSet::Collisions),
             combat::apply_hits.in_set(SimSet::Combat),
             respawn::respawn.in_set(SimSet::Respawn),
-            snapshot::send_snapshots.in_set(SimSet::Snapshot),
+            snapshot::send_snapshots.run_if(snapshot::snapshot_due).in_set(SimSet::Snapshot),
         ));
         Simulation { world, schedule }
     }
@@ -108,6 +118,31 @@ impl Simulation {
     /// Takes what the steps so far produced for the network.
     pub fn take_outbound(&mut self) -> Vec<ToNet> {
         std::mem::take(&mut self.world.resource_mut::<Outbox>().0)
+    }
+
+    /// Starts (or stops) journaling consumed events; see [`journal`].
+    pub fn set_journal(&mut self, enabled: bool) {
+        self.world.resource_mut::<Journal>().enabled = enabled;
+    }
+
+    /// Takes the journal entries of the steps since the last call.
+    pub fn take_journal(&mut self) -> Vec<JournalEntry> {
+        std::mem::take(&mut self.world.resource_mut::<Journal>().entries)
+    }
+
+    /// Turns the snapshot stage on or off (off: no snapshot is gathered or encoded).
+    pub fn set_snapshots(&mut self, enabled: bool) {
+        self.world.insert_resource(SnapshotsEnabled(enabled));
+    }
+
+    /// The digest of the whole state now; see [`checksum`].
+    pub fn digest(&mut self) -> checksum::StateDigest {
+        checksum::digest(&mut self.world)
+    }
+
+    /// The settings the world runs with.
+    pub fn settings(&self) -> &SimSettings {
+        self.world.resource::<SimSettings>()
     }
 
     /// The last completed tick (0 before the first step).

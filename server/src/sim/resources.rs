@@ -50,6 +50,11 @@ impl NetIds {
         self.next += 1;
         self.next
     }
+
+    /// The last id handed out (0 before any).
+    pub fn last(&self) -> u32 {
+        self.next
+    }
 }
 
 /// Who is connected, and which player entity each joined client controls. Ordered maps, so
@@ -66,6 +71,11 @@ pub struct Roster {
 /// test harness; drained by the receive system.
 #[derive(Resource, Debug, Default)]
 pub struct Inbox(pub Vec<ToSim>);
+
+/// Whether the snapshot stage runs. Off for headless replays, which need the world, not the
+/// bytes; snapshots never change state, so this does not affect determinism.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotsEnabled(pub bool);
 
 /// What the step produced for the network. Drained by the runner after each step.
 #[derive(Resource, Debug, Default)]

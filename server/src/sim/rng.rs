@@ -22,6 +22,11 @@ impl SimRng {
         rng
     }
 
+    /// The generator's internal state (for state digests).
+    pub fn state(&self) -> u64 {
+        self.state
+    }
+
     /// The next 32 uniformly distributed bits.
     pub fn next_u32(&mut self) -> u32 {
         let old = self.state;

@@ -11,6 +11,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::bridge::{ToNet, ToSim};
 use crate::clock::{FixedClock, Poll};
+use crate::record::writer::Recorder;
 use crate::sim::Simulation;
 
 /// Most ticks run back to back after a stall before the rest are dropped (a quarter second
@@ -26,18 +27,19 @@ pub struct SimThread {
 }
 
 impl SimThread {
-    /// Starts stepping `sim` at `tick_rate` on a new thread.
+    /// Starts stepping `sim` at `tick_rate` on a new thread, recording it if `recorder` is set.
     pub fn spawn(
         sim: Simulation,
         tick_rate: u16,
         from_net: Receiver<ToSim>,
         to_net: Sender<ToNet>,
+        recorder: Option<Recorder>,
     ) -> std::io::Result<SimThread> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = thread::Builder::new()
             .name("simulation".into())
-            .spawn(move || run(sim, tick_rate, &from_net, &to_net, &flag))?;
+            .spawn(move || run(sim, tick_rate, &from_net, &to_net, recorder, &flag))?;
         Ok(SimThread { handle, stop })
     }
 
@@ -53,6 +55,7 @@ fn run(
     tick_rate: u16,
     from_net: &Receiver<ToSim>,
     to_net: &Sender<ToNet>,
+    recorder: Option<Recorder>,
     stop: &AtomicBool,
 ) -> Simulation {
     let mut clock = FixedClock::new(u32::from(tick_rate), MAX_CATCH_UP_TICKS);
@@ -73,6 +76,9 @@ fn run(
                     let began = Instant::now();
                     sim.step();
                     stats.record(sim.tick(), began.elapsed());
+                    if let Some(recorder) = &recorder {
+                        recorder.after_step(&mut sim);
+                    }
                     for out in sim.take_outbound() {
                         // Fails only when the network side is gone, i.e. during shutdown.
                         let _ = to_net.send(out);
@@ -83,6 +89,9 @@ fn run(
         }
     }
     tracing::info!(tick = sim.tick(), overruns = stats.overruns_total, "simulation stopped");
+    if let Some(recorder) = recorder {
+        recorder.finish(&sim);
+    }
     sim
 }
 

@@ -5,6 +5,7 @@ use bevy_ecs::prelude::*;
 use glam::Vec2;
 
 use crate::sim::components::{Combatant, InputQueue, NetId, Player, Position, Projectile, Velocity};
+use crate::sim::journal::{Journal, JournalEntry};
 use crate::sim::resources::{NetIds, SimSettings, Tick};
 use crate::sim::rules::{
     FIRE_INTERVAL_SECS, PLAYER_RADIUS, PLAYER_SPEED, PROJECTILE_LIFETIME_SECS, PROJECTILE_RADIUS, PROJECTILE_SPEED,
@@ -18,6 +19,7 @@ pub fn apply_inputs(
     mut commands: Commands,
     mut players: Query<PlayerInputs>,
     mut ids: ResMut<NetIds>,
+    mut journal: ResMut<Journal>,
     settings: Res<SimSettings>,
     tick: Res<Tick>,
 ) {
@@ -26,6 +28,7 @@ pub fn apply_inputs(
     for (_, player, pos, mut queue, mut combat, mut vel) in ordered {
         if let Some(next) = queue.pending.pop_front() {
             queue.current = next;
+            journal.record(JournalEntry::Input { client: player.client, input: next });
         }
         let input = queue.current;
         combat.cooldown = combat.cooldown.saturating_sub(1);

@@ -1,11 +1,13 @@
 //! Receive stage: turns the inbox into roster changes, joins and queued inputs.
 
 use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
 use glam::Vec2;
 use shared::{ClientMessage, DisconnectReason, ServerMessage, Welcome, codec};
 
 use crate::bridge::{ClientId, OutFrame, ToNet, ToSim};
 use crate::sim::components::{Combatant, InputQueue, NetId, Player, Position, Velocity};
+use crate::sim::journal::{Journal, JournalEntry};
 use crate::sim::resources::{Arena, Inbox, NetIds, Outbox, Roster, SimSettings};
 use crate::sim::rng::SimRng;
 use crate::sim::rules::{MAX_BUFFERED_INPUTS, MAX_HEALTH};
@@ -20,6 +22,7 @@ pub fn drain_inbox(
     mut inbox: ResMut<Inbox>,
     mut roster: ResMut<Roster>,
     mut joins: ResMut<Joins>,
+    mut journal: ResMut<Journal>,
     mut queues: Query<&mut InputQueue>,
 ) {
     for event in inbox.0.drain(..) {
@@ -31,6 +34,7 @@ pub fn drain_inbox(
                 roster.pending.remove(&client);
                 if let Some(entity) = roster.players.remove(&client) {
                     commands.entity(entity).despawn();
+                    journal.record(JournalEntry::Leave { client });
                 }
             }
             ToSim::Message { client, message: ClientMessage::Hello { name, .. } } => {
@@ -47,10 +51,22 @@ pub fn drain_inbox(
                 }
                 queue.pending.push_back(input);
             }
-            // Answered by the network layer; never reaches a real simulation.
-            ToSim::Message { message: ClientMessage::Ping { .. }, .. } => {}
+            // Answered by the network layer, or meant for a replay driver: never reach a live
+            // simulation.
+            ToSim::Message { message: ClientMessage::Ping { .. } | ClientMessage::ReplayControl(_), .. } => {}
         }
     }
+}
+
+/// What admitting a player touches besides the roster.
+#[derive(SystemParam)]
+pub struct Admission<'w> {
+    ids: ResMut<'w, NetIds>,
+    rng: ResMut<'w, SimRng>,
+    outbox: ResMut<'w, Outbox>,
+    journal: ResMut<'w, Journal>,
+    settings: Res<'w, SimSettings>,
+    arena: Res<'w, Arena>,
 }
 
 /// Spawns a player for each `Hello` while there is room, and welcomes it; refuses the rest.
@@ -58,12 +74,9 @@ pub fn admit_players(
     mut commands: Commands,
     mut joins: ResMut<Joins>,
     mut roster: ResMut<Roster>,
-    mut ids: ResMut<NetIds>,
-    mut rng: ResMut<SimRng>,
-    mut outbox: ResMut<Outbox>,
-    world: (Res<SimSettings>, Res<Arena>),
+    admission: Admission,
 ) {
-    let (settings, arena) = world;
+    let Admission { mut ids, mut rng, mut outbox, mut journal, settings, arena } = admission;
     for (client, name) in joins.0.drain(..) {
         if !roster.pending.remove(&client) {
             continue; // already gone, or a second Hello the network layer let through
@@ -83,12 +96,13 @@ pub fn admit_players(
                 NetId(id),
                 Position(spawn),
                 Velocity(Vec2::ZERO),
-                Player { client, name, kills: 0, deaths: 0 },
+                Player { client, name: name.clone(), kills: 0, deaths: 0 },
                 Combatant { health: MAX_HEALTH, aim: 0.0, cooldown: 0, respawn_at: None },
                 InputQueue::default(),
             ))
             .id();
         roster.players.insert(client, entity);
+        journal.record(JournalEntry::Join { client, name });
         let welcome = ServerMessage::Welcome(Welcome {
             client_id: client.0,
             entity_id: id,

@@ -6,9 +6,9 @@ use bevy_ecs::system::SystemState;
 use bytes::Bytes;
 use shared::{EntityKind, EntityState, ScoreEntry, codec};
 
-use crate::bridge::{Delivery, OutFrame, ToNet};
+use crate::bridge::{ClientId, Delivery, OutFrame, StateSlot, ToNet};
 use crate::sim::components::{Combatant, InputQueue, NetId, Npc, Player, Position, Projectile, Velocity};
-use crate::sim::resources::{Outbox, Roster, SimSettings, Tick};
+use crate::sim::resources::{Outbox, Roster, SimSettings, SnapshotsEnabled, Tick};
 
 /// Whether `tick` is one at which a snapshot goes out: `snapshot_rate` of every `tick_rate`
 /// ticks, evenly spread (every 3rd at 60/20).
@@ -90,34 +90,60 @@ pub struct SnapshotScratch {
     scores: Vec<ScoreEntry>,
 }
 
-/// Queues this tick's snapshot for every player, if this is a snapshot tick.
+/// Run condition of [`send_snapshots`]: snapshots are on, this is a snapshot tick, and
+/// someone is there to receive it.
+pub fn snapshot_due(
+    settings: Res<SimSettings>,
+    enabled: Res<SnapshotsEnabled>,
+    tick: Res<Tick>,
+    roster: Res<Roster>,
+) -> bool {
+    enabled.0 && !roster.players.is_empty() && is_snapshot_tick(tick.0, settings.tick_rate, settings.snapshot_rate)
+}
+
+/// Queues this tick's snapshot for every player.
 pub fn send_snapshots(
     params: GatherParams,
     queues: Query<&InputQueue>,
     mut scratch: Local<SnapshotScratch>,
     mut outbox: ResMut<Outbox>,
     roster: Res<Roster>,
-    settings: Res<SimSettings>,
     tick: Res<Tick>,
 ) {
-    if roster.players.is_empty() || !is_snapshot_tick(tick.0, settings.tick_rate, settings.snapshot_rate) {
-        return;
-    }
     let SnapshotScratch { entities, scores } = &mut *scratch;
     collect(&params, entities, scores);
+    let recipients = roster.players.iter().map(|(&client, &entity)| {
+        let acked = queues.get(entity).map_or(0, |q| q.current.seq);
+        (client, acked)
+    });
+    frame_snapshot(tick.0, entities, scores, recipients, &mut outbox.0);
+}
+
+/// Encodes one snapshot once and queues it for each `(client, last applied input)`, each with
+/// its own small head. The one snapshot path, for live players and replay spectators alike.
+pub fn frame_snapshot(
+    tick: u64,
+    entities: &[EntityState],
+    scores: &[ScoreEntry],
+    recipients: impl IntoIterator<Item = (ClientId, u32)>,
+    out: &mut Vec<ToNet>,
+) {
     let body = match codec::encode_snapshot_body(entities, scores) {
         Ok(body) => Bytes::from(body),
         Err(e) => {
-            tracing::error!(tick = tick.0, "cannot encode snapshot: {e}");
+            tracing::error!(tick, "cannot encode snapshot: {e}");
             return;
         }
     };
-    for (&client, &entity) in &roster.players {
-        let acked = queues.get(entity).map_or(0, |q| q.current.seq);
-        match codec::encode_snapshot_head(tick.0, acked) {
-            Ok(head) => outbox.0.push(ToNet::Send {
+    for (client, acked) in recipients {
+        match codec::encode_snapshot_head(tick, acked) {
+            Ok(head) => out.push(ToNet::Send {
                 client,
-                frame: OutFrame { head: head.into(), body: body.clone(), delivery: Delivery::Latest },
+                frame: OutFrame {
+                    head: head.into(),
+                    body: body.clone(),
+                    delivery: Delivery::Latest(StateSlot::Snapshot),
+                },
             }),
             Err(e) => tracing::error!(%client, "cannot encode snapshot head: {e}"),
         }

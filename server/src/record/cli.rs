@@ -1,0 +1,91 @@
+//! `server replay FILE` without `--serve`: replay as fast as possible, verify, report.
+//!
+//! Exit codes: 0 replayed (and verified), 1 diverged, 2 the file cannot be replayed.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use super::reader::{Ending, Recording};
+use super::replay::{Replayer, dump_state, scoreboard_text};
+use crate::config::ReplayArgs;
+
+/// Runs the replay the arguments describe, printing to stdout (errors to stderr). Output
+/// errors (a closed pipe, as with `| head`) are ignored: the replay's verdict is the exit code.
+pub fn run(args: &ReplayArgs) -> ExitCode {
+    run_to(args, &mut std::io::stdout().lock())
+}
+
+/// [`run`], printing to `out`.
+pub fn run_to(args: &ReplayArgs, out: &mut impl Write) -> ExitCode {
+    let recording = match Recording::open(&args.file) {
+        Ok(recording) => recording,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let h = &recording.header;
+    let _ = writeln!(
+        out,
+        "recording {}: simulation version {}, seed {}, {} Hz, {} NPCs, map {} ({} checksums)",
+        args.file.display(),
+        h.sim_version,
+        h.seed,
+        h.tick_rate,
+        h.npcs,
+        h.map.id,
+        recording.checksums.len()
+    );
+    match &recording.ending {
+        Ending::Finished { last_tick } => {
+            let _ = writeln!(out, "ends cleanly at tick {last_tick}");
+        }
+        Ending::Cut { last_tick, trailing_bytes } => {
+            let _ = writeln!(
+                out,
+                "ends at tick {last_tick} without an end marker: the server did not stop cleanly; replaying up to \
+             the last complete chunk ({trailing_bytes} bytes of an incomplete chunk ignored)"
+            );
+        }
+    }
+    let mut replayer = match Replayer::new(&recording, !args.no_verify) {
+        Ok(replayer) => replayer,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let until = args.until.unwrap_or(u64::MAX).min(replayer.end_tick());
+    let began = Instant::now();
+    let mut result = replayer.check_start();
+    if result.is_ok()
+        && let Some(at) = args.dump_state.filter(|at| *at <= until)
+    {
+        result = replayer.run_to(at);
+        if result.is_ok() {
+            let _ = write!(out, "{}", dump_state(&mut replayer));
+        }
+    }
+    if result.is_ok() {
+        result = replayer.run_to(until);
+    }
+    let wall = began.elapsed().as_secs_f64();
+    let ticks = replayer.tick();
+    let simulated = ticks as f64 / f64::from(h.tick_rate);
+    let _ = writeln!(
+        out,
+        "replayed {ticks} ticks ({simulated:.1} s of play) in {wall:.3} s: {:.1}x real time; {} checksums verified",
+        simulated / wall.max(1e-9),
+        replayer.checked()
+    );
+    let (_, scores) = replayer.state();
+    let _ = write!(out, "{}", scoreboard_text(&scores));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(divergence) => {
+            eprintln!("error: {divergence}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The recording file format, version 1.
+//!
+//! ```text
+//! file    = magic "ARENAREC" (8 bytes) · format version (u16 LE) · chunk*
+//! chunk   = payload length (u32 LE) · payload · CRC-32 of payload (u32 LE, IEEE, as zlib)
+//! payload = one `Chunk` encoded with the protocol's codec (bincode 2 standard, see
+//!           shared/WIRE.md for the primitive encodings)
+//! ```
+//!
+//! The first chunk is a [`Chunk::Header`]. Then, in tick order, [`Chunk::Ticks`] batches (the
+//! writer emits one at least every second) and [`Chunk::Checksum`]s (at tick 0 and every
+//! `checksum_interval` ticks). A cleanly stopped server ends the file with [`Chunk::End`]; a
+//! file without it was cut short (crash, `kill -9`) and is readable up to its last complete
+//! chunk. The file is append-only: nothing written is ever rewritten.
+//!
+//! Inputs are stored as deltas against the same client's previous input ([`InputDelta`]): a
+//! held key costs a few bytes per tick, not a whole input.
+
+use glam::Vec2;
+use serde::{Deserialize, Serialize};
+use shared::{Input, MapData};
+
+/// First bytes of every recording.
+pub const MAGIC: [u8; 8] = *b"ARENAREC";
+/// Version of this file layout; files of another version are refused.
+pub const FORMAT_VERSION: u16 = 1;
+/// Largest chunk payload a reader accepts (a corrupted length must not allocate gigabytes).
+pub const MAX_CHUNK_BYTES: u32 = 64 * 1024 * 1024;
+/// Default ticks between two state digests.
+pub const DEFAULT_CHECKSUM_INTERVAL: u32 = 60;
+
+/// Everything that shapes the simulation, and some context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// `shared::PROTOCOL_VERSION` of the recording server (informative).
+    pub protocol_version: u16,
+    /// `sim::SIM_VERSION` of the recording server; a replay requires the same.
+    pub sim_version: u32,
+    /// Version of the server that recorded (informative).
+    pub server_version: String,
+    /// Seconds since the Unix epoch when recording began (informative; 0 in fixtures).
+    pub started_unix: u64,
+    /// RNG seed.
+    pub seed: u64,
+    /// Ticks per second.
+    pub tick_rate: u16,
+    /// Snapshots per second.
+    pub snapshot_rate: u16,
+    /// Player limit (joins beyond it were refused, and are not in the recording).
+    pub max_players: u16,
+    /// W1 crowd size.
+    pub npcs: u32,
+    /// Ticks between state digests.
+    pub checksum_interval: u32,
+    /// The map, whole, so a replay needs no other file.
+    pub map: MapData,
+    /// FNV-1a 64 of the map's encoding with the protocol codec, to detect a damaged map.
+    pub map_hash: u64,
+}
+
+/// One chunk's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Chunk {
+    /// Always first.
+    Header(Header),
+    /// Events of consecutive ticks; ticks without events are omitted.
+    Ticks(Vec<TickRecord>),
+    /// The state digest at a tick, after that tick's step.
+    Checksum(Checksum),
+    /// The server stopped cleanly after this tick.
+    End {
+        /// The last simulated tick.
+        last_tick: u64,
+    },
+}
+
+/// The events consumed in one tick, in consumption order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TickRecord {
+    /// The tick.
+    pub tick: u64,
+    /// Its events.
+    pub events: Vec<Event>,
+}
+
+/// One consumed event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    /// A player joined.
+    Join {
+        /// Client id.
+        client: u32,
+        /// Name.
+        name: String,
+    },
+    /// A player left.
+    Leave {
+        /// Client id.
+        client: u32,
+    },
+    /// A player's input was applied.
+    Input {
+        /// Client id.
+        client: u32,
+        /// The input, as a delta against this client's previous one.
+        delta: InputDelta,
+    },
+}
+
+/// An input as the fields that differ from the same client's previous input (all zero before
+/// the first). `None` means "as before"; for `seq`, "previous plus one".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputDelta {
+    /// Sequence number, unless it is the previous plus one.
+    pub seq: Option<u32>,
+    /// Movement, if changed.
+    pub movement: Option<Vec2>,
+    /// Aim, if changed (compared bit for bit).
+    pub aim: Option<f32>,
+    /// Buttons, if changed.
+    pub buttons: Option<u8>,
+}
+
+impl InputDelta {
+    /// The delta from `previous` to `input`.
+    pub fn between(previous: &Input, input: &Input) -> Self {
+        let differs = |a: Vec2, b: Vec2| a.x.to_bits() != b.x.to_bits() || a.y.to_bits() != b.y.to_bits();
+        InputDelta {
+            seq: (input.seq != previous.seq.wrapping_add(1)).then_some(input.seq),
+            movement: differs(input.movement, previous.movement).then_some(input.movement),
+            aim: (input.aim.to_bits() != previous.aim.to_bits()).then_some(input.aim),
+            buttons: (input.buttons != previous.buttons).then_some(input.buttons),
+        }
+    }
+
+    /// The input this delta makes of `previous`.
+    pub fn apply(&self, previous: &Input) -> Input {
+        Input {
+            seq: self.seq.unwrap_or(previous.seq.wrapping_add(1)),
+            movement: self.movement.unwrap_or(previous.movement),
+            aim: self.aim.unwrap_or(previous.aim),
+            buttons: self.buttons.unwrap_or(previous.buttons),
+        }
+    }
+}
+
+/// A state digest as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksum {
+    /// The tick.
+    pub tick: u64,
+    /// Whole-state hash (see `sim::checksum`).
+    pub hash: u64,
+    /// Per-entity hashes, `(net id, hash)` in increasing id, to name diverging entities.
+    pub entities: Vec<(u32, u32)>,
+}
+
+/// FNV-1a 64 of the map's protocol encoding.
+pub fn map_hash(map: &MapData) -> u64 {
+    let bytes = shared::codec::encode(map).unwrap_or_default();
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_deltas_round_trip_and_are_small_for_held_keys() {
+        let a = Input { seq: 7, movement: Vec2::new(0.6, 0.8), aim: 1.0, buttons: 1 };
+        let b = Input { seq: 8, ..a };
+        let held = InputDelta::between(&a, &b);
+        assert_eq!(held, InputDelta { seq: None, movement: None, aim: None, buttons: None });
+        assert_eq!(held.apply(&a), b);
+        assert_eq!(shared::codec::encode(&held).expect("encodes").len(), 4, "four None tags");
+        let c = Input { seq: 20, movement: Vec2::ZERO, aim: -0.0, buttons: 0 };
+        let delta = InputDelta::between(&b, &c);
+        assert_eq!(delta.apply(&b), c);
+        assert_eq!(delta.apply(&b).aim.to_bits(), (-0.0f32).to_bits(), "compared bit for bit");
+    }
+}

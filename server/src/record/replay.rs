@@ -1,0 +1,287 @@
+//! Replaying a recording: a fresh simulation with the recorded settings, fed the recorded
+//! events at their ticks, checked against every recorded digest. No sockets, no clock.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use shared::{ClientMessage, EntityState, PROTOCOL_VERSION, ScoreEntry};
+
+use super::reader::{Decoded, Recording};
+use crate::bridge::{ClientId, ToSim};
+use crate::sim::checksum::StateDigest;
+use crate::sim::resources::SimSettings;
+use crate::sim::{SIM_VERSION, Simulation};
+
+/// Why a recording cannot be replayed by this build.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// Recorded by a simulation whose behaviour differs from this one's.
+    #[error(
+        "this recording was made by simulation version {recorded}; this build is simulation version {ours}. \
+         Replaying it would diverge, so it is refused: replay it with a build of version {recorded}."
+    )]
+    SimVersion {
+        /// The recording's version.
+        recorded: u32,
+        /// Ours.
+        ours: u32,
+    },
+}
+
+/// The first difference between a replay and its recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// The tick whose digest differs (the state was equal at the previous digest).
+    pub tick: u64,
+    /// The recorded whole-state hash.
+    pub expected: u64,
+    /// The replay's.
+    pub actual: u64,
+    /// Entities that differ: `(net id, what)`.
+    pub entities: Vec<(u32, EntityDiff)>,
+}
+
+/// How one entity differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityDiff {
+    /// In both, with different state.
+    Changed,
+    /// In the recording, not in the replay.
+    Missing,
+    /// In the replay, not in the recording.
+    Extra,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "diverged at tick {}: state hash {:016x}, recorded {:016x}", self.tick, self.actual, self.expected)?;
+        if self.entities.is_empty() {
+            return write!(f, "; every entity matches, so the difference is global (RNG, id counter)");
+        }
+        let shown: Vec<String> = self.entities.iter().take(20).map(|(id, d)| format!("{id} ({d:?})")).collect();
+        write!(f, "; {} entities differ: {}", self.entities.len(), shown.join(", "))?;
+        if self.entities.len() > 20 {
+            write!(f, ", …")?;
+        }
+        Ok(())
+    }
+}
+
+/// A simulation being driven by a recording.
+pub struct Replayer<'r> {
+    recording: &'r Recording,
+    sim: Simulation,
+    verify: bool,
+    checked: u64,
+}
+
+impl<'r> Replayer<'r> {
+    /// A replay at tick 0. Refuses recordings of another simulation version.
+    pub fn new(recording: &'r Recording, verify: bool) -> Result<Self, ReplayError> {
+        let header = &recording.header;
+        if header.sim_version != SIM_VERSION {
+            return Err(ReplayError::SimVersion { recorded: header.sim_version, ours: SIM_VERSION });
+        }
+        let settings = SimSettings {
+            tick_rate: header.tick_rate,
+            snapshot_rate: header.snapshot_rate,
+            max_players: header.max_players,
+            seed: header.seed,
+            npcs: header.npcs,
+        };
+        let mut sim = Simulation::new(settings, header.map.clone());
+        sim.set_snapshots(false);
+        Ok(Replayer { recording, sim, verify, checked: 0 })
+    }
+
+    /// The recording.
+    pub fn recording(&self) -> &Recording {
+        self.recording
+    }
+
+    /// The last replayed tick.
+    pub fn tick(&self) -> u64 {
+        self.sim.tick()
+    }
+
+    /// The recording's last tick.
+    pub fn end_tick(&self) -> u64 {
+        self.recording.ending.last_tick()
+    }
+
+    /// Digests verified so far.
+    pub fn checked(&self) -> u64 {
+        self.checked
+    }
+
+    /// Verifies the initial state (tick 0) against the recording.
+    pub fn check_start(&mut self) -> Result<(), Divergence> {
+        self.check()
+    }
+
+    /// Replays one tick; with verification on, checks its digest if one was recorded.
+    pub fn step(&mut self) -> Result<(), Divergence> {
+        let tick = self.sim.tick() + 1;
+        if let Some(events) = self.recording.ticks.get(&tick) {
+            for event in events {
+                feed(&mut self.sim, event);
+            }
+        }
+        self.sim.step();
+        drop(self.sim.take_outbound());
+        self.check()
+    }
+
+    /// Replays up to `tick` (or the end), stopping at the first divergence.
+    pub fn run_to(&mut self, tick: u64) -> Result<(), Divergence> {
+        let target = tick.min(self.end_tick());
+        while self.sim.tick() < target {
+            self.step()?;
+        }
+        Ok(())
+    }
+
+    /// Moves to `tick`: forward by replaying, backward by starting over (unverified).
+    pub fn seek(&mut self, tick: u64) {
+        if tick < self.sim.tick()
+            && let Ok(fresh) = Replayer::new(self.recording, false)
+        {
+            *self = Replayer { verify: self.verify, ..fresh };
+        }
+        let verify = std::mem::replace(&mut self.verify, false);
+        let _ = self.run_to(tick);
+        self.verify = verify;
+    }
+
+    /// The replicated state now (entities in id order, scoreboard).
+    pub fn state(&mut self) -> (Vec<EntityState>, Vec<ScoreEntry>) {
+        self.sim.state()
+    }
+
+    /// The state digest now.
+    pub fn digest(&mut self) -> StateDigest {
+        self.sim.digest()
+    }
+
+    fn check(&mut self) -> Result<(), Divergence> {
+        if !self.verify {
+            return Ok(());
+        }
+        let Some(expected) = self.recording.checksums.get(&self.sim.tick()) else { return Ok(()) };
+        let actual = self.sim.digest();
+        self.checked += 1;
+        if actual.hash == expected.hash {
+            return Ok(());
+        }
+        Err(Divergence {
+            tick: actual.tick,
+            expected: expected.hash,
+            actual: actual.hash,
+            entities: diff_entities(&expected.entities, &actual.entities),
+        })
+    }
+}
+
+/// Feeds a recorded event into the simulation's inbox the way the network would have.
+fn feed(sim: &mut Simulation, event: &Decoded) {
+    match event {
+        Decoded::Join { client, name } => {
+            let client = ClientId(*client);
+            sim.push(ToSim::Connected { client, addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)) });
+            let hello = ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: name.clone() };
+            sim.push(ToSim::Message { client, message: hello });
+        }
+        Decoded::Leave { client } => sim.push(ToSim::Disconnected { client: ClientId(*client) }),
+        Decoded::Input { client, input } => {
+            sim.push(ToSim::Message { client: ClientId(*client), message: ClientMessage::Input(*input) });
+        }
+    }
+}
+
+fn diff_entities(expected: &[(u32, u32)], actual: &[(u32, u32)]) -> Vec<(u32, EntityDiff)> {
+    let (mut e, mut a) = (expected.iter().peekable(), actual.iter().peekable());
+    let mut out = Vec::new();
+    loop {
+        match (e.peek(), a.peek()) {
+            (Some(&&(ei, eh)), Some(&&(ai, ah))) => {
+                if ei == ai {
+                    if eh != ah {
+                        out.push((ei, EntityDiff::Changed));
+                    }
+                    e.next();
+                    a.next();
+                } else if ei < ai {
+                    out.push((ei, EntityDiff::Missing));
+                    e.next();
+                } else {
+                    out.push((ai, EntityDiff::Extra));
+                    a.next();
+                }
+            }
+            (Some(&&(ei, _)), None) => {
+                out.push((ei, EntityDiff::Missing));
+                e.next();
+            }
+            (None, Some(&&(ai, _))) => {
+                out.push((ai, EntityDiff::Extra));
+                a.next();
+            }
+            (None, None) => return out,
+        }
+    }
+}
+
+/// The state at the current tick as readable text, one entity per line.
+pub fn dump_state(replayer: &mut Replayer<'_>) -> String {
+    let tick = replayer.tick();
+    let digest = replayer.digest();
+    let (entities, scores) = replayer.state();
+    let mut out = format!("state at tick {tick} (hash {:016x}), {} entities\n", digest.hash, entities.len());
+    for e in &entities {
+        let _ = writeln!(
+            out,
+            "  #{:<6} {:<10} pos ({:>9.3}, {:>9.3})  vel ({:>8.3}, {:>8.3})  aim {:>7.4}  health {:>3}  owner {}",
+            e.id,
+            format!("{:?}", e.kind),
+            e.pos.x,
+            e.pos.y,
+            e.vel.x,
+            e.vel.y,
+            e.aim,
+            e.health,
+            e.owner
+        );
+    }
+    out.push_str(&scoreboard_text(&scores));
+    out
+}
+
+/// The scoreboard as readable text, best first.
+pub fn scoreboard_text(scores: &[ScoreEntry]) -> String {
+    let mut rows = scores.to_vec();
+    rows.sort_by(|a, b| b.kills.cmp(&a.kills).then(a.deaths.cmp(&b.deaths)).then(a.client.cmp(&b.client)));
+    let mut out = format!("scoreboard ({} players)\n", rows.len());
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "  {:<24} kills {:>4}  deaths {:>4}  (client {})",
+            row.name, row.kills, row.deaths, row.client
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_diffs_name_changed_missing_and_extra() {
+        let expected = [(1, 10), (2, 20), (4, 40)];
+        let actual = [(1, 10), (2, 21), (3, 30)];
+        assert_eq!(
+            diff_entities(&expected, &actual),
+            vec![(2, EntityDiff::Changed), (3, EntityDiff::Extra), (4, EntityDiff::Missing)]
+        );
+    }
+}

@@ -1,0 +1,228 @@
+//! Serving a replay to browsers: a thread that plays a recording at real time (or 0.5× to
+//! 4×), takes the place of the simulation thread behind the same network layer, and sends
+//! every connected client, as a spectator, the snapshots of the replayed world through the
+//! same framing and send queues as a live game.
+//!
+//! Spectators get `Welcome` with entity id 0, then a `ReplayStatus` and a `Snapshot` at the
+//! snapshot rate while playing, and both at once after any `ReplayControl`. Seeking backward
+//! re-simulates from the start (fast: the simulation runs hundreds of times real time).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use shared::{ClientMessage, ReplayCommand, ServerMessage, Welcome, codec};
+
+use super::reader::Recording;
+use super::replay::Replayer;
+use crate::bridge::{ClientId, Delivery, OutFrame, StateSlot, ToNet, ToSim};
+use crate::clock::{FixedClock, Poll};
+use crate::sim::runner::MAX_CATCH_UP_TICKS;
+use crate::sim::systems::snapshot::frame_snapshot;
+
+/// How long the thread waits for network events while nothing is due.
+const IDLE_WAIT: Duration = Duration::from_millis(50);
+
+/// The running replay thread.
+pub struct ReplayThread {
+    handle: JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ReplayThread {
+    /// Starts serving `recording` to the clients the network layer reports.
+    pub fn spawn(recording: Recording, from_net: Receiver<ToSim>, to_net: Sender<ToNet>) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = thread::Builder::new().name("replay".into()).spawn(move || {
+            if let Err(e) = Playback::run(&recording, &from_net, &to_net, &flag) {
+                tracing::error!("{e}");
+            }
+        })?;
+        Ok(ReplayThread { handle, stop })
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(self) -> thread::Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join()
+    }
+}
+
+struct Playback<'r> {
+    replayer: Replayer<'r>,
+    /// Connected clients, and whether each has been welcomed.
+    spectators: BTreeMap<ClientId, bool>,
+    paused: bool,
+    speed_percent: u16,
+    clock: FixedClock,
+    clock_start: Instant,
+    last_snapshot: Option<Instant>,
+    reported_divergence: bool,
+    out: Vec<ToNet>,
+}
+
+impl<'r> Playback<'r> {
+    fn run(
+        recording: &'r Recording,
+        from_net: &Receiver<ToSim>,
+        to_net: &Sender<ToNet>,
+        stop: &AtomicBool,
+    ) -> Result<(), super::replay::ReplayError> {
+        let replayer = Replayer::new(recording, true)?;
+        let rate = u32::from(recording.header.tick_rate);
+        let mut playback = Playback {
+            replayer,
+            spectators: BTreeMap::new(),
+            paused: false,
+            speed_percent: 100,
+            clock: FixedClock::new(rate, MAX_CATCH_UP_TICKS),
+            clock_start: Instant::now(),
+            last_snapshot: None,
+            reported_divergence: false,
+            out: Vec::new(),
+        };
+        tracing::info!(end_tick = playback.replayer.end_tick(), "replay ready");
+        while !stop.load(Ordering::Relaxed) {
+            let wait = if playback.playing() {
+                playback.clock.next_deadline().saturating_sub(playback.clock_start.elapsed()).min(IDLE_WAIT)
+            } else {
+                IDLE_WAIT
+            };
+            match from_net.recv_timeout(wait) {
+                Ok(event) => {
+                    playback.on_event(event);
+                    for event in from_net.try_iter() {
+                        playback.on_event(event);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            playback.advance();
+            for message in playback.out.drain(..) {
+                let _ = to_net.send(message);
+            }
+        }
+        Ok(())
+    }
+
+    fn playing(&self) -> bool {
+        !self.paused && self.replayer.tick() < self.replayer.end_tick()
+    }
+
+    fn restart_clock(&mut self) {
+        let rate = u32::from(self.replayer.recording().header.tick_rate) * u32::from(self.speed_percent) / 100;
+        self.clock = FixedClock::new(rate.max(1), MAX_CATCH_UP_TICKS);
+        self.clock_start = Instant::now();
+    }
+
+    /// Runs the ticks that are due, and sends the state at the snapshot rate.
+    fn advance(&mut self) {
+        if !self.playing() {
+            return;
+        }
+        if let Poll::Run { ticks, .. } = self.clock.poll(self.clock_start.elapsed()) {
+            for _ in 0..ticks {
+                if let Err(divergence) = self.replayer.step()
+                    && !self.reported_divergence
+                {
+                    tracing::warn!("{divergence}");
+                    self.reported_divergence = true;
+                }
+                if self.replayer.tick() >= self.replayer.end_tick() {
+                    self.paused = true;
+                    self.broadcast_state();
+                    return;
+                }
+            }
+        }
+        let rate = f64::from(self.replayer.recording().header.snapshot_rate.max(1));
+        let due = self.last_snapshot.is_none_or(|at| at.elapsed().as_secs_f64() >= 1.0 / rate);
+        if due {
+            self.broadcast_state();
+        }
+    }
+
+    fn on_event(&mut self, event: ToSim) {
+        match event {
+            ToSim::Connected { client, .. } => {
+                self.spectators.insert(client, false);
+            }
+            ToSim::Disconnected { client } => {
+                self.spectators.remove(&client);
+            }
+            ToSim::Message { client, message: ClientMessage::Hello { .. } } => self.welcome(client),
+            ToSim::Message { message: ClientMessage::ReplayControl(command), .. } => {
+                self.control(command);
+                self.broadcast_state();
+            }
+            // Spectators do not play; pings are answered by the network layer.
+            ToSim::Message { message: ClientMessage::Input(_) | ClientMessage::Ping { .. }, .. } => {}
+        }
+    }
+
+    fn control(&mut self, command: ReplayCommand) {
+        match command {
+            ReplayCommand::Play => {
+                if self.replayer.tick() >= self.replayer.end_tick() {
+                    self.replayer.seek(0);
+                }
+                self.paused = false;
+            }
+            ReplayCommand::Pause => self.paused = true,
+            ReplayCommand::Speed(percent) => self.speed_percent = percent,
+            ReplayCommand::Seek(tick) => self.replayer.seek(tick.min(self.replayer.end_tick())),
+        }
+        self.restart_clock();
+    }
+
+    fn welcome(&mut self, client: ClientId) {
+        let Some(welcomed) = self.spectators.get_mut(&client) else { return };
+        *welcomed = true;
+        let header = &self.replayer.recording().header;
+        let welcome = ServerMessage::Welcome(Welcome {
+            client_id: client.0,
+            entity_id: 0,
+            tick_rate: header.tick_rate,
+            snapshot_rate: header.snapshot_rate,
+            map: header.map.clone(),
+        });
+        if let Ok(bytes) = codec::encode(&welcome) {
+            self.out.push(ToNet::Send { client, frame: OutFrame::reliable(bytes) });
+        }
+        self.broadcast_state();
+    }
+
+    /// Queues the status and a snapshot of the current tick for every welcomed spectator,
+    /// each encoded once.
+    fn broadcast_state(&mut self) {
+        self.last_snapshot = Some(Instant::now());
+        let welcomed: Vec<ClientId> = self.spectators.iter().filter(|(_, w)| **w).map(|(c, _)| *c).collect();
+        if welcomed.is_empty() {
+            return;
+        }
+        let tick = self.replayer.tick();
+        let status = ServerMessage::ReplayStatus {
+            tick,
+            end_tick: self.replayer.end_tick(),
+            paused: !self.playing(),
+            speed_percent: self.speed_percent,
+        };
+        if let Ok(bytes) = codec::encode(&status) {
+            let frame = OutFrame {
+                head: Default::default(),
+                body: bytes.into(),
+                delivery: Delivery::Latest(StateSlot::ReplayStatus),
+            };
+            for client in &welcomed {
+                self.out.push(ToNet::Send { client: *client, frame: frame.clone() });
+            }
+        }
+        let (entities, scores) = self.replayer.state();
+        frame_snapshot(tick, &entities, &scores, welcomed.iter().map(|c| (*c, 0)), &mut self.out);
+    }
+}

@@ -1,0 +1,255 @@
+//! Writing recordings. The simulation thread calls [`Recorder::after_step`], which only sends
+//! messages over a channel; the writer thread encodes and writes them, flushing at least once a
+//! second. A slow disk delays the file, never a tick.
+//!
+//! Tick batches are cut at every simulated second (so the same run gives the same chunks),
+//! and also whenever a wall-clock second passes first (so a slow simulation still reaches the
+//! disk every second).
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use shared::Input;
+
+use super::chunk::write_chunk;
+use super::format::{Checksum, Chunk, Event, FORMAT_VERSION, Header, InputDelta, MAGIC, TickRecord, map_hash};
+use crate::sim::journal::JournalEntry;
+use crate::sim::{SIM_VERSION, Simulation};
+
+/// Longest time recorded events wait in memory before they are written and flushed.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// What the simulation thread sends the writer.
+#[derive(Debug)]
+pub enum RecordMsg {
+    /// The journal of one tick (possibly empty).
+    Tick {
+        /// The tick.
+        tick: u64,
+        /// What it consumed.
+        entries: Vec<JournalEntry>,
+    },
+    /// A state digest.
+    Checksum(Checksum),
+    /// The simulation stopped cleanly after `last_tick`.
+    Finish {
+        /// The last tick.
+        last_tick: u64,
+    },
+}
+
+/// The header for recording `sim` from now on.
+pub fn header_for(sim: &Simulation, checksum_interval: u32, started_unix: u64) -> Header {
+    let settings = sim.settings();
+    let map = sim.world().resource::<crate::sim::resources::Arena>().0.clone();
+    Header {
+        protocol_version: shared::PROTOCOL_VERSION,
+        sim_version: SIM_VERSION,
+        server_version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_unix,
+        seed: settings.seed,
+        tick_rate: settings.tick_rate,
+        snapshot_rate: settings.snapshot_rate,
+        max_players: settings.max_players,
+        npcs: settings.npcs,
+        checksum_interval,
+        map_hash: map_hash(&map),
+        map,
+    }
+}
+
+/// The simulation side of a recording: turns each step into messages for the writer.
+pub struct Recorder {
+    tx: Sender<RecordMsg>,
+    checksum_interval: u64,
+}
+
+impl Recorder {
+    /// Starts journaling `sim` and sends the tick-0 digest (or the current tick's).
+    pub fn attach(sim: &mut Simulation, tx: Sender<RecordMsg>, checksum_interval: u32) -> Recorder {
+        sim.set_journal(true);
+        let recorder = Recorder { tx, checksum_interval: u64::from(checksum_interval.max(1)) };
+        recorder.send_digest(sim);
+        recorder
+    }
+
+    /// Call after every step: sends the tick's journal, and a digest when one is due.
+    pub fn after_step(&self, sim: &mut Simulation) {
+        let tick = sim.tick();
+        let _ = self.tx.send(RecordMsg::Tick { tick, entries: sim.take_journal() });
+        if tick.is_multiple_of(self.checksum_interval) {
+            self.send_digest(sim);
+        }
+    }
+
+    /// Marks the recording complete.
+    pub fn finish(self, sim: &Simulation) {
+        let _ = self.tx.send(RecordMsg::Finish { last_tick: sim.tick() });
+    }
+
+    fn send_digest(&self, sim: &mut Simulation) {
+        let digest = sim.digest();
+        let _ = self.tx.send(RecordMsg::Checksum(Checksum {
+            tick: digest.tick,
+            hash: digest.hash,
+            entities: digest.entities,
+        }));
+    }
+}
+
+/// The writer thread.
+pub struct Writer {
+    handle: JoinHandle<io::Result<PathBuf>>,
+    path: PathBuf,
+}
+
+impl Writer {
+    /// Creates `path` (never overwriting), writes the header, and starts the thread. Returns
+    /// the writer and the sender for a [`Recorder`].
+    pub fn create(path: &Path, header: &Header) -> io::Result<(Writer, Sender<RecordMsg>)> {
+        let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        let mut out = BufWriter::new(file);
+        out.write_all(&MAGIC)?;
+        out.write_all(&FORMAT_VERSION.to_le_bytes())?;
+        write_chunk(&mut out, &Chunk::Header(header.clone()))?;
+        out.flush()?;
+        let (tx, rx) = unbounded();
+        let shown = path.to_path_buf();
+        let tick_rate = u64::from(header.tick_rate.max(1));
+        let handle = thread::Builder::new().name("recorder".into()).spawn(move || {
+            write_loop(out, &rx, tick_rate)?;
+            Ok(shown)
+        })?;
+        Ok((Writer { handle, path: path.to_path_buf() }, tx))
+    }
+
+    /// Creates a new recording file in `dir` with a name from the current UTC time and seed.
+    pub fn create_in(dir: &Path, header: &Header) -> io::Result<(Writer, Sender<RecordMsg>)> {
+        std::fs::create_dir_all(dir)?;
+        let stamp = utc_stamp(header.started_unix);
+        for attempt in 1..100 {
+            let suffix = if attempt == 1 { String::new() } else { format!("-{attempt}") };
+            let path = dir.join(format!("match-{stamp}-seed{}{suffix}.rec", header.seed));
+            match Self::create(&path, header) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                other => return other,
+            }
+        }
+        Err(io::Error::new(io::ErrorKind::AlreadyExists, "no free recording file name"))
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Waits for the writer to finish (after the sender side is finished or dropped).
+    pub fn join(self) -> io::Result<PathBuf> {
+        self.handle.join().map_err(|_| io::Error::other("recording writer panicked"))?
+    }
+}
+
+/// Seconds since the Unix epoch now.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC (civil-from-days, H. Hinnant).
+fn utc_stamp(unix: u64) -> String {
+    let (days, secs) = ((unix / 86_400) as i64, unix % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+fn write_loop(mut out: BufWriter<File>, rx: &Receiver<RecordMsg>, tick_rate: u64) -> io::Result<()> {
+    let mut pending: Vec<TickRecord> = Vec::new();
+    let mut previous: BTreeMap<u32, Input> = BTreeMap::new();
+    let mut next_flush = Instant::now() + FLUSH_EVERY;
+    loop {
+        let message = match rx.recv_timeout(next_flush.saturating_duration_since(Instant::now())) {
+            Ok(message) => Some(message),
+            Err(RecvTimeoutError::Timeout) => None,
+            // The simulation is gone without finishing: keep what we have, no end marker.
+            Err(RecvTimeoutError::Disconnected) => {
+                flush_ticks(&mut out, &mut pending)?;
+                return out.flush();
+            }
+        };
+        let mut second_done = false;
+        match message {
+            Some(RecordMsg::Tick { tick, entries }) => {
+                if !entries.is_empty() {
+                    let events = entries.into_iter().map(|e| to_event(e, &mut previous)).collect();
+                    pending.push(TickRecord { tick, events });
+                }
+                second_done = tick.is_multiple_of(tick_rate);
+            }
+            None => {}
+            Some(RecordMsg::Checksum(checksum)) => {
+                flush_ticks(&mut out, &mut pending)?;
+                write_chunk(&mut out, &Chunk::Checksum(checksum))?;
+            }
+            Some(RecordMsg::Finish { last_tick }) => {
+                flush_ticks(&mut out, &mut pending)?;
+                write_chunk(&mut out, &Chunk::End { last_tick })?;
+                out.flush()?;
+                return out.get_ref().sync_all();
+            }
+        }
+        if second_done || Instant::now() >= next_flush {
+            flush_ticks(&mut out, &mut pending)?;
+            out.flush()?;
+            next_flush = Instant::now() + FLUSH_EVERY;
+        }
+    }
+}
+
+fn flush_ticks(out: &mut BufWriter<File>, pending: &mut Vec<TickRecord>) -> io::Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    write_chunk(out, &Chunk::Ticks(std::mem::take(pending)))?;
+    Ok(())
+}
+
+fn to_event(entry: JournalEntry, previous: &mut BTreeMap<u32, Input>) -> Event {
+    match entry {
+        JournalEntry::Join { client, name } => {
+            previous.remove(&client.0);
+            Event::Join { client: client.0, name }
+        }
+        JournalEntry::Leave { client } => {
+            previous.remove(&client.0);
+            Event::Leave { client: client.0 }
+        }
+        JournalEntry::Input { client, input } => {
+            let before = previous.insert(client.0, input).unwrap_or_default();
+            Event::Input { client: client.0, delta: InputDelta::between(&before, &input) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_stamps() {
+        assert_eq!(utc_stamp(0), "19700101-000000");
+        assert_eq!(utc_stamp(1_795_000_000), "20261118-110640", "checked against Python datetime");
+        assert_eq!(utc_stamp(951_782_400), "20000229-000000", "leap day");
+    }
+}

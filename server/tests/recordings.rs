@@ -1,0 +1,342 @@
+//! Recordings: the checked-in ones replay and match every checksum; replays are identical
+//! however threads are scheduled; bad files get clear errors; divergence names tick and
+//! entities.
+//!
+//! The checked-in recordings in `tests/recordings/` are produced by the scripts below. After an
+//! intended change to the simulation, bump `SIM_VERSION` and regenerate them with
+//! `UPDATE_RECORDINGS=1 cargo test -p server --test recordings`; the new files show in the diff.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use glam::Vec2;
+use server::record::chunk::{ReadChunk, read_chunk, write_chunk};
+use server::record::format::{Chunk, FORMAT_VERSION, MAGIC};
+use server::record::reader::{Ending, Recording};
+use server::record::replay::{EntityDiff, Replayer};
+use server::record::writer::{Recorder, Writer, header_for};
+use server::sim::harness::Harness;
+use server::sim::resources::SimSettings;
+use shared::{Buttons, EntityKind, Input, MapData, Rect};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/recordings").join(name)
+}
+
+/// Runs `script` on a harness that records into `path`.
+fn record(path: &Path, settings: SimSettings, map: MapData, script: impl FnOnce(&mut Harness)) {
+    let _ = std::fs::remove_file(path);
+    let mut h = Harness::new(settings, map);
+    let (writer, tx) = Writer::create(path, &header_for(&h.sim, 60, 0)).expect("create recording");
+    let recorder = Recorder::attach(&mut h.sim, tx, 60);
+    h.record(recorder);
+    script(&mut h);
+    h.finish_recording();
+    drop(h);
+    writer.join().expect("recording written");
+}
+
+fn duel_map() -> MapData {
+    MapData {
+        id: "duel".into(),
+        width: 1200.0,
+        height: 800.0,
+        walls: vec![Rect { x: 580.0, y: 100.0, w: 40.0, h: 200.0 }, Rect { x: 580.0, y: 500.0, w: 40.0, h: 200.0 }],
+        spawns: vec![Vec2::new(600.0, 400.0)],
+    }
+}
+
+/// Sends one input per tick for each scripted player, like a real client does.
+struct Pad {
+    seq: u32,
+}
+
+impl Pad {
+    fn send(&mut self, h: &mut Harness, client: server::bridge::ClientId, movement: Vec2, aim: f32, fire: bool) {
+        self.seq += 1;
+        let buttons = if fire { Buttons::FIRE } else { 0 };
+        h.input(client, Input { seq: self.seq, movement, aim, buttons });
+    }
+}
+
+/// Two players fight: ann kills bob, bob respawns and kills ann; carl joins and leaves.
+fn fight(h: &mut Harness) {
+    let ann = h.connect(1, "ann");
+    let bob = h.connect(2, "bob");
+    h.step(1);
+    let (mut pa, mut pb, mut pc) = (Pad { seq: 0 }, Pad { seq: 0 }, Pad { seq: 0 });
+    let mut carl = None;
+    for t in 0..900u32 {
+        if t == 50 {
+            carl = Some(h.connect(3, "carl"));
+        }
+        if t == 300
+            && let Some(c) = carl.take()
+        {
+            h.disconnect(c);
+        }
+        if let Some(c) = carl {
+            pc.send(h, c, Vec2::new(0.0, if t % 120 < 60 { -1.0 } else { 1.0 }), 1.5, false);
+        }
+        let wobble = ((t % 7) as f32 - 3.0) * 0.01;
+        match t {
+            // Walk apart along y = 400: ann to the right, bob to the left.
+            0..100 => {
+                pa.send(h, ann, Vec2::X, 0.0, false);
+                pb.send(h, bob, -Vec2::X, 0.0, false);
+            }
+            // Ann fires at bob (four hits kill him); bob stands still, then respawns.
+            100..400 => {
+                pa.send(h, ann, Vec2::ZERO, std::f32::consts::PI - wobble.abs(), t < 220);
+                pb.send(h, bob, Vec2::ZERO, 0.0, false);
+            }
+            // Bob (respawned in the middle) fires back at ann.
+            _ => {
+                pa.send(h, ann, Vec2::ZERO, std::f32::consts::PI, false);
+                pb.send(h, bob, Vec2::ZERO, wobble, true);
+            }
+        }
+        h.step(1);
+    }
+}
+
+fn fight_settings() -> SimSettings {
+    SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 8, seed: 42, npcs: 0 }
+}
+
+/// One player wanders among 500 W1 NPCs.
+fn crowd(h: &mut Harness) {
+    let ann = h.connect(1, "ann");
+    h.step(1);
+    let mut pad = Pad { seq: 0 };
+    for t in 0..600u32 {
+        let angle = (t / 40) as f32 * 1.3;
+        pad.send(h, ann, Vec2::new(angle.cos(), angle.sin()) * 0.9, angle - std::f32::consts::PI, t % 90 < 10);
+        h.step(1);
+    }
+}
+
+fn crowd_settings() -> SimSettings {
+    SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 8, seed: 7, npcs: 500 }
+}
+
+type Script = fn(&mut Harness);
+
+fn fixtures() -> [(&'static str, SimSettings, MapData, Script); 2] {
+    let arena = server::map::load(None).expect("built-in map");
+    [("fight.rec", fight_settings(), duel_map(), fight), ("crowd500.rec", crowd_settings(), arena, crowd)]
+}
+
+#[test]
+fn checked_in_recordings_are_what_the_scripts_produce() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, settings, map, script) in fixtures() {
+        let fresh = dir.path().join(name);
+        record(&fresh, settings, map, script);
+        let fresh_bytes = std::fs::read(&fresh).expect("read fresh");
+        if std::env::var_os("UPDATE_RECORDINGS").is_some() {
+            std::fs::write(fixture(name), &fresh_bytes).expect("update fixture");
+            continue;
+        }
+        let stored = Recording::open(&fixture(name)).expect("checked-in recording (UPDATE_RECORDINGS=1 creates it)");
+        let fresh = Recording::parse(&fresh_bytes, name).expect("fresh recording parses");
+        assert!(
+            stored == fresh,
+            "{name}: the script now records something else. If the simulation changed on purpose, bump \
+             SIM_VERSION and regenerate with UPDATE_RECORDINGS=1 cargo test -p server --test recordings"
+        );
+    }
+}
+
+#[test]
+fn checked_in_recordings_replay_and_match_every_checksum() {
+    for (name, ..) in fixtures() {
+        let recording = Recording::open(&fixture(name)).expect("opens");
+        assert!(matches!(recording.ending, Ending::Finished { .. }), "{name} was finished cleanly");
+        let mut replayer = Replayer::new(&recording, true).expect("same simulation version");
+        replayer.check_start().expect("initial state matches");
+        replayer.run_to(u64::MAX).unwrap_or_else(|d| panic!("{name}: {d}"));
+        assert_eq!(replayer.tick(), recording.ending.last_tick());
+        assert_eq!(replayer.checked() as usize, recording.checksums.len(), "{name}: every checksum verified");
+        assert!(recording.checksums.len() >= 10, "{name} has checksums along the way");
+    }
+}
+
+#[test]
+fn the_fight_recording_has_hits_a_death_a_respawn_and_scores() {
+    let recording = Recording::open(&fixture("fight.rec")).expect("opens");
+    let mut replayer = Replayer::new(&recording, true).expect("replayable");
+    let (mut saw_hit, mut saw_death, mut saw_respawn) = (false, false, false);
+    let mut bob_was_dead = false;
+    while replayer.tick() < replayer.end_tick() {
+        replayer.step().expect("matches");
+        let (entities, _) = replayer.state();
+        let bob = entities.iter().find(|e| e.kind == EntityKind::Player && e.owner == 2).expect("bob");
+        saw_hit |= bob.health > 0 && bob.health < 100;
+        saw_death |= bob.health == 0;
+        saw_respawn |= bob_was_dead && bob.health == 100;
+        bob_was_dead = bob.health == 0 || (bob_was_dead && bob.health != 100);
+    }
+    assert!(saw_hit && saw_death && saw_respawn, "hit {saw_hit}, death {saw_death}, respawn {saw_respawn}");
+    let (_, scores) = replayer.state();
+    let score = |c: u32| scores.iter().find(|s| s.client == c).map(|s| (s.kills, s.deaths));
+    assert_eq!(score(1), Some((1, 1)), "ann killed bob, then bob killed ann");
+    assert_eq!(score(2), Some((1, 1)));
+    assert_eq!(score(3), None, "carl left");
+}
+
+/// Every digest of a replay, from start to end.
+fn all_digests(recording: &Recording, disturb: impl Fn()) -> Vec<(u64, u64)> {
+    let mut replayer = Replayer::new(recording, true).expect("replayable");
+    let mut digests = vec![(0, replayer.digest().hash)];
+    while replayer.tick() < replayer.end_tick() {
+        replayer.step().expect("matches");
+        disturb();
+        digests.push((replayer.tick(), replayer.digest().hash));
+    }
+    digests
+}
+
+#[test]
+fn a_recording_replays_identically_twice_and_under_load() {
+    let recording = Recording::open(&fixture("crowd500.rec")).expect("opens");
+    let first = all_digests(&recording, || {});
+    let second = all_digests(&recording, || {});
+    assert_eq!(first, second, "two replays differ");
+
+    // Other threads competing for both cores, and this one yielding between ticks.
+    let stop = Arc::new(AtomicBool::new(false));
+    let hogs: Vec<_> = (0..3)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut x = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                }
+                x
+            })
+        })
+        .collect();
+    let loaded = all_digests(&recording, std::thread::yield_now);
+    stop.store(true, Ordering::Relaxed);
+    for hog in hogs {
+        hog.join().expect("hog thread");
+    }
+    assert_eq!(first, loaded, "a replay under load differs");
+    assert_eq!(first.len() as u64, recording.ending.last_tick() + 1);
+}
+
+/// The chunks of a file, for tests that rewrite recordings.
+fn chunks(bytes: &[u8]) -> Vec<Chunk> {
+    let mut offset = 10;
+    let mut out = Vec::new();
+    while let ReadChunk::Chunk(chunk, used) = read_chunk(&bytes[offset..]) {
+        out.push(*chunk);
+        offset += used;
+    }
+    out
+}
+
+fn rewrite(chunks: &[Chunk]) -> Vec<u8> {
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    for chunk in chunks {
+        write_chunk(&mut bytes, chunk).expect("write");
+    }
+    bytes
+}
+
+#[test]
+fn a_cut_recording_replays_up_to_its_last_complete_chunk() {
+    let bytes = std::fs::read(fixture("fight.rec")).expect("read");
+    // Cut inside the last chunks, as `kill -9` during a write would.
+    let cut = &bytes[..bytes.len() - 30];
+    let recording = Recording::parse(cut, "cut.rec").expect("readable");
+    let Ending::Cut { last_tick, trailing_bytes } = recording.ending else { panic!("{:?}", recording.ending) };
+    assert!(trailing_bytes > 0, "the partial chunk is reported");
+    assert!(last_tick > 600, "most of the match survives: {last_tick}");
+    let mut replayer = Replayer::new(&recording, true).expect("replayable");
+    replayer.run_to(u64::MAX).expect("what is there matches");
+    assert_eq!(replayer.tick(), last_tick);
+}
+
+#[test]
+fn bad_files_get_clear_errors() {
+    let good = std::fs::read(fixture("fight.rec")).expect("read");
+    let err = |bytes: &[u8]| Recording::parse(bytes, "x.rec").expect_err("refused").to_string();
+
+    assert_eq!(err(b"hello, world\n"), "x.rec is not a recording (it does not start with \"ARENAREC\")");
+    assert_eq!(err(b""), "x.rec is not a recording (it does not start with \"ARENAREC\")");
+
+    let mut foreign = good.clone();
+    foreign[8..10].copy_from_slice(&99u16.to_le_bytes());
+    assert_eq!(err(&foreign), "x.rec is a recording in format version 99; this build reads format version 1");
+
+    assert_eq!(err(&good[..40]), "x.rec is truncated: it ends before its header is complete (40 bytes)");
+
+    let mut flipped = good.clone();
+    let middle = good.len() / 2;
+    flipped[middle] ^= 0x10;
+    let message = err(&flipped);
+    assert!(message.starts_with("x.rec is corrupted: chunk "), "{message}");
+    assert!(message.contains("CRC mismatch"), "{message}");
+
+    let mut huge = good.clone();
+    huge[10..14].copy_from_slice(&u32::MAX.to_le_bytes());
+    let message = err(&huge);
+    assert!(message.contains("chunk 0 at byte 10") && message.contains("exceeds the limit"), "{message}");
+
+    let missing = std::path::Path::new("/nonexistent/x.rec");
+    let message = Recording::open(missing).expect_err("refused").to_string();
+    assert!(message.starts_with("cannot read /nonexistent/x.rec"), "{message}");
+}
+
+#[test]
+fn a_recording_of_another_simulation_version_is_refused() {
+    let mut chunks = chunks(&std::fs::read(fixture("fight.rec")).expect("read"));
+    let Chunk::Header(header) = &mut chunks[0] else { panic!("header first") };
+    header.sim_version += 1;
+    let recorded = header.sim_version;
+    let recording = Recording::parse(&rewrite(&chunks), "old.rec").expect("the file itself is fine");
+    let message = Replayer::new(&recording, true).err().expect("refused").to_string();
+    assert!(
+        message.starts_with(&format!(
+            "this recording was made by simulation version {recorded}; this build is simulation version {}",
+            server::sim::SIM_VERSION
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_divergence_names_the_first_tick_and_the_entities() {
+    let mut chunks = chunks(&std::fs::read(fixture("crowd500.rec")).expect("read"));
+    // Tamper with the digests from tick 240 on, as if the simulation had changed there.
+    let mut tampered = 0;
+    for chunk in &mut chunks {
+        if let Chunk::Checksum(c) = chunk
+            && c.tick >= 240
+        {
+            c.hash ^= 1;
+            c.entities[7].1 ^= 1;
+            c.entities.remove(3);
+            tampered += 1;
+        }
+    }
+    assert!(tampered > 0);
+    let recording = Recording::parse(&rewrite(&chunks), "t.rec").expect("parses");
+    let mut replayer = Replayer::new(&recording, true).expect("replayable");
+    let divergence = replayer.run_to(u64::MAX).expect_err("diverges");
+    assert_eq!(divergence.tick, 240, "the first tampered checksum");
+    // Entity 7's hash was changed, then entity 3 removed from the recorded list.
+    let id3 = recording.checksums[&0].entities[3].0;
+    let id7 = recording.checksums[&0].entities[7].0;
+    assert_eq!(divergence.entities, vec![(id3, EntityDiff::Extra), (id7, EntityDiff::Changed)]);
+    let text = divergence.to_string();
+    assert!(text.starts_with("diverged at tick 240"), "{text}");
+    assert!(text.contains(&format!("{id7} (Changed)")), "{text}");
+}
