@@ -7,9 +7,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use shared::{ClientMessage, DisconnectReason, PROTOCOL_VERSION, ServerMessage, codec};
-use tokio_tungstenite::client_async;
+use glam::Vec2;
+use server::record::reader::{Ending, Recording};
+use server::record::replay::Replayer;
+use shared::{ClientMessage, DisconnectReason, Input, PROTOCOL_VERSION, ServerMessage, codec};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{WebSocketStream, client_async};
 
 const BIN: &str = env!("CARGO_BIN_EXE_server");
 
@@ -67,6 +71,9 @@ fn help_lists_every_flag_with_its_default() {
         "--map <FILE>",
         "--web-root <DIR>",
         "--no-web",
+        "--record <DIR>",
+        "--checksum-interval <CHECKSUM_INTERVAL>",
+        "replay",
     ] {
         assert!(help.contains(expected), "--help lacks {expected:?}:\n{help}");
     }
@@ -88,15 +95,68 @@ fn invalid_flags_are_refused_before_start() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tick-rate"));
 }
 
-#[tokio::test]
-async fn sigterm_closes_clients_with_1001_and_exits_0_within_2_s() {
-    let (mut server, addr) = spawn(&["--npcs", "100"]);
-    let stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+/// Joins the game at `addr` and returns the socket after `Welcome`.
+async fn join(addr: &str) -> WebSocketStream<TcpStream> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
     let (mut ws, _) = client_async(format!("ws://{addr}/ws"), stream).await.expect("upgrade");
     let hello = ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: "op".into() };
     ws.send(Message::Binary(codec::encode(&hello).expect("encode").into())).await.expect("send");
     let first = ws.next().await.expect("a message").expect("ok");
     assert!(matches!(codec::decode_server(&first.into_data()), Ok(ServerMessage::Welcome(_))));
+    ws
+}
+
+/// Sends an input per 16 ms for `frames` frames, walking in a circle.
+async fn play(ws: &mut WebSocketStream<TcpStream>, frames: u32) {
+    for seq in 1..=frames {
+        let angle = seq as f32 * 0.1;
+        let input = Input { seq, movement: Vec2::new(angle.cos(), angle.sin()), aim: 0.5, buttons: 0 };
+        let bytes = codec::encode(&ClientMessage::Input(input)).expect("encode");
+        ws.send(Message::Binary(bytes.into())).await.expect("send");
+        tokio::time::sleep(Duration::from_millis(16)).await;
+    }
+}
+
+/// The single recording file in `dir`.
+fn recording_in(dir: &std::path::Path) -> std::path::PathBuf {
+    let files: Vec<_> = std::fs::read_dir(dir).expect("list").map(|e| e.expect("entry").path()).collect();
+    assert_eq!(files.len(), 1, "one recording per run: {files:?}");
+    let name = files[0].file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+    assert!(name.starts_with("match-") && name.ends_with("-seed1.rec"), "clear file name: {name}");
+    files[0].clone()
+}
+
+#[tokio::test]
+async fn kill_9_leaves_a_recording_readable_up_to_its_last_complete_chunk() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut server, addr) = spawn(&["--npcs", "20", "--record", dir.path().to_str().expect("utf-8")]);
+    let mut ws = join(&addr).await;
+    play(&mut ws, 100).await;
+    // Past the writer's one-second flush.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    server.0.kill().expect("SIGKILL");
+    server.0.wait().expect("reaped");
+
+    let recording = Recording::open(&recording_in(dir.path())).expect("readable after kill -9");
+    let Ending::Cut { last_tick, .. } = recording.ending else { panic!("no end marker: {:?}", recording.ending) };
+    assert!(last_tick >= 60, "at least a second survived: {last_tick}");
+    let inputs = recording.ticks.values().flatten().count();
+    assert!(inputs >= 50, "the inputs sent before the last flush are there: {inputs}");
+    let mut replayer = Replayer::new(&recording, true).expect("replayable");
+    replayer.run_to(u64::MAX).unwrap_or_else(|d| panic!("{d}"));
+
+    let out = Command::new(BIN).arg("replay").arg(recording_in(dir.path())).output().expect("replay");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains(&format!("ends at tick {last_tick} without an end marker")), "{stdout}");
+}
+
+#[tokio::test]
+async fn sigterm_closes_clients_with_1001_and_exits_0_within_2_s() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut server, addr) = spawn(&["--npcs", "100", "--record", dir.path().to_str().expect("utf-8")]);
+    let mut ws = join(&addr).await;
+    play(&mut ws, 20).await;
 
     let pid = server.0.id().to_string();
     let signalled = Instant::now();
@@ -127,4 +187,9 @@ async fn sigterm_closes_clients_with_1001_and_exits_0_within_2_s() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "exit status {exit:?}");
+
+    // The recording is complete and marked finished.
+    let recording = Recording::open(&recording_in(dir.path())).expect("readable");
+    assert!(matches!(recording.ending, Ending::Finished { .. }), "{:?}", recording.ending);
+    Replayer::new(&recording, true).expect("replayable").run_to(u64::MAX).unwrap_or_else(|d| panic!("{d}"));
 }

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use glam::Vec2;
-use server::record::chunk::{ReadChunk, read_chunk, write_chunk};
-use server::record::format::{Chunk, FORMAT_VERSION, MAGIC};
+use server::record::chunk::{assemble, split};
+use server::record::format::Chunk;
 use server::record::reader::{Ending, Recording};
 use server::record::replay::{EntityDiff, Replayer};
 use server::record::writer::{Recorder, Writer, header_for};
@@ -230,24 +230,20 @@ fn a_recording_replays_identically_twice_and_under_load() {
     assert_eq!(first.len() as u64, recording.ending.last_tick() + 1);
 }
 
-/// The chunks of a file, for tests that rewrite recordings.
-fn chunks(bytes: &[u8]) -> Vec<Chunk> {
-    let mut offset = 10;
-    let mut out = Vec::new();
-    while let ReadChunk::Chunk(chunk, used) = read_chunk(&bytes[offset..]) {
-        out.push(*chunk);
-        offset += used;
+/// A copy of the crowd recording whose digests from tick 240 on are tampered with, as if the
+/// simulation had changed there: entity 7's hash differs and entity 3 is missing.
+fn tampered_crowd() -> Vec<u8> {
+    let mut chunks = split(&std::fs::read(fixture("crowd500.rec")).expect("read"));
+    for chunk in &mut chunks {
+        if let Chunk::Checksum(c) = chunk
+            && c.tick >= 240
+        {
+            c.hash ^= 1;
+            c.entities[7].1 ^= 1;
+            c.entities.remove(3);
+        }
     }
-    out
-}
-
-fn rewrite(chunks: &[Chunk]) -> Vec<u8> {
-    let mut bytes = MAGIC.to_vec();
-    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    for chunk in chunks {
-        write_chunk(&mut bytes, chunk).expect("write");
-    }
-    bytes
+    assemble(&chunks).expect("assemble")
 }
 
 #[test]
@@ -297,11 +293,12 @@ fn bad_files_get_clear_errors() {
 
 #[test]
 fn a_recording_of_another_simulation_version_is_refused() {
-    let mut chunks = chunks(&std::fs::read(fixture("fight.rec")).expect("read"));
+    let mut chunks = split(&std::fs::read(fixture("fight.rec")).expect("read"));
     let Chunk::Header(header) = &mut chunks[0] else { panic!("header first") };
     header.sim_version += 1;
     let recorded = header.sim_version;
-    let recording = Recording::parse(&rewrite(&chunks), "old.rec").expect("the file itself is fine");
+    let recording =
+        Recording::parse(&assemble(&chunks).expect("assemble"), "old.rec").expect("the file itself is fine");
     let message = Replayer::new(&recording, true).err().expect("refused").to_string();
     assert!(
         message.starts_with(&format!(
@@ -314,21 +311,7 @@ fn a_recording_of_another_simulation_version_is_refused() {
 
 #[test]
 fn a_divergence_names_the_first_tick_and_the_entities() {
-    let mut chunks = chunks(&std::fs::read(fixture("crowd500.rec")).expect("read"));
-    // Tamper with the digests from tick 240 on, as if the simulation had changed there.
-    let mut tampered = 0;
-    for chunk in &mut chunks {
-        if let Chunk::Checksum(c) = chunk
-            && c.tick >= 240
-        {
-            c.hash ^= 1;
-            c.entities[7].1 ^= 1;
-            c.entities.remove(3);
-            tampered += 1;
-        }
-    }
-    assert!(tampered > 0);
-    let recording = Recording::parse(&rewrite(&chunks), "t.rec").expect("parses");
+    let recording = Recording::parse(&tampered_crowd(), "t.rec").expect("parses");
     let mut replayer = Replayer::new(&recording, true).expect("replayable");
     let divergence = replayer.run_to(u64::MAX).expect_err("diverges");
     assert_eq!(divergence.tick, 240, "the first tampered checksum");
@@ -339,4 +322,50 @@ fn a_divergence_names_the_first_tick_and_the_entities() {
     let text = divergence.to_string();
     assert!(text.starts_with("diverged at tick 240"), "{text}");
     assert!(text.contains(&format!("{id7} (Changed)")), "{text}");
+}
+
+/// Runs `server replay ARGS…`; exit code, stdout, stderr.
+fn replay_cli(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_server")).arg("replay").args(args).output().expect("run");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_replay_command_verifies_and_reports() {
+    let fight = fixture("fight.rec");
+    let (code, out, err) = replay_cli(&[fight.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("ends cleanly at tick 901"), "{out}");
+    assert!(out.contains("replayed 901 ticks (15.0 s of play)"), "{out}");
+    assert!(out.contains("x real time; 16 checksums verified"), "{out}");
+    assert!(out.contains("scoreboard (2 players)") && out.contains("ann") && out.contains("bob"), "{out}");
+
+    let (code, out, _) =
+        replay_cli(&[fight.to_str().expect("utf-8"), "--until", "100", "--dump-state", "50", "--no-verify"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("state at tick 50 (hash "), "{out}");
+    assert!(out.contains("Player") && out.contains("owner 1") && out.contains("owner 2"), "{out}");
+    assert!(out.contains("replayed 100 ticks") && out.contains("0 checksums verified"), "{out}");
+}
+
+#[test]
+fn the_replay_command_fails_on_divergence_and_bad_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tampered = dir.path().join("tampered.rec");
+    std::fs::write(&tampered, tampered_crowd()).expect("write");
+    let (code, out, err) = replay_cli(&[tampered.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(1), "divergence exits 1: {out}{err}");
+    assert!(err.contains("error: diverged at tick 240"), "{err}");
+    assert!(err.contains("2 entities differ"), "{err}");
+    assert!(out.contains("replayed 240 ticks"), "stops at the first divergence: {out}");
+
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a recording").expect("write");
+    let (code, _, err) = replay_cli(&[text.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(2), "an unusable file exits 2");
+    assert!(err.contains("is not a recording"), "{err}");
 }

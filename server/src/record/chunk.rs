@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::format::{Chunk, MAX_CHUNK_BYTES};
+use super::format::{Chunk, FORMAT_VERSION, MAGIC, MAX_CHUNK_BYTES};
 
 /// Appends one chunk to `out`.
 pub fn write_chunk(out: &mut impl Write, chunk: &Chunk) -> io::Result<usize> {
@@ -51,6 +51,30 @@ pub fn read_chunk(bytes: &[u8]) -> ReadChunk {
         Ok(chunk) => ReadChunk::Chunk(Box::new(chunk), end + 4),
         Err(e) => ReadChunk::Corrupt(format!("undecodable payload: {e}")),
     }
+}
+
+/// The complete, valid chunks of a recording file, in order (for tools that rewrite files;
+/// [`crate::record::reader`] is the checking reader).
+pub fn split(file: &[u8]) -> Vec<Chunk> {
+    let mut offset = MAGIC.len() + 2;
+    let mut out = Vec::new();
+    while let Some(rest) = file.get(offset..)
+        && let ReadChunk::Chunk(chunk, used) = read_chunk(rest)
+    {
+        out.push(*chunk);
+        offset += used;
+    }
+    out
+}
+
+/// A recording file made of `chunks`, in the current format.
+pub fn assemble(chunks: &[Chunk]) -> io::Result<Vec<u8>> {
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    for chunk in chunks {
+        write_chunk(&mut bytes, chunk)?;
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
