@@ -145,14 +145,51 @@ impl InputDelta {
 }
 
 /// A state digest as stored.
+///
+/// The whole-state hash verifies; the per-entity part only names the entities that differ
+/// once it fails, so it is stored compactly: ids as gaps from the previous id (one byte for
+/// consecutive ids) and each entity's hash folded to 16 bits (two bytes, little-endian). A
+/// changed entity escapes the listing with probability 2^-16; the divergence itself never does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checksum {
     /// The tick.
     pub tick: u64,
     /// Whole-state hash (see `sim::checksum`).
     pub hash: u64,
-    /// Per-entity hashes, `(net id, hash)` in increasing id, to name diverging entities.
-    pub entities: Vec<(u32, u32)>,
+    /// Entity ids in increasing order, each as the gap from the previous one (from 0).
+    pub id_gaps: Vec<u32>,
+    /// The entities' folded 16-bit hashes, two bytes each, in the same order.
+    pub entity_hashes: Vec<u8>,
+}
+
+impl Checksum {
+    /// Stores a digest.
+    pub fn from_digest(digest: &crate::sim::checksum::StateDigest) -> Self {
+        let mut previous = 0;
+        let mut id_gaps = Vec::with_capacity(digest.entities.len());
+        let mut entity_hashes = Vec::with_capacity(digest.entities.len() * 2);
+        for &(id, hash) in &digest.entities {
+            id_gaps.push(id - previous);
+            previous = id;
+            entity_hashes.extend_from_slice(&fold16(hash).to_le_bytes());
+        }
+        Checksum { tick: digest.tick, hash: digest.hash, id_gaps, entity_hashes }
+    }
+
+    /// `(net id, folded hash)` of every entity, in increasing id.
+    pub fn entities(&self) -> Vec<(u32, u16)> {
+        let ids = self.id_gaps.iter().scan(0u32, |id, gap| {
+            *id = id.wrapping_add(*gap);
+            Some(*id)
+        });
+        let hashes = self.entity_hashes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+        ids.zip(hashes).collect()
+    }
+}
+
+/// Folds a 32-bit entity hash to the 16 bits a recording keeps.
+pub fn fold16(hash: u32) -> u16 {
+    (hash ^ (hash >> 16)) as u16
 }
 
 /// FNV-1a 64 of the map's protocol encoding.

@@ -6,6 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use shared::{ClientMessage, EntityState, PROTOCOL_VERSION, ScoreEntry};
 
+use super::format::fold16;
 use super::reader::{Decoded, Recording};
 use crate::bridge::{ClientId, ToSim};
 use crate::sim::checksum::StateDigest;
@@ -173,11 +174,12 @@ impl<'r> Replayer<'r> {
         if actual.hash == expected.hash {
             return Ok(());
         }
+        let ours: Vec<(u32, u16)> = actual.entities.iter().map(|&(id, h)| (id, fold16(h))).collect();
         Err(Divergence {
             tick: actual.tick,
             expected: expected.hash,
             actual: actual.hash,
-            entities: diff_entities(&expected.entities, &actual.entities),
+            entities: diff_entities(&expected.entities(), &ours),
         })
     }
 }
@@ -198,7 +200,7 @@ fn feed(sim: &mut Simulation, event: &Decoded) {
     }
 }
 
-fn diff_entities(expected: &[(u32, u32)], actual: &[(u32, u32)]) -> Vec<(u32, EntityDiff)> {
+fn diff_entities(expected: &[(u32, u16)], actual: &[(u32, u16)]) -> Vec<(u32, EntityDiff)> {
     let (mut e, mut a) = (expected.iter().peekable(), actual.iter().peekable());
     let mut out = Vec::new();
     loop {

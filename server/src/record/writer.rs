@@ -93,12 +93,7 @@ impl Recorder {
     }
 
     fn send_digest(&self, sim: &mut Simulation) {
-        let digest = sim.digest();
-        let _ = self.tx.send(RecordMsg::Checksum(Checksum {
-            tick: digest.tick,
-            hash: digest.hash,
-            entities: digest.entities,
-        }));
+        let _ = self.tx.send(RecordMsg::Checksum(Checksum::from_digest(&sim.digest())));
     }
 }
 
