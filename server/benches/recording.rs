@@ -44,7 +44,7 @@ impl Bots {
                     self.moves[i] = Vec2::new(a.cos(), a.sin()) * (self.next() * 1.2).min(1.0);
                 }
                 self.aims[i] = (self.aims[i] + (self.next() - 0.5) * 0.2).clamp(-3.1, 3.1);
-                let fire = (tick / 30 + i as u32) % 3 == 0;
+                let fire = (tick / 30 + i as u32).is_multiple_of(3);
                 let input = Input {
                     seq: self.seq,
                     movement: self.moves[i],
