@@ -4,8 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use server::config::{Cli, Command, ReplayArgs};
-use server::record::reader::Recording;
+use server::config::{Cli, Command};
 use server::{Server, StartError};
 use tracing_subscriber::EnvFilter;
 
@@ -18,15 +17,8 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Some(Command::Replay(args)) if !args.serve => server::record::cli::run(&args),
-        Some(Command::Replay(args)) => serve(|| start_replay(&args)),
+        Some(Command::Replay(args)) => serve(|| Server::start_replay_file(&args)),
         None => serve(|| Server::start(&cli.config)),
-    }
-}
-
-async fn start_replay(args: &ReplayArgs) -> Result<Server, StartError> {
-    match Recording::open(&args.file) {
-        Ok(recording) => Server::start_replay(args, recording).await,
-        Err(e) => Err(StartError::Io { what: e.to_string(), source: std::io::Error::other("unusable recording") }),
     }
 }
 

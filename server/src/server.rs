@@ -42,6 +42,9 @@ pub enum StartError {
         /// The error.
         source: std::io::Error,
     },
+    /// The recording cannot be read.
+    #[error(transparent)]
+    Recording(#[from] crate::record::reader::RecordingError),
     /// The recording cannot be replayed by this build.
     #[error(transparent)]
     Replay(#[from] crate::record::replay::ReplayError),
@@ -144,6 +147,11 @@ impl Server {
             Ok((Driver::Live { sim, writer }, path))
         })
         .await
+    }
+
+    /// Starts a server that plays the recording `args.file` to every browser that connects.
+    pub async fn start_replay_file(args: &ReplayArgs) -> Result<Server, StartError> {
+        Self::start_replay(args, Recording::open(&args.file)?).await
     }
 
     /// Starts a server that plays `recording` to every browser that connects.
