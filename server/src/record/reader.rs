@@ -6,6 +6,9 @@ use std::path::Path;
 
 use shared::Input;
 
+use crate::bridge::ClientId;
+use crate::sim::journal::JournalEntry;
+
 use super::chunk::{ReadChunk, read_chunk};
 use super::format::{Checksum, Chunk, Event, FORMAT_VERSION, Header, MAGIC, map_hash};
 
@@ -91,36 +94,12 @@ impl Ending {
 pub struct Recording {
     /// Settings and map.
     pub header: Header,
-    /// Events by tick.
-    pub ticks: BTreeMap<u64, Vec<Decoded>>,
+    /// Events by tick, as the simulation journaled them (inputs decoded from their deltas).
+    pub ticks: BTreeMap<u64, Vec<JournalEntry>>,
     /// Digests by tick.
     pub checksums: BTreeMap<u64, Checksum>,
     /// How it ends.
     pub ending: Ending,
-}
-
-/// An event with its input decoded.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decoded {
-    /// A player joined.
-    Join {
-        /// Client id.
-        client: u32,
-        /// Name.
-        name: String,
-    },
-    /// A player left.
-    Leave {
-        /// Client id.
-        client: u32,
-    },
-    /// A player's input was applied.
-    Input {
-        /// Client id.
-        client: u32,
-        /// The input.
-        input: Input,
-    },
 }
 
 impl Recording {
@@ -153,7 +132,7 @@ impl Recording {
         let mut offset = 10;
         let mut index = 0;
         let mut header = None;
-        let mut ticks: BTreeMap<u64, Vec<Decoded>> = BTreeMap::new();
+        let mut ticks: BTreeMap<u64, Vec<JournalEntry>> = BTreeMap::new();
         let mut checksums = BTreeMap::new();
         let mut previous: BTreeMap<u32, Input> = BTreeMap::new();
         let mut last_tick = 0u64;
@@ -207,20 +186,20 @@ impl Recording {
     }
 }
 
-fn decode_event(event: Event, previous: &mut BTreeMap<u32, Input>) -> Decoded {
+fn decode_event(event: Event, previous: &mut BTreeMap<u32, Input>) -> JournalEntry {
     match event {
         Event::Join { client, name } => {
             previous.remove(&client);
-            Decoded::Join { client, name }
+            JournalEntry::Join { client: ClientId(client), name }
         }
         Event::Leave { client } => {
             previous.remove(&client);
-            Decoded::Leave { client }
+            JournalEntry::Leave { client: ClientId(client) }
         }
         Event::Input { client, delta } => {
             let input = delta.apply(&previous.get(&client).copied().unwrap_or_default());
             previous.insert(client, input);
-            Decoded::Input { client, input }
+            JournalEntry::Input { client: ClientId(client), input }
         }
     }
 }

@@ -7,9 +7,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use shared::{ClientMessage, EntityState, PROTOCOL_VERSION, ScoreEntry};
 
 use super::format::fold16;
-use super::reader::{Decoded, Recording};
-use crate::bridge::{ClientId, ToSim};
+use super::reader::Recording;
+use crate::bridge::ToSim;
 use crate::sim::checksum::StateDigest;
+use crate::sim::journal::JournalEntry;
 use crate::sim::resources::SimSettings;
 use crate::sim::{SIM_VERSION, Simulation};
 
@@ -184,18 +185,17 @@ impl<'r> Replayer<'r> {
     }
 }
 
-/// Feeds a recorded event into the simulation's inbox the way the network would have.
-fn feed(sim: &mut Simulation, event: &Decoded) {
-    match event {
-        Decoded::Join { client, name } => {
-            let client = ClientId(*client);
+/// Feeds a journaled event back into the simulation's inbox the way the network delivered it.
+fn feed(sim: &mut Simulation, event: &JournalEntry) {
+    match *event {
+        JournalEntry::Join { client, ref name } => {
             sim.push(ToSim::Connected { client, addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)) });
             let hello = ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: name.clone() };
             sim.push(ToSim::Message { client, message: hello });
         }
-        Decoded::Leave { client } => sim.push(ToSim::Disconnected { client: ClientId(*client) }),
-        Decoded::Input { client, input } => {
-            sim.push(ToSim::Message { client: ClientId(*client), message: ClientMessage::Input(*input) });
+        JournalEntry::Leave { client } => sim.push(ToSim::Disconnected { client }),
+        JournalEntry::Input { client, input } => {
+            sim.push(ToSim::Message { client, message: ClientMessage::Input(input) })
         }
     }
 }

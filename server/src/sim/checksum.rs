@@ -16,6 +16,7 @@
 //! Per-entity hashes are kept (folded to 32 bits) so a mismatch can name the entities.
 
 use bevy_ecs::prelude::*;
+use bevy_ecs::query::QueryItem;
 use bevy_ecs::system::SystemState;
 use glam::Vec2;
 
@@ -74,25 +75,22 @@ impl Fnv {
     }
 }
 
-type Everything<'w, 's> = Query<
-    'w,
-    's,
-    (
-        &'static NetId,
-        &'static Position,
-        &'static Velocity,
-        Option<(&'static Player, &'static Combatant, &'static InputQueue)>,
-        Option<&'static Npc>,
-        Option<&'static Projectile>,
-    ),
->;
+/// Everything an entity's hash covers.
+type Hashed = (
+    &'static NetId,
+    &'static Position,
+    &'static Velocity,
+    Option<(&'static Player, &'static Combatant, &'static InputQueue)>,
+    Option<&'static Npc>,
+    Option<&'static Projectile>,
+);
 
 /// Computes the digest of `world` now.
 pub fn digest(world: &mut World) -> StateDigest {
     let tick = world.resource::<Tick>().0;
     let rng = world.resource::<SimRng>().state();
     let last_id = world.resource::<NetIds>().last();
-    let mut state = SystemState::<Everything>::new(world);
+    let mut state = SystemState::<Query<Hashed>>::new(world);
     let mut rows: Vec<(u32, u64)> = match state.get(world) {
         Ok(query) => query.iter().map(|row| (row.0.0, entity_hash(row))).collect(),
         Err(_) => Vec::new(),
@@ -107,16 +105,7 @@ pub fn digest(world: &mut World) -> StateDigest {
     StateDigest { tick, hash: total.0, entities }
 }
 
-type Row<'a> = (
-    &'a NetId,
-    &'a Position,
-    &'a Velocity,
-    Option<(&'a Player, &'a Combatant, &'a InputQueue)>,
-    Option<&'a Npc>,
-    Option<&'a Projectile>,
-);
-
-fn entity_hash((_, pos, vel, player, npc, shot): Row) -> u64 {
+fn entity_hash((_, pos, vel, player, npc, shot): QueryItem<Hashed>) -> u64 {
     let mut h = Fnv::new();
     let kind = match (&player, &npc) {
         (Some(_), _) => 0,
