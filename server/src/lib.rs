@@ -10,6 +10,11 @@
 //! - The runner sends the frames over the [`bridge`]; the [`net::router`] thread puts them in
 //!   each client's [`net::send_queue`], and the session writes them out.
 //!
+//! Recording and replay: the simulation journals what it consumes ([`sim::journal`]) and
+//! digests its state ([`sim::checksum`]); [`record`] writes that to files on its own thread,
+//! reads them back, replays them with verification, and serves replays to browsers through
+//! the same network layer.
+//!
 //! Also: [`config`] (the CLI), [`map`] (arena files), [`server`] (start and shutdown).
 
 pub mod bridge;
