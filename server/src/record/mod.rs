@@ -5,7 +5,7 @@
 //! whole state. Replaying feeds the events back at their ticks into a fresh simulation with
 //! the same settings and checks every digest: same inputs, same world.
 //!
-//! - [`format`](self::format): the file layout (documented there) and its types.
+//! - [`format`](mod@format): the file layout (documented there) and its types.
 //! - [`chunk`]: length-prefixed, CRC-checked chunks, reading and writing.
 //! - [`writer`]: the writer thread; the simulation hands it records over a channel and never
 //!   touches the disk.
