@@ -206,7 +206,8 @@ impl DisconnectReason {
 /// Sent in reply to `Hello`: who the client is and how the world is set up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Welcome {
-    /// The connection's client id (appears as `owner` of its player and in the scoreboard).
+    /// The connection's client id (appears as `owner` of its player and in the scoreboard);
+    /// 0 for a spectator (replays), whose connection owns nothing.
     pub client_id: u32,
     /// Network id of the client's own player entity; 0 for a spectator (replays).
     pub entity_id: u32,

@@ -104,6 +104,20 @@ fn server_samples() -> Vec<(&'static str, ServerMessage)> {
             },
         ),
         ("disconnect_full", ServerMessage::Disconnect { reason: DisconnectReason::ServerFull, message: String::new() }),
+        (
+            "welcome_spectator",
+            ServerMessage::Welcome(Welcome {
+                client_id: 0,
+                entity_id: 0,
+                tick_rate: 60,
+                snapshot_rate: 20,
+                map: MapData { id: "m".into(), width: 10.0, height: 10.0, walls: vec![], spawns: vec![Vec2::ONE] },
+            }),
+        ),
+        (
+            "replay_status",
+            ServerMessage::ReplayStatus { tick: 1800, end_tick: 36_000, paused: true, speed_percent: 200 },
+        ),
     ]
 }
 

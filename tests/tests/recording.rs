@@ -93,7 +93,7 @@ async fn spectators_watch_pause_seek_and_speed_up_a_replay() {
     let server = replay_server().await;
     let mut viewer = Client::join(server.local_addr(), "viewer").await;
     let welcome = viewer.welcome.clone().expect("welcome");
-    assert_eq!(welcome.entity_id, 0, "a spectator has no entity");
+    assert_eq!((welcome.client_id, welcome.entity_id), (0, 0), "a spectator owns nothing");
     assert_eq!(welcome.map.id, "duel", "the recording's map");
     let (_, end, paused, speed) = status(&mut viewer).await;
     assert_eq!((end, paused, speed), (901, false, 100));

@@ -3,9 +3,11 @@
 //! every connected client, as a spectator, the snapshots of the replayed world through the
 //! same framing and send queues as a live game.
 //!
-//! Spectators get `Welcome` with entity id 0, then a `ReplayStatus` and a `Snapshot` at the
-//! snapshot rate while playing, and both at once after any `ReplayControl`. Seeking backward
-//! re-simulates from the start (fast: the simulation runs hundreds of times real time).
+//! Spectators get `Welcome` with client and entity id 0 (the recorded players own the real
+//! ids), then a `ReplayStatus` and a `Snapshot` at the snapshot rate while playing, and both
+//! at once after any `ReplayControl`. All spectators share one playback, like a watch party:
+//! anyone's controls apply to everyone. At the end playback pauses; Play from there restarts.
+//! Seeking backward re-simulates from the start (fast: hundreds of times real time).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -185,7 +187,7 @@ impl<'r> Playback<'r> {
         *welcomed = true;
         let header = &self.replayer.recording().header;
         let welcome = ServerMessage::Welcome(Welcome {
-            client_id: client.0,
+            client_id: 0,
             entity_id: 0,
             tick_rate: header.tick_rate,
             snapshot_rate: header.snapshot_rate,
@@ -194,14 +196,18 @@ impl<'r> Playback<'r> {
         if let Ok(bytes) = codec::encode(&welcome) {
             self.out.push(ToNet::Send { client, frame: OutFrame::reliable(bytes) });
         }
-        self.broadcast_state();
+        self.send_state(vec![client]);
     }
 
-    /// Queues the status and a snapshot of the current tick for every welcomed spectator,
-    /// each encoded once.
+    /// Queues the status and a snapshot of the current tick for every welcomed spectator.
     fn broadcast_state(&mut self) {
         self.last_snapshot = Some(Instant::now());
-        let welcomed: Vec<ClientId> = self.spectators.iter().filter(|(_, w)| **w).map(|(c, _)| *c).collect();
+        let welcomed = self.spectators.iter().filter(|(_, w)| **w).map(|(c, _)| *c).collect();
+        self.send_state(welcomed);
+    }
+
+    /// Queues the status and a snapshot of the current tick for `welcomed`, each encoded once.
+    fn send_state(&mut self, welcomed: Vec<ClientId>) {
         if welcomed.is_empty() {
             return;
         }
