@@ -50,6 +50,25 @@ export function startServer(args) {
 }
 
 /** Stops a server we spawned (by its own PID): SIGTERM, then SIGKILL after 3 s. */
+/**
+ * Ends the test process if a suite overruns `ms` (plus a grace period), running `cleanup`
+ * first (kill the server we started); `cleanup` also runs if the process exits early.
+ * Returns the function that disarms both.
+ */
+export function watchdog(name, ms, cleanup = () => {}) {
+  const timer = setTimeout(() => {
+    console.error(`${name}: hard timeout; cleaning up and exiting`);
+    cleanup();
+    process.exit(1);
+  }, ms + 15_000);
+  timer.unref();
+  process.on('exit', cleanup);
+  return () => {
+    clearTimeout(timer);
+    process.off('exit', cleanup);
+  };
+}
+
 export async function stopServer(child) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));

@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { WEB_ROOT, launchChromium, openPage, pollPage, screenshot, startServer, stopServer } from './browser-helpers.js';
+import { WEB_ROOT, launchChromium, openPage, pollPage, screenshot, startServer, stopServer, watchdog } from './browser-helpers.js';
 
 const HARD_TIMEOUT_MS = 120_000;
 
@@ -15,14 +15,7 @@ describe('browser client against the real server', { timeout: HARD_TIMEOUT_MS },
   let server;
   let browser;
   let base;
-  const watchdog = setTimeout(() => {
-    console.error('browser.test: hard timeout; killing the server and exiting');
-    server?.child.kill('SIGKILL');
-    process.exit(1);
-  }, HARD_TIMEOUT_MS + 15_000);
-  watchdog.unref();
-  const killOnExit = () => server?.child.kill('SIGKILL');
-  process.on('exit', killOnExit);
+  const disarm = watchdog('browser.test', HARD_TIMEOUT_MS, () => server?.child.kill('SIGKILL'));
 
   before(async () => {
     server = await startServer(['--bind', '127.0.0.1:0', '--web-root', WEB_ROOT, '--seed', '1']);
@@ -33,8 +26,7 @@ describe('browser client against the real server', { timeout: HARD_TIMEOUT_MS },
   after(async () => {
     await browser?.close().catch(() => {});
     await stopServer(server?.child);
-    process.off('exit', killOnExit);
-    clearTimeout(watchdog);
+    disarm();
   });
 
   test('server serves the client with a JavaScript MIME type', async () => {

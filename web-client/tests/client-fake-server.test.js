@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 
 import { startFakeServer } from './fake-server.js';
 import { PROTOCOL_VERSION } from '../src/protocol.js';
-import { WEB_ROOT, launchChromium, openPage, poll, pollPage, screenshot } from './browser-helpers.js';
+import { WEB_ROOT, launchChromium, openPage, poll, pollPage, screenshot, watchdog } from './browser-helpers.js';
 
 const HARD_TIMEOUT_MS = 90_000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -14,11 +14,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 describe('client against a scripted fake server', { timeout: HARD_TIMEOUT_MS }, () => {
   let server;
   let browser;
-  const watchdog = setTimeout(() => {
-    console.error('client-fake-server: hard timeout, exiting');
-    process.exit(1);
-  }, HARD_TIMEOUT_MS + 10_000);
-  watchdog.unref();
+  const disarm = watchdog('client-fake-server', HARD_TIMEOUT_MS);
 
   before(async () => {
     server = await startFakeServer({ webRoot: WEB_ROOT });
@@ -28,7 +24,7 @@ describe('client against a scripted fake server', { timeout: HARD_TIMEOUT_MS }, 
   after(async () => {
     await browser?.close().catch(() => {});
     await server?.stop().catch(() => {});
-    clearTimeout(watchdog);
+    disarm();
   });
 
   async function connectedPage(name) {

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { replayEntities, startFakeServer } from './fake-server.js';
-import { WEB_ROOT, launchChromium, openPage, pollPage, screenshot } from './browser-helpers.js';
+import { WEB_ROOT, launchChromium, openPage, pollPage, screenshot, watchdog } from './browser-helpers.js';
 
 const HARD_TIMEOUT_MS = 90_000;
 const END_TICK = 3600; // one minute at 60 Hz
@@ -15,11 +15,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 describe('spectator client against a fake replay server', { timeout: HARD_TIMEOUT_MS }, () => {
   let server;
   let browser;
-  const watchdog = setTimeout(() => {
-    console.error('replay-fake-server: hard timeout, exiting');
-    process.exit(1);
-  }, HARD_TIMEOUT_MS + 10_000);
-  watchdog.unref();
+  const disarm = watchdog('replay-fake-server', HARD_TIMEOUT_MS);
 
   before(async () => {
     server = await startFakeServer({ webRoot: WEB_ROOT, replay: { endTick: END_TICK } });
@@ -29,7 +25,7 @@ describe('spectator client against a fake replay server', { timeout: HARD_TIMEOU
   after(async () => {
     await browser?.close().catch(() => {});
     await server?.stop().catch(() => {});
-    clearTimeout(watchdog);
+    disarm();
   });
 
   /** A spectator page with the bar shown; returns { page, client }. */

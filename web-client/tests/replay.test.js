@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { REPO_ROOT, WEB_ROOT, launchChromium, openPage, pollPage, screenshot, startServer, stopServer } from './browser-helpers.js';
+import { REPO_ROOT, WEB_ROOT, launchChromium, openPage, pollPage, screenshot, startServer, stopServer, watchdog } from './browser-helpers.js';
 import { formatTime } from '../src/replay-bar.js';
 
 const HARD_TIMEOUT_MS = 120_000;
@@ -23,14 +23,7 @@ describe('spectator client against the real replay server', { timeout: HARD_TIME
   let server;
   let browser;
   let base;
-  const watchdog = setTimeout(() => {
-    console.error('replay.test: hard timeout; killing the server and exiting');
-    server?.child.kill('SIGKILL');
-    process.exit(1);
-  }, HARD_TIMEOUT_MS + 15_000);
-  watchdog.unref();
-  const killOnExit = () => server?.child.kill('SIGKILL');
-  process.on('exit', killOnExit);
+  const disarm = watchdog('replay.test', HARD_TIMEOUT_MS, () => server?.child.kill('SIGKILL'));
 
   before(async () => {
     assert.ok(existsSync(RECORDING), `recording not found at ${RECORDING} (set REPLAY_FILE)`);
@@ -42,8 +35,7 @@ describe('spectator client against the real replay server', { timeout: HARD_TIME
   after(async () => {
     await browser?.close().catch(() => {});
     await stopServer(server?.child);
-    process.off('exit', killOnExit);
-    clearTimeout(watchdog);
+    disarm();
   });
 
   const replay = (page) => page.evaluate(() => window.game.replay());
