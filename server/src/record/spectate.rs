@@ -64,6 +64,9 @@ struct Playback<'r> {
     clock_start: Instant,
     last_snapshot: Option<Instant>,
     reported_divergence: bool,
+    /// The last seek asked for in the current batch of events: seeking backward re-simulates,
+    /// so a burst of seeks costs one re-simulation, not one each.
+    pending_seek: Option<u64>,
     out: Vec<ToNet>,
 }
 
@@ -85,6 +88,7 @@ impl<'r> Playback<'r> {
             clock_start: Instant::now(),
             last_snapshot: None,
             reported_divergence: false,
+            pending_seek: None,
             out: Vec::new(),
         };
         tracing::info!(end_tick = playback.replayer.end_tick(), "replay ready");
@@ -100,6 +104,7 @@ impl<'r> Playback<'r> {
                     for event in from_net.try_iter() {
                         playback.on_event(event);
                     }
+                    playback.apply_seek();
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -160,7 +165,9 @@ impl<'r> Playback<'r> {
             ToSim::Message { client, message: ClientMessage::Hello { .. } } => self.welcome(client),
             ToSim::Message { message: ClientMessage::ReplayControl(command), .. } => {
                 self.control(command);
-                self.broadcast_state();
+                if self.pending_seek.is_none() {
+                    self.broadcast_state();
+                }
             }
             // Spectators do not play; pings are answered by the network layer.
             ToSim::Message { message: ClientMessage::Input(_) | ClientMessage::Ping { .. }, .. } => {}
@@ -177,9 +184,18 @@ impl<'r> Playback<'r> {
             }
             ReplayCommand::Pause => self.paused = true,
             ReplayCommand::Speed(percent) => self.speed_percent = percent,
-            ReplayCommand::Seek(tick) => self.replayer.seek(tick.min(self.replayer.end_tick())),
+            ReplayCommand::Seek(tick) => self.pending_seek = Some(tick.min(self.replayer.end_tick())),
         }
         self.restart_clock();
+    }
+
+    /// Performs the last seek of the batch, if any, and shows its result.
+    fn apply_seek(&mut self) {
+        if let Some(tick) = self.pending_seek.take() {
+            self.replayer.seek(tick);
+            self.restart_clock();
+            self.broadcast_state();
+        }
     }
 
     fn welcome(&mut self, client: ClientId) {
