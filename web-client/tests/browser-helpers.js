@@ -2,6 +2,7 @@
 // spawning and stopping the real server binary, polling a page for a condition with a
 // timeout, and collecting page errors.
 import { spawn } from 'node:child_process';
+import { after, before } from 'node:test';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,7 +50,6 @@ export function startServer(args) {
   });
 }
 
-/** Stops a server we spawned (by its own PID): SIGTERM, then SIGKILL after 3 s. */
 /**
  * Ends the test process if a suite overruns `ms` (plus a grace period), running `cleanup`
  * first (kill the server we started); `cleanup` also runs if the process exits early.
@@ -69,6 +69,28 @@ export function watchdog(name, ms, cleanup = () => {}) {
   };
 }
 
+/**
+ * Sets up a suite against the real server: before the tests, spawns it with `args()` and
+ * launches Chromium; after them, stops both; a watchdog guards the whole. Returns an object
+ * whose `base` (http://address/) and `browser` are set once the suite has started.
+ */
+export function realServerSuite(name, timeoutMs, args) {
+  const suite = { server: null, base: null, browser: null };
+  const disarm = watchdog(name, timeoutMs, () => suite.server?.child.kill('SIGKILL'));
+  before(async () => {
+    suite.server = await startServer(args());
+    suite.base = `http://${suite.server.address}/`;
+    suite.browser = await launchChromium();
+  });
+  after(async () => {
+    await suite.browser?.close().catch(() => {});
+    await stopServer(suite.server?.child);
+    disarm();
+  });
+  return suite;
+}
+
+/** Stops a server we spawned (by its own PID): SIGTERM, then SIGKILL after 3 s. */
 export async function stopServer(child) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));

@@ -4,42 +4,27 @@
 //
 // SERVER_BIN overrides the binary (default <repo>/target/debug/server; build it with
 // `cargo build -p server`). Screenshots go to web-client/test-artifacts/.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { WEB_ROOT, launchChromium, openPage, pollPage, screenshot, startServer, stopServer, watchdog } from './browser-helpers.js';
+import { WEB_ROOT, openPage, pollPage, realServerSuite, screenshot } from './browser-helpers.js';
 
 const HARD_TIMEOUT_MS = 120_000;
 
 describe('browser client against the real server', { timeout: HARD_TIMEOUT_MS }, () => {
-  let server;
-  let browser;
-  let base;
-  const disarm = watchdog('browser.test', HARD_TIMEOUT_MS, () => server?.child.kill('SIGKILL'));
-
-  before(async () => {
-    server = await startServer(['--bind', '127.0.0.1:0', '--web-root', WEB_ROOT, '--seed', '1']);
-    base = `http://${server.address}/`;
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await browser?.close().catch(() => {});
-    await stopServer(server?.child);
-    disarm();
-  });
+  const suite = realServerSuite('browser.test', HARD_TIMEOUT_MS, () => ['--bind', '127.0.0.1:0', '--web-root', WEB_ROOT, '--seed', '1']);
 
   test('server serves the client with a JavaScript MIME type', async () => {
-    const index = await fetch(base);
+    const index = await fetch(suite.base);
     assert.equal(index.status, 200);
     assert.match(await index.text(), /src\/main\.js/);
-    const js = await fetch(`${base}src/main.js`);
+    const js = await fetch(`${suite.base}src/main.js`);
     assert.equal(js.status, 200);
     assert.match(js.headers.get('content-type') ?? '', /javascript/);
   });
 
   test('connects, moves right while D is held, and sees a second player join', async () => {
-    const first = await openPage(browser, base);
+    const first = await openPage(suite.browser, suite.base);
     const start = await pollPage(first, () => window.game.state === 'connected' && window.game.ownPosition(), {
       timeout: 15_000,
       what: 'first page connected with an own position',
@@ -86,7 +71,7 @@ describe('browser client against the real server', { timeout: HARD_TIMEOUT_MS },
     await first.keyboard.up('Space');
     assert.ok(shot.x > moved.x && Math.abs(shot.y - moved.y) < 20, `shot fired along +x: ${JSON.stringify(shot)}`);
 
-    const second = await openPage(browser, `${base}?name=second`);
+    const second = await openPage(suite.browser, `${suite.base}?name=second`);
     await pollPage(second, () => window.game.state === 'connected' && window.game.ownPosition(), {
       timeout: 15_000,
       what: 'second page connected',

@@ -6,12 +6,12 @@
 //
 // SERVER_BIN overrides the binary (default <repo>/target/debug/server); REPLAY_FILE the
 // recording (default <repo>/tests/recordings/fight.rec).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { REPO_ROOT, WEB_ROOT, launchChromium, openPage, pollPage, screenshot, startServer, stopServer, watchdog } from './browser-helpers.js';
+import { REPO_ROOT, WEB_ROOT, openPage, pollPage, realServerSuite, screenshot } from './browser-helpers.js';
 import { formatTime } from '../src/replay-bar.js';
 
 const HARD_TIMEOUT_MS = 120_000;
@@ -20,22 +20,9 @@ const SEEK_BACK_TO = 120;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 describe('spectator client against the real replay server', { timeout: HARD_TIMEOUT_MS }, () => {
-  let server;
-  let browser;
-  let base;
-  const disarm = watchdog('replay.test', HARD_TIMEOUT_MS, () => server?.child.kill('SIGKILL'));
-
-  before(async () => {
+  const suite = realServerSuite('replay.test', HARD_TIMEOUT_MS, () => {
     assert.ok(existsSync(RECORDING), `recording not found at ${RECORDING} (set REPLAY_FILE)`);
-    server = await startServer(['replay', RECORDING, '--serve', '--bind', '127.0.0.1:0', '--web-root', WEB_ROOT]);
-    base = `http://${server.address}/`;
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await browser?.close().catch(() => {});
-    await stopServer(server?.child);
-    disarm();
+    return ['replay', RECORDING, '--serve', '--bind', '127.0.0.1:0', '--web-root', WEB_ROOT];
   });
 
   const replay = (page) => page.evaluate(() => window.game.replay());
@@ -44,7 +31,7 @@ describe('spectator client against the real replay server', { timeout: HARD_TIME
     page.evaluate(() => Object.fromEntries(window.game.entities().map((e) => [e.id, [e.x, e.y, e.kind]])));
 
   test('spectate, pause, seek forward and back, change speed, play', async () => {
-    const page = await openPage(browser, `${base}?name=watcher`);
+    const page = await openPage(suite.browser, `${suite.base}?name=watcher`);
     const first = await pollPage(page, () => window.game.state === 'connected' && window.game.replay(), {
       timeout: 15_000,
       what: 'a ReplayStatus from the replay server',
