@@ -156,7 +156,7 @@ impl Server {
 
     /// Starts a server that plays `recording` to every browser that connects.
     pub async fn start_replay(args: &ReplayArgs, recording: Recording) -> Result<Server, StartError> {
-        crate::record::replay::Replayer::new(&recording, false)?;
+        crate::record::replay::Replayer::check_version(&recording)?;
         let front = Front {
             bind: args.bind,
             web: args.web_root(),

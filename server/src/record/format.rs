@@ -194,8 +194,7 @@ pub fn fold16(hash: u32) -> u16 {
 
 /// FNV-1a 64 of the map's protocol encoding.
 pub fn map_hash(map: &MapData) -> u64 {
-    let bytes = shared::codec::encode(map).unwrap_or_default();
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
+    crate::sim::checksum::fnv1a64(&shared::codec::encode(map).unwrap_or_default())
 }
 
 #[cfg(test)]

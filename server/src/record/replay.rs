@@ -78,12 +78,19 @@ pub struct Replayer<'r> {
 }
 
 impl<'r> Replayer<'r> {
+    /// Whether this build can replay `recording`: only one made by the same simulation version.
+    pub fn check_version(recording: &Recording) -> Result<(), ReplayError> {
+        let recorded = recording.header.sim_version;
+        if recorded != SIM_VERSION {
+            return Err(ReplayError::SimVersion { recorded, ours: SIM_VERSION });
+        }
+        Ok(())
+    }
+
     /// A replay at tick 0. Refuses recordings of another simulation version.
     pub fn new(recording: &'r Recording, verify: bool) -> Result<Self, ReplayError> {
+        Self::check_version(recording)?;
         let header = &recording.header;
-        if header.sim_version != SIM_VERSION {
-            return Err(ReplayError::SimVersion { recorded: header.sim_version, ours: SIM_VERSION });
-        }
         let settings = SimSettings {
             tick_rate: header.tick_rate,
             snapshot_rate: header.snapshot_rate,

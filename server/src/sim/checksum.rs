@@ -35,6 +35,11 @@ pub struct StateDigest {
     pub entities: Vec<(u32, u32)>,
 }
 
+/// FNV-1a 64 of `bytes`; the hash of state digests and of a recording's map.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    Fnv::new().bytes(bytes).0
+}
+
 /// FNV-1a, 64-bit.
 #[derive(Clone, Copy)]
 struct Fnv(u64);
