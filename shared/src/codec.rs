@@ -12,7 +12,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::message::{ClientMessage, ServerMessage};
-use crate::state::{EntityState, ScoreEntry};
 
 /// Largest client message accepted. The largest legal one, `Hello` with a full name, is under
 /// 40 bytes; the rest is slack for future fields.
@@ -77,50 +76,54 @@ pub fn decode_server(bytes: &[u8]) -> Result<ServerMessage, CodecError> {
     decode_limited::<ServerMessage, MAX_SERVER_MESSAGE_BYTES>(bytes)
 }
 
-/// Variant index of `ServerMessage::Snapshot`, the first bytes of its encoding.
-const SNAPSHOT_VARIANT: u32 = 1;
+/// Variant index of `ServerMessage::Snapshot`, the first byte of its encoding.
+pub const SNAPSHOT_VARIANT: u8 = 1;
 
-/// Encodes the part of a snapshot that is the same for every client: entities then
-/// scoreboard. Encode it once per snapshot and pair it with [`encode_snapshot_head`] per client;
-/// `head ++ body` is exactly the encoding of `ServerMessage::Snapshot`.
-pub fn encode_snapshot_body(entities: &[EntityState], scoreboard: &[ScoreEntry]) -> Result<Vec<u8>, CodecError> {
-    encode(&(entities, scoreboard))
+/// The per-client start of a `Snapshot` message: variant index and `last_input_seq`.
+/// `head ++ Snapshot::write_body(..)` is exactly the encoding of `ServerMessage::Snapshot`, so
+/// the body is written once for every client of a (baseline, target) pair.
+pub fn snapshot_head(last_input_seq: u32) -> Vec<u8> {
+    let mut head = vec![SNAPSHOT_VARIANT];
+    crate::snapshot::Snapshot::write_head(last_input_seq, &mut head);
+    head
 }
 
-/// Encodes the per-client start of a snapshot: variant, tick, last applied input.
-pub fn encode_snapshot_head(tick: u64, last_input_seq: u32) -> Result<Vec<u8>, CodecError> {
-    encode(&(SNAPSHOT_VARIANT, tick, last_input_seq))
+/// The protocol version a `Hello` claims, read from its first bytes alone, so that a client of
+/// another version, whose `Hello` may be laid out differently, is told so rather than that its
+/// bytes are malformed.
+pub fn hello_version(bytes: &[u8]) -> Option<u16> {
+    let (variant, version): (u32, u16) = bincode::serde::decode_from_slice(bytes, CONFIG).ok()?.0;
+    (variant == 0).then_some(version)
 }
 
 #[cfg(test)]
 mod tests {
-    use glam::Vec2;
-
     use super::*;
-    use crate::state::EntityKind;
+    use crate::snapshot::Snapshot;
 
     #[test]
-    fn snapshot_parts_concatenate_to_the_message() {
-        let entities = vec![EntityState {
-            id: 300,
-            kind: EntityKind::Player,
-            pos: Vec2::new(1.5, -2.0),
-            vel: Vec2::new(0.25, 0.0),
-            aim: 1.0,
-            health: 100,
-            owner: 7,
-        }];
-        let scoreboard = vec![ScoreEntry { client: 7, name: "ann".into(), kills: 2, deaths: 300 }];
-        let whole = encode(&ServerMessage::Snapshot {
-            tick: 70_000,
+    fn snapshot_head_and_body_concatenate_to_the_message() {
+        let snapshot = Snapshot {
             last_input_seq: 65_536,
-            entities: entities.clone(),
-            scoreboard: scoreboard.clone(),
-        })
-        .expect("encodes");
-        let mut parts = encode_snapshot_head(70_000, 65_536).expect("encodes");
-        parts.extend(encode_snapshot_body(&entities, &scoreboard).expect("encodes"));
+            tick: 70_000,
+            baseline_tick: Some(69_997),
+            removed: vec![5, 300],
+            ..Default::default()
+        };
+        let whole = encode(&ServerMessage::Snapshot(snapshot.clone())).expect("encodes");
+        let mut parts = snapshot_head(65_536);
+        snapshot.write_body(&mut parts);
         assert_eq!(parts, whole, "head ++ body must equal the whole Snapshot encoding");
+        assert_eq!(decode_server(&whole).expect("decodes"), ServerMessage::Snapshot(snapshot));
+    }
+
+    #[test]
+    fn hello_version_is_read_before_the_rest() {
+        let v2_hello = [0u8, 2, 3, b'a', b'n', b'n'];
+        assert_eq!(hello_version(&v2_hello), Some(2));
+        assert!(decode_client(&v2_hello).is_err(), "a v2 Hello lacks the v3 fields");
+        assert_eq!(hello_version(&[2, 5]), None, "not a Hello");
+        assert_eq!(hello_version(&[]), None);
     }
 
     #[test]

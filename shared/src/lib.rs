@@ -4,7 +4,9 @@
 //! - [`message`]: the [`ClientMessage`] and [`ServerMessage`] enums, grouped by connection state,
 //!   and their validation (`verify`).
 //! - [`input`]: one tick of player input and its legal ranges.
-//! - [`state`]: replicated entity state and the scoreboard, the part a delta encoder will walk.
+//! - [`state`]: the simulation's entity state as the snapshot stage gathers it, and the
+//!   scoreboard.
+//! - [`snapshot`]: quantization, dead reckoning, the field table, delta encode and decode.
 //! - [`map`]: the arena description loaded from `assets/` and sent in `Welcome`.
 //! - [`codec`]: the single bincode configuration, `encode`/`decode`, size limits.
 //!
@@ -15,6 +17,7 @@ pub mod codec;
 pub mod input;
 pub mod map;
 pub mod message;
+pub mod snapshot;
 pub mod state;
 
 pub use codec::{CodecError, decode, encode};
@@ -24,7 +27,8 @@ pub use message::{
     ClientMessage, ConnectionState, DisconnectReason, InvalidMessage, REPLAY_SPEEDS, ReplayCommand, ServerMessage,
     Welcome,
 };
+pub use snapshot::{ClientState, EntityRecord, Snapshot};
 pub use state::{EntityKind, EntityState, ScoreEntry};
 
 /// Bumped on any change to the bytes on the wire. A client with another version is refused.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::input::Input;
 use crate::map::MapData;
-use crate::state::{EntityState, ScoreEntry};
+use crate::snapshot::Snapshot;
+use crate::state::ScoreEntry;
 
 /// Longest player name, in bytes of UTF-8.
 pub const MAX_NAME_BYTES: usize = 24;
@@ -33,6 +34,8 @@ pub enum ClientMessage {
         protocol_version: u16,
         /// Display name; 1 to [`MAX_NAME_BYTES`] bytes, no control characters.
         name: String,
+        /// Watch without playing: no entity, no player slot, no inputs.
+        spectate: bool,
     },
     // -- Playing --
     /// One tick of input.
@@ -127,7 +130,7 @@ impl ClientMessage {
             return Err(InvalidMessage::WrongState { message: self.name(), state });
         }
         match self {
-            ClientMessage::Hello { protocol_version, name } => {
+            ClientMessage::Hello { protocol_version, name, .. } => {
                 if *protocol_version != crate::PROTOCOL_VERSION {
                     return Err(InvalidMessage::VersionMismatch {
                         server: crate::PROTOCOL_VERSION,
@@ -207,9 +210,9 @@ impl DisconnectReason {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Welcome {
     /// The connection's client id (appears as `owner` of its player and in the scoreboard);
-    /// 0 for a spectator (replays), whose connection owns nothing.
+    /// 0 on a replay server, where the recorded players own the ids.
     pub client_id: u32,
-    /// Network id of the client's own player entity; 0 for a spectator (replays).
+    /// Network id of the client's own player entity; 0 for a spectator.
     pub entity_id: u32,
     /// Simulation ticks per second.
     pub tick_rate: u16,
@@ -226,18 +229,10 @@ pub enum ServerMessage {
     /// Accepts the `Hello`; the connection is now `Playing`.
     Welcome(Welcome),
     // -- Playing --
-    /// The world as of `tick`. Only the newest matters: a client that falls behind is sent
-    /// the latest and skips the rest.
-    Snapshot {
-        /// Server tick the state belongs to.
-        tick: u64,
-        /// Highest `Input::seq` of this client applied so far (0 before any).
-        last_input_seq: u32,
-        /// Every replicated entity, in increasing id.
-        entities: Vec<EntityState>,
-        /// Every player's score, in increasing client id.
-        scoreboard: Vec<ScoreEntry>,
-    },
+    /// The world as of a tick: a delta from the last snapshot this connection was sent, or a
+    /// keyframe (see [`Snapshot`]). A client that falls behind skips snapshots and simply
+    /// gets a delta from an older baseline.
+    Snapshot(Snapshot),
     /// Answer to `Ping`, sent by the network layer as soon as the `Ping` is read.
     Pong {
         /// The `Ping`'s id.
@@ -264,6 +259,10 @@ pub enum ServerMessage {
         /// Playback speed in percent of real time.
         speed_percent: u16,
     },
+    // -- Playing, again --
+    /// Every player's score, in increasing client id: sent after `Welcome` and whenever it
+    /// changes.
+    Scoreboard(Vec<ScoreEntry>),
 }
 
 #[cfg(test)]
@@ -273,7 +272,7 @@ mod tests {
     use crate::input::Input;
 
     fn hello(version: u16, name: &str) -> ClientMessage {
-        ClientMessage::Hello { protocol_version: version, name: name.into() }
+        ClientMessage::Hello { protocol_version: version, name: name.into(), spectate: false }
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Replicated state: what a snapshot says about each entity and about the score.
+//! Replicated state in simulation units: what the snapshot stage gathers about each entity,
+//! and the scoreboard.
 //!
-//! All entity kinds share one flat [`EntityState`], like Quake III's `entityState_t`: the later
-//! delta encoder walks its fields in the order of [`EntityState::FIELDS`] against a baseline, so
-//! a field added here must be added there too (a test checks the count).
+//! All entity kinds share one flat [`EntityState`], like Quake III's `entityState_t`. It is
+//! quantized into a [`crate::snapshot::EntityRecord`] for the wire; [`EntityState::FIELDS`]
+//! lists its fields, and a test fails when one is added without being listed (and so without
+//! a decision about how it is replicated).
 
 use glam::Vec2;
 use serde::{Deserialize, Serialize};
@@ -40,8 +42,8 @@ pub struct EntityState {
 }
 
 impl EntityState {
-    /// The fields in wire order. The delta encoder of a later protocol version is driven by
-    /// this table; the test below fails when a field is added to the struct but not here.
+    /// The fields. Each maps to a field of `EntityRecord` (see `snapshot::frame`); the test
+    /// below fails when a field is added to the struct but not here.
     pub const FIELDS: [&'static str; 7] = ["id", "kind", "pos", "vel", "aim", "health", "owner"];
 }
 

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use glam::Vec2;
 use serde_json::{Value, json};
+use shared::snapshot::{FIELDS, Frame, Replicator, Snapshot};
 use shared::{
     Buttons, ClientMessage, DisconnectReason, EntityKind, EntityState, Input, MapData, PROTOCOL_VERSION, Rect,
     ReplayCommand, ScoreEntry, ServerMessage, Welcome, codec,
@@ -19,8 +20,15 @@ use shared::{
 
 fn client_samples() -> Vec<(&'static str, ClientMessage)> {
     vec![
-        ("hello", ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: "ann".into() }),
-        ("hello_unicode", ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: "Zoë ⚔".into() }),
+        ("hello", ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: "ann".into(), spectate: false }),
+        (
+            "hello_unicode",
+            ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: "Zoë ⚔".into(), spectate: false },
+        ),
+        (
+            "hello_spectator",
+            ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: "eve".into(), spectate: true },
+        ),
         (
             "input_fire",
             ClientMessage::Input(Input { seq: 300, movement: Vec2::new(0.6, -0.8), aim: -1.5, buttons: Buttons::FIRE }),
@@ -37,19 +45,70 @@ fn client_samples() -> Vec<(&'static str, ClientMessage)> {
     ]
 }
 
-fn entity(id: u32, kind: EntityKind, owner: u32) -> EntityState {
-    EntityState {
-        id,
-        kind,
-        pos: Vec2::new(1234.5, 0.125),
-        vel: Vec2::new(-200.0, 99.75),
-        aim: std::f32::consts::FRAC_PI_4,
-        health: 100,
-        owner,
-    }
+fn entity(id: u32, kind: EntityKind, pos: Vec2, vel: Vec2) -> EntityState {
+    EntityState { id, kind, pos, vel, aim: 0.0, health: 0, owner: 0 }
+}
+
+/// Three frames of a small world, made by the real replicator: a keyframe's worth of
+/// entities with id gaps up to `u32::MAX`, then a tick where a player turns and is hit, an
+/// NPC stops, one starts, one bounces, and a projectile appears; then one where entities go.
+fn frames() -> [std::sync::Arc<Frame>; 3] {
+    let player = |health: u8, aim: f32, vel: Vec2, pos: Vec2| EntityState {
+        aim,
+        health,
+        owner: 3,
+        ..entity(250, EntityKind::Player, pos, vel)
+    };
+    let mut rep = Replicator::new(60);
+    let a = rep.update(
+        4_294_967_301,
+        &[
+            entity(1, EntityKind::Npc, Vec2::new(10.0, 20.0), Vec2::ZERO),
+            entity(2, EntityKind::Npc, Vec2::new(1999.75, 0.125), Vec2::new(100.0, 0.0)),
+            entity(3, EntityKind::Npc, Vec2::new(500.0, 500.0), Vec2::new(-60.0, 80.0)),
+            player(100, std::f32::consts::FRAC_PI_4, Vec2::new(-200.0, 0.0), Vec2::new(1234.5, 600.0)),
+            EntityState {
+                owner: 65_536,
+                ..entity(65_535, EntityKind::Projectile, Vec2::new(5.0, 6.0), Vec2::new(0.0, 600.0))
+            },
+            entity(u32::MAX, EntityKind::Npc, Vec2::new(0.0, 2000.0), Vec2::ZERO),
+        ],
+    );
+    let b = rep.update(
+        4_294_967_304,
+        &[
+            entity(1, EntityKind::Npc, Vec2::new(10.0, 20.0), Vec2::new(0.0, -100.0)),
+            entity(2, EntityKind::Npc, Vec2::new(1995.0, 0.125), Vec2::new(-100.0, 0.0)),
+            entity(3, EntityKind::Npc, Vec2::new(497.0, 504.0), Vec2::ZERO),
+            player(75, -1.5, Vec2::new(0.0, 200.0), Vec2::new(1224.5, 600.0)),
+            EntityState {
+                owner: 3,
+                ..entity(300, EntityKind::Projectile, Vec2::new(1240.0, 620.0), Vec2::new(0.0, 600.0))
+            },
+            EntityState {
+                owner: 65_536,
+                ..entity(65_535, EntityKind::Projectile, Vec2::new(5.0, 36.0), Vec2::new(0.0, 600.0))
+            },
+            entity(u32::MAX, EntityKind::Npc, Vec2::new(0.0, 2000.0), Vec2::ZERO),
+        ],
+    );
+    let c = rep.update(
+        4_294_967_307,
+        &[
+            entity(1, EntityKind::Npc, Vec2::new(10.0, 15.0), Vec2::new(0.0, -100.0)),
+            entity(3, EntityKind::Npc, Vec2::new(497.0, 504.0), Vec2::ZERO),
+            player(75, -1.5, Vec2::new(0.0, 200.0), Vec2::new(1224.5, 610.0)),
+        ],
+    );
+    [a, b, c]
+}
+
+fn snapshot(last_input_seq: u32, baseline: Option<&Frame>, target: &Frame) -> ServerMessage {
+    ServerMessage::Snapshot(Snapshot { last_input_seq, ..Snapshot::between(baseline, target) })
 }
 
 fn server_samples() -> Vec<(&'static str, ServerMessage)> {
+    let [a, b, c] = frames();
     vec![
         (
             "welcome",
@@ -67,26 +126,17 @@ fn server_samples() -> Vec<(&'static str, ServerMessage)> {
                 },
             }),
         ),
+        ("snapshot_keyframe", snapshot(250, None, &a)),
+        ("snapshot_delta", snapshot(251, Some(&a), &b)),
+        ("snapshot_removal", snapshot(70_000, Some(&b), &c)),
+        ("snapshot_skipped", snapshot(0, Some(&a), &c)),
+        ("snapshot_empty", snapshot(0, Some(&c), &Frame { tick: c.tick + 3, ..(*c).clone() })),
         (
-            "snapshot",
-            ServerMessage::Snapshot {
-                tick: 4_294_967_301,
-                last_input_seq: 250,
-                entities: vec![
-                    entity(250, EntityKind::Player, 3),
-                    EntityState { health: 0, ..entity(251, EntityKind::Player, 65_536) },
-                    EntityState { aim: 0.0, health: 0, ..entity(65_535, EntityKind::Npc, 0) },
-                    entity(u32::MAX, EntityKind::Projectile, 3),
-                ],
-                scoreboard: vec![
-                    ScoreEntry { client: 3, name: "ann".into(), kills: 2, deaths: 0 },
-                    ScoreEntry { client: 65_536, name: "Zoë".into(), kills: 0, deaths: 1000 },
-                ],
-            },
-        ),
-        (
-            "snapshot_empty",
-            ServerMessage::Snapshot { tick: 0, last_input_seq: 0, entities: vec![], scoreboard: vec![] },
+            "scoreboard",
+            ServerMessage::Scoreboard(vec![
+                ScoreEntry { client: 3, name: "ann".into(), kills: 2, deaths: 0 },
+                ScoreEntry { client: 65_536, name: "Zoë".into(), kills: 0, deaths: 1000 },
+            ]),
         ),
         ("pong", ServerMessage::Pong { id: 70_000 }),
         (
@@ -143,7 +193,11 @@ fn build() -> Value {
         assert_eq!(back, msg, "{name} must round-trip");
         vectors.push(vector(name, "server", serde_json::to_value(&msg).expect("json"), bytes));
     }
-    json!({ "protocol_version": PROTOCOL_VERSION, "vectors": vectors })
+    json!({
+        "protocol_version": PROTOCOL_VERSION,
+        "snapshot_fields": serde_json::to_value(FIELDS).expect("json"),
+        "vectors": vectors,
+    })
 }
 
 #[test]

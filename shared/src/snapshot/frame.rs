@@ -1,0 +1,154 @@
+//! The server's side of replication: [`Replicator`] turns the simulation's state at each
+//! snapshot tick into an immutable quantized [`Frame`], keeping one dead-reckoning model per
+//! entity. A frame is the same for every client; deltas are computed between two frames.
+
+use std::sync::Arc;
+
+use super::fields::EntityRecord;
+use super::quant::{MAX_AGE, MAX_POS, POS_TOLERANCE, quantize_aim, quantize_pos, quantize_vel};
+use crate::state::EntityState;
+
+/// How many snapshots back a client's baseline may be and still get a delta; an older one
+/// (a client that has not been written to for 1.6 s at 20 Hz) gets a keyframe.
+pub const HISTORY: u64 = 32;
+
+/// The quantized world at one snapshot tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Position in the producer's sequence of frames, from 1.
+    pub serial: u64,
+    /// Frames of different epochs never serve as each other's baseline (a replay seek starts
+    /// a new epoch).
+    pub epoch: u64,
+    /// The tick the state belongs to.
+    pub tick: u64,
+    /// Ticks per second, which the extrapolation needs.
+    pub tick_rate: u16,
+    /// Every replicated entity, in increasing id.
+    pub entities: Vec<EntityRecord>,
+}
+
+impl Frame {
+    /// Whether a client holding `self` can be sent a delta to `target`.
+    pub fn can_base(&self, target: &Frame) -> bool {
+        self.epoch == target.epoch
+            && self.serial < target.serial
+            && target.serial - self.serial <= HISTORY
+            && self.tick < target.tick
+    }
+}
+
+/// Keeps the dead-reckoning models and produces frames.
+#[derive(Debug)]
+pub struct Replicator {
+    tick_rate: u16,
+    serial: u64,
+    epoch: u64,
+    records: Vec<EntityRecord>,
+}
+
+impl Replicator {
+    /// A replicator with no history.
+    pub fn new(tick_rate: u16) -> Self {
+        Replicator { tick_rate, serial: 0, epoch: 0, records: Vec::new() }
+    }
+
+    /// Forgets the models and starts a new epoch: the next frame will be sent as a keyframe
+    /// to everyone (after a replay seek, when the world jumps).
+    pub fn restart(&mut self) {
+        self.epoch += 1;
+        self.records.clear();
+    }
+
+    /// The next frame, for the state `truth` (in increasing id) at `tick`.
+    ///
+    /// Each entity keeps its model (base position, velocity, base tick) while the truth stays
+    /// within [`POS_TOLERANCE`] of the extrapolation and the quantized velocity is unchanged.
+    /// When the velocity changes, the model is re-based at this tick: from the extrapolated
+    /// position if the truth is within tolerance of it (so only the velocity is sent), else
+    /// from the truth. When the truth drifts out of tolerance, it is re-based on the truth.
+    pub fn update(&mut self, tick: u64, truth: &[EntityState]) -> Arc<Frame> {
+        let mut next = Vec::with_capacity(truth.len());
+        let mut old = self.records.iter().peekable();
+        for state in truth {
+            while old.next_if(|r| r.id < state.id).is_some() {}
+            let previous = old.next_if(|r| r.id == state.id && r.kind == state.kind);
+            next.push(self.model(previous, state, tick));
+        }
+        self.records = next;
+        self.serial += 1;
+        Arc::new(Frame {
+            serial: self.serial,
+            epoch: self.epoch,
+            tick,
+            tick_rate: self.tick_rate,
+            entities: self.records.clone(),
+        })
+    }
+
+    fn model(&self, previous: Option<&EntityRecord>, state: &EntityState, tick: u64) -> EntityRecord {
+        let pos = quantize_pos(state.pos);
+        let vel = quantize_vel(state.vel);
+        let mut record = EntityRecord {
+            id: state.id,
+            kind: state.kind,
+            owner: state.owner,
+            health: state.health,
+            aim: quantize_aim(state.aim),
+            pos,
+            vel,
+            base_tick: tick,
+        };
+        if let Some(prev) = previous {
+            let predicted = prev.pos_at(tick, self.tick_rate);
+            let within = (0..2).all(|i| (i64::from(pos[i]) - predicted[i]).abs() <= POS_TOLERANCE);
+            let stale = prev.vel != [0, 0] && tick.saturating_sub(prev.base_tick) >= MAX_AGE;
+            if vel == prev.vel && within && !stale {
+                (record.pos, record.base_tick) = (prev.pos, prev.base_tick);
+            } else if vel != prev.vel && within && predicted.iter().all(|p| p.abs() <= MAX_POS) {
+                record.pos = [predicted[0] as i32, predicted[1] as i32];
+            }
+        }
+        record.canonical()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use glam::Vec2;
+
+    use super::*;
+    use crate::state::EntityKind;
+
+    fn npc(id: u32, pos: Vec2, vel: Vec2) -> EntityState {
+        EntityState { id, kind: EntityKind::Npc, pos, vel, aim: 0.0, health: 0, owner: 0 }
+    }
+
+    #[test]
+    fn straight_lines_and_rest_keep_their_model() {
+        let mut rep = Replicator::new(60);
+        let vel = Vec2::new(100.0, 0.0);
+        let first = rep.update(3, &[npc(1, Vec2::new(10.0, 10.0), vel), npc(2, Vec2::new(5.0, 5.0), Vec2::ZERO)]);
+        let mut pos = Vec2::new(10.0, 10.0);
+        for tick in 4..=180 {
+            pos += vel / 60.0;
+            let frame = rep.update(tick, &[npc(1, pos, vel), npc(2, Vec2::new(5.0, 5.0), Vec2::ZERO)]);
+            assert_eq!(frame.entities, first.entities, "tick {tick}: nothing to send");
+        }
+        // It moves one last tick and stops: re-based where the model had it, velocity 0.
+        pos += vel / 60.0;
+        let stopped = rep.update(181, &[npc(1, pos, Vec2::ZERO), npc(2, Vec2::new(5.0, 5.0), Vec2::ZERO)]);
+        let model = first.entities[0].pos_at(181, 60);
+        assert_eq!(stopped.entities[0].pos, [model[0] as i32, model[1] as i32]);
+        assert_eq!((stopped.entities[0].vel, stopped.entities[0].base_tick), ([0, 0], 0));
+    }
+
+    #[test]
+    fn drift_beyond_tolerance_is_corrected_from_the_truth() {
+        let mut rep = Replicator::new(60);
+        rep.update(1, &[npc(1, Vec2::new(100.0, 100.0), Vec2::new(100.0, 0.0))]);
+        // Held against a wall: the truth does not move while the velocity says it does.
+        let frame = rep.update(4, &[npc(1, Vec2::new(100.0, 100.0), Vec2::new(100.0, 0.0))]);
+        assert_eq!((frame.entities[0].pos, frame.entities[0].base_tick), ([400, 400], 4));
+    }
+}

@@ -1,0 +1,52 @@
+//! Quantized delta snapshots with dead reckoning: pure, no I/O; used by the server, the load
+//! bots and the tests, and mirrored by `web-client/src/snapshot.js`.
+//!
+//! - [`quant`]: wire units, ranges and errors; the integer extrapolation.
+//! - [`fields`]: [`EntityRecord`] (one entity's quantized state) and the field table that
+//!   drives every encoder and decoder of an entity entry.
+//! - [`frame`]: the server side: [`Replicator`] keeps a dead-reckoning model per entity and
+//!   makes one immutable [`Frame`] per snapshot tick.
+//! - [`message`]: the [`Snapshot`] message: the delta between two frames (or a keyframe),
+//!   its bytes, its parser.
+//! - [`client`]: [`ClientState`], which applies snapshots in order.
+//! - [`wire`]: varint and zigzag primitives.
+
+pub mod client;
+pub mod fields;
+pub mod frame;
+pub mod message;
+pub mod quant;
+pub mod wire;
+
+pub use client::ClientState;
+pub use fields::{EntityRecord, EntityUpdate, FIELDS, FieldSpec};
+pub use frame::{Frame, HISTORY, Replicator};
+pub use message::Snapshot;
+
+/// Why snapshot bytes could not be parsed or applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// The bytes ended inside a value.
+    #[error("snapshot truncated")]
+    Truncated,
+    /// The bytes do not follow the layout.
+    #[error("malformed snapshot: {0}")]
+    Malformed(&'static str),
+    /// A value outside its documented range.
+    #[error("snapshot value out of range: {0}")]
+    OutOfRange(&'static str),
+    /// A delta based on a snapshot the client does not hold.
+    #[error("delta based on tick {wanted}, but the client holds {held:?}")]
+    Baseline {
+        /// The tick the client holds.
+        held: Option<u64>,
+        /// The tick the delta is based on.
+        wanted: u64,
+    },
+    /// A removal or update of an entity the client does not have.
+    #[error("entity {0} is not in the baseline")]
+    UnknownEntity(u32),
+    /// A creation of an entity the client already has.
+    #[error("entity {0} created twice")]
+    DuplicateEntity(u32),
+}

@@ -1,0 +1,312 @@
+//! Property tests of the snapshot format: random worlds (creations, removals, straight
+//! moves, rests, bounces, teleports, aim and health changes) replicated to clients that skip
+//! random snapshots. Every client, decoding only what it was sent, must hold exactly the
+//! server's frame, every time. Also: the encoder and decoders never panic, and the
+//! cross-language stream file that `web-client/tests` decodes is what this code produces.
+//!
+//! Regenerate the stream file after an intended change with
+//! `UPDATE_GOLDEN=1 cargo test -p shared --test snapshot_props`.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
+use std::collections::BTreeMap;
+use std::f32::consts::PI;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use glam::Vec2;
+use serde_json::{Value, json};
+use shared::snapshot::{ClientState, Frame, Replicator, Snapshot, SnapshotError};
+use shared::{EntityKind, EntityState, ServerMessage, codec};
+
+/// splitmix64: small, seedable, good enough to drive the cases.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    fn f32(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (self.next() >> 40) as f32 / (1u64 << 24) as f32 * (hi - lo)
+    }
+    fn vel(&mut self) -> Vec2 {
+        let speed = [100.0, 200.0, 600.0, 33.3][self.below(4) as usize];
+        let angle = self.f32(0.0, std::f32::consts::TAU);
+        Vec2::new(angle.cos(), angle.sin()) * speed
+    }
+}
+
+/// A toy world with the behaviours the encoder must survive.
+struct World {
+    entities: BTreeMap<u32, EntityState>,
+    next_id: u32,
+}
+
+impl World {
+    fn new() -> Self {
+        World { entities: BTreeMap::new(), next_id: 1 }
+    }
+
+    fn spawn(&mut self, rng: &mut Rng) {
+        let kind = [EntityKind::Player, EntityKind::Npc, EntityKind::Projectile][rng.below(3) as usize];
+        // Mostly consecutive ids, sometimes a jump (ids are never reused).
+        self.next_id += if rng.chance(20) { 1 + rng.below(100_000) as u32 } else { 1 };
+        let vel = if rng.chance(50) { rng.vel() } else { Vec2::ZERO };
+        let state = EntityState {
+            id: self.next_id,
+            kind,
+            pos: Vec2::new(rng.f32(0.0, 2000.0), rng.f32(0.0, 2000.0)),
+            vel,
+            aim: rng.f32(-PI, PI),
+            health: rng.below(101) as u8,
+            owner: rng.below(5) as u32,
+        };
+        self.entities.insert(state.id, state);
+    }
+
+    fn step(&mut self, rng: &mut Rng, dt: f32) {
+        if rng.chance(10) || self.entities.len() < 3 {
+            self.spawn(rng);
+        }
+        if rng.chance(5) && !self.entities.is_empty() {
+            let victim = *self.entities.keys().nth(rng.below(self.entities.len() as u64) as usize).unwrap();
+            self.entities.remove(&victim);
+        }
+        for e in self.entities.values_mut() {
+            e.pos += e.vel * dt;
+            match rng.below(200) {
+                0 => e.vel = Vec2::ZERO,
+                1 => e.vel = rng.vel(),
+                2 => e.vel.x = -e.vel.x,
+                3 => e.pos = Vec2::new(rng.f32(0.0, 2000.0), rng.f32(0.0, 2000.0)),
+                4 => e.aim = rng.f32(-PI, PI),
+                5 => e.health = rng.below(101) as u8,
+                6 => e.pos.y += 1.5, // a nudge past the tolerance
+                _ => {}
+            }
+        }
+    }
+
+    fn truth(&self) -> Vec<EntityState> {
+        self.entities.values().copied().collect()
+    }
+}
+
+/// A client as the server's send path sees it: its baseline is the last frame it was sent.
+struct Client {
+    baseline: Option<Arc<Frame>>,
+    state: ClientState,
+    skip_percent: u64,
+    received: Vec<Value>,
+}
+
+impl Client {
+    /// Sends `frame` the way the server does (shared body, per-client head) and applies it.
+    fn receive(&mut self, frame: &Arc<Frame>, last_input_seq: u32) {
+        let base = self.baseline.as_deref().filter(|b| b.can_base(frame));
+        let snapshot = Snapshot::between(base, frame);
+        let mut bytes = codec::snapshot_head(last_input_seq);
+        snapshot.write_body(&mut bytes);
+        let ServerMessage::Snapshot(decoded) = codec::decode_server(&bytes).expect("snapshot decodes") else {
+            panic!("not a snapshot")
+        };
+        assert_eq!(decoded, Snapshot { last_input_seq, ..snapshot }, "parse inverts write");
+        self.state.apply(&decoded).expect("snapshot applies");
+        assert_eq!(self.state.entities(), &frame.entities[..], "client state equals the frame at tick {}", frame.tick);
+        let probe = frame.tick + 7;
+        let positions: Vec<Value> = self
+            .state
+            .entities()
+            .iter()
+            .map(|r| json!([r.id, r.pos_at(probe, 60)[0], r.pos_at(probe, 60)[1]]))
+            .collect();
+        self.received.push(json!({
+            "hex": bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "tick": frame.tick,
+            "entities": serde_json::to_value(self.state.entities()).unwrap(),
+            "probe_tick": probe,
+            "positions": positions,
+        }));
+        self.baseline = Some(frame.clone());
+    }
+}
+
+/// Runs one random case; returns what each client received.
+fn run_case(seed: u64, ticks: u64, clients: usize) -> Vec<Vec<Value>> {
+    let mut rng = Rng(seed);
+    let mut world = World::new();
+    let mut rep = Replicator::new(60);
+    let mut clients: Vec<Client> = (0..clients)
+        .map(|i| Client {
+            baseline: None,
+            state: ClientState::new(60),
+            skip_percent: [0, 30, 70, 95][i % 4],
+            received: Vec::new(),
+        })
+        .collect();
+    for tick in 1..=ticks {
+        world.step(&mut rng, 1.0 / 60.0);
+        if tick % 3 != 0 {
+            continue;
+        }
+        let frame = rep.update(tick, &world.truth());
+        for client in &mut clients {
+            if !rng.chance(client.skip_percent) {
+                client.receive(&frame, tick as u32);
+            }
+        }
+    }
+    clients.into_iter().map(|c| c.received).collect()
+}
+
+#[test]
+fn every_client_reproduces_every_frame_exactly() {
+    for seed in 0..60 {
+        run_case(seed, 900, 4);
+    }
+}
+
+#[test]
+fn quiet_worlds_cost_nothing() {
+    // 200 entities at rest or in straight lines (no bounces in 3 s): after the keyframe,
+    // every delta is empty.
+    let mut rng = Rng(7);
+    let truth: Vec<EntityState> = (1..=200)
+        .map(|id| EntityState {
+            id,
+            kind: EntityKind::Npc,
+            pos: Vec2::new(rng.f32(800.0, 1200.0), rng.f32(800.0, 1200.0)),
+            vel: if id % 2 == 0 { rng.vel() * 0.5 } else { Vec2::ZERO },
+            aim: 0.0,
+            health: 0,
+            owner: 0,
+        })
+        .collect();
+    let mut rep = Replicator::new(60);
+    let mut previous = rep.update(3, &truth);
+    for tick in (6..=180).step_by(3) {
+        let moved: Vec<EntityState> =
+            truth.iter().map(|e| EntityState { pos: e.pos + e.vel * ((tick - 3) as f32 / 60.0), ..*e }).collect();
+        let frame = rep.update(tick, &moved);
+        let delta = Snapshot::between(Some(&previous), &frame);
+        assert!(
+            delta.removed.is_empty() && delta.created.is_empty() && delta.updated.is_empty(),
+            "tick {tick}: {delta:?}"
+        );
+        let mut body = Vec::new();
+        delta.write_body(&mut body);
+        assert!(body.len() <= 12, "an empty delta is a few bytes, got {}", body.len());
+        previous = frame;
+    }
+}
+
+#[test]
+fn the_encoder_never_panics_on_any_state() {
+    let mut rng = Rng(99);
+    let wild = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX, f32::MIN, 0.0, -0.0, 1e-30, 3e9];
+    for round in 0..300u64 {
+        let mut rep = Replicator::new([1u16, 60, 1000][round as usize % 3]);
+        let mut client = ClientState::new(rep_rate(round));
+        let mut baseline: Option<Arc<Frame>> = None;
+        for step in 0..8u64 {
+            let mut ids: Vec<u32> = (0..rng.below(12)).map(|_| rng.next() as u32).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let pick = |rng: &mut Rng| wild[rng.below(wild.len() as u64) as usize];
+            let truth: Vec<EntityState> = ids
+                .iter()
+                .map(|&id| EntityState {
+                    id,
+                    kind: [EntityKind::Player, EntityKind::Npc, EntityKind::Projectile][rng.below(3) as usize],
+                    pos: Vec2::new(pick(&mut rng), pick(&mut rng)),
+                    vel: Vec2::new(pick(&mut rng), pick(&mut rng)),
+                    aim: pick(&mut rng),
+                    health: rng.next() as u8,
+                    owner: rng.next() as u32,
+                })
+                .collect();
+            let tick = round * 1000 + step * 70_000 + 1;
+            let frame = rep.update(tick, &truth);
+            let snapshot = Snapshot::between(baseline.as_deref().filter(|b| b.can_base(&frame)), &frame);
+            let bytes = codec::encode(&ServerMessage::Snapshot(snapshot)).expect("encodes");
+            let ServerMessage::Snapshot(back) = codec::decode_server(&bytes).expect("decodes") else { panic!() };
+            client.apply(&back).expect("applies");
+            assert_eq!(client.entities(), &frame.entities[..]);
+            baseline = Some(frame);
+        }
+    }
+}
+
+fn rep_rate(round: u64) -> u16 {
+    [1u16, 60, 1000][round as usize % 3]
+}
+
+#[test]
+fn decoders_reject_truncated_and_garbage_frames() {
+    let frames = run_case(3, 300, 2);
+    let mut rng = Rng(5);
+    for received in &frames {
+        for frame in received.iter().take(20) {
+            let hex = frame["hex"].as_str().unwrap();
+            let bytes: Vec<u8> =
+                (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+            for cut in 1..bytes.len() {
+                assert!(codec::decode_server(&bytes[..cut]).is_err(), "a {cut}-byte prefix must not decode");
+            }
+            // Flipped bytes: an error or a different snapshot, never a panic.
+            for _ in 0..50 {
+                let mut bad = bytes.clone();
+                let at = rng.below(bad.len() as u64) as usize;
+                bad[at] ^= 1 << rng.below(8);
+                if let Ok(ServerMessage::Snapshot(s)) = codec::decode_server(&bad) {
+                    let _ = ClientState::new(60).apply(&s);
+                }
+            }
+        }
+    }
+    for _ in 0..5000 {
+        let len = rng.below(40) as usize;
+        let mut garbage: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        if let Some(first) = garbage.first_mut() {
+            *first = 1; // always the Snapshot variant
+        }
+        if let Ok(ServerMessage::Snapshot(s)) = codec::decode_server(&garbage) {
+            let _ = ClientState::new(60).apply(&s);
+        }
+    }
+    // A delta on the wrong baseline is refused and leaves the state as it was.
+    let mut state = ClientState::new(60);
+    let delta = Snapshot { tick: 10, baseline_tick: Some(7), ..Default::default() };
+    assert_eq!(state.apply(&delta), Err(SnapshotError::Baseline { held: None, wanted: 7 }));
+    assert_eq!(state, ClientState::new(60));
+}
+
+#[test]
+fn cross_language_stream_matches_the_checked_in_file() {
+    let clients = run_case(2026, 240, 3);
+    let built = json!({
+        "tick_rate": 60,
+        "clients": clients.into_iter().enumerate().map(|(i, frames)| json!({
+            "name": format!("client {i} (skips {}%)", [0, 30, 70][i]),
+            "frames": frames,
+        })).collect::<Vec<_>>(),
+    });
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshot_stream.json");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, serde_json::to_string(&built).unwrap() + "\n").expect("write stream file");
+        return;
+    }
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read the stream file"))
+        .expect("the stream file is JSON");
+    assert_eq!(stored, built, "{} differs; regenerate with UPDATE_GOLDEN=1 if intended", path.display());
+}
