@@ -57,7 +57,8 @@ async fn main() {
     for i in 0..count {
         let stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
         let (mut ws, _) = client_async(format!("ws://{addr}/ws"), stream).await.expect("upgrade");
-        let hello = ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: format!("idle{i}") };
+        let hello =
+            ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: format!("idle{i}"), spectate: false };
         ws.send(Message::Binary(codec::encode(&hello).expect("encode").into())).await.expect("send");
         clients.push(ws);
     }

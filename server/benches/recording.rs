@@ -63,7 +63,8 @@ fn world() -> Simulation {
     for i in 1..=PLAYERS {
         let client = ClientId(i);
         sim.push(ToSim::Connected { client, addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)) });
-        let hello = ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: format!("bot{i}") };
+        let hello =
+            ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: format!("bot{i}"), spectate: false };
         sim.push(ToSim::Message { client, message: hello });
     }
     sim

@@ -1,14 +1,19 @@
 //! Tick-duration benchmark: the W1 crowd stepped in memory, with clients joined so that
-//! snapshots are gathered and encoded as in a live server. Prints figures; run with
-//! `cargo bench -p server --bench tick` (optionally `-- NPCS...`).
+//! snapshots are gathered and replicated as in a live server (the per-client delta encoding
+//! happens on the network side, outside the tick; its cost per (baseline, target) pair is
+//! measured here too). Prints figures; run with `cargo bench -p server --bench tick`
+//! (optionally `-- NPCS...`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "benchmark: a panic is the failure report")]
 
 use std::time::{Duration, Instant};
 
+use server::bridge::ToNet;
 use server::map;
 use server::sim::harness::Harness;
 use server::sim::resources::SimSettings;
+use shared::Snapshot;
+use shared::snapshot::Frame;
 
 const WARM_UP_TICKS: u32 = 180;
 const MEASURED_TICKS: u32 = 3600;
@@ -23,21 +28,32 @@ fn bench(npcs: u32, clients: u32) {
     let ids: Vec<_> = (1..=clients).map(|c| h.connect(c, "bench")).collect();
     h.step(WARM_UP_TICKS);
     let mut durations = Vec::with_capacity(MEASURED_TICKS as usize);
-    let mut snapshot_bytes = 0usize;
+    let mut frames = Vec::new();
     for _ in 0..MEASURED_TICKS {
         let began = Instant::now();
         h.sim.step();
         let out = h.sim.take_outbound();
         durations.push(began.elapsed());
-        if let Some(server::bridge::ToNet::Send { frame, .. }) = out.first() {
-            snapshot_bytes = frame.len();
-        }
+        frames.extend(out.into_iter().filter_map(|m| match m {
+            ToNet::State(update) => Some(update.frame),
+            _ => None,
+        }));
     }
     durations.sort_unstable();
     let mean = durations.iter().sum::<Duration>().as_secs_f64() * 1e6 / durations.len() as f64;
+    let encode = |base: Option<&Frame>, target: &Frame| {
+        let mut body = Vec::new();
+        Snapshot::between(base, target).write_body(&mut body);
+        body.len()
+    };
+    let keyframe = frames.last().map_or(0, |f| encode(None, f));
+    let began = Instant::now();
+    let delta_bytes: usize = frames.windows(2).map(|w| encode(Some(&w[0]), &w[1])).sum();
+    let per_delta = began.elapsed().as_secs_f64() * 1e6 / frames.len().saturating_sub(1).max(1) as f64;
+    let per_second = delta_bytes as f64 / (MEASURED_TICKS as f64 / 60.0);
     println!(
         "npcs {npcs:>6}  clients {clients:>4}  tick p50 {:>8.1} us  p99 {:>8.1} us  max {:>8.1} us  mean {:>8.1} us  \
-         snapshot {snapshot_bytes} bytes",
+         keyframe {keyframe} B  deltas {per_second:.0} B/s ({per_delta:.1} us to encode each)",
         percentile(&durations, 0.5),
         percentile(&durations, 0.99),
         percentile(&durations, 1.0),

@@ -2,7 +2,9 @@
 //! and the messages they carry. Nothing else crosses between the two sides.
 //!
 //! - net → sim, [`ToSim`]: a client connected, sent a (decoded, verified) message, or left.
-//! - sim → net, [`ToNet`]: encoded frames for one client or for all, and closes.
+//! - sim → net, [`ToNet`]: encoded frames for one client or for all subscribers, closes, and
+//!   each snapshot tick's quantized world ([`Frame`]): state, not bytes, so that the network
+//!   side encodes each client's delta against what that client's socket actually got.
 //!
 //! Both channels are unbounded so that neither side ever blocks on the other, and bounded in
 //! practice: net → sim carries at most what each connection's message-rate limit lets through,
@@ -11,9 +13,11 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, unbounded};
+use shared::snapshot::Frame;
 use shared::{ClientMessage, DisconnectReason};
 
 /// Identifies one WebSocket connection for its whole life. Allocated by the network layer,
@@ -54,67 +58,46 @@ pub enum ToSim {
 /// How a frame is queued for a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
-    /// Every frame is sent, in order (Welcome, Disconnect). Overflowing the queue disconnects
-    /// the client as too slow.
+    /// Every frame is sent, in order (Welcome, Scoreboard, Disconnect). Overflowing the queue
+    /// disconnects the client as too slow.
     Reliable,
-    /// State that supersedes its predecessor in the same slot (snapshots; replay status): an
-    /// unsent one is replaced by the newest, so a slow client gets fresh state and its memory
-    /// stays bounded.
-    Latest(StateSlot),
+    /// A `ReplayStatus`, which supersedes its predecessor: an unsent one is replaced by the
+    /// newest. (Snapshots have a slot of their own: see `net::send_queue`.)
+    LatestStatus,
 }
 
-/// The kinds of superseding state a client is sent; each has one slot in its send queue.
-/// Slots drain in this order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StateSlot {
-    /// `ReplayStatus` (replay servers).
-    ReplayStatus = 0,
-    /// `Snapshot`.
-    Snapshot = 1,
-}
-
-impl StateSlot {
-    /// How many slots there are.
-    pub const COUNT: usize = 2;
-}
-
-/// One encoded WebSocket binary message: `head ++ body`. Split so that a body encoded once
-/// (a snapshot's entities) is shared by every client, each adding only its small head.
+/// One encoded WebSocket binary message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutFrame {
-    /// Per-recipient prefix; often empty.
-    pub head: Bytes,
-    /// Shared payload.
-    pub body: Bytes,
+    /// The message's bytes.
+    pub bytes: Bytes,
     /// Queueing policy.
     pub delivery: Delivery,
 }
 
 impl OutFrame {
-    /// A frame with no per-client head.
-    pub fn reliable(body: impl Into<Bytes>) -> Self {
-        OutFrame { head: Bytes::new(), body: body.into(), delivery: Delivery::Reliable }
+    /// A frame sent reliably, in order.
+    pub fn reliable(bytes: impl Into<Bytes>) -> Self {
+        OutFrame { bytes: bytes.into(), delivery: Delivery::Reliable }
     }
+}
 
-    /// The frame's bytes as one buffer (copies only when there is a head).
-    pub fn into_bytes(self) -> Bytes {
-        if self.head.is_empty() {
-            return self.body;
-        }
-        let mut joined = Vec::with_capacity(self.head.len() + self.body.len());
-        joined.extend_from_slice(&self.head);
-        joined.extend_from_slice(&self.body);
-        joined.into()
-    }
+/// A snapshot tick's state for the subscribed clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateUpdate {
+    /// The quantized world; shared by every client.
+    pub frame: Arc<Frame>,
+    /// Only this client (a newcomer to a paused replay), or every subscriber (`None`).
+    pub only: Option<ClientId>,
+    /// `last_input_seq` of each player with inputs applied, in increasing client id; clients
+    /// not listed (spectators, players before their first input) get 0.
+    pub acks: Vec<(ClientId, u32)>,
+}
 
-    /// Length in bytes on the wire (payload).
-    pub fn len(&self) -> usize {
-        self.head.len() + self.body.len()
-    }
-
-    /// Whether the frame carries no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+impl StateUpdate {
+    /// The `last_input_seq` for `client`.
+    pub fn ack(&self, client: ClientId) -> u32 {
+        self.acks.binary_search_by_key(&client, |(c, _)| *c).map_or(0, |i| self.acks[i].1)
     }
 }
 
@@ -128,11 +111,18 @@ pub enum ToNet {
         /// What to send.
         frame: OutFrame,
     },
-    /// The same frame for every connected client.
+    /// The same frame for every subscribed client.
     Broadcast {
         /// What to send.
         frame: OutFrame,
     },
+    /// From now on, send `client` the state updates and broadcasts (after its `Welcome`).
+    Subscribe {
+        /// Who.
+        client: ClientId,
+    },
+    /// The state for every subscribed client.
+    State(StateUpdate),
     /// Send `Disconnect` with this reason, then close the connection with its code.
     Close {
         /// Who.

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle as TaskHandle;
 use crate::bridge::{Bridge, ToNet, ToSim};
 use crate::config::{Config, ReplayArgs};
 use crate::map::{self, MapError};
+use crate::net::delta_cache::DeltaCache;
 use crate::net::router::{self, Registry};
 use crate::net::web_files::WebRoot;
 use crate::net::{NetContext, NetLimits, listener};
@@ -24,6 +25,7 @@ use crate::record::spectate::ReplayThread;
 use crate::record::writer::{Recorder, Writer, header_for, unix_now};
 use crate::sim::Simulation;
 use crate::sim::runner::SimThread;
+use crate::sim::stats::TickStats;
 
 /// How long shutdown waits for clients to acknowledge their close before it stops anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1200);
@@ -87,6 +89,7 @@ impl Driver {
 /// The network-facing settings shared by live and replay servers.
 struct Front {
     bind: SocketAddr,
+    stats: Arc<TickStats>,
     web: WebRoot,
     max_connections: u32,
     limits: NetLimits,
@@ -118,8 +121,10 @@ impl Server {
         let settings = config.sim_settings();
         tracing::info!(map = %map.id, npcs = settings.npcs, seed = settings.seed, tick_rate = settings.tick_rate,
             snapshot_rate = settings.snapshot_rate, "starting");
+        let stats = Arc::new(TickStats::new(settings.tick_rate));
         let front = Front {
             bind: config.bind,
+            stats: stats.clone(),
             web: config.web_root(),
             max_connections: config.max_connections,
             limits,
@@ -142,7 +147,7 @@ impl Server {
                 }
             };
             let path = writer.as_ref().map(|w| w.path().to_path_buf());
-            let sim = SimThread::spawn(sim, tick_rate, from_net, to_net, recorder)
+            let sim = SimThread::spawn(sim, tick_rate, from_net, to_net, recorder, stats)
                 .map_err(io("cannot start the simulation thread"))?;
             Ok((Driver::Live { sim, writer }, path))
         })
@@ -159,6 +164,7 @@ impl Server {
         crate::record::replay::Replayer::check_version(&recording)?;
         let front = Front {
             bind: args.bind,
+            stats: Arc::new(TickStats::new(recording.header.tick_rate)),
             web: args.web_root(),
             max_connections: args.max_connections,
             limits: NetLimits::default(),
@@ -191,6 +197,8 @@ impl Server {
             shutdown,
             limits: front.limits,
             replay: front.replay,
+            deltas: DeltaCache::default(),
+            stats: front.stats,
         });
         let permits = Arc::new(Semaphore::new(front.max_connections as usize));
         let accept = tokio::spawn(listener::accept_loop(listener, ctx, permits.clone()));

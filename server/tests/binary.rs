@@ -99,7 +99,7 @@ fn invalid_flags_are_refused_before_start() {
 async fn join(addr: &str) -> WebSocketStream<TcpStream> {
     let stream = TcpStream::connect(addr).await.expect("connect");
     let (mut ws, _) = client_async(format!("ws://{addr}/ws"), stream).await.expect("upgrade");
-    let hello = ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: "op".into() };
+    let hello = ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: "op".into(), spectate: false };
     ws.send(Message::Binary(codec::encode(&hello).expect("encode").into())).await.expect("send");
     let first = ws.next().await.expect("a message").expect("ok");
     assert!(matches!(codec::decode_server(&first.into_data()), Ok(ServerMessage::Welcome(_))));

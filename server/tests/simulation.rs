@@ -63,7 +63,7 @@ fn inputs_move_the_player_exactly() {
     assert_eq!(h.player(ann).map(|p| p.pos), Some(Vec2::new(300.0 + 36.0 * 3.125, 500.0)));
     // Snapshots acknowledge the last applied input.
     let last_ack = h.take_mail(ann).iter().rev().find_map(|m| match m {
-        ServerMessage::Snapshot { last_input_seq, .. } => Some(*last_input_seq),
+        ServerMessage::Snapshot(snapshot) => Some(snapshot.last_input_seq),
         _ => None,
     });
     assert_eq!(last_ack, Some(32));
@@ -190,15 +190,18 @@ fn snapshots_go_out_at_the_snapshot_rate_in_id_order() {
         .take_mail(ann)
         .into_iter()
         .filter_map(|m| match m {
-            ServerMessage::Snapshot { tick, entities, .. } => Some((tick, entities)),
+            ServerMessage::Snapshot(snapshot) => Some(snapshot),
             _ => None,
         })
         .collect();
-    let ticks: Vec<u64> = snapshots.iter().map(|(t, _)| *t).collect();
+    let ticks: Vec<u64> = snapshots.iter().map(|s| s.tick).collect();
     assert_eq!(ticks, (1..=16).map(|k| k * 4).collect::<Vec<_>>(), "16 snapshots/s at 64 Hz");
-    let (_, entities) = snapshots.last().expect("snapshots");
+    assert!(snapshots[0].is_keyframe(), "the first snapshot is a keyframe");
+    assert!(snapshots[1..].iter().all(|s| s.baseline_tick == Some(s.tick - 4)), "then deltas from the previous one");
+    let entities = h.client_state(ann).expect("ann decoded snapshots").entities();
     assert_eq!(entities.len(), 51, "50 NPCs and ann");
     assert!(entities.windows(2).all(|w| w[0].id < w[1].id), "entities in increasing id");
+    assert_eq!(entities, &h.last_frame().expect("a frame").entities[..], "ann holds exactly the server's frame");
 }
 
 #[test]

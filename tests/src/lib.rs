@@ -9,6 +9,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use server::net::NetLimits;
 use server::{Config, Server};
+use shared::snapshot::quant::{aim_to_radians, pos_to_world, vel_to_world};
+use shared::snapshot::{ClientState, EntityRecord};
 use shared::{
     ClientMessage, DisconnectReason, EntityState, Input, PROTOCOL_VERSION, ScoreEntry, ServerMessage, Welcome, codec,
 };
@@ -34,17 +36,37 @@ pub async fn start_with_limits(flags: &[&str], limits: NetLimits) -> Server {
     Server::start_with_limits(&config, limits).await.expect("server starts")
 }
 
-/// A decoded snapshot.
+/// The world as a client holds it after applying a snapshot.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// Server tick.
     pub tick: u64,
     /// Last input applied for this client.
     pub last_input_seq: u32,
-    /// Entities in id order.
+    /// Whether this snapshot was a keyframe.
+    pub keyframe: bool,
+    /// Its size on the wire, in bytes.
+    pub bytes: usize,
+    /// The decoded quantized records, in id order.
+    pub records: Vec<EntityRecord>,
+    /// The same in world units, positions dead-reckoned to `tick`.
     pub entities: Vec<EntityState>,
-    /// Scoreboard rows.
+    /// The latest scoreboard received.
     pub scoreboard: Vec<ScoreEntry>,
+}
+
+/// A record in world units at `tick`.
+pub fn to_world(record: &EntityRecord, tick: u64, tick_rate: u16) -> EntityState {
+    let [x, y] = record.pos_at(tick, tick_rate);
+    EntityState {
+        id: record.id,
+        kind: record.kind,
+        pos: pos_to_world([x as i32, y as i32]),
+        vel: vel_to_world(record.vel),
+        aim: aim_to_radians(record.aim),
+        health: record.health,
+        owner: record.owner,
+    }
 }
 
 impl Snapshot {
@@ -80,6 +102,13 @@ pub struct Client {
     /// Set after `hello`.
     pub welcome: Option<Welcome>,
     next_seq: u32,
+    /// The world decoded from the snapshots so far.
+    pub state: ClientState,
+    /// The latest scoreboard received.
+    pub scoreboard: Vec<ScoreEntry>,
+    /// How many `Scoreboard` messages arrived.
+    pub scoreboards_received: usize,
+    last_snapshot: Option<Snapshot>,
 }
 
 impl Client {
@@ -101,7 +130,15 @@ impl Client {
     async fn upgrade(addr: SocketAddr, stream: TcpStream) -> Client {
         let (ws, response) = client_async(format!("ws://{addr}/ws"), stream).await.expect("websocket upgrade");
         assert_eq!(response.status().as_u16(), 101);
-        Client { ws, welcome: None, next_seq: 0 }
+        Client {
+            ws,
+            welcome: None,
+            next_seq: 0,
+            state: ClientState::default(),
+            scoreboard: Vec::new(),
+            scoreboards_received: 0,
+            last_snapshot: None,
+        }
     }
 
     /// Connects and completes `Hello`/`Welcome`.
@@ -109,12 +146,24 @@ impl Client {
         Client::connect(addr).await.hello(name).await
     }
 
-    /// Completes `Hello`/`Welcome` on a connected client.
+    /// Completes `Hello`/`Welcome` on a connected client, as a player.
     pub async fn hello(self, name: &str) -> Client {
+        self.hello_as(name, false).await
+    }
+
+    /// Connects and joins as a spectator.
+    pub async fn spectate(addr: SocketAddr, name: &str) -> Client {
+        Client::connect(addr).await.hello_as(name, true).await
+    }
+
+    async fn hello_as(self, name: &str, spectate: bool) -> Client {
         let mut client = self;
-        client.send(&ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: name.into() }).await;
+        client.send(&ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: name.into(), spectate }).await;
         match client.next_message().await {
-            ServerMessage::Welcome(welcome) => client.welcome = Some(welcome),
+            ServerMessage::Welcome(welcome) => {
+                client.state = ClientState::new(welcome.tick_rate);
+                client.welcome = Some(welcome);
+            }
             other => panic!("expected Welcome, got {other:?}"),
         }
         client
@@ -150,7 +199,9 @@ impl Client {
             let next = tokio::time::timeout(WAIT, self.ws.next()).await.expect("server answered in time");
             match next {
                 Some(Ok(Message::Binary(bytes))) => {
-                    return Event::Message(codec::decode_server(&bytes).expect("server message decodes"));
+                    let message = codec::decode_server(&bytes).expect("server message decodes");
+                    self.absorb(&message, bytes.len());
+                    return Event::Message(message);
                 }
                 Some(Ok(Message::Close(frame))) => return Event::Closed(frame),
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -168,11 +219,36 @@ impl Client {
         }
     }
 
-    /// The next snapshot, skipping other messages.
+    /// Applies what a message says about the world, as a real client would.
+    fn absorb(&mut self, message: &ServerMessage, bytes: usize) {
+        match message {
+            ServerMessage::Snapshot(snapshot) => {
+                self.state.apply(snapshot).expect("every snapshot applies to the state the server based it on");
+                let tick = snapshot.tick;
+                let rate = self.state.tick_rate();
+                self.last_snapshot = Some(Snapshot {
+                    tick,
+                    last_input_seq: snapshot.last_input_seq,
+                    keyframe: snapshot.is_keyframe(),
+                    bytes,
+                    records: self.state.entities().to_vec(),
+                    entities: self.state.entities().iter().map(|r| to_world(r, tick, rate)).collect(),
+                    scoreboard: self.scoreboard.clone(),
+                });
+            }
+            ServerMessage::Scoreboard(rows) => {
+                self.scoreboard = rows.clone();
+                self.scoreboards_received += 1;
+            }
+            _ => {}
+        }
+    }
+
+    /// The next snapshot, skipping other messages: the world as this client holds it then.
     pub async fn next_snapshot(&mut self) -> Snapshot {
         loop {
-            if let ServerMessage::Snapshot { tick, last_input_seq, entities, scoreboard } = self.next_message().await {
-                return Snapshot { tick, last_input_seq, entities, scoreboard };
+            if let ServerMessage::Snapshot(_) = self.next_message().await {
+                return self.last_snapshot.clone().expect("just applied");
             }
         }
     }

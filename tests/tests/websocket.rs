@@ -185,7 +185,10 @@ async fn a_protocol_version_mismatch_is_rejected() {
         &[],
         NetLimits::default(),
         false,
-        async |c| c.send(&ClientMessage::Hello { protocol_version: PROTOCOL_VERSION + 1, name: "x".into() }).await,
+        async |c| {
+            c.send(&ClientMessage::Hello { protocol_version: PROTOCOL_VERSION + 1, name: "x".into(), spectate: false })
+                .await
+        },
         DisconnectReason::VersionMismatch,
         1002,
     )
@@ -214,7 +217,10 @@ async fn a_second_hello_is_a_protocol_violation() {
         &[],
         NetLimits::default(),
         true,
-        async |c| c.send(&ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: "again".into() }).await,
+        async |c| {
+            c.send(&ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: "again".into(), spectate: false })
+                .await
+        },
         DisconnectReason::ProtocolViolation,
         1002,
     )
@@ -251,7 +257,10 @@ async fn joins_beyond_max_players_get_1013() {
         &["--max-players", "1"],
         NetLimits::default(),
         false,
-        async |c| c.send(&ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: "late".into() }).await,
+        async |c| {
+            c.send(&ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: "late".into(), spectate: false })
+                .await
+        },
         DisconnectReason::ServerFull,
         1013,
     )
@@ -278,10 +287,11 @@ async fn ping_is_answered_with_pong() {
 
 #[tokio::test]
 async fn a_stalled_client_delays_no_one_and_is_dropped() {
-    // Snapshots of about 80 KB into a 4 KB receive window: the server's writes to the
-    // stalled client block within a second or two, and it is dropped after the write timeout.
+    // A keyframe of about 180 KB into a 4 KB receive window and the server's bounded send
+    // buffer: the server's write to the stalled client blocks at once, and it is dropped
+    // after the write timeout.
     let limits = NetLimits { write_timeout: SECOND, ..NetLimits::default() };
-    let server = start_with_limits(&["--npcs", "3000"], limits).await;
+    let server = start_with_limits(&["--npcs", "20000"], limits).await;
     let mut reader = Client::join(server.local_addr(), "reader").await;
     let stalled = Client::connect_small_window(server.local_addr()).await.hello("stalled").await;
     let _held_open_but_never_read = stalled.into_inner();

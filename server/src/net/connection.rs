@@ -1,6 +1,9 @@
 //! One TCP connection before it becomes a game session: HTTP requests for static files (with
 //! keep-alive), and the checks and answer of the WebSocket upgrade on `/ws`.
 //!
+//! `GET /stats` answers the simulation's tick statistics as JSON (`sim::stats`), also when no
+//! web client is served.
+//!
 //! Answers before the upgrade: 400 for a plain request to `/ws` or a bad key, 426 with
 //! `Sec-WebSocket-Version: 13` for another WebSocket version, 405 for other methods, 404 for
 //! unknown files, 408/431 for slow or oversized request heads.
@@ -55,6 +58,15 @@ pub async fn serve(mut stream: TcpStream, addr: SocketAddr, ctx: Arc<NetContext>
         }
         let keep_alive = request.keep_alive();
         let written = match request.method.as_str() {
+            "GET" | "HEAD" if request.path == "/stats" => {
+                let json = serde_json::to_vec(&ctx.stats.snapshot()).unwrap_or_default();
+                let response = Response {
+                    status: 200,
+                    headers: vec![("Content-Type", "application/json".into()), ("Cache-Control", "no-store".into())],
+                    body: &json,
+                };
+                response.write(&mut stream, head_only, keep_alive).await
+            }
             "GET" | "HEAD" => match ctx.web.lookup(&request.path).await {
                 Some(file) => {
                     let response = Response {

@@ -26,6 +26,12 @@ pub async fn accept_loop(listener: TcpListener, ctx: Arc<NetContext>, permits: A
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(%addr, "set_nodelay failed: {e}");
                 }
+                // A bounded kernel send buffer: a client that stops reading blocks our writes
+                // within one keyframe, so it is dropped after the write timeout instead of
+                // soaking up megabytes of stale snapshots (loopback autotunes to 4 MB).
+                if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(ctx.limits.send_buffer_bytes) {
+                    tracing::debug!(%addr, "SO_SNDBUF failed: {e}");
+                }
                 match permits.clone().try_acquire_owned() {
                     Ok(permit) => {
                         let ctx = ctx.clone();

@@ -4,9 +4,11 @@
 //! request and serves a file or upgrades `/ws` → [`session`] decodes and verifies each binary
 //! message and sends it to the simulation as [`crate::bridge::ToSim`]. Back: the simulation's
 //! [`crate::bridge::ToNet`] → [`router`] thread → the client's [`send_queue`] → [`session`]
-//! writes it to the socket.
+//! writes it to the socket; world states become snapshot bytes there, through the shared
+//! [`delta_cache`].
 
 pub mod connection;
+pub mod delta_cache;
 pub mod http;
 pub mod listener;
 pub mod router;
@@ -24,6 +26,8 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::bridge::ToSim;
+use crate::sim::stats::TickStats;
+use delta_cache::DeltaCache;
 use router::Registry;
 use web_files::WebRoot;
 
@@ -44,6 +48,8 @@ pub struct NetLimits {
     pub messages_per_second: u32,
     /// Burst of client messages allowed above the sustained rate.
     pub message_burst: u32,
+    /// `SO_SNDBUF` of each connection (the kernel doubles it for bookkeeping).
+    pub send_buffer_bytes: usize,
 }
 
 impl Default for NetLimits {
@@ -56,6 +62,7 @@ impl Default for NetLimits {
             write_timeout: Duration::from_secs(10),
             messages_per_second: 240,
             message_burst: 120,
+            send_buffer_bytes: 64 * 1024,
         }
     }
 }
@@ -95,4 +102,8 @@ pub struct NetContext {
     pub limits: NetLimits,
     /// Whether the simulation behind this layer is a replay, which takes `ReplayControl`.
     pub replay: bool,
+    /// Encoded snapshot bodies, shared by every session.
+    pub deltas: DeltaCache,
+    /// The simulation's tick statistics, served at `GET /stats`.
+    pub stats: Arc<TickStats>,
 }

@@ -1,6 +1,7 @@
-//! The router thread: drains the simulation's [`ToNet`] channel and hands each frame to its
-//! client's [`SendQueue`]. It owns the only map from client id to queue, which connection
-//! tasks join and leave through [`Registry`].
+//! The router thread: drains the simulation's [`ToNet`] channel and hands each frame or state
+//! to its clients' [`SendQueue`]s. It owns the only map from client id to queue, which
+//! connection tasks join and leave through [`Registry`], and knows which clients are
+//! subscribed (welcomed) to broadcasts and states.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -11,21 +12,26 @@ use crossbeam_channel::Receiver;
 use super::send_queue::SendQueue;
 use crate::bridge::{ClientId, ToNet};
 
+struct Entry {
+    queue: Arc<SendQueue>,
+    subscribed: bool,
+}
+
 /// Connected clients' queues. A connection registers before it tells the simulation it exists,
 /// so every frame the simulation sends it finds its queue.
 #[derive(Default)]
 pub struct Registry {
-    queues: Mutex<HashMap<ClientId, Arc<SendQueue>>>,
+    queues: Mutex<HashMap<ClientId, Entry>>,
 }
 
 impl Registry {
-    fn lock(&self) -> MutexGuard<'_, HashMap<ClientId, Arc<SendQueue>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ClientId, Entry>> {
         self.queues.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds a client's queue.
+    /// Adds a client's queue (not yet subscribed).
     pub fn insert(&self, client: ClientId, queue: Arc<SendQueue>) {
-        self.lock().insert(client, queue);
+        self.lock().insert(client, Entry { queue, subscribed: false });
     }
 
     /// Removes a client's queue.
@@ -44,21 +50,32 @@ impl Registry {
     }
 
     fn route(&self, message: ToNet) {
-        let queues = self.lock();
+        let mut queues = self.lock();
         match message {
             ToNet::Send { client, frame } => {
-                if let Some(queue) = queues.get(&client) {
-                    queue.push(frame);
+                if let Some(entry) = queues.get(&client) {
+                    entry.queue.push(frame);
                 }
             }
             ToNet::Broadcast { frame } => {
-                for queue in queues.values() {
-                    queue.push(frame.clone());
+                for entry in queues.values().filter(|e| e.subscribed) {
+                    entry.queue.push(frame.clone());
+                }
+            }
+            ToNet::Subscribe { client } => {
+                if let Some(entry) = queues.get_mut(&client) {
+                    entry.subscribed = true;
+                }
+            }
+            ToNet::State(update) => {
+                let wanted = |client: &ClientId| update.only.is_none_or(|only| only == *client);
+                for (client, entry) in queues.iter().filter(|(c, e)| e.subscribed && wanted(c)) {
+                    entry.queue.push_state(update.frame.clone(), update.ack(*client));
                 }
             }
             ToNet::Close { client, reason, message } => {
-                if let Some(queue) = queues.get(&client) {
-                    queue.close(reason, message);
+                if let Some(entry) = queues.get(&client) {
+                    entry.queue.close(reason, message);
                 }
             }
         }

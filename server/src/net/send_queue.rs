@@ -1,25 +1,30 @@
 //! One client's outgoing queue, filled by the router thread and drained by the client's
-//! connection task. Bounded: reliable frames up to a fixed count (overflow means the client
-//! is not reading, and it is disconnected), plus one slot per kind of state frame, where a
-//! newer frame replaces an unsent older one. A stalled client therefore costs at most one
-//! snapshot and a few small frames, and never slows the simulation or anyone else.
+//! writer. Bounded: reliable frames up to a fixed count (overflow means the client is not
+//! reading, and it is disconnected), one slot for the newest replay status, and one slot for
+//! the newest world state, where a newer state replaces an unsent older one. A stalled client
+//! therefore costs at most one shared state and a few small frames, and never slows the
+//! simulation or anyone else. The slot holds state, not bytes: the writer encodes the delta
+//! when it actually writes, against what its socket last got.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use shared::DisconnectReason;
+use shared::snapshot::Frame;
 use tokio::sync::Notify;
 
-use crate::bridge::{Delivery, OutFrame, StateSlot};
+use crate::bridge::{Delivery, OutFrame};
 
 /// Most reliable frames queued for one client.
 pub const MAX_RELIABLE_FRAMES: usize = 64;
 
-/// What the connection task should do next.
+/// What the writer should do next.
 #[derive(Debug, PartialEq)]
 pub enum Outgoing {
     /// Send this frame.
     Frame(OutFrame),
+    /// Send a snapshot of this state, with this `last_input_seq`.
+    State(Arc<Frame>, u32),
     /// Send `Disconnect`, then close with this reason.
     Close(DisconnectReason, String),
 }
@@ -27,11 +32,12 @@ pub enum Outgoing {
 #[derive(Default)]
 struct Slots {
     reliable: VecDeque<OutFrame>,
-    latest: [Option<OutFrame>; StateSlot::COUNT],
+    status: Option<OutFrame>,
+    state: Option<(Arc<Frame>, u32)>,
     close: Option<(DisconnectReason, String)>,
     /// Set once a close is requested: nothing more is queued.
     closing: bool,
-    /// State frames replaced before they were sent.
+    /// States and statuses replaced before they were sent.
     superseded: u64,
 }
 
@@ -60,14 +66,15 @@ impl SendQueue {
             return;
         }
         match frame.delivery {
-            Delivery::Latest(slot) => {
-                if slots.latest[slot as usize].replace(frame).is_some() {
+            Delivery::LatestStatus => {
+                if slots.status.replace(frame).is_some() {
                     slots.superseded += 1;
                 }
             }
             Delivery::Reliable if slots.reliable.len() >= MAX_RELIABLE_FRAMES => {
                 slots.reliable.clear();
-                slots.latest = Default::default();
+                slots.status = None;
+                slots.state = None;
                 slots.closing = true;
                 slots.close = Some((
                     DisconnectReason::TooSlow,
@@ -75,6 +82,19 @@ impl SendQueue {
                 ));
             }
             Delivery::Reliable => slots.reliable.push_back(frame),
+        }
+        drop(slots);
+        self.wake.notify_one();
+    }
+
+    /// Puts the newest world state in its slot, replacing an unsent one.
+    pub fn push_state(&self, frame: Arc<Frame>, last_input_seq: u32) {
+        let mut slots = self.lock();
+        if slots.closing {
+            return;
+        }
+        if slots.state.replace((frame, last_input_seq)).is_some() {
+            slots.superseded += 1;
         }
         drop(slots);
         self.wake.notify_one();
@@ -91,21 +111,25 @@ impl SendQueue {
         self.wake.notify_one();
     }
 
-    /// The next thing to do, if any: reliable frames first, then a close, then state slots in
-    /// [`StateSlot`] order.
+    /// The next thing to do, if any: reliable frames first, then a close, then the status,
+    /// then the state.
     pub fn try_next(&self) -> Option<Outgoing> {
         let mut slots = self.lock();
         if let Some(frame) = slots.reliable.pop_front() {
             return Some(Outgoing::Frame(frame));
         }
         if let Some((reason, message)) = slots.close.take() {
-            slots.latest = Default::default();
+            slots.status = None;
+            slots.state = None;
             return Some(Outgoing::Close(reason, message));
         }
         if slots.closing {
             return None;
         }
-        slots.latest.iter_mut().find_map(Option::take).map(Outgoing::Frame)
+        if let Some(frame) = slots.status.take() {
+            return Some(Outgoing::Frame(frame));
+        }
+        slots.state.take().map(|(frame, ack)| Outgoing::State(frame, ack))
     }
 
     /// Waits for the next thing to do. Cancel-safe: nothing is taken unless it is returned.
@@ -118,7 +142,7 @@ impl SendQueue {
         }
     }
 
-    /// How many state frames were replaced unsent so far.
+    /// How many states and statuses were replaced unsent so far.
     pub fn superseded(&self) -> u64 {
         self.lock().superseded
     }
@@ -129,21 +153,23 @@ mod tests {
     use super::*;
 
     fn frame(byte: u8, delivery: Delivery) -> OutFrame {
-        OutFrame { head: Default::default(), body: vec![byte].into(), delivery }
+        OutFrame { bytes: vec![byte].into(), delivery }
+    }
+
+    fn state(serial: u64) -> Arc<Frame> {
+        Arc::new(Frame { serial, epoch: 0, tick: serial * 3, tick_rate: 60, entities: Vec::new() })
     }
 
     #[test]
     fn newest_state_replaces_older_and_reliable_goes_first() {
         let q = SendQueue::new();
-        let snapshot = Delivery::Latest(StateSlot::Snapshot);
-        let status = Delivery::Latest(StateSlot::ReplayStatus);
-        q.push(frame(1, snapshot));
-        q.push(frame(2, snapshot));
-        q.push(frame(4, status));
+        q.push_state(state(1), 5);
+        q.push_state(state(2), 6);
+        q.push(frame(4, Delivery::LatestStatus));
         q.push(frame(3, Delivery::Reliable));
         assert_eq!(q.try_next(), Some(Outgoing::Frame(frame(3, Delivery::Reliable))));
-        assert_eq!(q.try_next(), Some(Outgoing::Frame(frame(4, status))), "each slot keeps its newest");
-        assert_eq!(q.try_next(), Some(Outgoing::Frame(frame(2, snapshot))), "only the newest snapshot");
+        assert_eq!(q.try_next(), Some(Outgoing::Frame(frame(4, Delivery::LatestStatus))), "status before state");
+        assert_eq!(q.try_next(), Some(Outgoing::State(state(2), 6)), "only the newest state");
         assert_eq!(q.try_next(), None);
         assert_eq!(q.superseded(), 1);
     }
@@ -151,6 +177,7 @@ mod tests {
     #[test]
     fn reliable_overflow_closes_as_too_slow_and_frees_memory() {
         let q = SendQueue::new();
+        q.push_state(state(1), 0);
         for i in 0..=MAX_RELIABLE_FRAMES {
             q.push(frame(i as u8, Delivery::Reliable));
         }
@@ -158,7 +185,7 @@ mod tests {
             Some(Outgoing::Close(DisconnectReason::TooSlow, _)) => {}
             other => panic!("expected a TooSlow close, got {other:?}"),
         }
-        q.push(frame(9, Delivery::Latest(StateSlot::Snapshot)));
+        q.push_state(state(2), 0);
         assert_eq!(q.try_next(), None, "nothing is queued after a close");
     }
 
@@ -166,7 +193,7 @@ mod tests {
     fn close_comes_after_queued_reliable_frames() {
         let q = SendQueue::new();
         q.push(frame(1, Delivery::Reliable));
-        q.push(frame(2, Delivery::Latest(StateSlot::Snapshot)));
+        q.push_state(state(1), 0);
         q.close(DisconnectReason::ServerFull, "full".into());
         assert_eq!(q.try_next(), Some(Outgoing::Frame(frame(1, Delivery::Reliable))));
         assert_eq!(q.try_next(), Some(Outgoing::Close(DisconnectReason::ServerFull, "full".into())));

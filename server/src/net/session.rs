@@ -11,8 +11,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use shared::{ClientMessage, ConnectionState, DisconnectReason, ServerMessage, codec};
+use shared::snapshot::Frame;
+use shared::{ClientMessage, ConnectionState, DisconnectReason, PROTOCOL_VERSION, ServerMessage, codec};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
@@ -23,7 +25,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::send_queue::{Outgoing, SendQueue};
 use super::{NetContext, stopping};
-use crate::bridge::{ClientId, ToSim};
+use crate::bridge::{ClientId, OutFrame, ToSim};
 
 /// Longest close reason a close frame can carry (RFC 6455: 125-byte control payload).
 const MAX_CLOSE_REASON: usize = 123;
@@ -33,21 +35,44 @@ const CLOSE_GRACE: Duration = Duration::from_millis(500);
 type Ws = WebSocketStream<TcpStream>;
 
 /// Runs the session until the connection ends; the simulation hears of its start and end.
+///
+/// Reading and writing are two loops on the two halves of the socket, polled together in this
+/// one task: a write blocked on a client that does not read never stops us reading from it
+/// (its inputs, its pings, its close), and a flood of reads never starves the writes.
 pub async fn run(ws: Ws, addr: SocketAddr, ctx: Arc<NetContext>) {
     let client = ClientId(ctx.next_client.fetch_add(1, Ordering::Relaxed) + 1);
     let queue = Arc::new(SendQueue::new());
     ctx.registry.insert(client, queue.clone());
     let _ = ctx.to_sim.send(ToSim::Connected { client, addr });
     tracing::debug!(%client, %addr, "connected");
-    let mut session = Session {
-        ws,
+    let (sink, stream) = ws.split();
+    let mut reader = Reader {
+        stream,
         client,
         state: ConnectionState::AwaitingHello,
         queue: queue.clone(),
         budget: RateBudget::new(ctx.limits.messages_per_second, ctx.limits.message_burst),
         ctx: ctx.clone(),
     };
-    let end = session.serve().await;
+    let mut writer = Writer { sink, client, queue: queue.clone(), baseline: None, ctx: ctx.clone() };
+    let end = {
+        let read = reader.run();
+        let write = writer.run();
+        tokio::pin!(read, write);
+        tokio::select! {
+            read_end = &mut read => match read_end {
+                // The reader asked the writer to close; let it finish.
+                ReadEnd::Violation => write.await,
+                ReadEnd::PeerGone => End::PeerGone,
+            },
+            write_end = &mut write => write_end,
+        }
+    };
+    if let End::Closed(_) = end {
+        // Wait briefly for the peer's close frame (RFC 6455, section 7.1.1).
+        let _ =
+            tokio::time::timeout(CLOSE_GRACE, async { while let Some(Ok(_)) = reader.stream.next().await {} }).await;
+    }
     ctx.registry.remove(client);
     let _ = ctx.to_sim.send(ToSim::Disconnected { client });
     let close_code = match end {
@@ -65,8 +90,17 @@ enum End {
     PeerGone,
 }
 
-struct Session {
-    ws: Ws,
+/// How the read loop ended.
+enum ReadEnd {
+    /// The client broke a rule; a close is queued for the writer.
+    Violation,
+    /// The peer closed or the socket failed.
+    PeerGone,
+}
+
+/// The read half: decodes, checks and forwards every client message.
+struct Reader {
+    stream: SplitStream<Ws>,
     client: ClientId,
     state: ConnectionState,
     queue: Arc<SendQueue>,
@@ -74,89 +108,65 @@ struct Session {
     ctx: Arc<NetContext>,
 }
 
-impl Session {
-    async fn serve(&mut self) -> End {
+impl Reader {
+    async fn run(&mut self) -> ReadEnd {
         let limits = self.ctx.limits.clone();
-        let shutdown = stopping(self.ctx.shutdown.clone());
-        tokio::pin!(shutdown);
-        let hello_deadline = tokio::time::sleep(limits.hello_timeout);
-        tokio::pin!(hello_deadline);
-        let mut pings = tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
-        pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let hello_deadline = Instant::now() + limits.hello_timeout;
         let mut last_heard = Instant::now();
-        let queue = self.queue.clone();
         loop {
-            tokio::select! {
-                _ = &mut shutdown => {
-                    return self.close(DisconnectReason::ServerShutdown, "server shutting down").await;
+            let deadline = match self.state {
+                ConnectionState::AwaitingHello => hello_deadline,
+                ConnectionState::Playing => last_heard + limits.idle_timeout,
+            };
+            let incoming = match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Ok(incoming) => incoming,
+                Err(_) if self.state == ConnectionState::AwaitingHello => {
+                    return self.violation(DisconnectReason::Timeout, "no Hello in time".into());
                 }
-                _ = &mut hello_deadline, if self.state == ConnectionState::AwaitingHello => {
-                    return self.close(DisconnectReason::Timeout, "no Hello in time").await;
+                Err(_) => return self.violation(DisconnectReason::Timeout, "no traffic from the client".into()),
+            };
+            last_heard = Instant::now();
+            let refused = match incoming {
+                None => return ReadEnd::PeerGone,
+                Some(Ok(Message::Binary(bytes))) => self.on_binary(&bytes).err(),
+                Some(Ok(Message::Text(_))) => {
+                    Some((DisconnectReason::TextFrame, "text frames are not accepted; send binary".into()))
                 }
-                _ = pings.tick() => {
-                    if last_heard.elapsed() >= limits.idle_timeout {
-                        return self.close(DisconnectReason::Timeout, "no traffic from the client").await;
-                    }
-                    if self.send(Message::Ping(Bytes::from_static(b"hb"))).await.is_err() {
-                        return End::PeerGone;
-                    }
+                // Pongs only prove liveness; pings are answered and close frames replied to by
+                // tungstenite itself.
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_) | Message::Close(_))) => None,
+                Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+                    Some((DisconnectReason::MessageTooBig, format!("message of {size} bytes exceeds {max_size}")))
                 }
-                outgoing = queue.next() => match outgoing {
-                    Outgoing::Frame(frame) => {
-                        if self.send(Message::Binary(frame.into_bytes())).await.is_err() {
-                            return End::PeerGone;
-                        }
-                    }
-                    Outgoing::Close(reason, message) => return self.close(reason, &message).await,
-                },
-                incoming = self.ws.next() => {
-                    last_heard = Instant::now();
-                    match incoming {
-                        None => return End::PeerGone,
-                        Some(Ok(Message::Binary(bytes))) => {
-                            if let Err((reason, why)) = self.on_binary(&bytes).await {
-                                return self.close(reason, &why).await;
-                            }
-                        }
-                        Some(Ok(Message::Text(_))) => {
-                            return self.close(DisconnectReason::TextFrame, "text frames are not accepted; send binary").await;
-                        }
-                        // Pongs only prove liveness; pings are answered and close frames
-                        // replied to by tungstenite itself.
-                        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                        Some(Ok(Message::Close(_))) => {}
-                        Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
-                            let why = format!("message of {size} bytes exceeds {max_size}");
-                            return self.close(DisconnectReason::MessageTooBig, &why).await;
-                        }
-                        Some(Err(WsError::Protocol(e))) => {
-                            let why = format!("WebSocket protocol error: {e}");
-                            return self.close(DisconnectReason::ProtocolViolation, &why).await;
-                        }
-                        Some(Err(WsError::Utf8(_))) => {
-                            return self.close(DisconnectReason::InvalidMessage, "invalid UTF-8").await;
-                        }
-                        Some(Err(_)) => return End::PeerGone,
-                    }
+                Some(Err(WsError::Protocol(e))) => {
+                    Some((DisconnectReason::ProtocolViolation, format!("WebSocket protocol error: {e}")))
                 }
+                Some(Err(WsError::Utf8(_))) => Some((DisconnectReason::InvalidMessage, "invalid UTF-8".into())),
+                Some(Err(_)) => return ReadEnd::PeerGone,
+            };
+            if let Some((reason, why)) = refused {
+                return self.violation(reason, why);
             }
         }
     }
 
+    fn violation(&self, reason: DisconnectReason, why: String) -> ReadEnd {
+        self.queue.close(reason, why);
+        ReadEnd::Violation
+    }
+
     /// Handles one binary message; `Err` closes the connection with that reason.
-    async fn on_binary(&mut self, bytes: &[u8]) -> Result<(), (DisconnectReason, String)> {
+    fn on_binary(&mut self, bytes: &[u8]) -> Result<(), (DisconnectReason, String)> {
         if !self.budget.take(Instant::now()) {
             return Err((DisconnectReason::RateLimited, "too many messages per second".into()));
         }
-        let message = codec::decode_client(bytes).map_err(|e| (DisconnectReason::InvalidMessage, e.to_string()))?;
+        let message = codec::decode_client(bytes).map_err(|e| self.undecodable(bytes, e))?;
         message.verify(self.state).map_err(|e| (e.reason(), e.to_string()))?;
         match message {
             ClientMessage::Ping { id } => {
                 let pong = codec::encode(&ServerMessage::Pong { id })
                     .map_err(|e| (DisconnectReason::InvalidMessage, e.to_string()))?;
-                if self.send(Message::Binary(pong.into())).await.is_err() {
-                    return Err((DisconnectReason::TooSlow, "could not answer ping".into()));
-                }
+                self.queue.push(OutFrame::reliable(pong));
             }
             ClientMessage::ReplayControl(_) if !self.ctx.replay => {
                 return Err((DisconnectReason::ProtocolViolation, "ReplayControl: this server is not a replay".into()));
@@ -171,9 +181,71 @@ impl Session {
         Ok(())
     }
 
+    /// Why bytes did not decode: a `Hello` of another protocol version is a version mismatch
+    /// (its layout may differ from ours), anything else is invalid.
+    fn undecodable(&self, bytes: &[u8], error: codec::CodecError) -> (DisconnectReason, String) {
+        match codec::hello_version(bytes) {
+            Some(version) if self.state == ConnectionState::AwaitingHello && version != PROTOCOL_VERSION => (
+                DisconnectReason::VersionMismatch,
+                format!("protocol version mismatch: server speaks {PROTOCOL_VERSION}, client sent {version}"),
+            ),
+            _ => (DisconnectReason::InvalidMessage, error.to_string()),
+        }
+    }
+}
+
+/// The write half: drains the send queue, encoding each snapshot against what this socket got
+/// last, pings, and performs every close.
+struct Writer {
+    sink: SplitSink<Ws, Message>,
+    client: ClientId,
+    queue: Arc<SendQueue>,
+    /// The last state written to this socket: the baseline of the next delta.
+    baseline: Option<Arc<Frame>>,
+    ctx: Arc<NetContext>,
+}
+
+impl Writer {
+    async fn run(&mut self) -> End {
+        let shutdown = stopping(self.ctx.shutdown.clone());
+        tokio::pin!(shutdown);
+        let interval = self.ctx.limits.ping_interval;
+        let mut pings = tokio::time::interval_at(Instant::now() + interval, interval);
+        pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let queue = self.queue.clone();
+        loop {
+            let sent = tokio::select! {
+                _ = &mut shutdown => return self.close(DisconnectReason::ServerShutdown, "server shutting down").await,
+                _ = pings.tick() => self.send(Message::Ping(Bytes::from_static(b"hb"))).await,
+                outgoing = queue.next() => match outgoing {
+                    Outgoing::Frame(frame) => self.send(Message::Binary(frame.bytes)).await,
+                    Outgoing::State(frame, ack) => self.send_state(frame, ack).await,
+                    Outgoing::Close(reason, message) => return self.close(reason, &message).await,
+                },
+            };
+            if sent.is_err() {
+                return End::PeerGone;
+            }
+        }
+    }
+
+    /// Writes the snapshot that takes this client from its baseline to `frame`; nothing if it
+    /// has `frame` already (a replay re-sending a paused tick).
+    async fn send_state(&mut self, frame: Arc<Frame>, last_input_seq: u32) -> Result<(), ()> {
+        if self.baseline.as_ref().is_some_and(|b| Arc::ptr_eq(b, &frame)) {
+            return Ok(());
+        }
+        let body = self.ctx.deltas.body(self.baseline.as_deref(), &frame);
+        let mut bytes = codec::snapshot_head(last_input_seq);
+        bytes.extend_from_slice(&body);
+        self.send(Message::Binary(bytes.into())).await?;
+        self.baseline = Some(frame);
+        Ok(())
+    }
+
     /// Writes one message, giving up on a client that has not read for the write timeout.
     async fn send(&mut self, message: Message) -> Result<(), ()> {
-        match tokio::time::timeout(self.ctx.limits.write_timeout, self.ws.send(message)).await {
+        match tokio::time::timeout(self.ctx.limits.write_timeout, self.sink.send(message)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(()),
             Err(_) => {
@@ -183,17 +255,16 @@ impl Session {
         }
     }
 
-    /// The one way the server ends a session: `Disconnect`, close frame, wait briefly for the
-    /// peer's close frame (RFC 6455, section 7.1.1), then drop the socket.
+    /// The one way the server ends a session: `Disconnect`, then the close frame. The caller
+    /// then waits briefly for the peer's close frame.
     async fn close(&mut self, reason: DisconnectReason, message: &str) -> End {
         tracing::debug!(client = %self.client, ?reason, message, "closing");
         let notice = ServerMessage::Disconnect { reason, message: message.to_owned() };
         if let Ok(bytes) = codec::encode(&notice) {
-            let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.send(Message::Binary(bytes.into()))).await;
+            let _ = tokio::time::timeout(CLOSE_GRACE, self.sink.send(Message::Binary(bytes.into()))).await;
         }
         let frame = CloseFrame { code: CloseCode::from(reason.close_code()), reason: truncate(message).into() };
-        let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.close(Some(frame))).await;
-        let _ = tokio::time::timeout(CLOSE_GRACE, async { while let Some(Ok(_)) = self.ws.next().await {} }).await;
+        let _ = tokio::time::timeout(CLOSE_GRACE, self.sink.send(Message::Close(Some(frame)))).await;
         End::Closed(reason)
     }
 }

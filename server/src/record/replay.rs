@@ -197,7 +197,8 @@ fn feed(sim: &mut Simulation, event: &JournalEntry) {
     match *event {
         JournalEntry::Join { client, ref name } => {
             sim.push(ToSim::Connected { client, addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)) });
-            let hello = ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: name.clone() };
+            let hello =
+                ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: name.clone(), spectate: false };
             sim.push(ToSim::Message { client, message: hello });
         }
         JournalEntry::Leave { client } => sim.push(ToSim::Disconnected { client }),

@@ -5,7 +5,9 @@
 //!
 //! Spectators get `Welcome` with client and entity id 0 (the recorded players own the real
 //! ids), then a `ReplayStatus` and a `Snapshot` at the snapshot rate while playing, and both
-//! at once after any `ReplayControl`. All spectators share one playback, like a watch party:
+//! at once after any `ReplayControl` (the snapshot only if the shown tick changed: a client
+//! that has a tick's state is not sent it again). Snapshots are deltas as in a live game; a
+//! seek starts a new replication epoch, so the first snapshot after it is a keyframe. All spectators share one playback, like a watch party:
 //! anyone's controls apply to everyone. At the end playback pauses; Play from there restarts.
 //! Seeking backward re-simulates from the start (fast: hundreds of times real time).
 
@@ -16,14 +18,15 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use shared::snapshot::{Frame, Replicator};
 use shared::{ClientMessage, ReplayCommand, ServerMessage, Welcome, codec};
 
 use super::reader::Recording;
 use super::replay::Replayer;
-use crate::bridge::{ClientId, Delivery, OutFrame, StateSlot, ToNet, ToSim};
+use crate::bridge::{ClientId, Delivery, OutFrame, StateUpdate, ToNet, ToSim};
 use crate::clock::{FixedClock, Poll};
 use crate::sim::runner::MAX_CATCH_UP_TICKS;
-use crate::sim::systems::snapshot::frame_snapshot;
+use crate::sim::systems::snapshot::ScoreboardSync;
 
 /// How long the thread waits for network events while nothing is due.
 const IDLE_WAIT: Duration = Duration::from_millis(50);
@@ -67,6 +70,10 @@ struct Playback<'r> {
     /// The last seek asked for in the current batch of events: seeking backward re-simulates,
     /// so a burst of seeks costs one re-simulation, not one each.
     pending_seek: Option<u64>,
+    replicator: Replicator,
+    /// The frame of the tick shown now, once made.
+    frame: Option<Arc<Frame>>,
+    scoreboard: ScoreboardSync,
     out: Vec<ToNet>,
 }
 
@@ -89,6 +96,9 @@ impl<'r> Playback<'r> {
             last_snapshot: None,
             reported_divergence: false,
             pending_seek: None,
+            replicator: Replicator::new(recording.header.tick_rate),
+            frame: None,
+            scoreboard: ScoreboardSync::default(),
             out: Vec::new(),
         };
         tracing::info!(end_tick = playback.replayer.end_tick(), "replay ready");
@@ -179,6 +189,7 @@ impl<'r> Playback<'r> {
             ReplayCommand::Play => {
                 if self.replayer.tick() >= self.replayer.end_tick() {
                     self.replayer.seek(0);
+                    self.replicator.restart();
                 }
                 self.paused = false;
             }
@@ -193,6 +204,7 @@ impl<'r> Playback<'r> {
     fn apply_seek(&mut self) {
         if let Some(tick) = self.pending_seek.take() {
             self.replayer.seek(tick);
+            self.replicator.restart();
             self.restart_clock();
             self.broadcast_state();
         }
@@ -211,19 +223,26 @@ impl<'r> Playback<'r> {
         });
         if let Ok(bytes) = codec::encode(&welcome) {
             self.out.push(ToNet::Send { client, frame: OutFrame::reliable(bytes) });
+            self.out.push(ToNet::Subscribe { client });
         }
-        self.send_state(vec![client]);
+        self.scoreboard.newcomers.push(client);
+        self.send_state(Some(client));
     }
 
-    /// Queues the status and a snapshot of the current tick for every welcomed spectator.
+    /// Queues the status and the current tick's state for every welcomed spectator.
     fn broadcast_state(&mut self) {
         self.last_snapshot = Some(Instant::now());
-        let welcomed = self.spectators.iter().filter(|(_, w)| **w).map(|(c, _)| *c).collect();
-        self.send_state(welcomed);
+        self.send_state(None);
     }
 
-    /// Queues the status and a snapshot of the current tick for `welcomed`, each encoded once.
-    fn send_state(&mut self, welcomed: Vec<ClientId>) {
+    /// Queues the status, the scoreboard where due, and the current tick's state for `only`
+    /// or every welcomed spectator. The state is replicated once per shown tick, and a seek
+    /// (which restarts the replicator) always makes a new one.
+    fn send_state(&mut self, only: Option<ClientId>) {
+        let welcomed: Vec<ClientId> = match only {
+            Some(client) => vec![client],
+            None => self.spectators.iter().filter(|(_, w)| **w).map(|(c, _)| *c).collect(),
+        };
         if welcomed.is_empty() {
             return;
         }
@@ -235,16 +254,18 @@ impl<'r> Playback<'r> {
             speed_percent: self.speed_percent,
         };
         if let Ok(bytes) = codec::encode(&status) {
-            let frame = OutFrame {
-                head: Default::default(),
-                body: bytes.into(),
-                delivery: Delivery::Latest(StateSlot::ReplayStatus),
-            };
+            let frame = OutFrame { bytes: bytes.into(), delivery: Delivery::LatestStatus };
             for client in &welcomed {
                 self.out.push(ToNet::Send { client: *client, frame: frame.clone() });
             }
         }
         let (entities, scores) = self.replayer.state();
-        frame_snapshot(tick, &entities, &scores, welcomed.iter().map(|c| (*c, 0)), &mut self.out);
+        self.scoreboard.sync(&scores, &mut self.out);
+        let frame = match &self.frame {
+            Some(frame) if frame.tick == tick && frame.epoch == self.replicator.epoch() => frame.clone(),
+            _ => self.replicator.update(tick, &entities),
+        };
+        self.frame = Some(frame.clone());
+        self.out.push(ToNet::State(StateUpdate { frame, only, acks: Vec::new() }));
     }
 }

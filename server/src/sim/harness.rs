@@ -1,9 +1,14 @@
 //! Steps a [`Simulation`] in memory with no sockets and no clock: clients join, send inputs
-//! and read what the simulation would send them. Used by tests, benchmarks and tools.
+//! and read what the simulation would send them. Stands in for the network side as well:
+//! each client is sent the delta from the last state it was sent, through the real encoder
+//! and decoder, and holds the decoded world in a [`ClientState`]. Used by tests, benchmarks
+//! and tools.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
+use shared::snapshot::{ClientState, Frame, Snapshot};
 use shared::{ClientMessage, EntityState, Input, MapData, PROTOCOL_VERSION, ServerMessage, codec};
 
 use crate::bridge::{ClientId, ToNet, ToSim};
@@ -17,13 +22,24 @@ pub struct Harness {
     pub sim: Simulation,
     mail: BTreeMap<ClientId, Vec<ServerMessage>>,
     closed: BTreeMap<ClientId, shared::DisconnectReason>,
+    subscribed: BTreeSet<ClientId>,
+    views: BTreeMap<ClientId, (Option<Arc<Frame>>, ClientState)>,
+    last_frame: Option<Arc<Frame>>,
     recorder: Option<Recorder>,
 }
 
 impl Harness {
     /// A fresh simulation.
     pub fn new(settings: SimSettings, map: MapData) -> Self {
-        Harness { sim: Simulation::new(settings, map), mail: BTreeMap::new(), closed: BTreeMap::new(), recorder: None }
+        Harness {
+            sim: Simulation::new(settings, map),
+            mail: BTreeMap::new(),
+            closed: BTreeMap::new(),
+            subscribed: BTreeSet::new(),
+            views: BTreeMap::new(),
+            last_frame: None,
+            recorder: None,
+        }
     }
 
     /// Records every later step through `recorder` (see `record::writer`).
@@ -40,10 +56,19 @@ impl Harness {
 
     /// Connects `client` and sends its `Hello`; the join takes effect on the next step.
     pub fn connect(&mut self, client: u32, name: &str) -> ClientId {
+        self.hello(client, name, false)
+    }
+
+    /// Connects `client` as a spectator.
+    pub fn spectate(&mut self, client: u32, name: &str) -> ClientId {
+        self.hello(client, name, true)
+    }
+
+    fn hello(&mut self, client: u32, name: &str, spectate: bool) -> ClientId {
         let client = ClientId(client);
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         self.sim.push(ToSim::Connected { client, addr });
-        let hello = ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: name.into() };
+        let hello = ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: name.into(), spectate };
         self.sim.push(ToSim::Message { client, message: hello });
         client
     }
@@ -56,6 +81,8 @@ impl Harness {
     /// Disconnects a client.
     pub fn disconnect(&mut self, client: ClientId) {
         self.sim.push(ToSim::Disconnected { client });
+        self.subscribed.remove(&client);
+        self.views.remove(&client);
     }
 
     /// Runs `ticks` steps, decoding everything sent into the mailboxes.
@@ -66,25 +93,61 @@ impl Harness {
                 recorder.after_step(&mut self.sim);
             }
             for out in self.sim.take_outbound() {
-                match out {
-                    ToNet::Send { client, frame } => {
-                        if let Ok(msg) = codec::decode_server(&frame.into_bytes()) {
-                            self.mail.entry(client).or_default().push(msg);
-                        }
-                    }
-                    ToNet::Broadcast { frame } => {
-                        if let Ok(msg) = codec::decode_server(&frame.into_bytes()) {
-                            for mailbox in self.mail.values_mut() {
-                                mailbox.push(msg.clone());
-                            }
-                        }
-                    }
-                    ToNet::Close { client, reason, .. } => {
-                        self.closed.insert(client, reason);
+                self.deliver(out);
+            }
+        }
+    }
+
+    /// What the network side would do with one message from the simulation.
+    fn deliver(&mut self, out: ToNet) {
+        match out {
+            ToNet::Send { client, frame } => {
+                if let Ok(msg) = codec::decode_server(&frame.bytes) {
+                    self.mail.entry(client).or_default().push(msg);
+                }
+            }
+            ToNet::Broadcast { frame } => {
+                if let Ok(msg) = codec::decode_server(&frame.bytes) {
+                    for client in &self.subscribed {
+                        self.mail.entry(*client).or_default().push(msg.clone());
                     }
                 }
             }
+            ToNet::Subscribe { client } => {
+                self.subscribed.insert(client);
+            }
+            ToNet::State(update) => {
+                let rate = self.sim.settings().tick_rate;
+                for &client in self.subscribed.iter().filter(|c| update.only.is_none_or(|only| only == **c)) {
+                    let (baseline, state) = self.views.entry(client).or_insert_with(|| (None, ClientState::new(rate)));
+                    let base = baseline.as_deref().filter(|b| b.can_base(&update.frame));
+                    let mut bytes = codec::snapshot_head(update.ack(client));
+                    Snapshot::between(base, &update.frame).write_body(&mut bytes);
+                    if let Ok(ServerMessage::Snapshot(snapshot)) = codec::decode_server(&bytes) {
+                        if let Err(e) = state.apply(&snapshot) {
+                            tracing::error!(%client, "snapshot does not apply: {e}");
+                        }
+                        self.mail.entry(client).or_default().push(ServerMessage::Snapshot(snapshot));
+                    }
+                    *baseline = Some(update.frame.clone());
+                }
+                self.last_frame = Some(update.frame);
+            }
+            ToNet::Close { client, reason, .. } => {
+                self.closed.insert(client, reason);
+                self.subscribed.remove(&client);
+            }
         }
+    }
+
+    /// The world as `client` decoded it from its snapshots.
+    pub fn client_state(&self, client: ClientId) -> Option<&ClientState> {
+        self.views.get(&client).map(|(_, state)| state)
+    }
+
+    /// The last frame sent to the subscribers.
+    pub fn last_frame(&self) -> Option<&Frame> {
+        self.last_frame.as_deref()
     }
 
     /// Takes the messages sent to `client` so far.

@@ -18,10 +18,12 @@ pub mod resources;
 pub mod rng;
 pub mod rules;
 pub mod runner;
+pub mod stats;
 pub mod systems;
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
+use shared::snapshot::Replicator;
 use shared::{EntityState, MapData, ScoreEntry};
 
 use crate::bridge::{ToNet, ToSim};
@@ -65,6 +67,7 @@ impl Simulation {
     pub fn new(settings: SimSettings, map: MapData) -> Self {
         let mut world = World::new();
         world.insert_resource(SimRng::new(settings.seed));
+        world.insert_resource(snapshot::Replication(Replicator::new(settings.tick_rate)));
         world.insert_resource(settings);
         world.insert_resource(Arena(map));
         world.init_resource::<Tick>();
@@ -76,6 +79,7 @@ impl Simulation {
         world.init_resource::<receive::Joins>();
         world.init_resource::<Journal>();
         world.insert_resource(SnapshotsEnabled(true));
+        world.init_resource::<snapshot::ScoreboardSync>();
         crowd::spawn_crowd(&mut world);
 
         let mut schedule = Schedule::default();

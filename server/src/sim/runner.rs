@@ -13,6 +13,7 @@ use crate::bridge::{ToNet, ToSim};
 use crate::clock::{FixedClock, Poll};
 use crate::record::writer::Recorder;
 use crate::sim::Simulation;
+use crate::sim::stats::TickStats;
 
 /// Most ticks run back to back after a stall before the rest are dropped (a quarter second
 /// at 60 Hz).
@@ -27,19 +28,21 @@ pub struct SimThread {
 }
 
 impl SimThread {
-    /// Starts stepping `sim` at `tick_rate` on a new thread, recording it if `recorder` is set.
+    /// Starts stepping `sim` at `tick_rate` on a new thread, recording it if `recorder` is set
+    /// and publishing tick timings to `shared_stats`.
     pub fn spawn(
         sim: Simulation,
         tick_rate: u16,
         from_net: Receiver<ToSim>,
         to_net: Sender<ToNet>,
         recorder: Option<Recorder>,
+        shared_stats: Arc<TickStats>,
     ) -> std::io::Result<SimThread> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = thread::Builder::new()
             .name("simulation".into())
-            .spawn(move || run(sim, tick_rate, &from_net, &to_net, recorder, &flag))?;
+            .spawn(move || run(sim, tick_rate, &from_net, &to_net, recorder, &shared_stats, &flag))?;
         Ok(SimThread { handle, stop })
     }
 
@@ -56,10 +59,11 @@ fn run(
     from_net: &Receiver<ToSim>,
     to_net: &Sender<ToNet>,
     recorder: Option<Recorder>,
+    shared_stats: &TickStats,
     stop: &AtomicBool,
 ) -> Simulation {
     let mut clock = FixedClock::new(u32::from(tick_rate), MAX_CATCH_UP_TICKS);
-    let mut stats = TickStats::new(clock.dt());
+    let mut stats = TickReport::new(clock.dt());
     let start = Instant::now();
     tracing::info!(tick_rate, "simulation started");
     while !stop.load(Ordering::Relaxed) {
@@ -75,7 +79,9 @@ fn run(
                     }
                     let began = Instant::now();
                     sim.step();
-                    stats.record(sim.tick(), began.elapsed());
+                    let took = began.elapsed();
+                    stats.record(sim.tick(), took);
+                    shared_stats.record(sim.tick(), took);
                     if let Some(recorder) = &recorder {
                         recorder.after_step(&mut sim);
                     }
@@ -96,7 +102,7 @@ fn run(
 }
 
 /// Tick durations over a reporting window, and overruns (ticks longer than `dt`).
-struct TickStats {
+struct TickReport {
     dt: Duration,
     window: Vec<Duration>,
     since: Instant,
@@ -104,9 +110,9 @@ struct TickStats {
     overruns_window: u64,
 }
 
-impl TickStats {
+impl TickReport {
     fn new(dt: Duration) -> Self {
-        TickStats { dt, window: Vec::new(), since: Instant::now(), overruns_total: 0, overruns_window: 0 }
+        TickReport { dt, window: Vec::new(), since: Instant::now(), overruns_total: 0, overruns_window: 0 }
     }
 
     fn record(&mut self, tick: u64, took: Duration) {

@@ -60,6 +60,11 @@ impl Replicator {
         self.records.clear();
     }
 
+    /// The epoch the next frame will have.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// The next frame, for the state `truth` (in increasing id) at `tick`.
     ///
     /// Each entity keeps its model (base position, velocity, base tick) while the truth stays

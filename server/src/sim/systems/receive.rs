@@ -1,4 +1,5 @@
-//! Receive stage: turns the inbox into roster changes, joins and queued inputs.
+//! Receive stage: turns the inbox into roster changes, joins (players and spectators) and
+//! queued inputs.
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
@@ -11,10 +12,22 @@ use crate::sim::journal::{Journal, JournalEntry};
 use crate::sim::resources::{Arena, Inbox, NetIds, Outbox, Roster, SimSettings};
 use crate::sim::rng::SimRng;
 use crate::sim::rules::{MAX_BUFFERED_INPUTS, MAX_HEALTH};
+use crate::sim::systems::snapshot::ScoreboardSync;
+
+/// A `Hello` of this tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Join {
+    /// Who.
+    pub client: ClientId,
+    /// Display name, trimmed.
+    pub name: String,
+    /// Whether it asked to spectate.
+    pub spectate: bool,
+}
 
 /// `Hello`s of this tick, in arrival order, for [`admit_players`].
 #[derive(Resource, Debug, Default)]
-pub struct Joins(pub Vec<(ClientId, String)>);
+pub struct Joins(pub Vec<Join>);
 
 /// Drains the inbox in arrival order: connections, departures, inputs; `Hello`s go to [`Joins`].
 pub fn drain_inbox(
@@ -32,13 +45,14 @@ pub fn drain_inbox(
             }
             ToSim::Disconnected { client } => {
                 roster.pending.remove(&client);
+                roster.spectators.remove(&client);
                 if let Some(entity) = roster.players.remove(&client) {
                     commands.entity(entity).despawn();
                     journal.record(JournalEntry::Leave { client });
                 }
             }
-            ToSim::Message { client, message: ClientMessage::Hello { name, .. } } => {
-                joins.0.push((client, name.trim().to_owned()));
+            ToSim::Message { client, message: ClientMessage::Hello { name, spectate, .. } } => {
+                joins.0.push(Join { client, name: name.trim().to_owned(), spectate });
             }
             ToSim::Message { client, message: ClientMessage::Input(input) } => {
                 let Some(entity) = roster.players.get(&client) else { continue };
@@ -65,21 +79,30 @@ pub struct Admission<'w> {
     rng: ResMut<'w, SimRng>,
     outbox: ResMut<'w, Outbox>,
     journal: ResMut<'w, Journal>,
+    scoreboard: ResMut<'w, ScoreboardSync>,
     settings: Res<'w, SimSettings>,
     arena: Res<'w, Arena>,
 }
 
 /// Spawns a player for each `Hello` while there is room, and welcomes it; refuses the rest.
+/// Spectators are welcomed with no entity and take no player slot. Every welcomed client is
+/// subscribed to states and broadcasts, and gets the scoreboard at the next snapshot tick.
 pub fn admit_players(
     mut commands: Commands,
     mut joins: ResMut<Joins>,
     mut roster: ResMut<Roster>,
     admission: Admission,
 ) {
-    let Admission { mut ids, mut rng, mut outbox, mut journal, settings, arena } = admission;
-    for (client, name) in joins.0.drain(..) {
+    let Admission { mut ids, mut rng, mut outbox, mut journal, mut scoreboard, settings, arena } = admission;
+    for Join { client, name, spectate } in joins.0.drain(..) {
         if !roster.pending.remove(&client) {
             continue; // already gone, or a second Hello the network layer let through
+        }
+        if spectate {
+            roster.spectators.insert(client);
+            welcome(&mut outbox.0, client, 0, &settings, &arena);
+            scoreboard.newcomers.push(client);
+            continue;
         }
         if roster.players.len() >= usize::from(settings.max_players) {
             outbox.0.push(ToNet::Close {
@@ -103,17 +126,26 @@ pub fn admit_players(
             .id();
         roster.players.insert(client, entity);
         journal.record(JournalEntry::Join { client, name });
-        let welcome = ServerMessage::Welcome(Welcome {
-            client_id: client.0,
-            entity_id: id,
-            tick_rate: settings.tick_rate,
-            snapshot_rate: settings.snapshot_rate,
-            map: arena.0.clone(),
-        });
-        match codec::encode(&welcome) {
-            Ok(bytes) => outbox.0.push(ToNet::Send { client, frame: OutFrame::reliable(bytes) }),
-            Err(e) => tracing::error!(%client, "cannot encode Welcome: {e}"),
+        welcome(&mut outbox.0, client, id, &settings, &arena);
+        scoreboard.newcomers.push(client);
+    }
+}
+
+/// Queues `Welcome` (entity 0 for a spectator) and subscribes the client to the world.
+fn welcome(out: &mut Vec<ToNet>, client: ClientId, entity_id: u32, settings: &SimSettings, arena: &Arena) {
+    let welcome = ServerMessage::Welcome(Welcome {
+        client_id: client.0,
+        entity_id,
+        tick_rate: settings.tick_rate,
+        snapshot_rate: settings.snapshot_rate,
+        map: arena.0.clone(),
+    });
+    match codec::encode(&welcome) {
+        Ok(bytes) => {
+            out.push(ToNet::Send { client, frame: OutFrame::reliable(bytes) });
+            out.push(ToNet::Subscribe { client });
         }
+        Err(e) => tracing::error!(%client, "cannot encode Welcome: {e}"),
     }
 }
 

@@ -1,12 +1,14 @@
-//! Snapshot stage: at the snapshot rate, gathers every entity's state in `NetId` order,
-//! encodes it once, and queues one frame per player (shared body, per-client head).
+//! Snapshot stage: at the snapshot rate, gathers every entity's state in `NetId` order, turns
+//! it into one quantized [`Frame`] (the dead-reckoning models live in [`Replication`]) and
+//! hands it to the network side, which encodes each client's delta. The tick's cost does not
+//! grow with the number of clients. The scoreboard goes out only when it changes.
 
 use bevy_ecs::prelude::*;
-use bevy_ecs::system::SystemState;
-use bytes::Bytes;
-use shared::{EntityKind, EntityState, ScoreEntry, codec};
+use bevy_ecs::system::{SystemParam, SystemState};
+use shared::snapshot::Replicator;
+use shared::{EntityKind, EntityState, ScoreEntry, ServerMessage, codec};
 
-use crate::bridge::{ClientId, Delivery, OutFrame, StateSlot, ToNet};
+use crate::bridge::{ClientId, OutFrame, StateUpdate, ToNet};
 use crate::sim::components::{Combatant, InputQueue, NetId, Npc, Player, Position, Projectile, Velocity};
 use crate::sim::resources::{Outbox, Roster, SimSettings, SnapshotsEnabled, Tick};
 
@@ -90,64 +92,84 @@ pub struct SnapshotScratch {
     scores: Vec<ScoreEntry>,
 }
 
-/// Run condition of [`send_snapshots`]: snapshots are on, this is a snapshot tick, and
-/// someone is there to receive it.
-pub fn snapshot_due(
-    settings: Res<SimSettings>,
-    enabled: Res<SnapshotsEnabled>,
-    tick: Res<Tick>,
-    roster: Res<Roster>,
-) -> bool {
-    enabled.0 && !roster.players.is_empty() && is_snapshot_tick(tick.0, settings.tick_rate, settings.snapshot_rate)
+/// The replication models. They advance at every snapshot tick, whoever is connected, so
+/// the frames of a run depend on its inputs alone (a replay reproduces them).
+#[derive(Resource, Debug)]
+pub struct Replication(pub Replicator);
+
+/// The scoreboard as last broadcast, and who joined since and has not been sent it.
+#[derive(Resource, Debug, Default)]
+pub struct ScoreboardSync {
+    sent: Option<Vec<ScoreEntry>>,
+    /// Clients welcomed since the last snapshot tick.
+    pub newcomers: Vec<ClientId>,
 }
 
-/// Queues this tick's snapshot for every player.
+impl ScoreboardSync {
+    /// Queues the scoreboard where it is due: to every subscriber if it changed since it was
+    /// last sent, else to the newcomers alone.
+    pub fn sync(&mut self, scores: &[ScoreEntry], out: &mut Vec<ToNet>) {
+        let newcomers = std::mem::take(&mut self.newcomers);
+        let changed = self.sent.as_deref() != Some(scores);
+        if !changed && newcomers.is_empty() {
+            return;
+        }
+        let bytes = match codec::encode(&ServerMessage::Scoreboard(scores.to_vec())) {
+            Ok(bytes) => bytes::Bytes::from(bytes),
+            Err(e) => {
+                tracing::error!("cannot encode the scoreboard: {e}");
+                return;
+            }
+        };
+        if changed {
+            self.sent = Some(scores.to_vec());
+            out.push(ToNet::Broadcast { frame: OutFrame::reliable(bytes) });
+        } else {
+            for client in newcomers {
+                out.push(ToNet::Send { client, frame: OutFrame::reliable(bytes.clone()) });
+            }
+        }
+    }
+}
+
+/// What the snapshot stage writes.
+#[derive(SystemParam)]
+pub struct SnapshotOutput<'w> {
+    replication: ResMut<'w, Replication>,
+    scoreboard: ResMut<'w, ScoreboardSync>,
+    outbox: ResMut<'w, Outbox>,
+}
+
+/// Run condition of [`send_snapshots`]: snapshots are on and this is a snapshot tick.
+pub fn snapshot_due(settings: Res<SimSettings>, enabled: Res<SnapshotsEnabled>, tick: Res<Tick>) -> bool {
+    enabled.0 && is_snapshot_tick(tick.0, settings.tick_rate, settings.snapshot_rate)
+}
+
+/// Makes this tick's frame and, if anyone is subscribed, queues it with each player's last
+/// applied input, and the scoreboard where due.
 pub fn send_snapshots(
     params: GatherParams,
     queues: Query<&InputQueue>,
     mut scratch: Local<SnapshotScratch>,
-    mut outbox: ResMut<Outbox>,
+    out: SnapshotOutput,
     roster: Res<Roster>,
     tick: Res<Tick>,
 ) {
+    let SnapshotOutput { mut replication, mut scoreboard, mut outbox } = out;
     let SnapshotScratch { entities, scores } = &mut *scratch;
     collect(&params, entities, scores);
-    let recipients = roster.players.iter().map(|(&client, &entity)| {
-        let acked = queues.get(entity).map_or(0, |q| q.current.seq);
-        (client, acked)
-    });
-    frame_snapshot(tick.0, entities, scores, recipients, &mut outbox.0);
-}
-
-/// Encodes one snapshot once and queues it for each `(client, last applied input)`, each with
-/// its own small head. The one snapshot path, for live players and replay spectators alike.
-pub fn frame_snapshot(
-    tick: u64,
-    entities: &[EntityState],
-    scores: &[ScoreEntry],
-    recipients: impl IntoIterator<Item = (ClientId, u32)>,
-    out: &mut Vec<ToNet>,
-) {
-    let body = match codec::encode_snapshot_body(entities, scores) {
-        Ok(body) => Bytes::from(body),
-        Err(e) => {
-            tracing::error!(tick, "cannot encode snapshot: {e}");
-            return;
-        }
-    };
-    for (client, acked) in recipients {
-        match codec::encode_snapshot_head(tick, acked) {
-            Ok(head) => out.push(ToNet::Send {
-                client,
-                frame: OutFrame {
-                    head: head.into(),
-                    body: body.clone(),
-                    delivery: Delivery::Latest(StateSlot::Snapshot),
-                },
-            }),
-            Err(e) => tracing::error!(%client, "cannot encode snapshot head: {e}"),
-        }
+    let frame = replication.0.update(tick.0, entities);
+    if roster.players.is_empty() && roster.spectators.is_empty() {
+        return;
     }
+    scoreboard.sync(scores, &mut outbox.0);
+    let acks = roster
+        .players
+        .iter()
+        .filter_map(|(&client, &entity)| queues.get(entity).ok().map(|q| (client, q.current.seq)))
+        .filter(|(_, seq)| *seq > 0)
+        .collect();
+    outbox.0.push(ToNet::State(StateUpdate { frame, only: None, acks }));
 }
 
 #[cfg(test)]
