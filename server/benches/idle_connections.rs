@@ -1,6 +1,8 @@
-//! Memory benchmark: resident memory of the real `server` binary before and after 100 idle
-//! WebSocket connections (upgraded, joined, receiving snapshots, sending nothing). Run with
-//! `cargo bench -p server --bench idle_connections` (optionally `-- CONNECTIONS`).
+//! Memory benchmark: resident memory of the real `server` binary (with the W1 crowd of 1000
+//! NPCs) before and after idle WebSocket spectators (upgraded, joined, receiving snapshots,
+//! sending nothing). Run with `cargo bench -p server --bench idle_connections` (optionally
+//! `-- CONNECTIONS [NPCS]`; 500 and 1000 by default). `server bench w1` measures the same
+//! figure under the full W1 load.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "benchmark: a panic is the failure report")]
 
@@ -33,9 +35,11 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[tokio::main]
 async fn main() {
-    let count: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100);
+    let numbers: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let count = numbers.first().copied().unwrap_or(500);
+    let npcs = numbers.get(1).copied().unwrap_or(1000).to_string();
     let child = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["--bind", "127.0.0.1:0", "--no-web", "--max-players", "1000"])
+        .args(["--bind", "127.0.0.1:0", "--no-web", "--npcs", &npcs, "--max-connections", "10000"])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -58,7 +62,7 @@ async fn main() {
         let stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
         let (mut ws, _) = client_async(format!("ws://{addr}/ws"), stream).await.expect("upgrade");
         let hello =
-            ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: format!("idle{i}"), spectate: false };
+            ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: format!("idle{i}"), spectate: true };
         ws.send(Message::Binary(codec::encode(&hello).expect("encode").into())).await.expect("send");
         clients.push(ws);
     }
@@ -74,7 +78,7 @@ async fn main() {
     }
     let after = rss_kib(pid);
     println!(
-        "server VmRSS: {before} KiB idle, {after} KiB with {count} idle WebSocket clients \
+        "server VmRSS ({npcs} NPCs): {before} KiB idle, {after} KiB with {count} idle WebSocket spectators \
          (+{} KiB, {:.1} KiB per connection); {received} messages read by the clients",
         after.saturating_sub(before),
         after.saturating_sub(before) as f64 / count as f64,

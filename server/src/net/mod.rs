@@ -68,13 +68,13 @@ impl Default for NetLimits {
 }
 
 /// WebSocket settings for game connections. Client messages are tiny (under 40 bytes), so the
-/// frame and message limits are [`MAX_CLIENT_MESSAGE_BYTES`], and the read buffer is 4 KiB,
+/// frame and message limits are [`MAX_CLIENT_MESSAGE_BYTES`], and the read buffer is 1 KiB,
 /// not tungstenite's 128 KiB, which would cost 128 MiB per thousand clients for nothing.
-/// Writes go straight to the socket (one frame per send), and the write buffer may hold a
-/// couple of the largest snapshots while the socket is slow.
+/// Writes go straight to the socket (one frame per send; large messages are fragmented by the
+/// session, so the write buffer stays small).
 pub fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(2 * MAX_SERVER_MESSAGE_BYTES)
         .max_message_size(Some(MAX_CLIENT_MESSAGE_BYTES))

@@ -21,7 +21,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 
 use super::send_queue::{Outgoing, SendQueue};
 use super::{NetContext, stopping};
@@ -31,6 +32,10 @@ use crate::bridge::{ClientId, OutFrame, ToSim};
 const MAX_CLOSE_REASON: usize = 123;
 /// How long to wait for the peer's close frame after sending ours.
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
+/// Messages longer than this go out as fragments of this size. tungstenite's write buffer
+/// keeps the capacity of the largest frame for the connection's life: a keyframe sent whole
+/// would pin its size (8 KB for the W1 crowd) on every connection.
+const FRAGMENT_BYTES: usize = 2048;
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -218,7 +223,7 @@ impl Writer {
                 _ = &mut shutdown => return self.close(DisconnectReason::ServerShutdown, "server shutting down").await,
                 _ = pings.tick() => self.send(Message::Ping(Bytes::from_static(b"hb"))).await,
                 outgoing = queue.next() => match outgoing {
-                    Outgoing::Frame(frame) => self.send(Message::Binary(frame.bytes)).await,
+                    Outgoing::Frame(frame) => self.send_binary(frame.bytes).await,
                     Outgoing::State(frame, ack) => self.send_state(frame, ack).await,
                     Outgoing::Close(reason, message) => return self.close(reason, &message).await,
                 },
@@ -238,8 +243,24 @@ impl Writer {
         let body = self.ctx.deltas.body(self.baseline.as_deref(), &frame);
         let mut bytes = codec::snapshot_head(last_input_seq);
         bytes.extend_from_slice(&body);
-        self.send(Message::Binary(bytes.into())).await?;
+        self.send_binary(bytes.into()).await?;
         self.baseline = Some(frame);
+        Ok(())
+    }
+
+    /// Writes one binary message, in fragments of [`FRAGMENT_BYTES`] if it is longer.
+    async fn send_binary(&mut self, bytes: Bytes) -> Result<(), ()> {
+        if bytes.len() <= FRAGMENT_BYTES {
+            return self.send(Message::Binary(bytes)).await;
+        }
+        let mut at = 0;
+        while at < bytes.len() {
+            let end = (at + FRAGMENT_BYTES).min(bytes.len());
+            let opcode = if at == 0 { Data::Binary } else { Data::Continue };
+            let fragment = WsFrame::message(bytes.slice(at..end), OpCode::Data(opcode), end == bytes.len());
+            self.send(Message::Frame(fragment)).await?;
+            at = end;
+        }
         Ok(())
     }
 
