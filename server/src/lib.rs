@@ -6,9 +6,12 @@
 //!   `ClientMessage::verify`) and sends it over the [`bridge`].
 //! - [`sim::runner`] drains the bridge into the [`sim::Simulation`]'s inbox each tick, paced
 //!   by the [`clock`]; the systems in [`sim::systems`] run in [`sim::SimSet`] order, and the
-//!   snapshot stage encodes frames into the outbox.
-//! - The runner sends the frames over the [`bridge`]; the [`net::router`] thread puts them in
-//!   each client's [`net::send_queue`], and the session writes them out.
+//!   snapshot stage turns the world into one quantized frame (`shared::snapshot`) per
+//!   snapshot tick.
+//! - The runner sends frames and messages over the [`bridge`]; the [`net::router`] thread puts
+//!   them in each client's [`net::send_queue`]; the session's writer encodes the delta from
+//!   what its socket last got (shared through [`net::delta_cache`]) and writes it out.
+//! - [`sim::stats`] publishes tick timings, served at `GET /stats`.
 //!
 //! Recording and replay: the simulation journals what it consumes ([`sim::journal`]) and
 //! digests its state ([`sim::checksum`]); [`record`] writes that to files on its own thread,
