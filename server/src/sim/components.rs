@@ -50,7 +50,7 @@ pub struct Combatant {
 /// Inputs received from a player's client and not yet applied, plus the one in force.
 #[derive(Component, Debug, Clone, Default, PartialEq)]
 pub struct InputQueue {
-    /// Received, in arrival order; one is applied per tick.
+    /// Received since the last tick, in arrival order; the newest is applied.
     pub pending: VecDeque<Input>,
     /// The input in force; repeated on ticks when none arrived (keys stay held).
     pub current: Input,

@@ -35,7 +35,7 @@ use systems::{collisions, combat, crowd, inputs, movement, receive, respawn, sna
 /// The version of the simulation's behaviour. Bump it with any change that makes the same
 /// inputs produce a different world (rules, systems, their order, the RNG's use): recordings
 /// made by another version are refused rather than replayed into silent divergence.
-pub const SIM_VERSION: u32 = 1;
+pub const SIM_VERSION: u32 = 2;
 
 /// The stages of a tick, run in this order.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]

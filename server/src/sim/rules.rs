@@ -18,8 +18,8 @@ pub const FIRE_INTERVAL_SECS: f32 = 0.2;
 pub const PROJECTILE_DAMAGE: u8 = 25;
 /// Time from death to respawn, seconds.
 pub const RESPAWN_DELAY_SECS: f32 = 2.0;
-/// Inputs buffered per player beyond the one applied each tick; older ones are dropped so a
-/// client whose clock runs fast cannot build up latency.
+/// Inputs buffered per player between two ticks (the newest is applied, see
+/// `systems::inputs`); more are dropped, oldest first, so a flood costs no memory.
 pub const MAX_BUFFERED_INPUTS: usize = 4;
 
 /// W1 crowd (`../shared/WORKLOADS.md`): the square the NPCs live in, side length.

@@ -1,5 +1,12 @@
-//! Apply-inputs stage: each player takes one queued input per tick, sets its velocity and
-//! aim, and fires. Players go in `NetId` order, so projectile ids are deterministic.
+//! Apply-inputs stage: each player takes the newest input that arrived before the tick, sets
+//! its velocity and aim, and fires. Players go in `NetId` order, so projectile ids are
+//! deterministic.
+//!
+//! Inputs that arrived together (network or timer jitter bunches them) are not queued behind
+//! each other: a queue would keep the player a tick or more behind its client for as long as
+//! the bunching lasts, and the client's inputs are state (keys held, where it aims), of which
+//! the newest is the truth. The superseded inputs' buttons carry over, so no shot is lost.
+//! A player moves exactly one step per tick whatever its client sends.
 
 use bevy_ecs::prelude::*;
 use glam::Vec2;
@@ -14,7 +21,7 @@ use crate::sim::rules::{
 
 type PlayerInputs<'a> = (&'a NetId, &'a Player, &'a Position, &'a mut InputQueue, &'a mut Combatant, &'a mut Velocity);
 
-/// Consumes one input per player and acts on it.
+/// Consumes each player's newest input and acts on it.
 pub fn apply_inputs(
     mut commands: Commands,
     mut players: Query<PlayerInputs>,
@@ -26,9 +33,12 @@ pub fn apply_inputs(
     let mut ordered: Vec<_> = players.iter_mut().collect();
     ordered.sort_unstable_by_key(|(id, ..)| **id);
     for (_, player, pos, mut queue, mut combat, mut vel) in ordered {
-        if let Some(next) = queue.pending.pop_front() {
-            queue.current = next;
-            journal.record(JournalEntry::Input { client: player.client, input: next });
+        if let Some(mut newest) = queue.pending.pop_back() {
+            for older in queue.pending.drain(..) {
+                newest.buttons |= older.buttons;
+            }
+            queue.current = newest;
+            journal.record(JournalEntry::Input { client: player.client, input: newest });
         }
         let input = queue.current;
         combat.cooldown = combat.cooldown.saturating_sub(1);
