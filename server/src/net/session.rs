@@ -16,6 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use shared::snapshot::Frame;
 use shared::{ClientMessage, ConnectionState, DisconnectReason, PROTOCOL_VERSION, ServerMessage, codec};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -41,9 +42,10 @@ type Ws = WebSocketStream<TcpStream>;
 
 /// Runs the session until the connection ends; the simulation hears of its start and end.
 ///
-/// Reading and writing are two loops on the two halves of the socket, polled together in this
-/// one task: a write blocked on a client that does not read never stops us reading from it
-/// (its inputs, its pings, its close), and a flood of reads never starves the writes.
+/// Reading and writing are two loops on the two halves of the socket, each in its own task
+/// (so each is woken by its own events only): a write blocked on a client that does not read
+/// never stops us reading from it (its inputs, its pings, its close), and a flood of reads
+/// never starves the writes. The writer owns the session's end.
 pub async fn run(ws: Ws, addr: SocketAddr, ctx: Arc<NetContext>) {
     let client = ClientId(ctx.next_client.fetch_add(1, Ordering::Relaxed) + 1);
     let queue = Arc::new(SendQueue::new());
@@ -59,24 +61,29 @@ pub async fn run(ws: Ws, addr: SocketAddr, ctx: Arc<NetContext>) {
         budget: RateBudget::new(ctx.limits.messages_per_second, ctx.limits.message_burst),
         ctx: ctx.clone(),
     };
+    let mut reading = tokio::spawn(async move {
+        let end = reader.run().await;
+        (end, reader)
+    });
     let mut writer = Writer { sink, client, queue: queue.clone(), baseline: None, ctx: ctx.clone() };
-    let end = {
-        let read = reader.run();
-        let write = writer.run();
-        tokio::pin!(read, write);
-        tokio::select! {
-            read_end = &mut read => match read_end {
-                // The reader asked the writer to close; let it finish.
-                ReadEnd::Violation => write.await,
-                ReadEnd::PeerGone => End::PeerGone,
-            },
-            write_end = &mut write => write_end,
+    let (end, reader) = writer.run(&mut reading).await;
+    let closed = matches!(end, End::Closed(_));
+    // After our close, wait briefly for the peer's (RFC 6455, section 7.1.1).
+    let still_reading = match reader {
+        ReaderState::Violated(mut reader) => {
+            if closed {
+                let drain = async { while let Some(Ok(_)) = reader.stream.next().await {} };
+                let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+            }
+            false
         }
+        ReaderState::Gone => false,
+        ReaderState::Running => !closed || tokio::time::timeout(CLOSE_GRACE, &mut reading).await.is_err(),
     };
-    if let End::Closed(_) = end {
-        // Wait briefly for the peer's close frame (RFC 6455, section 7.1.1).
-        let _ =
-            tokio::time::timeout(CLOSE_GRACE, async { while let Some(Ok(_)) = reader.stream.next().await {} }).await;
+    // The reader must be gone before the simulation hears that the client is.
+    if still_reading {
+        reading.abort();
+        let _ = reading.await;
     }
     ctx.registry.remove(client);
     let _ = ctx.to_sim.send(ToSim::Disconnected { client });
@@ -101,6 +108,16 @@ enum ReadEnd {
     Violation,
     /// The peer closed or the socket failed.
     PeerGone,
+}
+
+/// Where the reader task stands when the writer ends.
+enum ReaderState {
+    /// Still reading (its task must be stopped).
+    Running,
+    /// It ended on a violation; its stream still has the peer's close frame to come.
+    Violated(Reader),
+    /// It ended: the peer is gone.
+    Gone,
 }
 
 /// The read half: decodes, checks and forwards every client message.
@@ -211,25 +228,38 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(&mut self) -> End {
+    /// Writes until the session ends; returns how, and where the reader task stands.
+    async fn run(&mut self, reading: &mut JoinHandle<(ReadEnd, Reader)>) -> (End, ReaderState) {
         let shutdown = stopping(self.ctx.shutdown.clone());
         tokio::pin!(shutdown);
         let interval = self.ctx.limits.ping_interval;
         let mut pings = tokio::time::interval_at(Instant::now() + interval, interval);
         pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let queue = self.queue.clone();
+        let mut reader = ReaderState::Running;
         loop {
             let sent = tokio::select! {
-                _ = &mut shutdown => return self.close(DisconnectReason::ServerShutdown, "server shutting down").await,
+                _ = &mut shutdown => {
+                    let end = self.close(DisconnectReason::ServerShutdown, "server shutting down").await;
+                    return (end, reader);
+                }
+                joined = &mut *reading, if matches!(reader, ReaderState::Running) => match joined {
+                    // The reader queued a close; it comes out of the queue next.
+                    Ok((ReadEnd::Violation, finished)) => {
+                        reader = ReaderState::Violated(finished);
+                        Ok(())
+                    }
+                    Ok((ReadEnd::PeerGone, _)) | Err(_) => return (End::PeerGone, ReaderState::Gone),
+                },
                 _ = pings.tick() => self.send(Message::Ping(Bytes::from_static(b"hb"))).await,
                 outgoing = queue.next() => match outgoing {
                     Outgoing::Frame(frame) => self.send_binary(frame.bytes).await,
                     Outgoing::State(frame, ack) => self.send_state(frame, ack).await,
-                    Outgoing::Close(reason, message) => return self.close(reason, &message).await,
+                    Outgoing::Close(reason, message) => return (self.close(reason, &message).await, reader),
                 },
             };
             if sent.is_err() {
-                return End::PeerGone;
+                return (End::PeerGone, reader);
             }
         }
     }

@@ -1,5 +1,5 @@
 //! Snapshot stage: at the snapshot rate, gathers every entity's state in `NetId` order, turns
-//! it into one quantized [`Frame`] (the dead-reckoning models live in [`Replication`]) and
+//! it into one quantized `Frame` (the dead-reckoning models live in [`Replication`]) and
 //! hands it to the network side, which encodes each client's delta. The tick's cost does not
 //! grow with the number of clients. The scoreboard goes out only when it changes.
 
