@@ -1,16 +1,19 @@
-//! Command-line configuration (clap). `server --help` and `server replay --help` list every
-//! flag with its default.
+//! Command-line configuration (clap). `server --help`, `server replay --help`,
+//! `server bots --help` and `server bench w1 --help` list every flag with its default.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bench::BenchCommand;
+use crate::bots::BotsArgs;
 use crate::net::web_files::WebRoot;
 use crate::record::format::DEFAULT_CHECKSUM_INTERVAL;
 use crate::sim::resources::SimSettings;
 
-/// The whole command line: serve a live game (no subcommand) or work with a recording.
+/// The whole command line: serve a live game (no subcommand), work with a recording, or load
+/// and measure a server.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "server", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -27,6 +30,11 @@ pub struct Cli {
 pub enum Command {
     /// Replay a recording: verify it as fast as possible, or serve it to browsers (--serve).
     Replay(ReplayArgs),
+    /// Load a running server with WebSocket bots and print what they received as JSON.
+    Bots(BotsArgs),
+    /// Run a benchmark workload against a server child and print its figures as JSON.
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
 
 /// Authoritative game server: fixed-tick simulation, WebSocket clients, built-in web client.

@@ -18,8 +18,14 @@
 //! reads them back, replays them with verification, and serves replays to browsers through
 //! the same network layer.
 //!
+//! Load tools: [`bots`] holds many WebSocket clients against a server and reports what they
+//! received (`server bots`); [`bench`](mod@bench) runs a benchmark workload against a server child and
+//! reports its figures (`server bench w1`).
+//!
 //! Also: [`config`] (the CLI), [`map`] (arena files), [`server`] (start and shutdown).
 
+pub mod bench;
+pub mod bots;
 pub mod bridge;
 pub mod clock;
 pub mod config;

@@ -1,5 +1,5 @@
-//! The `server` binary: serve a live game until SIGINT or SIGTERM, or work with a recording
-//! (`server replay FILE`).
+//! The `server` binary: serve a live game until SIGINT or SIGTERM, work with a recording
+//! (`server replay FILE`), or load and measure a server (`server bots`, `server bench w1`).
 
 use std::process::ExitCode;
 
@@ -18,6 +18,9 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Replay(args)) if !args.serve => server::record::cli::run(&args),
         Some(Command::Replay(args)) => serve(|| Server::start_replay_file(&args)),
+        // The load tools run their own runtime.
+        Some(Command::Bots(args)) => server::bots::main(&args),
+        Some(Command::Bench(command)) => server::bench::main(&command),
         None => serve(|| Server::start(&cli.config)),
     }
 }

@@ -1,0 +1,84 @@
+//! `server bench WORKLOAD`: benchmark workloads run end to end against a real server process.
+//!
+//! - [`w1`]: the W1 crowd (`../shared/WORKLOADS.md`): the server with N NPCs, M bots, the W1
+//!   figures as one JSON object on stdout and a short table on stderr.
+//! - [`child`]: the server under test as a child process (started from this binary, observed
+//!   through `/proc` and `GET /stats`, always stopped).
+//!
+//! The bots come from [`crate::bots`] and run in this process, on the same machine as the
+//! server: each report states how much CPU they took, so that a reader can tell when the load
+//! tool, not the server, was the limit.
+
+pub mod child;
+pub mod w1;
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+/// The workloads `server bench` runs.
+#[derive(Subcommand, Debug, Clone, PartialEq)]
+pub enum BenchCommand {
+    /// W1 crowd: a server child with N wandering NPCs and M clients receiving snapshots; prints
+    /// bytes and messages per client per second, server CPU and RSS, ticks per second and tick
+    /// p50/p99 as JSON.
+    W1(w1::W1Args),
+}
+
+/// `server bench …`: runs on its own runtime; stops on SIGINT or SIGTERM (stopping the server
+/// child too). Exit 1 when the run fails.
+pub fn main(command: &BenchCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("bench: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match command {
+        BenchCommand::W1(args) => {
+            let result = runtime.block_on(async {
+                tokio::select! {
+                    result = w1::run(args) => result,
+                    // Dropping the run drops the server child's guard, which kills it.
+                    () = interrupted() => Err(w1::BenchError::Interrupted),
+                }
+            });
+            match result {
+                Ok(report) => {
+                    eprintln!("{}", w1::table(&report));
+                    match serde_json::to_string_pretty(&report) {
+                        Ok(json) => println!("{json}"),
+                        Err(e) => {
+                            eprintln!("bench: cannot write the report: {e}");
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("bench: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM; never if neither can be listened for.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
