@@ -13,7 +13,10 @@ import { sanitizeName } from './protocol.js';
 const OWN_LEAD_MAX_S = 0.1;
 
 const randomName = `player-${String(Math.floor(Math.random() * 10000)).padStart(4, '0')}`;
-const name = sanitizeName(new URLSearchParams(location.search).get('name'), randomName);
+const params = new URLSearchParams(location.search);
+const name = sanitizeName(params.get('name'), randomName);
+/** `?spectate=1`: watch without playing (no entity, no player slot). */
+const spectate = params.get('spectate') === '1';
 
 const canvas = document.getElementById('view');
 const renderer = new Renderer(canvas);
@@ -30,6 +33,7 @@ const isSpectator = () => conn.welcome?.entity_id === 0;
 const conn = new Connection({
   url: defaultUrl(),
   name,
+  spectate,
   callbacks: {
     onWelcome(welcome) {
       buffer.reset(welcome.tick_rate);
@@ -84,7 +88,7 @@ function ownEntity() {
 }
 
 function scoreboard() {
-  return buffer.newest ? buffer.newest.scoreboard : [];
+  return conn.state === 'connected' ? conn.scoreboard : [];
 }
 
 let lastFrameMs = performance.now();
@@ -178,6 +182,10 @@ window.game = Object.freeze({
   },
   get decodeErrors() {
     return conn.decodeErrors;
+  },
+  /** Payload bytes of every snapshot received by this page. */
+  get snapshotBytes() {
+    return conn.snapshotBytes;
   },
   ownPosition() {
     const e = ownEntity();

@@ -1,24 +1,39 @@
-// WebSocket lifecycle: connect to /ws, Hello → Welcome, route Snapshot/ReplayStatus/Pong/Disconnect,
-// ping every second for RTT, record the last close, and reconnect with jittered exponential
-// backoff (0.5 s → 8 s) — except after a VersionMismatch, where retrying cannot help.
+// WebSocket lifecycle: connect to /ws, Hello → Welcome, apply each Snapshot to this socket's
+// SnapshotDecoder, route Scoreboard/ReplayStatus/Pong/Disconnect, ping every second for RTT,
+// record the last close, and reconnect with jittered exponential backoff (0.5 s → 8 s) —
+// except after a VersionMismatch, where retrying cannot help. A message that does not decode,
+// or a snapshot that does not apply, breaks the delta chain: the socket is closed (4000, with
+// the reason logged) and the reconnect brings a keyframe. Corrupt state is never shown.
 import { PROTOCOL_VERSION, decodeServer, encodeClient } from './protocol.js';
+import { SnapshotDecoder, aimRadians, velocityWorld } from './snapshot.js';
 
 const PING_INTERVAL_MS = 1000;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 8000;
 /** Pings older than this are forgotten (their Pong is not coming). */
 const PING_FORGET_MS = 10000;
+/** Close code the client uses when the server's stream cannot be followed (4000–4999: private use). */
+export const CLOSE_UNDECODABLE = 4000;
 
 /**
  * One logical connection to the game server, surviving reconnects.
  *
- * Callbacks (all optional): onWelcome(welcome), onSnapshot(snapshot), onReplayStatus(status),
- * onStateChange(state), onClose({code, reason}, retryInMs|null).
+ * Callbacks (all optional): onWelcome(welcome), onSnapshot(view), onReplayStatus(status),
+ * onStateChange(state), onClose({code, reason}, retryInMs|null). A snapshot view is
+ * `{ tick, last_input_seq, keyframe, entities, scoreboard }` with entities in world units
+ * (`{ id, kind, pos: {x, y}, vel: {x, y}, aim, health, owner }`, dead-reckoned to `tick`).
  */
 export class Connection {
-  constructor({ url, name, callbacks = {} }) {
+  constructor({ url, name, spectate = false, callbacks = {} }) {
     this.url = url;
     this.name = name;
+    this.spectate = spectate;
+    /** This socket's decoded world (null before Welcome). */
+    this.decoder = null;
+    /** The last Scoreboard rows. */
+    this.scoreboard = [];
+    /** Payload bytes of the snapshots received on this page. */
+    this.snapshotBytes = 0;
     this.cb = callbacks;
     /** 'connecting' until Welcome, 'connected' after it, 'closed' after the socket closes. */
     this.state = 'closed';
@@ -63,6 +78,8 @@ export class Connection {
     this.reconnectAt = null;
     this.disconnect = null;
     this.welcome = null;
+    this.decoder = null;
+    this.scoreboard = [];
     this.setState('connecting');
     let ws;
     try {
@@ -76,7 +93,9 @@ export class Connection {
     this.ws = ws;
     ws.onopen = () => {
       if (this.ws !== ws) return;
-      this.sendRaw(encodeClient({ type: 'Hello', protocol_version: PROTOCOL_VERSION, name: this.name }));
+      this.sendRaw(
+        encodeClient({ type: 'Hello', protocol_version: PROTOCOL_VERSION, name: this.name, spectate: this.spectate }),
+      );
     };
     ws.onmessage = (ev) => {
       if (this.ws !== ws) return;
@@ -99,9 +118,14 @@ export class Connection {
     let msg;
     try {
       msg = decodeServer(data);
+      if (msg.type === 'Snapshot' && this.decoder) {
+        this.decoder.apply(msg);
+        this.snapshotBytes += data.byteLength;
+      }
     } catch (err) {
       this.decodeErrors++;
-      console.error(`ignoring undecodable server message (${data.byteLength} bytes):`, err.message);
+      console.error(`server message of ${data.byteLength} bytes cannot be followed; reconnecting for a keyframe:`, err.message);
+      this.ws?.close(CLOSE_UNDECODABLE, 'undecodable server message');
       return;
     }
     try {
@@ -111,10 +135,26 @@ export class Connection {
     }
   }
 
+  /** The decoded world as a snapshot view (see the class comment). */
+  view(msg) {
+    const d = this.decoder;
+    const entities = d.entities.map((e) => ({
+      id: e.id,
+      kind: e.kind,
+      pos: d.positionAt(e, d.tick),
+      vel: velocityWorld(e),
+      aim: aimRadians(e.aim),
+      health: e.health,
+      owner: e.owner,
+    }));
+    return { tick: d.tick, last_input_seq: msg.last_input_seq, keyframe: msg.baseline_tick === null, entities, scoreboard: this.scoreboard };
+  }
+
   dispatch(msg) {
     switch (msg.type) {
       case 'Welcome':
         this.welcome = msg;
+        this.decoder = new SnapshotDecoder(msg.tick_rate);
         this.attempt = 0;
         this.rtt = null;
         this.pingsSent.clear();
@@ -123,7 +163,10 @@ export class Connection {
         this.startPinging();
         break;
       case 'Snapshot':
-        if (this.welcome) this.cb.onSnapshot?.(msg);
+        if (this.welcome) this.cb.onSnapshot?.(this.view(msg));
+        break;
+      case 'Scoreboard':
+        this.scoreboard = msg.rows;
         break;
       case 'ReplayStatus':
         if (this.welcome) this.cb.onReplayStatus?.(msg);

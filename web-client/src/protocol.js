@@ -1,13 +1,19 @@
-// Wire protocol v2 (shared/WIRE.md): bincode 2 `standard` encoding of ClientMessage and
+// Wire protocol v3 (shared/WIRE.md): bincode 2 `standard` encoding of ClientMessage and
 // ServerMessage — varints, little-endian f32, length-prefixed strings and vectors, enums as
-// varint variant indices. Pure functions, no DOM: runs in the browser and under node:test.
+// varint variant indices — except the Snapshot, whose own compact layout snapshot.js reads
+// and writes. Pure functions, no DOM: runs in the browser and under node:test.
 //
 // JS shapes: a message is `{ type: 'Variant', ...fields }`; Vec2 is `{ x, y }`; unit enum
 // values (EntityKind, DisconnectReason) are their variant names as strings; u64 fields are
 // Numbers (values above 2^53 are refused rather than silently rounded). A ReplayCommand is
 // `{ type: 'Play' } | { type: 'Pause' } | { type: 'Speed', percent } | { type: 'Seek', tick }`.
+// A Scoreboard is `{ type: 'Scoreboard', rows }`; a Snapshot is what snapshot.js parses.
+import { ProtocolError } from './errors.js';
+import { Cursor, parseSnapshot, writeSnapshot } from './snapshot.js';
 
-export const PROTOCOL_VERSION = 2;
+export { ProtocolError };
+
+export const PROTOCOL_VERSION = 3;
 /** Largest client message the server accepts (WIRE.md: over 256 bytes → close 1009). */
 export const MAX_CLIENT_MESSAGE_BYTES = 256;
 /** Largest server message we agree to decode (same limit as shared/src/codec.rs). */
@@ -34,15 +40,7 @@ export const REPLAY_COMMANDS = Object.freeze(['Play', 'Pause', 'Speed', 'Seek'])
 /** Playback speeds a replay server accepts, in percent of real time (others: close 1007). */
 export const REPLAY_SPEEDS = Object.freeze([50, 100, 200, 400]);
 export const CLIENT_VARIANTS = Object.freeze(['Hello', 'Input', 'Ping', 'ReplayControl']);
-export const SERVER_VARIANTS = Object.freeze(['Welcome', 'Snapshot', 'Pong', 'Disconnect', 'ReplayStatus']);
-
-/** Any failure to encode or decode; `message` says what and where. */
-export class ProtocolError extends Error {
-  constructor(message) {
-    super(message);
-    this.name = 'ProtocolError';
-  }
-}
+export const SERVER_VARIANTS = Object.freeze(['Welcome', 'Snapshot', 'Pong', 'Disconnect', 'ReplayStatus', 'Scoreboard']);
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 const utf8Encoder = new TextEncoder();
@@ -292,7 +290,7 @@ function checkInt(v, min, max, what) {
 // Client → server
 
 /**
- * Encodes a ClientMessage: {type:'Hello',protocol_version,name} |
+ * Encodes a ClientMessage: {type:'Hello',protocol_version,name,spectate} |
  * {type:'Input',seq,movement,aim,buttons} | {type:'Ping',id} | {type:'ReplayControl',command}.
  * A Speed outside REPLAY_SPEEDS is refused here rather than by the server.
  */
@@ -303,6 +301,7 @@ export function encodeClient(msg) {
     case 'Hello':
       w.u16(msg.protocol_version, 'Hello.protocol_version');
       w.string(msg.name, 'Hello.name');
+      w.bool(msg.spectate === true);
       break;
     case 'Input':
       w.u32(msg.seq, 'Input.seq');
@@ -349,7 +348,12 @@ export function decodeClient(bytes) {
   let msg;
   switch (type) {
     case 'Hello':
-      msg = { type, protocol_version: r.u16('Hello.protocol_version'), name: r.string('Hello.name') };
+      msg = {
+        type,
+        protocol_version: r.u16('Hello.protocol_version'),
+        name: r.string('Hello.name'),
+        spectate: r.bool('Hello.spectate'),
+      };
       break;
     case 'Input':
       msg = {
@@ -377,20 +381,7 @@ export function decodeClient(bytes) {
 // Smallest encodings, used to refuse impossible Vec lengths before allocating.
 const MIN_RECT_BYTES = 16;
 const MIN_VEC2_BYTES = 8;
-const MIN_ENTITY_BYTES = 1 + 1 + 8 + 8 + 4 + 1 + 1;
 const MIN_SCORE_BYTES = 4;
-
-function readEntity(r) {
-  return {
-    id: r.u32('EntityState.id'),
-    kind: r.variant(ENTITY_KINDS, 'EntityKind'),
-    pos: r.vec2('EntityState.pos'),
-    vel: r.vec2('EntityState.vel'),
-    aim: r.f32('EntityState.aim'),
-    health: r.u8('EntityState.health'),
-    owner: r.u32('EntityState.owner'),
-  };
-}
 
 function readScore(r) {
   return {
@@ -437,14 +428,14 @@ export function decodeServer(bytes) {
         map: readMap(r),
       };
       break;
-    case 'Snapshot':
-      msg = {
-        type,
-        tick: r.u64('Snapshot.tick'),
-        last_input_seq: r.u32('Snapshot.last_input_seq'),
-        entities: r.vec(readEntity, MIN_ENTITY_BYTES, 'Snapshot.entities'),
-        scoreboard: r.vec(readScore, MIN_SCORE_BYTES, 'Snapshot.scoreboard'),
-      };
+    case 'Snapshot': {
+      const cursor = new Cursor(r.bytes, r.pos);
+      msg = parseSnapshot(cursor);
+      r.pos = cursor.pos;
+      break;
+    }
+    case 'Scoreboard':
+      msg = { type, rows: r.vec(readScore, MIN_SCORE_BYTES, 'Scoreboard') };
       break;
     case 'Pong':
       msg = { type, id: r.u32('Pong.id') };
@@ -493,24 +484,20 @@ export function encodeServer(msg) {
       w.vec(map.spawns, (ww, p) => ww.vec2(p, 'MapData.spawns[]'), 'MapData.spawns');
       break;
     }
-    case 'Snapshot':
-      w.u64(msg.tick, 'Snapshot.tick');
-      w.u32(msg.last_input_seq, 'Snapshot.last_input_seq');
-      w.vec(msg.entities, (ww, e) => {
-        ww.u32(e.id, 'EntityState.id');
-        ww.variant(ENTITY_KINDS, e.kind, 'EntityKind');
-        ww.vec2(e.pos, 'EntityState.pos');
-        ww.vec2(e.vel, 'EntityState.vel');
-        ww.f32(e.aim, 'EntityState.aim');
-        ww.u8(e.health, 'EntityState.health');
-        ww.u32(e.owner, 'EntityState.owner');
-      }, 'Snapshot.entities');
-      w.vec(msg.scoreboard, (ww, s) => {
+    case 'Snapshot': {
+      const body = writeSnapshot(msg);
+      w.reserve(body.length);
+      w.bytes.set(body, w.pos);
+      w.pos += body.length;
+      break;
+    }
+    case 'Scoreboard':
+      w.vec(msg.rows, (ww, s) => {
         ww.u32(s.client, 'ScoreEntry.client');
         ww.string(s.name, 'ScoreEntry.name');
         ww.u32(s.kills, 'ScoreEntry.kills');
         ww.u32(s.deaths, 'ScoreEntry.deaths');
-      }, 'Snapshot.scoreboard');
+      }, 'Scoreboard');
       break;
     case 'Pong':
       w.u32(msg.id, 'Pong.id');

@@ -1,6 +1,8 @@
 // The real client in headless Chromium against tests/fake-server.js, for behaviour the real
-// server cannot be made to show on demand: garbage frames are ignored, closes are recorded and
-// shown, reconnects back off, VersionMismatch stops retrying, inputs are shaped and paced.
+// server cannot be made to show on demand: an undecodable message or a snapshot that does not
+// apply makes the page reconnect for a keyframe (never showing corrupt state), closes are
+// recorded and shown, reconnects back off, VersionMismatch stops retrying, inputs are shaped
+// and paced.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -44,18 +46,40 @@ describe('client against a scripted fake server', { timeout: HARD_TIMEOUT_MS }, 
 
   const pageErrors = (page) => page.problems.filter((p) => p.startsWith('pageerror'));
 
-  test('undecodable and non-binary messages are logged and ignored', async () => {
+  test('an undecodable message makes the page reconnect and log why; text frames are ignored', async () => {
     const { page, client } = await connectedPage('garbage');
-    const tick0 = await page.evaluate(() => window.game.tick);
-    client.peer.send(new Uint8Array([0x07])); // unknown variant
-    client.peer.send(new Uint8Array([0x01, 0xfd, 0x00])); // truncated Snapshot
-    client.peer.frame(0x1, Buffer.from('hello')); // text frame
-    await pollPage(page, () => window.game.decodeErrors === 2, { what: 'two decode errors counted' });
-    // Still connected and still taking snapshots afterwards.
-    await pollPage(page, (t) => window.game.tick > t + 6, { arg: tick0, what: 'ticks advancing after garbage' });
-    assert.equal(await page.evaluate(() => window.game.state), 'connected');
+    client.peer.frame(0x1, Buffer.from('hello')); // text frame: not a game message, ignored
+    client.peer.send(new Uint8Array([0x07])); // unknown variant: the stream cannot be followed
+    await pollPage(page, () => window.game.decodeErrors === 1, { what: 'one decode error counted' });
+    const again = await poll(() => server.clients.find((c) => c.name === 'garbage' && c !== client && c.baseline), {
+      what: 'a new connection of the same page, with a keyframe sent',
+    });
+    await pollPage(page, (id) => window.game.state === 'connected' && window.game.clientId === id, {
+      arg: again.clientId,
+      what: 'playing again on the new connection',
+    });
     assert.deepEqual(pageErrors(page), []);
-    assert.ok(page.problems.some((p) => p.includes('unknown ServerMessage variant 7')), 'decode error logged');
+    assert.ok(page.problems.some((p) => p.includes('unknown ServerMessage variant 7')), 'the reason is logged');
+    await page.close();
+  });
+
+  test('a snapshot that does not apply is never shown: the page reconnects and shows the keyframe', async () => {
+    const { page, client } = await connectedPage('corrupt');
+    server.state.corruptNext = true;
+    await pollPage(page, () => window.game.decodeErrors === 1, { what: 'the bad delta refused' });
+    const again = await poll(() => server.clients.find((c) => c.name === 'corrupt' && c !== client && c.baseline), {
+      what: 'reconnected and sent a keyframe',
+    });
+    await pollPage(page, (id) => window.game.state === 'connected' && window.game.clientId === id, {
+      arg: again.clientId,
+      what: 'connected again',
+    });
+    // Nobody moves: what the page shows is exactly the world the server sent the new connection.
+    const shown = await page.evaluate(() => window.game.entities().map((e) => ({ id: e.id, x: e.x, y: e.y })));
+    const sent = again.baseline.entities.map((r) => ({ id: r.id, x: r.pos[0] / 4, y: r.pos[1] / 4 }));
+    assert.deepEqual(shown, sent);
+    assert.ok(page.problems.some((p) => p.includes('delta based on tick')), 'the reason is logged');
+    assert.deepEqual(pageErrors(page), []);
     await page.close();
   });
 

@@ -1,7 +1,9 @@
 // A tiny stand-in for the Rust server, for tests of client behaviour the real server cannot be
 // made to show on demand (garbage frames, VersionMismatch, abrupt closes, replay controls on a
-// known recording). Serves web-client/ over HTTP and speaks protocol v2 on /ws with a
-// hand-rolled RFC 6455 server (node has none built in). Game logic is a toy: players move at
+// known recording). Serves web-client/ over HTTP and speaks protocol v3 on /ws with a
+// hand-rolled RFC 6455 server (node has none built in). Snapshots are real deltas (each
+// client's baseline is its last snapshot; keyframes on join and after a replay jump), made by
+// snapshot.js's encoder from entities quantized here. Game logic is a toy: players move at
 // 200 u/s; no combat. With `replay`, it is a replay server instead: every client is a spectator
 // of a scripted recording (replayEntities) with its own play/pause/speed/seek state.
 import { createServer } from 'node:http';
@@ -9,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
 import { PROTOCOL_VERSION, REPLAY_SPEEDS, decodeClient, encodeServer } from '../src/protocol.js';
+import { AIM_STEPS, POS_SCALE, VEL_SCALE, snapshotBetween } from '../src/snapshot.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json' };
@@ -37,6 +40,42 @@ export function replayEntities(tick) {
     { id: 10, kind: 'Player', pos: { x: 100 + t, y: 500 }, vel: { x: 60, y: 0 }, aim: 0, health: 100, owner: 1 },
     { id: 11, kind: 'Player', pos: { x: 1900 - t, y: 1500 }, vel: { x: -60, y: 0 }, aim: Math.fround(Math.PI), health: 100, owner: 2 },
   ];
+}
+
+/** A world-unit entity ({ pos: {x, y}, vel: {x, y}, aim }) as the record a snapshot carries at `tick`. */
+export function toRecord(e, tick) {
+  const moving = e.vel.x !== 0 || e.vel.y !== 0;
+  const half = AIM_STEPS / 2;
+  const aim = ((((Math.round((e.aim / (2 * Math.PI)) * AIM_STEPS) + half) % AIM_STEPS) + AIM_STEPS) % AIM_STEPS) - half;
+  return {
+    id: e.id,
+    kind: e.kind,
+    owner: e.owner,
+    health: e.health,
+    aim,
+    pos: [Math.round(e.pos.x * POS_SCALE), Math.round(e.pos.y * POS_SCALE)],
+    vel: [Math.round(e.vel.x * VEL_SCALE), Math.round(e.vel.y * VEL_SCALE)],
+    base_tick: moving ? tick : 0,
+  };
+}
+
+/**
+ * Sends `client` the snapshot of `entities` (world units) at `tick`: a delta from its last
+ * one, or a keyframe when it has none or the tick did not move forward (a replay seek).
+ */
+function sendSnapshot(client, entities, tick, lastInputSeq) {
+  const records = entities.map((e) => toRecord(e, tick)).sort((a, b) => a.id - b.id);
+  const base = client.baseline && client.baseline.tick < tick ? client.baseline : null;
+  client.peer.send(encodeServer(snapshotBetween(base, records, tick, TICK_RATE, lastInputSeq)));
+  client.baseline = { tick, entities: records };
+}
+
+/** Sends `rows` as a Scoreboard if it differs from what `client` last got. */
+function sendScoreboard(client, rows) {
+  const text = JSON.stringify(rows);
+  if (client.scoreboardSent === text) return;
+  client.scoreboardSent = text;
+  client.peer.send(encodeServer({ type: 'Scoreboard', rows }));
 }
 
 /** One upgraded socket with frame parsing and sending. */
@@ -127,7 +166,9 @@ class Peer {
  * Starts the fake server on 127.0.0.1 (random port). Returns { url, clients, state,
  * disconnect(client, reason, code, message), stop() }. `clients` lists every upgraded socket
  * in connection order (closed ones too) as { peer, clientId, entityId, name, pos, lastInput,
- * inputs, pings, ... }; `state.acceptVersion` is the protocol version Hello must carry.
+ * inputs, pings, baseline, ... }; `state.acceptVersion` is the protocol version Hello must
+ * carry; `state.corruptNext = true` makes the next snapshot of every client a delta on a
+ * baseline it does not hold (the page must reconnect, and never show it).
  *
  * `replay: { endTick }` makes it a replay server: Welcome.entity_id 0, snapshots of
  * replayEntities(tick) with a ReplayStatus after each (none while paused), ReplayControl
@@ -140,7 +181,7 @@ export async function startFakeServer({ webRoot, replay = null }) {
   let nextClient = 1;
   let nextEntity = 100;
   let tick = 0;
-  const state = { acceptVersion: PROTOCOL_VERSION, holdStatus: false };
+  const state = { acceptVersion: PROTOCOL_VERSION, holdStatus: false, corruptNext: false };
 
   const http = createServer(async (req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
@@ -170,7 +211,7 @@ export async function startFakeServer({ webRoot, replay = null }) {
     );
     const client = {
       peer: null, clientId: 0, entityId: 0, name: null, pos: null, movement: { x: 0, y: 0 },
-      lastSeq: 0, lastInput: null, inputs: 0, pings: 0,
+      lastSeq: 0, lastInput: null, inputs: 0, pings: 0, baseline: null, scoreboardSent: null, spectate: false,
       replay: replay ? { tick: 0, paused: false, speed: 100, acc: 0 } : null,
       commands: [],
     };
@@ -201,8 +242,9 @@ export async function startFakeServer({ webRoot, replay = null }) {
         return disconnect(client, 'VersionMismatch', 1002, 'protocol version mismatch');
       }
       client.name = msg.name;
+      client.spectate = msg.spectate;
       client.clientId = nextClient++;
-      client.entityId = replay ? 0 : nextEntity++;
+      client.entityId = replay || msg.spectate ? 0 : nextEntity++;
       client.pos = { ...MAP.spawns[0] };
       client.peer.send(
         encodeServer({ type: 'Welcome', client_id: client.clientId, entity_id: client.entityId, tick_rate: TICK_RATE, snapshot_rate: SNAPSHOT_RATE, map: MAP }),
@@ -232,8 +274,8 @@ export async function startFakeServer({ webRoot, replay = null }) {
   }
 
   function sendReplaySnapshot(client) {
-    const scoreboard = REPLAY_PLAYERS.map(([, c, name]) => ({ client: c, name, kills: 0, deaths: 0 }));
-    client.peer.send(encodeServer({ type: 'Snapshot', tick: client.replay.tick, last_input_seq: 0, entities: replayEntities(client.replay.tick), scoreboard }));
+    sendScoreboard(client, REPLAY_PLAYERS.map(([, c, name]) => ({ client: c, name, kills: 0, deaths: 0 })));
+    sendSnapshot(client, replayEntities(client.replay.tick), client.replay.tick, 0);
   }
 
   function onReplayControl(client, command) {
@@ -254,6 +296,8 @@ export async function startFakeServer({ webRoot, replay = null }) {
       case 'Seek':
         r.tick = Math.min(Math.max(command.tick, 0), replay.endTick);
         r.acc = 0;
+        // A seek starts over with a keyframe, as the real replay server does.
+        client.baseline = null;
         break;
     }
     sendReplayStatus(client);
@@ -285,7 +329,8 @@ export async function startFakeServer({ webRoot, replay = null }) {
       c.pos.y = Math.min(MAP.height, Math.max(0, c.pos.y + (c.movement.y * SPEED) / TICK_RATE));
     }
     if (tick % (TICK_RATE / SNAPSHOT_RATE) !== 0) return;
-    const players = live();
+    const watchers = live();
+    const players = watchers.filter((c) => !c.spectate);
     const entities = players.map((c) => ({
       id: c.entityId,
       kind: 'Player',
@@ -298,8 +343,16 @@ export async function startFakeServer({ webRoot, replay = null }) {
     entities.push({ id: 1, kind: 'Npc', pos: { x: 500, y: 450 }, vel: { x: 0, y: 0 }, aim: 0, health: 0, owner: 0 });
     entities.sort((a, b) => a.id - b.id);
     const scoreboard = players.map((c) => ({ client: c.clientId, name: c.name, kills: 0, deaths: 0 }));
-    for (const c of players) {
-      c.peer.send(encodeServer({ type: 'Snapshot', tick, last_input_seq: c.lastSeq, entities, scoreboard }));
+    const corrupt = state.corruptNext;
+    state.corruptNext = false;
+    for (const c of watchers) {
+      sendScoreboard(c, scoreboard);
+      if (corrupt && c.baseline) {
+        // A delta on a tick this client never had: it cannot be applied.
+        c.peer.send(encodeServer({ type: 'Snapshot', last_input_seq: c.lastSeq, tick, baseline_tick: c.baseline.tick - 1, removed: [], created: [], updated: [] }));
+        continue;
+      }
+      sendSnapshot(c, entities, tick, c.lastSeq);
     }
   }, 1000 / TICK_RATE);
 
