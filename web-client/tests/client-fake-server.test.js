@@ -122,7 +122,10 @@ describe('client against a scripted fake server', { timeout: HARD_TIMEOUT_MS }, 
       what: 'close recorded',
     });
     assert.deepEqual(close, { code: 1001, reason: 'server stopping' });
-    const banner = await page.locator('#banner').textContent();
+    // The banner is drawn by the next animation frame, which may come after the state changed.
+    const banner = await pollPage(page, () => document.querySelector('#banner')?.textContent || null, {
+      what: 'the banner drawn',
+    });
     assert.match(banner, /1001: server stopping/);
     assert.match(banner, /reconnecting/);
     await screenshot(page, 'fake-reconnecting');
