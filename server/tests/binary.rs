@@ -2,8 +2,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -15,43 +14,9 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{WebSocketStream, client_async};
 
-const BIN: &str = env!("CARGO_BIN_EXE_server");
+mod common;
 
-/// Kills the child we started (by its own handle) if a test fails before it exits.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Starts the binary on an ephemeral port and waits for its "listening on" line.
-fn spawn(flags: &[&str]) -> (Running, String) {
-    let child = Command::new(BIN)
-        .args(["--bind", "127.0.0.1:0"])
-        .args(flags)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn server");
-    let mut running = Running(child);
-    let stderr = running.0.stderr.take().expect("stderr piped");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("server printed its address").expect("read stderr");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.trim_end_matches('/').to_owned();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (running, addr)
-}
+use common::{BIN, spawn};
 
 #[test]
 fn help_lists_every_flag_with_its_default() {

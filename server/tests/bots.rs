@@ -4,48 +4,24 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::io::Read;
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_server");
+mod common;
+
+use common::{BIN, Running};
+
 /// Longest any one command may run before the test kills it and fails.
 const LIMIT: Duration = Duration::from_secs(90);
 
-/// Kills the child we started (by its own handle) if a test fails before it exits.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Starts a server on an ephemeral loopback port; returns it and its WebSocket URL.
+/// Starts a headless server on an ephemeral loopback port; returns it and its WebSocket URL.
 fn spawn_server(flags: &[&str]) -> (Running, String) {
-    let child = Command::new(BIN)
-        .args(["--bind", "127.0.0.1:0", "--no-web"])
-        .args(flags)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn server");
-    let mut running = Running(child);
-    let mut lines = BufReader::new(running.0.stderr.take().expect("stderr piped")).lines();
-    let addr = loop {
-        let line = lines.next().expect("server printed its address").expect("read stderr");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.trim_end_matches('/').to_owned();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let mut all = vec!["--no-web"];
+    all.extend_from_slice(flags);
+    let (running, addr) = common::spawn(&all);
     (running, format!("ws://{addr}/ws"))
 }
 
