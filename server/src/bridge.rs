@@ -9,7 +9,7 @@
 //! Both channels are unbounded so that neither side ever blocks on the other, and bounded in
 //! practice: net → sim carries at most what each connection's message-rate limit lets through,
 //! and sim → net is drained continuously by the router into per-client queues that are
-//! themselves bounded (see `net::outbox`).
+//! themselves bounded (see `net::send_queue`).
 
 use std::fmt;
 use std::net::SocketAddr;
