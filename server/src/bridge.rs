@@ -53,6 +53,11 @@ pub enum ToSim {
         /// Who left.
         client: ClientId,
     },
+    /// A server announcement from `POST /api/announce`, to broadcast to every client.
+    Announce {
+        /// The line (checked by the chat rules).
+        text: String,
+    },
 }
 
 /// How a frame is queued for a client.

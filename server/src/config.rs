@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::bench::BenchCommand;
 use crate::bots::BotsArgs;
+use crate::net::auth::Role;
+use crate::net::tls::TlsSource;
 use crate::net::web_files::WebRoot;
 use crate::record::format::DEFAULT_CHECKSUM_INTERVAL;
 use crate::sim::resources::SimSettings;
@@ -35,6 +37,98 @@ pub enum Command {
     /// Run a benchmark workload against a server child and print its figures as JSON.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Mint a signed token for a player, spectator or admin, and print it on stdout.
+    Token(TokenArgs),
+    /// Write a self-signed development certificate and key (cert.pem, key.pem) to a directory.
+    Cert(CertArgs),
+}
+
+/// The public face of a server: TLS, who may connect, and connection limits. Shared by live
+/// and replay servers.
+#[derive(Args, Debug, Clone)]
+pub struct FrontArgs {
+    /// Serve https and wss with this certificate chain (PEM, leaf first).
+    #[arg(long, value_name = "PEM", requires = "tls_key", conflicts_with = "tls_self_signed")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve https and wss with a certificate generated at start (development; prints its
+    /// SHA-256 fingerprint).
+    #[arg(long)]
+    pub tls_self_signed: bool,
+    /// Extra host name for --tls-self-signed, besides localhost, 127.0.0.1 and ::1 (repeatable).
+    #[arg(long, value_name = "NAME", requires = "tls_self_signed")]
+    pub tls_name: Vec<String>,
+    /// Require a token signed with this secret (at least 32 bytes) to connect; without it the
+    /// server is open to anyone who can reach it.
+    #[arg(long, value_name = "FILE", env = "ARENA_AUTH_SECRET_FILE")]
+    pub auth_secret_file: Option<PathBuf>,
+    /// A web origin allowed to open sockets here, like https://game.example (repeatable; `*`
+    /// allows any). Default: the server's own origin and localhost/127.0.0.1/[::1] pages.
+    #[arg(long, value_name = "ORIGIN")]
+    pub allowed_origin: Vec<String>,
+    /// Most simultaneous connections from one IP address; more get HTTP 429 (0: no limit).
+    #[arg(long, default_value_t = 64)]
+    pub max_connections_per_ip: u32,
+    /// Seconds a connection has to complete its TLS handshake and send its HTTP request head.
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub handshake_timeout: u64,
+}
+
+impl Default for FrontArgs {
+    /// The flags' defaults: plain HTTP, open, default origins, 64 per address, 5 s.
+    fn default() -> Self {
+        FrontArgs {
+            tls_cert: None,
+            tls_key: None,
+            tls_self_signed: false,
+            tls_name: Vec::new(),
+            auth_secret_file: None,
+            allowed_origin: Vec::new(),
+            max_connections_per_ip: 64,
+            handshake_timeout: 5,
+        }
+    }
+}
+
+impl FrontArgs {
+    /// Where the TLS certificate comes from, if TLS is on.
+    pub fn tls(&self) -> Option<TlsSource> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSource::Files { cert: cert.clone(), key: key.clone() }),
+            _ if self.tls_self_signed => Some(TlsSource::SelfSigned(self.tls_name.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// `server token`.
+#[derive(Args, Debug, Clone)]
+pub struct TokenArgs {
+    /// The secret file the server is started with.
+    #[arg(long, value_name = "FILE", env = "ARENA_AUTH_SECRET_FILE")]
+    pub auth_secret_file: PathBuf,
+    /// The player's name (1 to 24 bytes, no control characters).
+    #[arg(long)]
+    pub name: String,
+    /// How long the token is valid: 90s, 15m, 1h, 7d.
+    #[arg(long, default_value = "1h", value_parser = crate::net::auth::parse_ttl)]
+    pub ttl: std::time::Duration,
+    /// What the holder may do.
+    #[arg(long, value_enum, default_value_t = Role::Player)]
+    pub role: Role,
+}
+
+/// `server cert`.
+#[derive(Args, Debug, Clone)]
+pub struct CertArgs {
+    /// Directory to write cert.pem and key.pem into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Extra host name besides localhost, 127.0.0.1 and ::1 (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub tls_name: Vec<String>,
 }
 
 /// Authoritative game server: fixed-tick simulation, WebSocket clients, built-in web client.
@@ -77,6 +171,9 @@ pub struct Config {
     /// Ticks between two state checksums in a recording.
     #[arg(long, default_value_t = DEFAULT_CHECKSUM_INTERVAL, value_parser = clap::value_parser!(u32).range(1..))]
     pub checksum_interval: u32,
+    /// TLS, tokens, origins and connection limits.
+    #[command(flatten)]
+    pub front: FrontArgs,
 }
 
 /// `server replay FILE`.
@@ -105,6 +202,9 @@ pub struct ReplayArgs {
     /// Most simultaneous TCP connections, with --serve.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// TLS, tokens, origins and connection limits, with --serve.
+    #[command(flatten)]
+    pub front: FrontArgs,
 }
 
 impl ReplayArgs {

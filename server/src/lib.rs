@@ -1,7 +1,8 @@
 //! Authoritative multiplayer game-state server.
 //!
 //! Module map, following one message from socket to ECS and back:
-//! - [`net::listener`] accepts TCP; [`net::connection`] serves HTTP files or upgrades `/ws`;
+//! - [`net::listener`] accepts TCP (and TLS); [`net::connection`] runs hyper, whose routes
+//!   ([`net::http`]) serve files or check and upgrade `/ws` ([`net::upgrade`]);
 //!   [`net::session`] decodes and verifies each client message (`shared::codec`,
 //!   `ClientMessage::verify`) and sends it over the [`bridge`].
 //! - [`sim::runner`] drains the bridge into the [`sim::Simulation`]'s inbox each tick, paced
@@ -22,7 +23,8 @@
 //! received (`server bots`); [`bench`](mod@bench) runs a benchmark workload against a server child and
 //! reports its figures (`server bench w1`).
 //!
-//! Also: [`config`] (the CLI), [`map`] (arena files), [`server`] (start and shutdown).
+//! Also: [`config`] (the CLI), [`map`] (arena files), [`server`] (start and shutdown),
+//! [`setup_cli`] (`server token`, `server cert`).
 
 pub mod bench;
 pub mod bots;
@@ -33,6 +35,7 @@ pub mod map;
 pub mod net;
 pub mod record;
 pub mod server;
+pub mod setup_cli;
 pub mod sim;
 
 pub use config::Config;

@@ -1,5 +1,6 @@
 //! The `server` binary: serve a live game until SIGINT or SIGTERM, work with a recording
-//! (`server replay FILE`), or load and measure a server (`server bots`, `server bench w1`).
+//! (`server replay FILE`), load and measure a server (`server bots`, `server bench w1`), or
+//! set one up (`server token`, `server cert`).
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ fn main() -> ExitCode {
         // The load tools run their own runtime.
         Some(Command::Bots(args)) => server::bots::main(&args),
         Some(Command::Bench(command)) => server::bench::main(&command),
+        Some(Command::Token(args)) => server::setup_cli::token(&args),
+        Some(Command::Cert(args)) => server::setup_cli::cert(&args),
         None => serve(|| Server::start(&cli.config)),
     }
 }

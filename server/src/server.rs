@@ -10,14 +10,18 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle as TaskHandle;
 
 use crate::bridge::{Bridge, ToNet, ToSim};
-use crate::config::{Config, ReplayArgs};
+use crate::config::{Config, FrontArgs, ReplayArgs};
 use crate::map::{self, MapError};
+use crate::net::admission::Admission;
+use crate::net::auth::{Secret, SecretError};
 use crate::net::delta_cache::DeltaCache;
+use crate::net::origin::OriginPolicy;
 use crate::net::router::{self, Registry};
+use crate::net::tls::{Tls, TlsError};
 use crate::net::web_files::WebRoot;
 use crate::net::{NetContext, NetLimits, listener};
 use crate::record::reader::Recording;
@@ -50,6 +54,15 @@ pub enum StartError {
     /// The recording cannot be replayed by this build.
     #[error(transparent)]
     Replay(#[from] crate::record::replay::ReplayError),
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// The auth secret cannot be used.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// A front-end flag is invalid.
+    #[error("{0}")]
+    Flag(String),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
@@ -94,6 +107,7 @@ struct Front {
     max_connections: u32,
     limits: NetLimits,
     replay: bool,
+    args: FrontArgs,
 }
 
 /// A running server.
@@ -101,8 +115,7 @@ pub struct Server {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     accept: TaskHandle<()>,
-    permits: Arc<Semaphore>,
-    max_connections: u32,
+    admission: Arc<Admission>,
     driver: Driver,
     router: JoinHandle<()>,
     registry: Arc<Registry>,
@@ -129,6 +142,7 @@ impl Server {
             max_connections: config.max_connections,
             limits,
             replay: false,
+            args: config.front.clone(),
         };
         let record_dir = config.record.clone();
         let checksum_interval = config.checksum_interval;
@@ -169,6 +183,7 @@ impl Server {
             max_connections: args.max_connections,
             limits: NetLimits::default(),
             replay: true,
+            args: args.front.clone(),
         };
         Self::launch(front, move |from_net, to_net| {
             let replay =
@@ -182,6 +197,13 @@ impl Server {
         front: Front,
         driver: impl FnOnce(Receiver<ToSim>, Sender<ToNet>) -> Result<(Driver, Option<PathBuf>), StartError>,
     ) -> Result<Server, StartError> {
+        let mut limits = front.limits;
+        if front.args.handshake_timeout != FrontArgs::default().handshake_timeout {
+            limits.handshake_timeout = Duration::from_secs(front.args.handshake_timeout);
+        }
+        let origins = OriginPolicy::new(&front.args.allowed_origin).map_err(StartError::Flag)?;
+        let auth = front.args.auth_secret_file.as_deref().map(Secret::from_file).transpose()?;
+        let tls = front.args.tls().map(|source| Tls::load(&source)).transpose()?;
         let listener = TcpListener::bind(front.bind).await.map_err(io(format!("cannot listen on {}", front.bind)))?;
         let addr = listener.local_addr().map_err(io("cannot read the bound address"))?;
         let bridge = Bridge::new();
@@ -195,25 +217,28 @@ impl Server {
             web: front.web,
             next_client: AtomicU32::new(0),
             shutdown,
-            limits: front.limits,
+            limits,
             replay: front.replay,
             deltas: DeltaCache::default(),
             stats: front.stats,
+            origins,
+            auth,
         });
-        let permits = Arc::new(Semaphore::new(front.max_connections as usize));
-        let accept = tokio::spawn(listener::accept_loop(listener, ctx, permits.clone()));
-        tracing::info!("listening on http://{addr}/");
-        Ok(Server {
-            addr,
-            stop,
-            accept,
-            permits,
-            max_connections: front.max_connections,
-            driver,
-            router,
-            registry,
-            recording,
-        })
+        let admission = Admission::new(front.max_connections, front.args.max_connections_per_ip);
+        let scheme = match &tls {
+            Some(tls) => {
+                tracing::info!(sha256 = %tls.fingerprint, "TLS certificate");
+                "https"
+            }
+            None => "http",
+        };
+        if ctx.auth.is_none() && !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "no --auth-secret-file: anyone who can reach this address can join, under any name");
+        }
+        let acceptor = tls.map(|tls| tls.acceptor);
+        let accept = tokio::spawn(listener::accept_loop(listener, ctx, admission.clone(), acceptor));
+        tracing::info!("listening on {scheme}://{addr}/");
+        Ok(Server { addr, stop, accept, admission, driver, router, registry, recording })
     }
 
     /// The address actually bound.
@@ -237,7 +262,7 @@ impl Server {
         tracing::info!("shutting down");
         let _ = self.stop.send(true);
         let _ = self.accept.await;
-        let drained = tokio::time::timeout(SHUTDOWN_GRACE, self.permits.acquire_many(self.max_connections)).await;
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, self.admission.drained()).await;
         if drained.is_err() {
             tracing::warn!("some connections did not close in time");
         }

@@ -304,6 +304,16 @@ pub async fn http(addr: SocketAddr, request: &str) -> String {
     String::from_utf8_lossy(&response).into_owned()
 }
 
+/// A header's value in a raw HTTP response, by case-insensitive name (HTTP header names are
+/// case-insensitive; hyper writes them in lower case).
+pub fn header(response: &str, name: &str) -> Option<String> {
+    let head = response.split("\r\n\r\n").next()?;
+    head.lines().skip(1).find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+    })
+}
+
 /// The status code of a raw HTTP response.
 pub fn status(response: &str) -> u16 {
     response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)

@@ -86,6 +86,7 @@ async fn replay_server() -> Server {
         bind: "127.0.0.1:0".parse().expect("addr"),
         web_root: None,
         max_connections: 64,
+        front: Default::default(),
     };
     Server::start_replay(&args, Recording::open(&fight()).expect("fixture")).await.expect("replay server starts")
 }

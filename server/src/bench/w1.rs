@@ -200,6 +200,9 @@ fn server_flags(args: &W1Args) -> Vec<String> {
         "--no-web".into(),
         "--max-connections".into(),
         args.clients.saturating_add(CONNECTION_MARGIN).to_string(),
+        // Every bot connects from 127.0.0.1.
+        "--max-connections-per-ip".into(),
+        "0".into(),
     ];
     if args.mode == Mode::Play {
         // Spectators take no player slot; players do.

@@ -1,178 +1,223 @@
-//! The HTTP/1.1 we speak before a WebSocket upgrade: read one request head, write one small
-//! response. Enough for static files and the upgrade; no request bodies, no chunking.
+//! The HTTP routes, served by hyper on each connection:
+//!
+//! - `GET /ws`: the WebSocket upgrade, checked by [`super::upgrade`] before the 101; the
+//!   upgraded connection becomes a [`super::session`] in its own task.
+//! - `POST /api/announce`: an admin broadcasts a line to every client (see [`announce`]).
+//! - `GET /stats`: the simulation's tick statistics as JSON (`sim::stats`).
+//! - `GET`/`HEAD` anything else: the web client's static files, or 404.
+//!
+//! Other methods get 405. hyper itself answers 400 for a request that is not HTTP and 431 for
+//! a head over the size or header-count caps, and closes a connection whose head is not in by
+//! the handshake timeout.
 
-use std::time::Duration;
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
-/// Largest request head accepted (answered 431 beyond).
-pub const MAX_HEAD_BYTES: usize = 8 * 1024;
-/// Most headers in a request.
-const MAX_HEADERS: usize = 48;
+use super::admission::Admitted;
+use super::auth::{Role, TokenError};
+use super::upgrade::{self, Gate, Refusal};
+use super::{NetContext, session, ws_config};
+use crate::bridge::ToSim;
 
-/// A parsed request head.
-#[derive(Debug)]
-pub struct Request {
-    /// `GET`, `HEAD`, ...
-    pub method: String,
-    /// The path, without the query string.
-    pub path: String,
-    /// Minor HTTP version: 1 for HTTP/1.1.
-    pub minor_version: u8,
-    headers: Vec<(String, String)>,
+/// Largest announcement body read.
+const MAX_ANNOUNCE_BODY: usize = 1024;
+/// Longest announcement, the chat limit.
+const MAX_ANNOUNCE_BYTES: usize = 200;
+
+/// One connection's facts, for every request on it.
+pub struct ConnInfo {
+    /// The peer.
+    pub addr: SocketAddr,
+    /// The connection's slot; the session holds it on after an upgrade.
+    pub slot: Arc<Admitted>,
 }
 
-impl Request {
-    /// The first value of a header, by case-insensitive name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
+/// A response with a small in-memory body.
+pub type HttpResponse = Response<Full<Bytes>>;
 
-    /// Whether a comma-separated header contains `token`, case-insensitively.
-    pub fn header_has_token(&self, name: &str, token: &str) -> bool {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    }
-
-    /// Whether the client wants the connection kept open after the response.
-    pub fn keep_alive(&self) -> bool {
-        if self.minor_version == 0 {
-            self.header_has_token("connection", "keep-alive")
-        } else {
-            !self.header_has_token("connection", "close")
+/// Routes one request.
+pub async fn route(
+    request: Request<Incoming>,
+    conn: Arc<ConnInfo>,
+    ctx: Arc<NetContext>,
+) -> Result<HttpResponse, Infallible> {
+    let path = request.uri().path();
+    let response = match (request.method(), path) {
+        (_, "/ws") => websocket(request, conn, ctx),
+        (&Method::POST, "/api/announce") => announce(request, &conn, &ctx).await,
+        (_, "/api/announce") => text(StatusCode::METHOD_NOT_ALLOWED, "POST an announcement here\n").with_allow("POST"),
+        (&Method::GET | &Method::HEAD, "/stats") => {
+            let json = serde_json::to_vec(&ctx.stats.snapshot()).unwrap_or_default();
+            body(StatusCode::OK, "application/json", json.into()).no_store()
         }
+        (&Method::GET | &Method::HEAD, path) => match ctx.web.lookup(path).await {
+            Some(file) => {
+                let bytes = match file.body {
+                    Cow::Borrowed(embedded) => Bytes::from_static(embedded),
+                    Cow::Owned(read) => Bytes::from(read),
+                };
+                let mut response = body(StatusCode::OK, file.content_type, bytes);
+                let headers = response.headers_mut();
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+                response
+            }
+            None => text(StatusCode::NOT_FOUND, "not found\n"),
+        },
+        _ => text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are served\n").with_allow("GET, HEAD"),
+    };
+    Ok(response)
+}
+
+/// Answers an upgrade request: 101 and a session task, or the refusal.
+fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, ctx: Arc<NetContext>) -> HttpResponse {
+    let (head, body) = request.into_parts();
+    let gate = Gate { origins: &ctx.origins, auth: ctx.auth.as_ref(), now: crate::record::writer::unix_now() };
+    let accepted = match upgrade::check(&head, &gate) {
+        Ok(accepted) => accepted,
+        Err(refusal) => {
+            if refusal.status == StatusCode::UNAUTHORIZED || refusal.status == StatusCode::FORBIDDEN {
+                tracing::info!(addr = %conn.addr, status = refusal.status.as_u16(), "upgrade refused");
+            }
+            // A refused WebSocket client does not send another request on this connection.
+            let mut response = refused(refusal);
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+    };
+    request = Request::from_parts(head, body);
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let identity = accepted.identity;
+    tokio::spawn(async move {
+        // The slot stays taken while the session lives.
+        let conn = conn;
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let ws =
+                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), WsRole::Server, Some(ws_config())).await;
+                session::run(ws, conn.addr, identity, ctx).await;
+            }
+            Err(e) => tracing::debug!(addr = %conn.addr, "upgrade failed: {e}"),
+        }
+        drop(conn);
+    });
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(value) = HeaderValue::from_str(&accepted.accept_key) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
     }
+    if let Some(protocol) = accepted.protocol.and_then(|p| HeaderValue::from_str(&p).ok()) {
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
+    response
 }
 
-/// Why no request was read.
-#[derive(Debug)]
-pub enum ReadError {
-    /// The peer closed (or sent nothing) before a request began; not an error.
-    Closed,
-    /// Head larger than [`MAX_HEAD_BYTES`] (431).
-    TooLarge,
-    /// Not HTTP (400).
-    Malformed,
-    /// The head did not arrive in time.
-    TimedOut,
-}
-
-/// Reads one request head from `stream`, using and refilling `buf`. On success the head's bytes
-/// are removed from `buf`; anything after it (a pipelined request, or the first WebSocket
-/// frame) stays there.
-pub async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, timeout: Duration) -> Result<Request, ReadError> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if !buf.is_empty() {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut parsed = httparse::Request::new(&mut headers);
-            match parsed.parse(buf) {
-                Ok(httparse::Status::Complete(len)) => {
-                    let request = Request {
-                        method: parsed.method.unwrap_or_default().to_owned(),
-                        path: parsed.path.unwrap_or("/").split('?').next().unwrap_or("/").to_owned(),
-                        minor_version: parsed.version.unwrap_or(1),
-                        headers: parsed
-                            .headers
-                            .iter()
-                            .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
-                            .collect(),
-                    };
-                    buf.drain(..len);
-                    return Ok(request);
-                }
-                Ok(httparse::Status::Partial) => {}
-                Err(httparse::Error::TooManyHeaders) => return Err(ReadError::TooLarge),
-                Err(_) => return Err(ReadError::Malformed),
+/// `POST /api/announce`: the body (plain UTF-8 text, the chat rules) is broadcast to every
+/// client as a chat line from "server", and recorded.
+///
+/// With auth on it takes an admin token as `Authorization: Bearer` (401 without a valid one,
+/// 403 for another role). With auth off it takes requests from loopback addresses only (403
+/// otherwise). A browser `Origin` must pass the allow-list, so no web page can post here from a
+/// visitor's browser. 400 for a bad text, 413 for a body over 1 KiB, 404 on a replay server.
+async fn announce(request: Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> HttpResponse {
+    if ctx.replay {
+        return text(StatusCode::NOT_FOUND, "a replay server takes no announcements\n");
+    }
+    let headers = request.headers();
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if !ctx.origins.allows(origin, host) {
+        return text(StatusCode::FORBIDDEN, "this page's origin may not use the admin API\n");
+    }
+    match &ctx.auth {
+        Some(secret) => {
+            let claims = upgrade::bearer(headers)
+                .ok_or(TokenError::Missing)
+                .and_then(|token| secret.verify(&token, crate::record::writer::unix_now()));
+            match claims {
+                Ok(claims) if claims.role == Role::Admin => {}
+                Ok(_) => return text(StatusCode::FORBIDDEN, "announcements take an admin token\n"),
+                Err(error) => return refused(upgrade::unauthorized(error)),
             }
         }
-        if buf.len() >= MAX_HEAD_BYTES {
-            return Err(ReadError::TooLarge);
+        None if conn.addr.ip().to_canonical().is_loopback() => {}
+        None => return text(StatusCode::FORBIDDEN, "auth is off: announcements are taken from loopback only\n"),
+    }
+    let read = tokio::time::timeout(
+        ctx.limits.handshake_timeout,
+        Limited::new(request.into_body(), MAX_ANNOUNCE_BODY).collect(),
+    );
+    let bytes = match read.await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(_)) => return text(StatusCode::PAYLOAD_TOO_LARGE, "an announcement body is at most 1 KiB\n"),
+        Err(_) => return text(StatusCode::REQUEST_TIMEOUT, "the body did not arrive in time\n"),
+    };
+    let line = match std::str::from_utf8(&bytes).map(str::trim) {
+        Ok(line) if !line.is_empty() && line.len() <= MAX_ANNOUNCE_BYTES && !line.chars().any(char::is_control) => line,
+        _ => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "an announcement is 1 to 200 bytes of UTF-8 text with no control characters\n",
+            );
         }
-        let mut chunk = [0u8; 2048];
-        let n = match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
-            Err(_) if buf.is_empty() => return Err(ReadError::Closed),
-            Err(_) => return Err(ReadError::TimedOut),
-            Ok(Err(_)) | Ok(Ok(0)) if buf.is_empty() => return Err(ReadError::Closed),
-            Ok(Err(_)) | Ok(Ok(0)) => return Err(ReadError::Malformed),
-            Ok(Ok(n)) => n,
-        };
-        buf.extend_from_slice(&chunk[..n]);
+    };
+    tracing::info!(addr = %conn.addr, "announcement");
+    if ctx.to_sim.send(ToSim::Announce { text: line.to_owned() }).is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "the simulation is not running\n");
     }
+    text(StatusCode::ACCEPTED, "announced\n")
 }
 
-/// A complete small response.
-pub struct Response<'a> {
-    /// Status code.
-    pub status: u16,
-    /// Extra headers (Content-Length and Connection are added).
-    pub headers: Vec<(&'static str, String)>,
-    /// Body (not sent for HEAD).
-    pub body: &'a [u8],
+/// The HTTP answer for a refused upgrade.
+pub fn refused(refusal: Refusal) -> HttpResponse {
+    let mut response = text(refusal.status, &refusal.body);
+    for (name, value) in refusal.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
 }
 
-impl<'a> Response<'a> {
-    /// A plain-text response with a short explanation.
-    pub fn text(status: u16, body: &'a str) -> Self {
-        Response { status, headers: vec![("Content-Type", "text/plain; charset=utf-8".into())], body: body.as_bytes() }
-    }
+/// A plain-text response.
+pub fn text(status: StatusCode, message: &str) -> HttpResponse {
+    body(status, "text/plain; charset=utf-8", Bytes::copy_from_slice(message.as_bytes()))
+}
 
-    /// Adds a header.
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
+fn body(status: StatusCode, content_type: &'static str, bytes: Bytes) -> HttpResponse {
+    let mut response = Response::new(Full::new(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+trait ResponseExt {
+    fn with_allow(self, methods: &'static str) -> Self;
+    fn no_store(self) -> Self;
+}
+
+impl ResponseExt for HttpResponse {
+    fn with_allow(mut self, methods: &'static str) -> Self {
+        self.headers_mut().insert(header::ALLOW, HeaderValue::from_static(methods));
         self
     }
 
-    /// Writes the response; `head_only` for HEAD requests, `keep_alive` decides `Connection`.
-    pub async fn write(&self, stream: &mut TcpStream, head_only: bool, keep_alive: bool) -> std::io::Result<()> {
-        let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
-        for (name, value) in &self.headers {
-            out.push_str(&format!("{name}: {value}\r\n"));
-        }
-        out.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
-        out.push_str(if keep_alive { "Connection: keep-alive\r\n\r\n" } else { "Connection: close\r\n\r\n" });
-        let mut bytes = out.into_bytes();
-        if !head_only {
-            bytes.extend_from_slice(self.body);
-        }
-        stream.write_all(&bytes).await?;
-        stream.flush().await
-    }
-}
-
-/// Ends a connection after an error response without losing that response: closing a socket
-/// with unread input makes the kernel send RST, which can destroy the response in flight. So
-/// send FIN first, then read and discard what the peer still sends, briefly and boundedly.
-pub async fn linger_close(mut stream: TcpStream) {
-    let _ = stream.shutdown().await;
-    let _ = tokio::time::timeout(Duration::from_millis(500), async {
-        let mut sink = [0u8; 4096];
-        let mut left = 64 * 1024usize;
-        while left > 0 {
-            match stream.read(&mut sink).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left = left.saturating_sub(n),
-            }
-        }
-    })
-    .await;
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        101 => "Switching Protocols",
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        426 => "Upgrade Required",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        _ => "",
+    fn no_store(mut self) -> Self {
+        self.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        self
     }
 }

@@ -1,19 +1,27 @@
 //! The network layer: a tokio runtime serving HTTP and WebSockets on one TCP port.
 //!
-//! Path of a message: [`listener`] accepts a TCP connection → [`connection`] reads the HTTP
-//! request and serves a file or upgrades `/ws` → [`session`] decodes and verifies each binary
-//! message and sends it to the simulation as [`crate::bridge::ToSim`]. Back: the simulation's
+//! Path of a message: [`listener`] accepts a TCP connection under the [`admission`] limits and
+//! completes [`tls`] if the port speaks it → [`connection`] runs hyper's HTTP/1.1 → [`http`]
+//! routes each request: files, `/stats`, `/api/announce`, or `/ws`, whose [`upgrade`] is checked
+//! (Origin by [`origin`], token by [`auth`], subprotocol) before the 101 → [`session`] decodes
+//! and verifies each binary message and sends it to the simulation as
+//! [`crate::bridge::ToSim`]. Back: the simulation's
 //! [`crate::bridge::ToNet`] → [`router`] thread → the client's [`send_queue`] → [`session`]
 //! writes it to the socket; world states become snapshot bytes there, through the shared
 //! [`delta_cache`].
 
+pub mod admission;
+pub mod auth;
 pub mod connection;
 pub mod delta_cache;
 pub mod http;
 pub mod listener;
+pub mod origin;
 pub mod router;
 pub mod send_queue;
 pub mod session;
+pub mod tls;
+pub mod upgrade;
 pub mod web_files;
 
 use std::sync::Arc;
@@ -27,15 +35,18 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::bridge::ToSim;
 use crate::sim::stats::TickStats;
+use auth::Secret;
 use delta_cache::DeltaCache;
+use origin::OriginPolicy;
 use router::Registry;
 use web_files::WebRoot;
 
 /// Time limits of a connection. The defaults suit production; tests shorten them.
 #[derive(Debug, Clone)]
 pub struct NetLimits {
-    /// Time to send a complete HTTP request head, and idle time between keep-alive requests.
-    pub http_timeout: Duration,
+    /// Time to complete a TLS handshake, and to send a complete HTTP request head (also the
+    /// idle time allowed between keep-alive requests). Short, against slowloris.
+    pub handshake_timeout: Duration,
     /// Time from upgrade to `Hello`.
     pub hello_timeout: Duration,
     /// Interval of server WebSocket pings.
@@ -55,7 +66,7 @@ pub struct NetLimits {
 impl Default for NetLimits {
     fn default() -> Self {
         NetLimits {
-            http_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(5),
             hello_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
@@ -106,4 +117,8 @@ pub struct NetContext {
     pub deltas: DeltaCache,
     /// The simulation's tick statistics, served at `GET /stats`.
     pub stats: Arc<TickStats>,
+    /// Browser origins allowed to connect.
+    pub origins: OriginPolicy,
+    /// The token key; `None` runs open.
+    pub auth: Option<Secret>,
 }

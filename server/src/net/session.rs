@@ -13,9 +13,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use shared::snapshot::Frame;
 use shared::{ClientMessage, ConnectionState, DisconnectReason, PROTOCOL_VERSION, ServerMessage, codec};
-use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
@@ -25,7 +26,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 
+use super::auth::Role;
 use super::send_queue::{Outgoing, SendQueue};
+use super::upgrade::Identity;
 use super::{NetContext, stopping};
 use crate::bridge::{ClientId, OutFrame, ToSim};
 
@@ -38,7 +41,8 @@ const CLOSE_GRACE: Duration = Duration::from_millis(500);
 /// would pin its size (8 KB for the W1 crowd) on every connection.
 const FRAGMENT_BYTES: usize = 2048;
 
-type Ws = WebSocketStream<TcpStream>;
+/// An upgraded connection, plain or TLS, as a WebSocket.
+pub type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
 /// Runs the session until the connection ends; the simulation hears of its start and end.
 ///
@@ -46,7 +50,10 @@ type Ws = WebSocketStream<TcpStream>;
 /// (so each is woken by its own events only): a write blocked on a client that does not read
 /// never stops us reading from it (its inputs, its pings, its close), and a flood of reads
 /// never starves the writes. The writer owns the session's end.
-pub async fn run(ws: Ws, addr: SocketAddr, ctx: Arc<NetContext>) {
+///
+/// `identity` is what the upgrade's token said: its name replaces the `Hello` name, and a
+/// spectator token joins as a spectator whatever the `Hello` asks.
+pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetContext>) {
     let client = ClientId(ctx.next_client.fetch_add(1, Ordering::Relaxed) + 1);
     let queue = Arc::new(SendQueue::new());
     ctx.registry.insert(client, queue.clone());
@@ -58,6 +65,7 @@ pub async fn run(ws: Ws, addr: SocketAddr, ctx: Arc<NetContext>) {
         client,
         state: ConnectionState::AwaitingHello,
         queue: queue.clone(),
+        identity,
         budget: RateBudget::new(ctx.limits.messages_per_second, ctx.limits.message_burst),
         ctx: ctx.clone(),
     };
@@ -126,6 +134,7 @@ struct Reader {
     client: ClientId,
     state: ConnectionState,
     queue: Arc<SendQueue>,
+    identity: Identity,
     budget: RateBudget,
     ctx: Arc<NetContext>,
 }
@@ -193,9 +202,13 @@ impl Reader {
             ClientMessage::ReplayControl(_) if !self.ctx.replay => {
                 return Err((DisconnectReason::ProtocolViolation, "ReplayControl: this server is not a replay".into()));
             }
-            message => {
-                if matches!(message, ClientMessage::Hello { .. }) {
+            mut message => {
+                if let ClientMessage::Hello { name, spectate, .. } = &mut message {
                     self.state = ConnectionState::Playing;
+                    if let Some(token_name) = &self.identity.name {
+                        name.clone_from(token_name);
+                    }
+                    *spectate |= self.identity.role == Role::Spectator;
                 }
                 let _ = self.ctx.to_sim.send(ToSim::Message { client: self.client, message });
             }

@@ -181,6 +181,8 @@ impl<'r> Playback<'r> {
             }
             // Spectators do not play; pings are answered by the network layer.
             ToSim::Message { message: ClientMessage::Input(_) | ClientMessage::Ping { .. }, .. } => {}
+            // Announcements are refused before they reach a replay (404).
+            ToSim::Announce { .. } => {}
         }
     }
 

@@ -68,6 +68,8 @@ pub fn drain_inbox(
             // Answered by the network layer, or meant for a replay driver: never reach a live
             // simulation.
             ToSim::Message { message: ClientMessage::Ping { .. } | ClientMessage::ReplayControl(_), .. } => {}
+            // Placeholder until chat lands in the simulation.
+            ToSim::Announce { .. } => {}
         }
     }
 }
