@@ -14,11 +14,14 @@ use shared::snapshot::{ClientState, EntityRecord};
 use shared::{
     ClientMessage, DisconnectReason, EntityState, Input, PROTOCOL_VERSION, ScoreEntry, ServerMessage, Welcome, codec,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::{WebSocketStream, client_async};
+use tokio_tungstenite::{WebSocketStream, client_async, tungstenite};
 
 /// How long any single expectation waits before failing.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -96,9 +99,26 @@ pub struct Closing {
     pub text: String,
 }
 
+/// A client's byte stream: plain TCP, or TLS over it.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// How a [`Client`] connects, beyond the defaults (plain `ws://`, no extra headers).
+#[derive(Default, Clone)]
+pub struct Connect {
+    /// Speak TLS with this configuration (`wss://`), with server name `localhost`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Query string after `/ws`, without the `?`.
+    pub query: String,
+    /// Extra request headers.
+    pub headers: Vec<(&'static str, String)>,
+}
+
 /// A WebSocket game client.
 pub struct Client {
-    ws: WebSocketStream<TcpStream>,
+    ws: WebSocketStream<Box<dyn Io>>,
+    /// The subprotocol the server selected, if any.
+    pub protocol: Option<String>,
     /// Set after `hello`.
     pub welcome: Option<Welcome>,
     next_seq: u32,
@@ -128,17 +148,44 @@ impl Client {
     }
 
     async fn upgrade(addr: SocketAddr, stream: TcpStream) -> Client {
-        let (ws, response) = client_async(format!("ws://{addr}/ws"), stream).await.expect("websocket upgrade");
+        Self::handshake(addr, Box::new(stream), &Connect::default()).await.expect("websocket upgrade")
+    }
+
+    /// Opens a WebSocket with `options` (TLS, a query, headers); the error is the refusal.
+    pub async fn connect_with(addr: SocketAddr, options: &Connect) -> Result<Client, tungstenite::Error> {
+        let tcp = TcpStream::connect(addr).await.expect("tcp connect");
+        let stream: Box<dyn Io> = match &options.tls {
+            None => Box::new(tcp),
+            Some(config) => {
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let name = rustls::pki_types::ServerName::try_from("localhost").expect("a valid name");
+                Box::new(connector.connect(name, tcp).await.map_err(tungstenite::Error::Io)?)
+            }
+        };
+        Self::handshake(addr, stream, options).await
+    }
+
+    async fn handshake(addr: SocketAddr, stream: Box<dyn Io>, options: &Connect) -> Result<Client, tungstenite::Error> {
+        let scheme = if options.tls.is_some() { "wss" } else { "ws" };
+        let query = if options.query.is_empty() { String::new() } else { format!("?{}", options.query) };
+        let mut request = format!("{scheme}://{addr}/ws{query}").into_client_request()?;
+        for (name, value) in &options.headers {
+            request.headers_mut().append(*name, value.parse().expect("a valid header value"));
+        }
+        let (ws, response) = client_async(request, stream).await?;
         assert_eq!(response.status().as_u16(), 101);
-        Client {
+        let protocol =
+            response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(Client {
             ws,
+            protocol,
             welcome: None,
             next_seq: 0,
             state: ClientState::default(),
             scoreboard: Vec::new(),
             scoreboards_received: 0,
             last_snapshot: None,
-        }
+        })
     }
 
     /// Connects and completes `Hello`/`Welcome`.
@@ -290,7 +337,7 @@ impl Client {
     }
 
     /// The raw stream, for tests that stop reading on purpose.
-    pub fn into_inner(self) -> WebSocketStream<TcpStream> {
+    pub fn into_inner(self) -> WebSocketStream<Box<dyn Io>> {
         self.ws
     }
 }
