@@ -1,7 +1,7 @@
 // Entry point: reads the player name, wires connection → snapshot buffer → renderer/HUD and
 // input → connection (players) or replay bar → connection (spectators: Welcome.entity_id 0),
 // runs the frame loop, and publishes the read-only `window.game` hook.
-import { Connection, defaultUrl } from './net.js';
+import { Connection, defaultUrl, takeToken } from './net.js';
 import { SnapshotBuffer, Smoother } from './interpolation.js';
 import { InputController } from './input.js';
 import { Renderer } from './render.js';
@@ -17,6 +17,8 @@ const params = new URLSearchParams(location.search);
 const name = sanitizeName(params.get('name'), randomName);
 /** `?spectate=1`: watch without playing (no entity, no player slot). */
 const spectate = params.get('spectate') === '1';
+/** `?token=`: a signed token, for servers that require one (`server token`). */
+const token = takeToken();
 
 const canvas = document.getElementById('view');
 const renderer = new Renderer(canvas);
@@ -34,6 +36,7 @@ const conn = new Connection({
   url: defaultUrl(),
   name,
   spectate,
+  token,
   callbacks: {
     onWelcome(welcome) {
       buffer.reset(welcome.tick_rate);

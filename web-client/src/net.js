@@ -1,9 +1,10 @@
-// WebSocket lifecycle: connect to /ws, Hello → Welcome, apply each Snapshot to this socket's
-// SnapshotDecoder, route Scoreboard/ReplayStatus/Pong/Disconnect, ping every second for RTT,
-// record the last close, and reconnect with jittered exponential backoff (0.5 s → 8 s) —
-// except after a VersionMismatch, where retrying cannot help. A message that does not decode,
-// or a snapshot that does not apply, breaks the delta chain: the socket is closed (4000, with
-// the reason logged) and the reconnect brings a keyframe. Corrupt state is never shown.
+// WebSocket lifecycle: connect to /ws (offering arena.v<N> and the page's token), Hello →
+// Welcome, apply each Snapshot to this socket's SnapshotDecoder, route Scoreboard/
+// ReplayStatus/Pong/Disconnect, ping every second for RTT, record the last close, and
+// reconnect with jittered exponential backoff (0.5 s → 8 s) — except after a
+// VersionMismatch, where retrying cannot help. A message that does not decode, or a
+// snapshot that does not apply, breaks the delta chain: the socket is closed (4000, with the
+// reason logged) and the reconnect brings a keyframe. Corrupt state is never shown.
 import { PROTOCOL_VERSION, decodeServer, encodeClient } from './protocol.js';
 import { SnapshotDecoder, aimRadians, velocityWorld } from './snapshot.js';
 
@@ -24,8 +25,10 @@ export const CLOSE_UNDECODABLE = 4000;
  * (`{ id, kind, pos: {x, y}, vel: {x, y}, aim, health, owner }`, dead-reckoned to `tick`).
  */
 export class Connection {
-  constructor({ url, name, spectate = false, callbacks = {} }) {
+  constructor({ url, name, spectate = false, token = null, callbacks = {} }) {
     this.url = url;
+    /** Subprotocols offered: ours, and the token as `bearer.<token>` when there is one. */
+    this.protocols = socketProtocols(token);
     this.name = name;
     this.spectate = spectate;
     /** This socket's decoded world (null before Welcome). */
@@ -83,7 +86,7 @@ export class Connection {
     this.setState('connecting');
     let ws;
     try {
-      ws = new WebSocket(this.url);
+      ws = new WebSocket(this.url, this.protocols);
     } catch (err) {
       console.error('WebSocket constructor failed', err);
       this.handleClose(ws, { code: 1006, reason: String(err?.message ?? err) });
@@ -240,6 +243,46 @@ export class Connection {
 export function backoffDelay(attempt, random = Math.random) {
   const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(attempt, 16));
   return Math.round(base * (0.5 + 0.5 * random()));
+}
+
+/**
+ * What the socket offers in Sec-WebSocket-Protocol: `arena.v<version>`, which the server
+ * selects, and the page's token as a `bearer.` entry. Browsers cannot set an Authorization
+ * header on a WebSocket; a subprotocol entry, unlike a query string, stays out of proxies'
+ * access logs.
+ */
+export function socketProtocols(token) {
+  const protocols = [`arena.v${PROTOCOL_VERSION}`];
+  if (token) protocols.push(`bearer.${token}`);
+  return protocols;
+}
+
+/**
+ * The token from the page's URL (`?token=`), or the one this tab was opened with before a
+ * reload. It is then removed from the address bar, so it is not bookmarked, shared or left in
+ * the history, and kept for this tab only (sessionStorage). A token must be a JWT's
+ * characters; anything else is ignored.
+ */
+export function takeToken(loc = location, storage = globalThis.sessionStorage, history = globalThis.history) {
+  const params = new URLSearchParams(loc.search);
+  const fromUrl = params.get('token');
+  const valid = (t) => typeof t === 'string' && /^[A-Za-z0-9_.-]{1,2048}$/.test(t);
+  if (fromUrl !== null) {
+    params.delete('token');
+    const query = params.toString();
+    try {
+      history?.replaceState(history.state, '', `${loc.pathname}${query ? `?${query}` : ''}${loc.hash}`);
+    } catch {
+      // Not in a browser page: nothing to tidy.
+    }
+    if (valid(fromUrl)) {
+      storage?.setItem('arena.token', fromUrl);
+      return fromUrl;
+    }
+    return null;
+  }
+  const kept = storage?.getItem('arena.token');
+  return valid(kept) ? kept : null;
 }
 
 /** The WebSocket URL of the page's own server. */

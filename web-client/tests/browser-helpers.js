@@ -12,7 +12,7 @@ export const WEB_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 export const SERVER_BIN = process.env.SERVER_BIN || join(REPO_ROOT, 'target', 'debug', 'server');
-const LISTENING = /listening on http:\/\/([0-9.:]+)\//;
+const LISTENING = /listening on https?:\/\/([0-9.:]+)\//;
 
 /**
  * Spawns the server binary with `args`; resolves { child, address, output() } once it prints

@@ -1,0 +1,162 @@
+// wss and tokens end to end: the REAL server binary with a certificate from `server cert` and
+// an auth secret, tokens minted by `server token`. Node's `ws` connects with that certificate
+// pinned as its only CA (and fails without it: checks stay on); Chromium plays over wss in a
+// context set to accept the self-signed certificate, with the token taken from the page URL.
+// Nothing turns certificate checking off globally.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+
+import { SERVER_BIN, WEB_ROOT, launchChromium, pollPage, startServer, stopServer, watchdog } from './browser-helpers.js';
+import { PROTOCOL_VERSION, decodeServer, encodeClient } from '../src/protocol.js';
+import { socketProtocols, takeToken } from '../src/net.js';
+
+const HARD_TIMEOUT_MS = 90_000;
+
+test('the token rides in a bearer. subprotocol beside ours', () => {
+  assert.deepEqual(socketProtocols(null), [`arena.v${PROTOCOL_VERSION}`]);
+  assert.deepEqual(socketProtocols('a.b.c'), [`arena.v${PROTOCOL_VERSION}`, 'bearer.a.b.c']);
+});
+
+test('takeToken reads ?token=, tidies the URL and keeps it for reloads', () => {
+  const store = new Map();
+  const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) };
+  const replaced = [];
+  const history = { state: null, replaceState: (_s, _t, url) => replaced.push(url) };
+  const loc = { search: '?name=ann&token=eyJ.x-y_z.sig', pathname: '/', hash: '#h' };
+  assert.equal(takeToken(loc, storage, history), 'eyJ.x-y_z.sig');
+  assert.deepEqual(replaced, ['/?name=ann#h'], 'the token leaves the address bar');
+  assert.equal(takeToken({ search: '', pathname: '/', hash: '' }, storage, history), 'eyJ.x-y_z.sig', 'a reload keeps it');
+  const empty = { getItem: () => null, setItem: () => assert.fail('an invalid token is not kept') };
+  assert.equal(takeToken({ search: '?token=<script>', pathname: '/', hash: '' }, empty, history), null);
+});
+
+describe('wss with a certificate and tokens, against the real server', { timeout: HARD_TIMEOUT_MS }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'arena-tls-'));
+  const s = { server: null, port: 0, ca: null, tokens: {}, browser: null };
+  const disarm = watchdog('tls-auth.test', HARD_TIMEOUT_MS, () => s.server?.child.kill('SIGKILL'));
+
+  before(async () => {
+    execFileSync(SERVER_BIN, ['cert', '--out', dir], { stdio: 'pipe' });
+    s.ca = readFileSync(join(dir, 'cert.pem'));
+    const secret = join(dir, 'secret');
+    writeFileSync(secret, 'a test secret that is longer than thirty-two bytes\n');
+    const mint = (name, role) =>
+      execFileSync(SERVER_BIN, ['token', '--auth-secret-file', secret, '--name', name, '--ttl', '10m', '--role', role], {
+        encoding: 'utf8',
+      }).trim();
+    s.tokens = { ann: mint('ann', 'player'), zoe: mint('zoe', 'player') };
+    s.server = await startServer([
+      '--bind', '127.0.0.1:0', '--web-root', WEB_ROOT,
+      '--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem'),
+      '--auth-secret-file', secret,
+    ]);
+    s.port = Number(s.server.address.split(':').pop());
+    s.browser = await launchChromium();
+  });
+
+  after(async () => {
+    await s.browser?.close().catch(() => {});
+    await stopServer(s.server?.child);
+    rmSync(dir, { recursive: true, force: true });
+    disarm();
+  });
+
+  /** Opens a `ws` socket; resolves { ws, protocol } on open, or { error } / { status } on failure. */
+  function open(options, protocols = socketProtocols(null)) {
+    return new Promise((resolve) => {
+      const ws = new WebSocket(`wss://localhost:${s.port}/ws`, protocols, options);
+      ws.binaryType = 'arraybuffer';
+      ws.once('open', () => resolve({ ws, protocol: ws.protocol }));
+      ws.once('unexpected-response', (_req, res) => {
+        resolve({ status: res.statusCode, challenge: res.headers['www-authenticate'] });
+        ws.terminate();
+      });
+      ws.once('error', (error) => resolve({ error }));
+    });
+  }
+
+  test('Node ws connects with the certificate pinned as its CA, and plays', async () => {
+    const { ws, protocol, error, status } = await open({ ca: s.ca, headers: { Authorization: `Bearer ${s.tokens.ann}` } });
+    assert.ok(ws, `upgraded (error ${error?.message}, status ${status})`);
+    assert.equal(protocol, `arena.v${PROTOCOL_VERSION}`, 'the server selected our subprotocol');
+    const welcome = new Promise((resolve) => {
+      ws.on('message', (data) => {
+        const message = decodeServer(new Uint8Array(data));
+        if (message.type === 'Welcome') resolve(message);
+      });
+    });
+    ws.send(encodeClient({ type: 'Hello', protocol_version: PROTOCOL_VERSION, name: 'someone-else', spectate: false }));
+    const got = await welcome;
+    assert.ok(got.entity_id > 0, 'joined as a player');
+    ws.close();
+  });
+
+  test('without the pinned CA the certificate is refused: checks are on', async () => {
+    const { error, ws } = await open({ headers: { Authorization: `Bearer ${s.tokens.ann}` } });
+    ws?.close();
+    assert.ok(error, 'no connection without trusting the certificate');
+    assert.match(String(error.code ?? error.message), /SELF_SIGNED|self.signed|DEPTH_ZERO/i, String(error.message));
+  });
+
+  test('no token, or a bad one, gets 401 before any upgrade', async () => {
+    const none = await open({ ca: s.ca });
+    assert.equal(none.status, 401, 'no token');
+    assert.match(none.challenge ?? '', /^Bearer realm=/);
+    const bad = await open({ ca: s.ca }, socketProtocols(`${s.tokens.ann}x`));
+    assert.equal(bad.status, 401, 'bad signature');
+    assert.match(bad.challenge ?? '', /invalid_token/);
+  });
+
+  test('Chromium plays over wss with the token from the page URL, under the token\'s name', async () => {
+    const context = await s.browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 960, height: 640 } });
+    try {
+      const page = await context.newPage();
+      const problems = [];
+      page.on('pageerror', (err) => problems.push(err.message));
+      await page.goto(`https://localhost:${s.port}/?name=mallory&token=${s.tokens.zoe}`, { waitUntil: 'load' });
+      await pollPage(page, () => window.game.state === 'connected' && window.game.ownPosition(), {
+        timeout: 15_000,
+        what: 'connected over wss with an own position',
+      });
+      assert.equal(await page.evaluate(() => location.protocol), 'https:');
+      const row = await pollPage(page, () => window.game.scoreboard().find((r) => r.client === window.game.clientId), {
+        what: 'own scoreboard row',
+      });
+      assert.equal(row.name, 'zoe', 'the token names the player, not ?name=');
+      assert.ok(!(await page.evaluate(() => location.href)).includes('token='), 'the token left the address bar');
+      assert.deepEqual(problems, []);
+
+      // The same page without a token never gets in.
+      const stranger = await context.newPage();
+      await stranger.goto(`https://localhost:${s.port}/?name=stranger`, { waitUntil: 'load' });
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.notEqual(await stranger.evaluate(() => window.game.state), 'connected', 'no token, no game');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('--tls-self-signed prints its fingerprint and Chromium plays over wss on it', async () => {
+    const own = await startServer(['--bind', '127.0.0.1:0', '--web-root', WEB_ROOT, '--tls-self-signed']);
+    const context = await s.browser.newContext({ ignoreHTTPSErrors: true });
+    try {
+      assert.match(own.output(), /sha256=([0-9A-F]{2}:){31}[0-9A-F]{2}/, 'the log shows the SHA-256 fingerprint');
+      const page = await context.newPage();
+      const response = await page.goto(`https://127.0.0.1:${own.address.split(':').pop()}/?name=selfie`, { waitUntil: 'load' });
+      const security = await response.securityDetails();
+      assert.match(security?.protocol ?? '', /TLS/, 'served over TLS');
+      await pollPage(page, () => window.game.state === 'connected' && window.game.ownPosition(), {
+        timeout: 15_000,
+        what: 'connected over wss to the self-signed server',
+      });
+    } finally {
+      await context.close();
+      await stopServer(own.child);
+    }
+  });
+});
