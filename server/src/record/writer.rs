@@ -2,10 +2,17 @@
 //! messages over a channel; the writer thread encodes and writes them, flushing at least once a
 //! second. A slow disk delays the file, never a tick.
 //!
+//! The channel is bounded ([`QUEUE_SECONDS`] of play). If the writer falls that far behind,
+//! the recorder stops recording: it logs an error, puts a stop notice in the slot it kept
+//! free, and sends nothing more; the writer ends the file with an end marker at the last tick
+//! it got, so the file is a complete, verifiable recording of the match up to there. Memory
+//! stays bounded and the tick never blocks.
+//!
 //! Tick batches are cut at every simulated second (so the same run gives the same chunks),
 //! and also whenever a wall-clock second passes first (so a slow simulation still reaches the
 //! disk every second).
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -13,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use shared::Input;
 
 use super::chunk::write_chunk;
@@ -23,6 +30,8 @@ use crate::sim::{SIM_VERSION, Simulation};
 
 /// Longest time recorded events wait in memory before they are written and flushed.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Seconds of play the writer may fall behind before recording stops.
+pub const QUEUE_SECONDS: usize = 30;
 
 /// What the simulation thread sends the writer.
 #[derive(Debug)]
@@ -41,6 +50,8 @@ pub enum RecordMsg {
         /// The last tick.
         last_tick: u64,
     },
+    /// The writer fell too far behind: end the file at the last tick received.
+    Stop,
 }
 
 /// The header for recording `sim` from now on.
@@ -67,21 +78,26 @@ pub fn header_for(sim: &Simulation, checksum_interval: u32, started_unix: u64) -
 pub struct Recorder {
     tx: Sender<RecordMsg>,
     checksum_interval: u64,
+    /// Set once the writer fell behind and recording stopped.
+    stopped: Cell<bool>,
 }
 
 impl Recorder {
     /// Starts journaling `sim` and sends the tick-0 digest (or the current tick's).
     pub fn attach(sim: &mut Simulation, tx: Sender<RecordMsg>, checksum_interval: u32) -> Recorder {
         sim.set_journal(true);
-        let recorder = Recorder { tx, checksum_interval: u64::from(checksum_interval.max(1)) };
+        let recorder =
+            Recorder { tx, checksum_interval: u64::from(checksum_interval.max(1)), stopped: Cell::new(false) };
         recorder.send_digest(sim);
         recorder
     }
 
-    /// Call after every step: sends the tick's journal, and a digest when one is due.
+    /// Call after every step: sends the tick's journal, and a digest when one is due. Never
+    /// blocks.
     pub fn after_step(&self, sim: &mut Simulation) {
         let tick = sim.tick();
-        let _ = self.tx.send(RecordMsg::Tick { tick, entries: sim.take_journal() });
+        let entries = sim.take_journal();
+        self.send(RecordMsg::Tick { tick, entries });
         if tick.is_multiple_of(self.checksum_interval) {
             self.send_digest(sim);
         }
@@ -89,11 +105,41 @@ impl Recorder {
 
     /// Marks the recording complete.
     pub fn finish(self, sim: &Simulation) {
-        let _ = self.tx.send(RecordMsg::Finish { last_tick: sim.tick() });
+        self.send(RecordMsg::Finish { last_tick: sim.tick() });
+    }
+
+    /// Whether recording stopped because the writer fell behind.
+    pub fn stopped(&self) -> bool {
+        self.stopped.get()
     }
 
     fn send_digest(&self, sim: &mut Simulation) {
-        let _ = self.tx.send(RecordMsg::Checksum(Checksum::from_digest(&sim.digest())));
+        if !self.stopped.get() {
+            self.send(RecordMsg::Checksum(Checksum::from_digest(&sim.digest())));
+        }
+    }
+
+    /// Sends one message, keeping the channel's last slot for [`RecordMsg::Stop`]; only this
+    /// thread sends, so the slot is there when it is needed.
+    fn send(&self, message: RecordMsg) {
+        if self.stopped.get() {
+            return;
+        }
+        let full = self.tx.capacity().is_some_and(|capacity| self.tx.len() + 1 >= capacity);
+        if full {
+            self.stopped.set(true);
+            tracing::error!(
+                queued = self.tx.len(),
+                "RECORDING STOPPED: the recording writer fell {QUEUE_SECONDS} s behind (disk too slow or full?); \
+                 the file ends at the last tick written and stays valid; the game goes on unrecorded"
+            );
+            let _ = self.tx.try_send(RecordMsg::Stop);
+            return;
+        }
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(message) {
+            // Not reached: the capacity check above runs on the only sending thread.
+            self.stopped.set(true);
+        }
     }
 }
 
@@ -107,13 +153,20 @@ impl Writer {
     /// Creates `path` (never overwriting), writes the header, and starts the thread. Returns
     /// the writer and the sender for a [`Recorder`].
     pub fn create(path: &Path, header: &Header) -> io::Result<(Writer, Sender<RecordMsg>)> {
+        // A tick message per tick, and at most one digest per tick.
+        let capacity = 2 * QUEUE_SECONDS * usize::from(header.tick_rate.max(1));
+        Self::create_with_queue(path, header, capacity)
+    }
+
+    /// [`Writer::create`] with a channel of `capacity` messages (tests use a small one).
+    pub fn create_with_queue(path: &Path, header: &Header, capacity: usize) -> io::Result<(Writer, Sender<RecordMsg>)> {
         let file = OpenOptions::new().write(true).create_new(true).open(path)?;
         let mut out = BufWriter::new(file);
         out.write_all(&MAGIC)?;
         out.write_all(&FORMAT_VERSION.to_le_bytes())?;
         write_chunk(&mut out, &Chunk::Header(header.clone()))?;
         out.flush()?;
-        let (tx, rx) = unbounded();
+        let (tx, rx) = bounded(capacity.max(2));
         let shown = path.to_path_buf();
         let tick_rate = u64::from(header.tick_rate.max(1));
         let handle = thread::Builder::new().name("recorder".into()).spawn(move || {
@@ -173,6 +226,7 @@ fn write_loop(mut out: BufWriter<File>, rx: &Receiver<RecordMsg>, tick_rate: u64
     let mut pending: Vec<TickRecord> = Vec::new();
     let mut previous: BTreeMap<u32, Input> = BTreeMap::new();
     let mut next_flush = Instant::now() + FLUSH_EVERY;
+    let mut last_tick = 0;
     loop {
         let message = match rx.recv_timeout(next_flush.saturating_duration_since(Instant::now())) {
             Ok(message) => Some(message),
@@ -186,6 +240,7 @@ fn write_loop(mut out: BufWriter<File>, rx: &Receiver<RecordMsg>, tick_rate: u64
         let mut second_done = false;
         match message {
             Some(RecordMsg::Tick { tick, entries }) => {
+                last_tick = tick;
                 if !entries.is_empty() {
                     let events = entries.into_iter().map(|e| to_event(e, &mut previous)).collect();
                     pending.push(TickRecord { tick, events });
@@ -201,6 +256,13 @@ fn write_loop(mut out: BufWriter<File>, rx: &Receiver<RecordMsg>, tick_rate: u64
                 flush_ticks(&mut out, &mut pending)?;
                 write_chunk(&mut out, &Chunk::End { last_tick })?;
                 out.flush()?;
+                return out.get_ref().sync_all();
+            }
+            Some(RecordMsg::Stop) => {
+                flush_ticks(&mut out, &mut pending)?;
+                write_chunk(&mut out, &Chunk::End { last_tick })?;
+                out.flush()?;
+                tracing::error!(last_tick, "recording stopped early; it is complete up to this tick");
                 return out.get_ref().sync_all();
             }
         }
