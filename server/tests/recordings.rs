@@ -62,7 +62,8 @@ impl Pad {
     }
 }
 
-/// Two players fight: ann kills bob, bob respawns and kills ann; carl joins and leaves.
+/// Two players fight: ann kills bob, bob respawns and kills ann; carl joins and leaves; ann
+/// chats and the server announces.
 fn fight(h: &mut Harness) {
     let ann = h.connect(1, "ann");
     let bob = h.connect(2, "bob");
@@ -82,6 +83,13 @@ fn fight(h: &mut Harness) {
             pc.send(h, c, Vec2::new(0.0, if t % 120 < 60 { -1.0 } else { 1.0 }), 1.5, false);
         }
         let wobble = ((t % 7) as f32 - 3.0) * 0.01;
+        // Chat is recorded too, and changes nothing in the world.
+        if t == 230 {
+            h.chat(ann, "gg <b>bob</b>");
+        }
+        if t == 240 {
+            h.announce("round two");
+        }
         match t {
             // Walk apart along y = 400: ann to the right, bob to the left.
             0..100 => {
@@ -264,6 +272,30 @@ fn a_cut_recording_replays_up_to_its_last_complete_chunk() {
 }
 
 #[test]
+fn chat_is_recorded_and_a_version_1_file_still_reads() {
+    let fight = Recording::open(&fixture("fight.rec")).expect("opens");
+    let lines: Vec<_> = fight
+        .ticks
+        .iter()
+        .flat_map(|(tick, entries)| entries.iter().map(move |e| (*tick, e)))
+        .filter_map(|(tick, e)| match e {
+            server::sim::journal::JournalEntry::Chat { client, name, text } => {
+                Some((tick, client.0, name.as_str(), text.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lines, [(232, 1, "ann", "gg <b>bob</b>"), (242, 0, "server", "round two")]);
+
+    // Version 2 only added chat events: a file without chat, labelled version 1, is a version 1
+    // file, and reads the same.
+    let mut bytes = std::fs::read(fixture("crowd500.rec")).expect("read");
+    let v2 = Recording::parse(&bytes, "v2.rec").expect("v2 parses");
+    bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
+    assert_eq!(Recording::parse(&bytes, "v1.rec").expect("v1 parses"), v2);
+}
+
+#[test]
 fn bad_files_get_clear_errors() {
     let good = std::fs::read(fixture("fight.rec")).expect("read");
     let err = |bytes: &[u8]| Recording::parse(bytes, "x.rec").expect_err("refused").to_string();
@@ -273,7 +305,7 @@ fn bad_files_get_clear_errors() {
 
     let mut foreign = good.clone();
     foreign[8..10].copy_from_slice(&99u16.to_le_bytes());
-    assert_eq!(err(&foreign), "x.rec is a recording in format version 99; this build reads format version 1");
+    assert_eq!(err(&foreign), "x.rec is a recording in format version 99; this build reads format versions 1 to 2");
 
     assert_eq!(err(&good[..40]), "x.rec is truncated: it ends before its header is complete (40 bytes)");
 

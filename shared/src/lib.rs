@@ -24,11 +24,11 @@ pub use codec::{CodecError, decode, encode};
 pub use input::{Buttons, Input};
 pub use map::{MapData, Rect};
 pub use message::{
-    ClientMessage, ConnectionState, DisconnectReason, InvalidMessage, REPLAY_SPEEDS, ReplayCommand, ServerMessage,
-    Welcome,
+    ChatLine, ClientMessage, ConnectionState, DisconnectReason, InvalidMessage, REPLAY_SPEEDS, ReplayCommand,
+    ServerMessage, Welcome,
 };
 pub use snapshot::{ClientState, EntityRecord, Snapshot};
 pub use state::{EntityKind, EntityState, ScoreEntry};
 
 /// Bumped on any change to the bytes on the wire. A client with another version is refused.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;

@@ -14,6 +14,8 @@ use crate::state::ScoreEntry;
 
 /// Longest player name, in bytes of UTF-8.
 pub const MAX_NAME_BYTES: usize = 24;
+/// Longest chat line, in bytes of UTF-8.
+pub const MAX_CHAT_BYTES: usize = 200;
 
 /// Where a connection is in its life; decides which client messages are legal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +50,12 @@ pub enum ClientMessage {
     /// Controls playback on a replay server (`server replay FILE --serve`); a live server
     /// refuses it as a protocol violation.
     ReplayControl(ReplayCommand),
+    /// A chat line for everyone: 1 to [`MAX_CHAT_BYTES`] bytes, no control characters. At most
+    /// 5 per 10 s; over that the server answers `Notice` and drops the line.
+    Chat {
+        /// The line.
+        text: String,
+    },
 }
 
 /// What a spectator asks of a replay.
@@ -114,6 +122,7 @@ impl ClientMessage {
             ClientMessage::Input(_) => "Input",
             ClientMessage::Ping { .. } => "Ping",
             ClientMessage::ReplayControl(_) => "ReplayControl",
+            ClientMessage::Chat { .. } => "Chat",
         }
     }
 
@@ -125,6 +134,7 @@ impl ClientMessage {
                 | (ClientMessage::Input(_), ConnectionState::Playing)
                 | (ClientMessage::Ping { .. }, ConnectionState::Playing)
                 | (ClientMessage::ReplayControl(_), ConnectionState::Playing)
+                | (ClientMessage::Chat { .. }, ConnectionState::Playing)
         );
         if !legal {
             return Err(InvalidMessage::WrongState { message: self.name(), state });
@@ -147,8 +157,26 @@ impl ClientMessage {
                 Err(InvalidMessage::BadField { field: "replay speed", why: "not one of 50, 100, 200, 400" })
             }
             ClientMessage::ReplayControl(_) => Ok(()),
+            ClientMessage::Chat { text } => {
+                verify_chat(text).map_err(|why| InvalidMessage::BadField { field: "chat", why })
+            }
         }
     }
+}
+
+/// The rules of a chat line (also applied to server announcements): not blank, at most
+/// [`MAX_CHAT_BYTES`] bytes, no control characters (no line breaks, no terminal escapes).
+pub fn verify_chat(text: &str) -> Result<(), &'static str> {
+    if text.trim().is_empty() {
+        return Err("empty");
+    }
+    if text.len() > MAX_CHAT_BYTES {
+        return Err("longer than 200 bytes");
+    }
+    if text.chars().any(char::is_control) {
+        return Err("contains control characters");
+    }
+    Ok(())
 }
 
 fn verify_name(name: &str) -> Result<(), InvalidMessage> {
@@ -263,6 +291,27 @@ pub enum ServerMessage {
     /// Every player's score, in increasing client id: sent after `Welcome` and whenever it
     /// changes.
     Scoreboard(Vec<ScoreEntry>),
+    /// A chat line or a server announcement, to every client, in order.
+    Chat(ChatLine),
+    /// A line from the server to this client only (e.g. its chat line was dropped).
+    Notice {
+        /// What to show.
+        text: String,
+    },
+}
+
+/// One chat line as broadcast.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatLine {
+    /// The sender's client id (as in `Welcome` and the scoreboard); 0 for a server
+    /// announcement.
+    pub from: u32,
+    /// The sender's name; `server` for an announcement.
+    pub name: String,
+    /// The simulation tick at which the server took the line.
+    pub tick: u64,
+    /// The line, as checked by [`verify_chat`].
+    pub text: String,
 }
 
 #[cfg(test)]
@@ -288,6 +337,21 @@ mod tests {
             hello(PROTOCOL_VERSION, "ann").verify(ConnectionState::Playing).map_err(|e| e.reason()),
             Err(DisconnectReason::ProtocolViolation)
         );
+    }
+
+    #[test]
+    fn chat_checks() {
+        let chat = |text: &str| ClientMessage::Chat { text: text.into() };
+        assert_eq!(chat("gg").verify(ConnectionState::Playing), Ok(()));
+        assert_eq!(chat(&"é".repeat(100)).verify(ConnectionState::Playing), Ok(()), "200 bytes");
+        assert_eq!(
+            chat("hi").verify(ConnectionState::AwaitingHello).map_err(|e| e.reason()),
+            Err(DisconnectReason::ProtocolViolation)
+        );
+        for bad in ["", "  ", "a\nb", "\u{1b}[2J", &"x".repeat(MAX_CHAT_BYTES + 1)] {
+            let err = chat(bad).verify(ConnectionState::Playing);
+            assert_eq!(err.map_err(|e| e.reason()), Err(DisconnectReason::InvalidMessage), "{bad:?}");
+        }
     }
 
     #[test]

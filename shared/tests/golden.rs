@@ -14,8 +14,8 @@ use glam::Vec2;
 use serde_json::{Value, json};
 use shared::snapshot::{FIELDS, Frame, Replicator, Snapshot};
 use shared::{
-    Buttons, ClientMessage, DisconnectReason, EntityKind, EntityState, Input, MapData, PROTOCOL_VERSION, Rect,
-    ReplayCommand, ScoreEntry, ServerMessage, Welcome, codec,
+    Buttons, ChatLine, ClientMessage, DisconnectReason, EntityKind, EntityState, Input, MapData, PROTOCOL_VERSION,
+    Rect, ReplayCommand, ScoreEntry, ServerMessage, Welcome, codec,
 };
 
 fn client_samples() -> Vec<(&'static str, ClientMessage)> {
@@ -42,6 +42,8 @@ fn client_samples() -> Vec<(&'static str, ClientMessage)> {
         ("replay_pause", ClientMessage::ReplayControl(ReplayCommand::Pause)),
         ("replay_speed", ClientMessage::ReplayControl(ReplayCommand::Speed(400))),
         ("replay_seek", ClientMessage::ReplayControl(ReplayCommand::Seek(4_294_967_296))),
+        ("chat", ClientMessage::Chat { text: "gg ⚔ <b>wp</b>".into() }),
+        ("chat_long", ClientMessage::Chat { text: "é".repeat(100) }),
     ]
 }
 
@@ -168,6 +170,20 @@ fn server_samples() -> Vec<(&'static str, ServerMessage)> {
             "replay_status",
             ServerMessage::ReplayStatus { tick: 1800, end_tick: 36_000, paused: true, speed_percent: 200 },
         ),
+        (
+            "chat_line",
+            ServerMessage::Chat(ChatLine {
+                from: 70_000,
+                name: "Zoë".into(),
+                tick: 4_294_967_296,
+                text: "gg ⚔".into(),
+            }),
+        ),
+        (
+            "chat_announcement",
+            ServerMessage::Chat(ChatLine { from: 0, name: "server".into(), tick: 60, text: "restart in 5 min".into() }),
+        ),
+        ("notice", ServerMessage::Notice { text: "chat: at most 5 lines per 10 s".into() }),
     ]
 }
 

@@ -32,8 +32,6 @@ use crate::bridge::ToSim;
 
 /// Largest announcement body read.
 const MAX_ANNOUNCE_BODY: usize = 1024;
-/// Longest announcement, the chat limit.
-const MAX_ANNOUNCE_BYTES: usize = 200;
 
 /// One connection's facts, for every request on it.
 pub struct ConnInfo {
@@ -167,7 +165,7 @@ async fn announce(request: Request<Incoming>, conn: &ConnInfo, ctx: &NetContext)
         Err(_) => return text(StatusCode::REQUEST_TIMEOUT, "the body did not arrive in time\n"),
     };
     let line = match std::str::from_utf8(&bytes).map(str::trim) {
-        Ok(line) if !line.is_empty() && line.len() <= MAX_ANNOUNCE_BYTES && !line.chars().any(char::is_control) => line,
+        Ok(line) if shared::message::verify_chat(line).is_ok() => line,
         _ => {
             return text(
                 StatusCode::BAD_REQUEST,

@@ -12,6 +12,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod chat_limit;
 pub mod connection;
 pub mod delta_cache;
 pub mod http;

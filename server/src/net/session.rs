@@ -27,6 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 
 use super::auth::Role;
+use super::chat_limit::ChatLimit;
 use super::send_queue::{Outgoing, SendQueue};
 use super::upgrade::Identity;
 use super::{NetContext, stopping};
@@ -66,6 +67,7 @@ pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetConte
         state: ConnectionState::AwaitingHello,
         queue: queue.clone(),
         identity,
+        chat: ChatLimit::default(),
         budget: RateBudget::new(ctx.limits.messages_per_second, ctx.limits.message_burst),
         ctx: ctx.clone(),
     };
@@ -136,6 +138,7 @@ struct Reader {
     queue: Arc<SendQueue>,
     identity: Identity,
     budget: RateBudget,
+    chat: ChatLimit,
     ctx: Arc<NetContext>,
 }
 
@@ -202,6 +205,8 @@ impl Reader {
             ClientMessage::ReplayControl(_) if !self.ctx.replay => {
                 return Err((DisconnectReason::ProtocolViolation, "ReplayControl: this server is not a replay".into()));
             }
+            ClientMessage::Chat { .. } if self.ctx.replay => self.notice("chat is off in replays".into())?,
+            ClientMessage::Chat { .. } if !self.chat.allow(Instant::now()) => self.notice(ChatLimit::notice())?,
             mut message => {
                 if let ClientMessage::Hello { name, spectate, .. } = &mut message {
                     self.state = ConnectionState::Playing;
@@ -213,6 +218,14 @@ impl Reader {
                 let _ = self.ctx.to_sim.send(ToSim::Message { client: self.client, message });
             }
         }
+        Ok(())
+    }
+
+    /// Queues a `Notice` for this client only.
+    fn notice(&self, text: String) -> Result<(), (DisconnectReason, String)> {
+        let bytes = codec::encode(&ServerMessage::Notice { text })
+            .map_err(|e| (DisconnectReason::InvalidMessage, e.to_string()))?;
+        self.queue.push(OutFrame::reliable(bytes));
         Ok(())
     }
 

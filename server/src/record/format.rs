@@ -22,8 +22,11 @@ use shared::{Input, MapData};
 
 /// First bytes of every recording.
 pub const MAGIC: [u8; 8] = *b"ARENAREC";
-/// Version of this file layout; files of another version are refused.
-pub const FORMAT_VERSION: u16 = 1;
+/// Version of this file layout, written into new files. Version 2 added [`Event::Chat`]; a
+/// version-1 file is a version-2 file without chat, so both are read.
+pub const FORMAT_VERSION: u16 = 2;
+/// Oldest file layout still read.
+pub const OLDEST_FORMAT_VERSION: u16 = 1;
 /// Largest chunk payload a reader accepts (a corrupted length must not allocate gigabytes).
 pub const MAX_CHUNK_BYTES: u32 = 64 * 1024 * 1024;
 /// Default ticks between two state digests.
@@ -104,6 +107,15 @@ pub enum Event {
         client: u32,
         /// The input, as a delta against this client's previous one.
         delta: InputDelta,
+    },
+    /// A chat line was broadcast (format version 2).
+    Chat {
+        /// Sender's client id; 0 for a server announcement.
+        client: u32,
+        /// Sender's name as broadcast.
+        name: String,
+        /// The line.
+        text: String,
     },
 }
 

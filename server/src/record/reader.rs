@@ -10,7 +10,7 @@ use crate::bridge::ClientId;
 use crate::sim::journal::JournalEntry;
 
 use super::chunk::{ReadChunk, read_chunk};
-use super::format::{Checksum, Chunk, Event, FORMAT_VERSION, Header, MAGIC, map_hash};
+use super::format::{Checksum, Chunk, Event, FORMAT_VERSION, Header, MAGIC, OLDEST_FORMAT_VERSION, map_hash};
 
 /// Why a file could not be opened as a recording.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +30,10 @@ pub enum RecordingError {
         path: String,
     },
     /// Another version of the file layout.
-    #[error("{path} is a recording in format version {found}; this build reads format version {supported}")]
+    #[error(
+        "{path} is a recording in format version {found}; this build reads format versions {oldest} to {supported}",
+        oldest = super::format::OLDEST_FORMAT_VERSION
+    )]
     UnsupportedFormat {
         /// The file.
         path: String,
@@ -120,7 +123,7 @@ impl Recording {
             return Err(RecordingError::NoHeader { path, len: bytes.len() });
         };
         let found = u16::from_le_bytes([version[0], version[1]]);
-        if found != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&found) {
             return Err(RecordingError::UnsupportedFormat { path, found, supported: FORMAT_VERSION });
         }
         let corrupt = |index: usize, offset: usize, why: String| RecordingError::Corrupted {
@@ -201,5 +204,6 @@ fn decode_event(event: Event, previous: &mut BTreeMap<u32, Input>) -> JournalEnt
             previous.insert(client, input);
             JournalEntry::Input { client: ClientId(client), input }
         }
+        Event::Chat { client, name, text } => JournalEntry::Chat { client: ClientId(client), name, text },
     }
 }

@@ -205,6 +205,8 @@ fn feed(sim: &mut Simulation, event: &JournalEntry) {
         JournalEntry::Input { client, input } => {
             sim.push(ToSim::Message { client, message: ClientMessage::Input(input) })
         }
+        // Chat changes no state; a served replay plays it back itself (`record::spectate`).
+        JournalEntry::Chat { .. } => {}
     }
 }
 

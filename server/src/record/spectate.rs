@@ -25,7 +25,9 @@ use super::reader::Recording;
 use super::replay::Replayer;
 use crate::bridge::{ClientId, Delivery, OutFrame, StateUpdate, ToNet, ToSim};
 use crate::clock::{FixedClock, Poll};
+use crate::sim::journal::JournalEntry;
 use crate::sim::runner::MAX_CATCH_UP_TICKS;
+use crate::sim::systems::chat::chat_frame;
 use crate::sim::systems::snapshot::ScoreboardSync;
 
 /// How long the thread waits for network events while nothing is due.
@@ -150,6 +152,7 @@ impl<'r> Playback<'r> {
                     tracing::warn!("{divergence}");
                     self.reported_divergence = true;
                 }
+                self.play_chat();
                 if self.replayer.tick() >= self.replayer.end_tick() {
                     self.paused = true;
                     self.broadcast_state();
@@ -161,6 +164,18 @@ impl<'r> Playback<'r> {
         let due = self.last_snapshot.is_none_or(|at| at.elapsed().as_secs_f64() >= 1.0 / rate);
         if due {
             self.broadcast_state();
+        }
+    }
+
+    /// Broadcasts the chat lines recorded at the tick just played. Seeks skip the lines they
+    /// pass over.
+    fn play_chat(&mut self) {
+        let tick = self.replayer.tick();
+        let Some(entries) = self.replayer.recording().ticks.get(&tick) else { return };
+        for entry in entries {
+            if let JournalEntry::Chat { client, name, text } = entry {
+                self.out.push(chat_frame(*client, name.clone(), tick, text.clone()));
+            }
         }
     }
 
@@ -180,7 +195,11 @@ impl<'r> Playback<'r> {
                 }
             }
             // Spectators do not play; pings are answered by the network layer.
-            ToSim::Message { message: ClientMessage::Input(_) | ClientMessage::Ping { .. }, .. } => {}
+            // Viewers' chat is answered by the network layer ("chat is off in replays").
+            ToSim::Message {
+                message: ClientMessage::Input(_) | ClientMessage::Ping { .. } | ClientMessage::Chat { .. },
+                ..
+            } => {}
             // Announcements are refused before they reach a replay (404).
             ToSim::Announce { .. } => {}
         }

@@ -296,6 +296,7 @@ fn to_event(entry: JournalEntry, previous: &mut BTreeMap<u32, Input>) -> Event {
             let before = previous.insert(client.0, input).unwrap_or_default();
             Event::Input { client: client.0, delta: InputDelta::between(&before, &input) }
         }
+        JournalEntry::Chat { client, name, text } => Event::Chat { client: client.0, name, text },
     }
 }
 

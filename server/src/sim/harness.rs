@@ -73,6 +73,16 @@ impl Harness {
         client
     }
 
+    /// Queues a chat line for the next step.
+    pub fn chat(&mut self, client: ClientId, text: &str) {
+        self.sim.push(ToSim::Message { client, message: ClientMessage::Chat { text: text.into() } });
+    }
+
+    /// Queues a server announcement for the next step.
+    pub fn announce(&mut self, text: &str) {
+        self.sim.push(ToSim::Announce { text: text.into() });
+    }
+
     /// Queues an input for the next step.
     pub fn input(&mut self, client: ClientId, input: Input) {
         self.sim.push(ToSim::Message { client, message: ClientMessage::Input(input) });

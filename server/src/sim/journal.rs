@@ -1,8 +1,8 @@
 //! What the simulation consumed in the current tick, in the order it consumed them: the
 //! input of a recording. Filled only when enabled (when recording); drained after each step.
 //!
-//! Order within a tick: leaves (receive stage), then joins (admission), then inputs as applied
-//! (apply-inputs stage, players in `NetId` order). Feeding the same entries back into the
+//! Order within a tick: leaves (receive stage), then joins (admission), then chat lines, then
+//! inputs as applied (apply-inputs stage, players in `NetId` order). Feeding the same entries back into the
 //! inbox at the same tick reproduces the tick exactly (see `record::replay`).
 
 use bevy_ecs::prelude::Resource;
@@ -32,6 +32,15 @@ pub enum JournalEntry {
         client: ClientId,
         /// The input.
         input: Input,
+    },
+    /// A chat line was broadcast (it changes no state; replays play it back).
+    Chat {
+        /// The sender; `ClientId(0)` for a server announcement.
+        client: ClientId,
+        /// The sender's name as broadcast.
+        name: String,
+        /// The line.
+        text: String,
     },
 }
 

@@ -30,7 +30,7 @@ use crate::bridge::{ToNet, ToSim};
 use journal::{Journal, JournalEntry};
 use resources::{Arena, Hits, Inbox, NetIds, Outbox, Roster, SimSettings, SnapshotsEnabled, Tick};
 use rng::SimRng;
-use systems::{collisions, combat, crowd, inputs, movement, receive, respawn, snapshot};
+use systems::{chat, collisions, combat, crowd, inputs, movement, receive, respawn, snapshot};
 
 /// The version of the simulation's behaviour. Bump it with any change that makes the same
 /// inputs produce a different world (rules, systems, their order, the RNG's use): recordings
@@ -77,6 +77,7 @@ impl Simulation {
         world.init_resource::<Outbox>();
         world.init_resource::<Hits>();
         world.init_resource::<receive::Joins>();
+        world.init_resource::<chat::ChatInbox>();
         world.init_resource::<Journal>();
         world.insert_resource(SnapshotsEnabled(true));
         world.init_resource::<snapshot::ScoreboardSync>();
@@ -97,7 +98,7 @@ impl Simulation {
                 .chain(),
         );
         schedule.add_systems((
-            (receive::drain_inbox, receive::admit_players).chain().in_set(SimSet::Receive),
+            (receive::drain_inbox, receive::admit_players, chat::broadcast_chat).chain().in_set(SimSet::Receive),
             inputs::apply_inputs.in_set(SimSet::ApplyInputs),
             (movement::move_players, crowd::wander).chain().in_set(SimSet::Movement),
             (collisions::collide_players, collisions::sweep_projectiles).chain().in_set(SimSet::Collisions),

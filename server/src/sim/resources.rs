@@ -65,8 +65,8 @@ pub struct Roster {
     pub pending: BTreeSet<ClientId>,
     /// Joined clients and their player entities.
     pub players: BTreeMap<ClientId, Entity>,
-    /// Joined spectators: they see the world and own nothing in it.
-    pub spectators: BTreeSet<ClientId>,
+    /// Joined spectators and their names: they see the world and own nothing in it.
+    pub spectators: BTreeMap<ClientId, String>,
 }
 
 /// Events for the next step, in arrival order. Filled by the runner (from the network) or by a

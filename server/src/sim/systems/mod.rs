@@ -1,5 +1,6 @@
 //! The systems of one tick, one file per stage, run in the order of [`super::SimSet`].
 
+pub mod chat;
 pub mod collisions;
 pub mod combat;
 pub mod crowd;

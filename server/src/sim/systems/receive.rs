@@ -1,5 +1,5 @@
-//! Receive stage: turns the inbox into roster changes, joins (players and spectators) and
-//! queued inputs.
+//! Receive stage: turns the inbox into roster changes, joins (players and spectators), queued
+//! inputs and chat lines.
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
@@ -12,6 +12,7 @@ use crate::sim::journal::{Journal, JournalEntry};
 use crate::sim::resources::{Arena, Inbox, NetIds, Outbox, Roster, SimSettings};
 use crate::sim::rng::SimRng;
 use crate::sim::rules::{MAX_BUFFERED_INPUTS, MAX_HEALTH};
+use crate::sim::systems::chat::{self, ChatInbox};
 use crate::sim::systems::snapshot::ScoreboardSync;
 
 /// A `Hello` of this tick.
@@ -36,6 +37,7 @@ pub fn drain_inbox(
     mut roster: ResMut<Roster>,
     mut joins: ResMut<Joins>,
     mut journal: ResMut<Journal>,
+    mut chat: ResMut<ChatInbox>,
     mut queues: Query<&mut InputQueue>,
 ) {
     for event in inbox.0.drain(..) {
@@ -67,9 +69,9 @@ pub fn drain_inbox(
             }
             // Answered by the network layer, or meant for a replay driver: never reach a live
             // simulation.
+            ToSim::Message { client, message: ClientMessage::Chat { text } } => chat.0.push((client, text)),
+            ToSim::Announce { text } => chat.0.push((chat::SERVER, text)),
             ToSim::Message { message: ClientMessage::Ping { .. } | ClientMessage::ReplayControl(_), .. } => {}
-            // Placeholder until chat lands in the simulation.
-            ToSim::Announce { .. } => {}
         }
     }
 }
@@ -101,7 +103,7 @@ pub fn admit_players(
             continue; // already gone, or a second Hello the network layer let through
         }
         if spectate {
-            roster.spectators.insert(client);
+            roster.spectators.insert(client, name);
             welcome(&mut outbox.0, client, 0, &settings, &arena);
             scoreboard.newcomers.push(client);
             continue;
