@@ -64,7 +64,13 @@ export class InputController {
 
   listen() {
     const code = (e) => e.code || KEY_TO_CODE[e.key] || KEY_TO_CODE[e.key?.toLowerCase?.()] || '';
+    // Keys typed into a text field (the chat box) are text, not moves.
+    const typing = (e) => e.target instanceof Element && e.target.closest('input, textarea') !== null;
+    window.addEventListener('focusin', (e) => {
+      if (typing(e)) this.held.clear();
+    });
     window.addEventListener('keydown', (e) => {
+      if (typing(e)) return;
       const c = code(e);
       if (c in MOVE_KEYS || c === 'Space') {
         this.held.add(c);

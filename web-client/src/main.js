@@ -8,6 +8,7 @@ import { Renderer } from './render.js';
 import { Hud, sortScoreboard } from './hud.js';
 import { ReplayBar, playbackRate } from './replay-bar.js';
 import { sanitizeName } from './protocol.js';
+import { ChatBox } from './chat.js';
 
 /** How far the own player is carried along its velocity past its newest snapshot. */
 const OWN_LEAD_MAX_S = 0.1;
@@ -58,6 +59,12 @@ const conn = new Connection({
     onReplayStatus(status) {
       setReplayStatus(status);
     },
+    onChat(line) {
+      chat.addLine(line);
+    },
+    onNotice(notice) {
+      chat.addNotice(notice.text);
+    },
     onClose(close, retryInMs) {
       input.stop();
       setReplayStatus(null);
@@ -65,6 +72,8 @@ const conn = new Connection({
     },
   },
 });
+
+const chat = new ChatBox(document.getElementById('chat'), (text) => conn.send({ type: 'Chat', text }));
 
 function setReplayStatus(status) {
   replayStatus = status;
@@ -185,6 +194,10 @@ window.game = Object.freeze({
   },
   get decodeErrors() {
     return conn.decodeErrors;
+  },
+  /** Chat lines shown, oldest first: { kind: 'chat'|'announcement'|'notice', from, name, tick, text }. */
+  get chat() {
+    return chat.lines.map((line) => ({ ...line }));
   },
   /** Payload bytes of every snapshot received by this page. */
   get snapshotBytes() {

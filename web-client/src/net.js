@@ -174,6 +174,13 @@ export class Connection {
       case 'ReplayStatus':
         if (this.welcome) this.cb.onReplayStatus?.(msg);
         break;
+      case 'Chat':
+        this.cb.onChat?.(msg);
+        break;
+      case 'Notice':
+        console.info(`server notice: ${msg.text}`);
+        this.cb.onNotice?.(msg);
+        break;
       case 'Pong': {
         const sentAt = this.pingsSent.get(msg.id);
         if (sentAt !== undefined) {

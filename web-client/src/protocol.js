@@ -1,4 +1,4 @@
-// Wire protocol v3 (shared/WIRE.md): bincode 2 `standard` encoding of ClientMessage and
+// Wire protocol v4 (shared/WIRE.md): bincode 2 `standard` encoding of ClientMessage and
 // ServerMessage — varints, little-endian f32, length-prefixed strings and vectors, enums as
 // varint variant indices — except the Snapshot, whose own compact layout snapshot.js reads
 // and writes. Pure functions, no DOM: runs in the browser and under node:test.
@@ -7,13 +7,16 @@
 // values (EntityKind, DisconnectReason) are their variant names as strings; u64 fields are
 // Numbers (values above 2^53 are refused rather than silently rounded). A ReplayCommand is
 // `{ type: 'Play' } | { type: 'Pause' } | { type: 'Speed', percent } | { type: 'Seek', tick }`.
-// A Scoreboard is `{ type: 'Scoreboard', rows }`; a Snapshot is what snapshot.js parses.
+// A Scoreboard is `{ type: 'Scoreboard', rows }`; a Snapshot is what snapshot.js parses; a chat
+// line is `{ type: 'Chat', from, name, tick, text }` (from 0: a server announcement).
 import { ProtocolError } from './errors.js';
 import { Cursor, parseSnapshot, writeSnapshot } from './snapshot.js';
 
 export { ProtocolError };
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
+/** Longest chat line, in UTF-8 bytes (longer lines close the connection with 1007). */
+export const MAX_CHAT_BYTES = 200;
 /** Largest client message the server accepts (WIRE.md: over 256 bytes → close 1009). */
 export const MAX_CLIENT_MESSAGE_BYTES = 256;
 /** Largest server message we agree to decode (same limit as shared/src/codec.rs). */
@@ -39,8 +42,10 @@ export const DISCONNECT_REASONS = Object.freeze([
 export const REPLAY_COMMANDS = Object.freeze(['Play', 'Pause', 'Speed', 'Seek']);
 /** Playback speeds a replay server accepts, in percent of real time (others: close 1007). */
 export const REPLAY_SPEEDS = Object.freeze([50, 100, 200, 400]);
-export const CLIENT_VARIANTS = Object.freeze(['Hello', 'Input', 'Ping', 'ReplayControl']);
-export const SERVER_VARIANTS = Object.freeze(['Welcome', 'Snapshot', 'Pong', 'Disconnect', 'ReplayStatus', 'Scoreboard']);
+export const CLIENT_VARIANTS = Object.freeze(['Hello', 'Input', 'Ping', 'ReplayControl', 'Chat']);
+export const SERVER_VARIANTS = Object.freeze([
+  'Welcome', 'Snapshot', 'Pong', 'Disconnect', 'ReplayStatus', 'Scoreboard', 'Chat', 'Notice',
+]);
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 const utf8Encoder = new TextEncoder();
@@ -291,7 +296,8 @@ function checkInt(v, min, max, what) {
 
 /**
  * Encodes a ClientMessage: {type:'Hello',protocol_version,name,spectate} |
- * {type:'Input',seq,movement,aim,buttons} | {type:'Ping',id} | {type:'ReplayControl',command}.
+ * {type:'Input',seq,movement,aim,buttons} | {type:'Ping',id} | {type:'ReplayControl',command} |
+ * {type:'Chat',text}.
  * A Speed outside REPLAY_SPEEDS is refused here rather than by the server.
  */
 export function encodeClient(msg) {
@@ -314,6 +320,9 @@ export function encodeClient(msg) {
       break;
     case 'ReplayControl':
       writeReplayCommand(w, msg.command);
+      break;
+    case 'Chat':
+      w.string(msg.text, 'Chat.text');
       break;
   }
   return w.finish();
@@ -369,6 +378,9 @@ export function decodeClient(bytes) {
       break;
     case 'ReplayControl':
       msg = { type, command: readReplayCommand(r) };
+      break;
+    case 'Chat':
+      msg = { type, text: r.string('Chat.text') };
       break;
   }
   r.finish(type);
@@ -456,6 +468,18 @@ export function decodeServer(bytes) {
         speed_percent: r.u16('ReplayStatus.speed_percent'),
       };
       break;
+    case 'Chat':
+      msg = {
+        type,
+        from: r.u32('ChatLine.from'),
+        name: r.string('ChatLine.name'),
+        tick: r.u64('ChatLine.tick'),
+        text: r.string('ChatLine.text'),
+      };
+      break;
+    case 'Notice':
+      msg = { type, text: r.string('Notice.text') };
+      break;
   }
   r.finish(type);
   return msg;
@@ -512,6 +536,15 @@ export function encodeServer(msg) {
       if (typeof msg.paused !== 'boolean') throw new ProtocolError('ReplayStatus.paused must be a boolean');
       w.bool(msg.paused);
       w.u16(msg.speed_percent, 'ReplayStatus.speed_percent');
+      break;
+    case 'Chat':
+      w.u32(msg.from, 'ChatLine.from');
+      w.string(msg.name, 'ChatLine.name');
+      w.u64(msg.tick, 'ChatLine.tick');
+      w.string(msg.text, 'ChatLine.text');
+      break;
+    case 'Notice':
+      w.string(msg.text, 'Notice.text');
       break;
   }
   return w.finish();

@@ -101,4 +101,53 @@ describe('browser client against the real server', { timeout: HARD_TIMEOUT_MS },
       assert.deepEqual(page.problems, [], 'no page errors or console errors');
     }
   });
+
+  test('chat reaches the other page as text: markup is never run, typing does not move the player', async () => {
+    const hostile = '<img src=x onerror=alert(1)>';
+    const [ann, bob] = [await openPage(suite.browser, `${suite.base}?name=ann`), await openPage(suite.browser, `${suite.base}?name=bob`)];
+    const dialogs = [];
+    for (const page of [ann, bob]) page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+    for (const page of [ann, bob]) {
+      await pollPage(page, () => window.game.state === 'connected' && window.game.ownPosition(), { timeout: 15_000, what: 'connected' });
+    }
+    const before = await ann.evaluate(() => window.game.ownPosition());
+    await ann.click('#view');
+    await ann.keyboard.press('Enter');
+    assert.equal(await ann.evaluate(() => document.activeElement?.name), 'chat', 'Enter opens the chat box');
+    await ann.keyboard.type(`dddd ${hostile}`, { delay: 5 });
+    await ann.keyboard.press('Enter');
+    const line = await pollPage(bob, (text) => window.game.chat.find((l) => l.text === text), {
+      arg: `dddd ${hostile}`,
+      what: "ann's line on bob's page",
+    });
+    assert.equal(line.name, 'ann');
+    assert.equal(line.kind, 'chat');
+    assert.ok(line.tick > 0, `stamped with the tick: ${line.tick}`);
+    const shown = await bob.evaluate(() => {
+      const items = [...document.querySelectorAll('#chat .chat-log li')];
+      return { text: items.at(-1)?.querySelector('.text')?.textContent, imgs: document.querySelectorAll('#chat img').length };
+    });
+    assert.equal(shown.text, `dddd ${hostile}`, 'shown as the text it is');
+    assert.equal(shown.imgs, 0, 'no element was made from the line');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(dialogs, [], 'no script ran');
+    const after = await ann.evaluate(() => window.game.ownPosition());
+    assert.ok(Math.abs(after.x - before.x) < 1, `typing d in the chat box did not move ann: ${before.x} → ${after.x}`);
+    assert.ok(await ann.evaluate((t) => window.game.chat.some((l) => l.text === t), `dddd ${hostile}`), 'the sender sees its line too');
+
+    // Over 5 lines in 10 s: a notice for the sender, and the line goes nowhere.
+    for (let i = 2; i <= 6; i += 1) {
+      await ann.keyboard.press('Enter');
+      await ann.keyboard.type(`line ${i}`);
+      await ann.keyboard.press('Enter');
+    }
+    await pollPage(ann, () => window.game.chat.some((l) => l.kind === 'notice'), { what: 'a rate notice for ann' });
+    await pollPage(bob, () => window.game.chat.some((l) => l.text === 'line 5'), { what: 'the fifth line on bob' });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(!(await bob.evaluate(() => window.game.chat.some((l) => l.text === 'line 6'))), 'the sixth line was dropped');
+    assert.equal(await ann.evaluate(() => window.game.state), 'connected', 'and ann stays connected');
+    assert.deepEqual([...ann.problems, ...bob.problems], []);
+    await ann.close();
+    await bob.close();
+  });
 });

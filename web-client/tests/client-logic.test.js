@@ -275,3 +275,13 @@ test('spectator camera fits the whole map between the HUD and the replay bar', (
   // A small map is scaled up to fill the view.
   assert.ok(fitMapView({ width: 200, height: 100 }, 960, 640, insets).scale > 1);
 });
+
+test('chatError holds a line to the server rules before it is sent', async () => {
+  const { chatError } = await import('../src/chat.js');
+  assert.equal(chatError('gg'), null);
+  assert.equal(chatError('é'.repeat(100)), null, '200 bytes');
+  assert.match(chatError('é'.repeat(100) + 'x'), /too long: 201 of 200 bytes/);
+  assert.equal(chatError('   '), 'empty');
+  assert.match(chatError('a\u0007b'), /control/);
+  assert.equal(chatError('<img src=x onerror=alert(1)>'), null, 'markup is just text');
+});

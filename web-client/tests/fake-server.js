@@ -1,6 +1,6 @@
 // A tiny stand-in for the Rust server, for tests of client behaviour the real server cannot be
 // made to show on demand (garbage frames, VersionMismatch, abrupt closes, replay controls on a
-// known recording). Serves web-client/ over HTTP and speaks protocol v3 on /ws with a
+// known recording). Serves web-client/ over HTTP and speaks protocol v4 on /ws with a
 // hand-rolled RFC 6455 server (node has none built in). Snapshots are real deltas (each
 // client's baseline is its last snapshot; keyframes on join and after a replay jump), made by
 // snapshot.js's encoder from entities quantized here. Game logic is a toy: players move at
@@ -205,9 +205,14 @@ export async function startFakeServer({ webRoot, replay = null }) {
       return;
     }
     const accept = createHash('sha1').update(key + WS_GUID).digest('base64');
+    // Select our subprotocol when offered, as the real server does (a browser that offered
+    // subprotocols fails a connection whose answer selects none).
+    const ours = `arena.v${PROTOCOL_VERSION}`;
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    const selected = offered.includes(ours) ? `Sec-WebSocket-Protocol: ${ours}\r\n` : '';
     socket.write(
       'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-        `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
+        `Sec-WebSocket-Accept: ${accept}\r\n${selected}\r\n`,
     );
     const client = {
       peer: null, clientId: 0, entityId: 0, name: null, pos: null, movement: { x: 0, y: 0 },

@@ -84,8 +84,8 @@ test('the JS snapshot field table is the Rust one', () => {
   );
 });
 
-test('golden vectors file is protocol version 3 and covers every variant', () => {
-  assert.equal(PROTOCOL_VERSION, 3);
+test('golden vectors file is this protocol version and covers every variant', () => {
+  assert.equal(PROTOCOL_VERSION, 4);
   assert.equal(golden.protocol_version, PROTOCOL_VERSION);
   const dirs = new Set(golden.vectors.map((v) => v.direction));
   assert.deepEqual([...dirs].sort(), ['client', 'server']);
@@ -213,8 +213,8 @@ test('truncated input throws a clear error', () => {
 });
 
 test('unknown variants and bad UTF-8 are refused', () => {
-  assert.throws(() => decodeServer(fromHex('06')), /unknown ServerMessage variant 6/);
-  assert.throws(() => decodeClient(fromHex('04')), /unknown ClientMessage variant 4/);
+  assert.throws(() => decodeServer(fromHex('08')), /unknown ServerMessage variant 8/);
+  assert.throws(() => decodeClient(fromHex('05')), /unknown ClientMessage variant 5/);
   assert.throws(() => decodeClient(fromHex('0304')), /unknown ReplayCommand variant 4/);
   assert.throws(() => decodeServer(fromHex('030a')), /unknown DisconnectReason variant 10/);
   assert.throws(() => decodeServer(fromHex('030001ff')), /not valid UTF-8/);
