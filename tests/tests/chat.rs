@@ -20,9 +20,9 @@ const SECRET: &[u8] = b"the chat test's secret, over thirty-two bytes";
 /// The next chat line or notice, skipping everything else.
 async fn next_chat(client: &mut Client) -> ServerMessage {
     loop {
-        match client.next_message().await {
-            message @ (ServerMessage::Chat(_) | ServerMessage::Notice { .. }) => return message,
-            _ => {}
+        let message = client.next_message().await;
+        if matches!(message, ServerMessage::Chat(_) | ServerMessage::Notice { .. }) {
+            return message;
         }
     }
 }
