@@ -6,7 +6,8 @@
 //! until the server's own shutdown closes it with 1001.
 //!
 //! All traffic goes to 127.0.0.1. Connections that must look like other addresses (the
-//! per-address and total limits) come from other loopback sources (127.0.0.2 to 127.0.0.9).
+//! per-address and total limits, and bulk cases) come from other loopback sources (127.0.0.2
+//! to 127.0.0.9).
 //! The server child is killed if the test fails; the whole run takes about 20 s.
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
@@ -378,6 +379,33 @@ async fn hostile_cases_get_their_documented_answers_while_witnesses_play_on() {
     }
     assert_eq!(ws_case("one-too-many", vec![], true).await, 1013, "past --max-players");
     drop(fillers);
+
+    // 20 clients at 200 messages a second for 2 s: busy but within the limit, so all served.
+    let busy: Vec<JoinHandle<bool>> = (0..20)
+        .map(|i| {
+            tokio::spawn(async move {
+                let stream = connect_from("127.0.0.9", addr).await;
+                let url = format!("ws://{addr}/ws?token={}", token(&format!("busy{i}"), Role::Spectator, 600));
+                let (ws, _) = client_async(url.into_client_request().expect("request"), stream).await.expect("upgrade");
+                let (mut sink, mut stream) = ws.split();
+                sink.send(hello("busy")).await.expect("hello");
+                let reader = tokio::spawn(async move { close_code(&mut stream, Duration::from_secs(3)).await });
+                let mut ticker = tokio::time::interval(Duration::from_millis(5));
+                for id in 0..400u32 {
+                    ticker.tick().await;
+                    let ping = codec::encode(&ClientMessage::Ping { id }).expect("encode");
+                    if sink.send(Message::Binary(ping.into())).await.is_err() {
+                        return false;
+                    }
+                }
+                // Still open: the reader saw no close while we sent, and times out.
+                reader.await.expect("reader") == 0
+            })
+        })
+        .collect();
+    for (i, handle) in busy.into_iter().enumerate() {
+        assert!(handle.await.expect("busy client"), "busy client {i} was closed at 200 messages/s");
+    }
 
     // 100 fuzzed messages on their own connections: only documented codes.
     let documented = [0, 1002, 1003, 1007, 1008, 1009];
