@@ -13,6 +13,8 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 8000;
 /** Pings older than this are forgotten (their Pong is not coming). */
 const PING_FORGET_MS = 10000;
+/** Why a socket that never opened may have failed; browsers do not tell pages the HTTP status. */
+export const NOT_UPGRADED = 'no connection: server unreachable, or refused (a missing or expired ?token=, or this page\'s origin)';
 /** Close code the client uses when the server's stream cannot be followed (4000–4999: private use). */
 export const CLOSE_UNDECODABLE = 4000;
 
@@ -94,7 +96,9 @@ export class Connection {
     }
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       if (this.ws !== ws) return;
       this.sendRaw(
         encodeClient({ type: 'Hello', protocol_version: PROTOCOL_VERSION, name: this.name, spectate: this.spectate }),
@@ -109,7 +113,10 @@ export class Connection {
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
-      this.handleClose(ws, { code: ev.code, reason: ev.reason });
+      // A refusal before the upgrade (401, 403, 400, 429, 503) reaches a page only as 1006
+      // with no reason: say what it may be.
+      const reason = ev.reason || (opened ? '' : NOT_UPGRADED);
+      this.handleClose(ws, { code: ev.code, reason });
     };
   }
 

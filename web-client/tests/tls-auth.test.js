@@ -136,6 +136,10 @@ describe('wss with a certificate and tokens, against the real server', { timeout
       await stranger.goto(`https://localhost:${s.port}/?name=stranger`, { waitUntil: 'load' });
       await new Promise((r) => setTimeout(r, 1500));
       assert.notEqual(await stranger.evaluate(() => window.game.state), 'connected', 'no token, no game');
+      const close = await pollPage(stranger, () => window.game.lastClose, { what: 'a recorded close' });
+      assert.equal(close.code, 1006);
+      assert.match(close.reason, /token/, 'the page says a token may be missing');
+      assert.match(await stranger.textContent('#banner'), /token/, 'and shows it');
     } finally {
       await context.close();
     }
