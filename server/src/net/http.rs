@@ -85,9 +85,9 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, ctx: Arc<NetCo
     let accepted = match upgrade::check(&head, &gate) {
         Ok(accepted) => accepted,
         Err(refusal) => {
-            if refusal.status == StatusCode::UNAUTHORIZED || refusal.status == StatusCode::FORBIDDEN {
-                tracing::info!(addr = %conn.addr, status = refusal.status.as_u16(), "upgrade refused");
-            }
+            // Debug, not info: a flood of bad requests must not flood the log (and the request,
+            // which may hold a token, is never logged).
+            tracing::debug!(addr = %conn.addr, status = refusal.status.as_u16(), "upgrade refused");
             // A refused WebSocket client does not send another request on this connection.
             let mut response = refused(refusal);
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
