@@ -135,7 +135,11 @@ describe('client against a scripted fake server', { timeout: HARD_TIMEOUT_MS }, 
       what: 'reconnected as a new client',
     });
     assert.equal(server.clients.length, before + 1, 'exactly one reconnect');
-    assert.equal(await page.locator('#banner').isHidden(), true, 'banner hidden once connected');
+    // Hidden by the next animation frame after the state changed, as it was drawn.
+    await pollPage(page, () => document.querySelector('#banner')?.hidden === true, {
+      timeout: 2000,
+      what: 'banner hidden once connected',
+    });
 
     // An abrupt drop (no close frame) is 1006 and also retried.
     const again = server.clients[server.clients.length - 1];
