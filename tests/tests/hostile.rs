@@ -731,8 +731,58 @@ fn a_burst_within_the_allowance_is_answered_not_closed() {
             answers.iter().filter(|m| matches!(m, ServerMessage::Notice { .. })).count() == 95
         };
         let chat_burst = burst(addr, &token, &lines, notices).await;
+        // 20 clients at 200 messages a second for 2 s: busy, but under the sustained 240.
+        let mut busy = JoinSet::new();
+        for i in 0..20u32 {
+            let token = token.clone();
+            busy.spawn(async move {
+                let mut ws = ws_connect(addr, &token).await;
+                join(&mut ws, "busy", true).await;
+                let (mut sink, mut stream) = ws.split();
+                let reader = tokio::spawn(async move {
+                    // Snapshots keep coming, so stop at the last Pong or a deadline.
+                    let mut pongs = 0u32;
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+                    while pongs < 400 {
+                        let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, stream.next()).await else {
+                            break;
+                        };
+                        match message {
+                            Message::Binary(bytes) => {
+                                if matches!(codec::decode_server(&bytes), Ok(ServerMessage::Pong { .. })) {
+                                    pongs += 1;
+                                }
+                            }
+                            Message::Close(frame) => return Err(format!("busy client {i} closed: {frame:?}")),
+                            _ => {}
+                        }
+                    }
+                    Ok(pongs)
+                });
+                let mut ticker = tokio::time::interval(Duration::from_millis(5));
+                for id in 0..400u32 {
+                    ticker.tick().await;
+                    sink.send(binary(&ClientMessage::Ping { id })).await.map_err(|e| format!("send: {e}"))?;
+                }
+                match reader.await.expect("reader") {
+                    Ok(400) => Ok(()),
+                    Ok(pongs) => Err(format!("busy client {i}: {pongs} of 400 Pongs")),
+                    Err(e) => Err(e),
+                }
+            });
+        }
+        let mut sustained = Ok(());
+        while let Some(outcome) = busy.join_next().await {
+            if let Err(e) = outcome.expect("busy task") {
+                sustained = Err(e);
+            }
+        }
         assert!(still_serving(addr).await, "serving after the bursts");
-        [("100 Pings", ping_burst.map(|_| ())), ("100 chat lines", chat_burst.map(|_| ()))]
+        [
+            ("100 Pings", ping_burst.map(|_| ())),
+            ("100 chat lines", chat_burst.map(|_| ())),
+            ("20 clients at 200 messages/s", sustained),
+        ]
     });
     let failed: Vec<String> =
         outcomes.iter().filter_map(|(what, outcome)| outcome.as_ref().err().map(|e| format!("{what}: {e}"))).collect();

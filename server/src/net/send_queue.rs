@@ -15,7 +15,8 @@ use tokio::sync::Notify;
 
 use crate::bridge::{Delivery, OutFrame};
 
-/// Most reliable frames queued for one client.
+/// Reliable frames queued for one client beyond the answers to its own messages (broadcasts:
+/// chat, scoreboards' neighbours, welcomes).
 pub const MAX_RELIABLE_FRAMES: usize = 64;
 
 /// What the writer should do next.
@@ -42,16 +43,31 @@ struct Slots {
 }
 
 /// A bounded, wake-on-push queue for one client.
-#[derive(Default)]
 pub struct SendQueue {
     slots: Mutex<Slots>,
     wake: Notify,
+    /// Reliable frames held before the client counts as not reading.
+    capacity: usize,
+}
+
+impl Default for SendQueue {
+    fn default() -> Self {
+        SendQueue::with_capacity(MAX_RELIABLE_FRAMES)
+    }
 }
 
 impl SendQueue {
-    /// An empty queue.
+    /// An empty queue holding [`MAX_RELIABLE_FRAMES`] reliable frames.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty queue holding `capacity` reliable frames. A session sizes it to its message
+    /// burst plus [`MAX_RELIABLE_FRAMES`]: every message of a burst the rate limit lets
+    /// through may be answered (a `Pong`, a `Notice`) before the writer gets to send, and a
+    /// client that reads must not be taken for one that does not.
+    pub fn with_capacity(capacity: usize) -> Self {
+        SendQueue { slots: Mutex::default(), wake: Notify::new(), capacity: capacity.max(1) }
     }
 
     fn lock(&self) -> MutexGuard<'_, Slots> {
@@ -71,15 +87,13 @@ impl SendQueue {
                     slots.superseded += 1;
                 }
             }
-            Delivery::Reliable if slots.reliable.len() >= MAX_RELIABLE_FRAMES => {
+            Delivery::Reliable if slots.reliable.len() >= self.capacity => {
                 slots.reliable.clear();
                 slots.status = None;
                 slots.state = None;
                 slots.closing = true;
-                slots.close = Some((
-                    DisconnectReason::TooSlow,
-                    format!("outgoing queue overflowed ({MAX_RELIABLE_FRAMES} frames)"),
-                ));
+                slots.close =
+                    Some((DisconnectReason::TooSlow, format!("outgoing queue overflowed ({} frames)", self.capacity)));
             }
             Delivery::Reliable => slots.reliable.push_back(frame),
         }

@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, O
 
 use super::auth::Role;
 use super::chat_limit::ChatLimit;
-use super::send_queue::{Outgoing, SendQueue};
+use super::send_queue::{MAX_RELIABLE_FRAMES, Outgoing, SendQueue};
 use super::upgrade::Identity;
 use super::{NetContext, stopping};
 use crate::bridge::{ClientId, OutFrame, ToSim};
@@ -56,7 +56,8 @@ pub type Ws = WebSocketStream<TokioIo<Upgraded>>;
 /// spectator token joins as a spectator whatever the `Hello` asks.
 pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetContext>) {
     let client = ClientId(ctx.next_client.fetch_add(1, Ordering::Relaxed) + 1);
-    let queue = Arc::new(SendQueue::new());
+    let capacity = MAX_RELIABLE_FRAMES + ctx.limits.message_burst as usize;
+    let queue = Arc::new(SendQueue::with_capacity(capacity));
     ctx.registry.insert(client, queue.clone());
     let _ = ctx.to_sim.send(ToSim::Connected { client, addr });
     tracing::debug!(%client, %addr, "connected");
@@ -166,8 +167,12 @@ impl Reader {
                 Some(Ok(Message::Text(_))) => {
                     Some((DisconnectReason::TextFrame, "text frames are not accepted; send binary".into()))
                 }
-                // Pongs only prove liveness; pings are answered and close frames replied to by
-                // tungstenite itself.
+                // Pings are answered and close frames replied to by tungstenite itself; pongs
+                // only prove liveness. Control frames count against the message rate too, or
+                // a ping-frame flood would cost us a pong each, unlimited.
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) if !self.budget.take(Instant::now()) => {
+                    Some((DisconnectReason::RateLimited, "too many messages per second".into()))
+                }
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_) | Message::Close(_))) => None,
                 Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
                     Some((DisconnectReason::MessageTooBig, format!("message of {size} bytes exceeds {max_size}")))
