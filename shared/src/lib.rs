@@ -8,6 +8,8 @@
 //!   scoreboard.
 //! - [`snapshot`]: quantization, dead reckoning, the field table, delta encode and decode.
 //! - [`map`]: the arena description loaded from `assets/` and sent in `Welcome`.
+//! - [`movement`]: how a player moves and meets walls, applied by the server and replayed by
+//!   clients to predict their own player.
 //! - [`codec`]: the single bincode configuration, `encode`/`decode`, size limits.
 //!
 //! The byte layout is documented in `shared/WIRE.md`; the browser client follows it and the
@@ -17,6 +19,7 @@ pub mod codec;
 pub mod input;
 pub mod map;
 pub mod message;
+pub mod movement;
 pub mod snapshot;
 pub mod state;
 

@@ -1,38 +1,8 @@
-//! Collision geometry: circles against axis-aligned walls and moving points. Pure functions.
+//! Collision geometry of moving points (projectiles) against walls and circles. Pure
+//! functions. How players meet walls is in [`shared::movement`], which clients replay.
 
 use glam::Vec2;
 use shared::Rect;
-
-/// Pushes a circle at `center` with `radius` out of `wall` along the axis of least
-/// penetration. Returns the corrected center (unchanged when not overlapping).
-pub fn push_circle_out_of_rect(center: Vec2, radius: f32, wall: &Rect) -> Vec2 {
-    let closest = center.clamp(wall.min(), wall.max());
-    let offset = center - closest;
-    let dist_sq = offset.length_squared();
-    if dist_sq > 0.0 {
-        if dist_sq >= radius * radius {
-            return center;
-        }
-        // Center outside the rect: move along the line to the closest point.
-        let dist = dist_sq.sqrt();
-        return closest + offset * (radius / dist);
-    }
-    // Center inside the rect: leave through the nearest side.
-    let to_left = center.x - wall.x;
-    let to_right = wall.x + wall.w - center.x;
-    let to_top = center.y - wall.y;
-    let to_bottom = wall.y + wall.h - center.y;
-    let least = to_left.min(to_right).min(to_top).min(to_bottom);
-    if least == to_left {
-        Vec2::new(wall.x - radius, center.y)
-    } else if least == to_right {
-        Vec2::new(wall.x + wall.w + radius, center.y)
-    } else if least == to_top {
-        Vec2::new(center.x, wall.y - radius)
-    } else {
-        Vec2::new(center.x, wall.y + wall.h + radius)
-    }
-}
 
 /// First time `t` in `[0, 1]` at which the segment `from + t * delta` enters `wall`
 /// grown by `radius` on every side (slab test), if it does.
@@ -88,19 +58,6 @@ mod tests {
     use super::*;
 
     const WALL: Rect = Rect { x: 100.0, y: 100.0, w: 50.0, h: 20.0 };
-
-    #[test]
-    fn circle_is_pushed_out_of_walls() {
-        let far = Vec2::new(0.0, 0.0);
-        assert_eq!(push_circle_out_of_rect(far, 10.0, &WALL), far);
-        // Touching the left side from outside, 4 units deep.
-        assert_eq!(push_circle_out_of_rect(Vec2::new(94.0, 110.0), 10.0, &WALL), Vec2::new(90.0, 110.0));
-        // Center inside, nearest to the top side.
-        assert_eq!(push_circle_out_of_rect(Vec2::new(120.0, 102.0), 10.0, &WALL), Vec2::new(120.0, 90.0));
-        // Near a corner: pushed diagonally to exactly radius away.
-        let out = push_circle_out_of_rect(Vec2::new(155.0, 125.0), 10.0, &WALL);
-        assert!((out.distance(WALL.max()) - 10.0).abs() < 1e-4, "{out}");
-    }
 
     #[test]
     fn segments_hit_rects_and_circles() {

@@ -1,9 +1,6 @@
 //! Game constants: how fast, how big, how hard. One place, so balance changes are one diff.
 
-/// Player circle radius, world units.
-pub const PLAYER_RADIUS: f32 = 16.0;
-/// Player speed at full stick, units per second.
-pub const PLAYER_SPEED: f32 = 200.0;
+pub use shared::movement::{PLAYER_RADIUS, PLAYER_SPEED};
 /// Health at spawn.
 pub const MAX_HEALTH: u8 = 100;
 /// Projectile radius, world units.

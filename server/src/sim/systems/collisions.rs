@@ -2,24 +2,19 @@
 //! path against walls, bounds and players. Hits are recorded for the combat stage.
 
 use bevy_ecs::prelude::*;
-use glam::Vec2;
 
 use crate::sim::components::{Combatant, NetId, Player, Position, Projectile, Velocity};
-use crate::sim::geometry::{push_circle_out_of_rect, segment_hits_circle, segment_hits_rect};
+use shared::movement;
+
+use crate::sim::geometry::{segment_hits_circle, segment_hits_rect};
 use crate::sim::resources::{Arena, Hit, Hits, SimSettings, Tick};
 use crate::sim::rules::{PLAYER_RADIUS, PROJECTILE_RADIUS};
 
-/// Pushes every player out of walls (in map order), then inside the map.
+/// Pushes every player out of walls (in map order), then inside the map: the rule clients
+/// replay ([`movement::confine`]).
 pub fn collide_players(mut players: Query<&mut Position, With<Player>>, arena: Res<Arena>) {
-    let map = &arena.0;
-    let lo = Vec2::splat(PLAYER_RADIUS);
-    let hi = Vec2::new(map.width, map.height) - lo;
     for mut pos in &mut players {
-        let mut p = pos.0;
-        for wall in &map.walls {
-            p = push_circle_out_of_rect(p, PLAYER_RADIUS, wall);
-        }
-        pos.0 = p.clamp(lo, hi.max(lo));
+        pos.0 = movement::confine(pos.0, &arena.0);
     }
 }
 

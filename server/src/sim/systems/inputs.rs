@@ -10,13 +10,13 @@
 
 use bevy_ecs::prelude::*;
 use glam::Vec2;
+use shared::movement;
 
 use crate::sim::components::{Combatant, InputQueue, NetId, Player, Position, Projectile, Velocity};
 use crate::sim::journal::{Journal, JournalEntry};
 use crate::sim::resources::{NetIds, SimSettings, Tick};
 use crate::sim::rules::{
-    FIRE_INTERVAL_SECS, PLAYER_RADIUS, PLAYER_SPEED, PROJECTILE_LIFETIME_SECS, PROJECTILE_RADIUS, PROJECTILE_SPEED,
-    ticks,
+    FIRE_INTERVAL_SECS, PLAYER_RADIUS, PROJECTILE_LIFETIME_SECS, PROJECTILE_RADIUS, PROJECTILE_SPEED, ticks,
 };
 
 type PlayerInputs<'a> = (&'a NetId, &'a Player, &'a Position, &'a mut InputQueue, &'a mut Combatant, &'a mut Velocity);
@@ -46,7 +46,7 @@ pub fn apply_inputs(
             vel.0 = Vec2::ZERO;
             continue;
         }
-        vel.0 = input.movement * PLAYER_SPEED;
+        vel.0 = movement::velocity(input.movement);
         combat.aim = input.aim;
         if input.fire() && combat.cooldown == 0 {
             combat.cooldown = ticks(FIRE_INTERVAL_SECS, settings.tick_rate);

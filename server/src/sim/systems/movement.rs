@@ -2,6 +2,7 @@
 //! collision sweep, which needs their path.)
 
 use bevy_ecs::prelude::*;
+use shared::movement;
 
 use crate::sim::components::{Player, Position, Velocity};
 use crate::sim::resources::SimSettings;
@@ -10,6 +11,6 @@ use crate::sim::resources::SimSettings;
 pub fn move_players(mut players: Query<(&mut Position, &Velocity), With<Player>>, settings: Res<SimSettings>) {
     let dt = settings.dt();
     for (mut pos, vel) in &mut players {
-        pos.0 += vel.0 * dt;
+        pos.0 = movement::integrate(pos.0, vel.0, dt);
     }
 }
