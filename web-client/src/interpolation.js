@@ -4,8 +4,7 @@
 // if the buffer runs dry we extrapolate from the newest snapshot along velocity, briefly.
 // Replays: server time runs at the playback rate (0 while paused: the newest snapshot is shown
 // frozen), and a tick that is not after the previous one (backward seek) or far ahead of it
-// (forward seek) starts the buffer over. Also: smoothing of the own player toward its newest
-// server position. No DOM here.
+// (forward seek) starts the buffer over. No DOM here.
 
 export const INTERP_DELAY_S = 0.1;
 /** Longest we extrapolate past the newest snapshot before freezing (real seconds). */
@@ -169,29 +168,4 @@ export function lerpAngle(a, b, f) {
   while (d > Math.PI) d -= 2 * Math.PI;
   while (d < -Math.PI) d += 2 * Math.PI;
   return a + d * f;
-}
-
-/** Eases a displayed position toward a target; snaps when far (spawn, respawn). */
-export class Smoother {
-  constructor({ rate = 25, snapDistance = 200 } = {}) {
-    this.rate = rate;
-    this.snapDistance = snapDistance;
-    this.pos = null;
-  }
-
-  reset() {
-    this.pos = null;
-  }
-
-  /** Moves toward `target` ({x,y}) over `dt` seconds; returns the smoothed position. */
-  update(target, dt) {
-    if (!target) return this.pos;
-    if (!this.pos || Math.hypot(target.x - this.pos.x, target.y - this.pos.y) > this.snapDistance) {
-      this.pos = { x: target.x, y: target.y };
-    } else {
-      const k = 1 - Math.exp(-this.rate * Math.max(dt, 0));
-      this.pos = { x: this.pos.x + (target.x - this.pos.x) * k, y: this.pos.y + (target.y - this.pos.y) * k };
-    }
-    return this.pos;
-  }
 }

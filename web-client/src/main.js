@@ -1,17 +1,16 @@
 // Entry point: reads the player name, wires connection → snapshot buffer → renderer/HUD and
 // input → connection (players) or replay bar → connection (spectators: Welcome.entity_id 0),
-// runs the frame loop, and publishes the read-only `window.game` hook.
+// runs the frame loop, and publishes the read-only `window.game` hook. The own player is
+// predicted (prediction.js): it moves when the key is pressed, not a round trip later.
 import { Connection, defaultUrl, takeToken } from './net.js';
-import { SnapshotBuffer, Smoother } from './interpolation.js';
+import { SnapshotBuffer } from './interpolation.js';
+import { Predictor } from './prediction.js';
 import { InputController } from './input.js';
 import { Renderer } from './render.js';
 import { Hud, sortScoreboard } from './hud.js';
 import { ReplayBar, playbackRate } from './replay-bar.js';
 import { sanitizeName } from './protocol.js';
 import { ChatBox } from './chat.js';
-
-/** How far the own player is carried along its velocity past its newest snapshot. */
-const OWN_LEAD_MAX_S = 0.1;
 
 const randomName = `player-${String(Math.floor(Math.random() * 10000)).padStart(4, '0')}`;
 const params = new URLSearchParams(location.search);
@@ -25,8 +24,10 @@ const canvas = document.getElementById('view');
 const renderer = new Renderer(canvas);
 const hud = new Hud(document.body);
 const buffer = new SnapshotBuffer();
-const ownSmoother = new Smoother();
-let newestArrivalMs = 0;
+/** The own player's prediction; null for spectators and before Welcome. */
+let predictor = null;
+/** The own player's drawn position, or null. */
+let ownPos = null;
 /** The last ReplayStatus of this connection (replay servers only), else null. */
 let replayStatus = null;
 
@@ -41,7 +42,8 @@ const conn = new Connection({
   callbacks: {
     onWelcome(welcome) {
       buffer.reset(welcome.tick_rate);
-      ownSmoother.reset();
+      predictor = welcome.entity_id === 0 ? null : new Predictor(welcome.map, welcome.tick_rate);
+      ownPos = null;
       setReplayStatus(null);
       replayBar.setTickRate(welcome.tick_rate);
       if (isSpectator()) input.stop();
@@ -53,8 +55,9 @@ const conn = new Connection({
       );
     },
     onSnapshot(snapshot) {
-      const now = performance.now();
-      if (buffer.push(snapshot, now)) newestArrivalMs = now;
+      buffer.push(snapshot, performance.now());
+      const id = conn.welcome?.entity_id;
+      predictor?.reconcile(snapshot.entities.find((e) => e.id === id) ?? null, snapshot.last_input_seq);
     },
     onReplayStatus(status) {
       setReplayStatus(status);
@@ -88,8 +91,11 @@ const replayBar = new ReplayBar({
 
 const input = new InputController({
   target: canvas,
-  ownScreenPos: () => (ownSmoother.pos ? renderer.worldToScreen(ownSmoother.pos) : null),
-  send: (msg) => conn.send(msg),
+  ownScreenPos: () => (ownPos ? renderer.worldToScreen(ownPos) : null),
+  // Only an input that went out is predicted: the server never sees the others.
+  send: (msg) => {
+    if (conn.send(msg)) predictor?.input(msg);
+  },
 });
 
 function ownEntity() {
@@ -111,13 +117,9 @@ function frame(now) {
   try {
     const connected = conn.state === 'connected';
     const own = connected ? ownEntity() : null;
-    let ownPos = null;
-    if (own) {
-      const lead = Math.min(Math.max((now - newestArrivalMs) / 1000, 0), OWN_LEAD_MAX_S);
-      ownPos = ownSmoother.update({ x: own.pos.x + own.vel.x * lead, y: own.pos.y + own.vel.y * lead }, dt);
-    }
-    // Remote entities interpolated in the past; the own player from the newest snapshot,
-    // smoothed, with the locally held aim so turning feels immediate.
+    ownPos = own ? predictor?.display(dt) ?? own.pos : null;
+    // Remote entities interpolated in the past; the own player predicted, with the locally
+    // held aim so turning feels immediate.
     const ownId = conn.welcome?.entity_id;
     const entities = connected ? buffer.sample(now).filter((e) => e.id !== ownId) : [];
     if (own) entities.push({ id: own.id, kind: own.kind, x: ownPos.x, y: ownPos.y, aim: input.aim, health: own.health, owner: own.owner });
@@ -206,6 +208,18 @@ window.game = Object.freeze({
   ownPosition() {
     const e = ownEntity();
     return e ? { x: e.pos.x, y: e.pos.y } : null;
+  },
+  /** The own player's predicted position (where it is drawn, before smoothing), or null. */
+  predictedPosition() {
+    const p = predictor?.pos;
+    return p ? { x: p[0], y: p[1] } : null;
+  },
+  /**
+   * Prediction figures: corrections (distance from the predicted position to the reconciled
+   * one at each snapshot, world units) { count, mean, p99, max, snaps }, and inputs pending.
+   */
+  prediction() {
+    return predictor ? { ...predictor.stats(), pending: predictor.pending.length } : null;
   },
   entities() {
     const snap = buffer.newest;

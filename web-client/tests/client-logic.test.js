@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { SnapshotBuffer, Smoother, lerpAngle } from '../src/interpolation.js';
+import { SnapshotBuffer, lerpAngle } from '../src/interpolation.js';
 import { aimAngle, movementFromKeys } from '../src/input.js';
 import { backoffDelay, defaultUrl } from '../src/net.js';
 import { sortScoreboard } from '../src/hud.js';
@@ -175,14 +175,6 @@ test('the clock offset snaps after a server restart (tick goes back to 0)', () =
 test('lerpAngle takes the short way round', () => {
   assert.ok(Math.abs(lerpAngle(3, -3, 0.5) - (3 + (2 * Math.PI - 6) / 2)) < 1e-9);
   assert.equal(lerpAngle(0, 1, 0.25), 0.25);
-});
-
-test('Smoother eases toward the target and snaps on large jumps', () => {
-  const s = new Smoother({ rate: 25, snapDistance: 200 });
-  assert.deepEqual(s.update({ x: 0, y: 0 }, 0.016), { x: 0, y: 0 });
-  const p = s.update({ x: 10, y: 0 }, 0.016);
-  assert.ok(p.x > 0 && p.x < 10, `eased: ${p.x}`);
-  assert.deepEqual(s.update({ x: 1000, y: 0 }, 0.016), { x: 1000, y: 0 });
 });
 
 test('movement from keys is normalized, opposite keys cancel, arrows equal WASD', () => {
