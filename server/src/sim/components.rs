@@ -1,12 +1,10 @@
 //! Components of simulated entities. Plain data; behaviour lives in `systems/`.
 
-use std::collections::VecDeque;
-
 use bevy_ecs::prelude::Component;
 use glam::Vec2;
-use shared::Input;
 
 use crate::bridge::ClientId;
+pub use crate::sim::input_buffer::InputQueue;
 
 /// Network id, unique for the run and never reused. Systems whose order matters iterate in
 /// increasing `NetId`, never in storage order.
@@ -45,15 +43,6 @@ pub struct Combatant {
     pub cooldown: u32,
     /// While dead: the tick at which the player respawns.
     pub respawn_at: Option<u64>,
-}
-
-/// Inputs received from a player's client and not yet applied, plus the one in force.
-#[derive(Component, Debug, Clone, Default, PartialEq)]
-pub struct InputQueue {
-    /// Received since the last tick, in arrival order; the newest is applied.
-    pub pending: VecDeque<Input>,
-    /// The input in force; repeated on ticks when none arrived (keys stay held).
-    pub current: Input,
 }
 
 /// The W1 crowd behaviour's phase.

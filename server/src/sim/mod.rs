@@ -13,6 +13,7 @@ pub mod checksum;
 pub mod components;
 pub mod geometry;
 pub mod harness;
+pub mod input_buffer;
 pub mod journal;
 pub mod resources;
 pub mod rng;

@@ -15,9 +15,6 @@ pub const FIRE_INTERVAL_SECS: f32 = 0.2;
 pub const PROJECTILE_DAMAGE: u8 = 25;
 /// Time from death to respawn, seconds.
 pub const RESPAWN_DELAY_SECS: f32 = 2.0;
-/// Inputs buffered per player between two ticks (the newest is applied, see
-/// `systems::inputs`); more are dropped, oldest first, so a flood costs no memory.
-pub const MAX_BUFFERED_INPUTS: usize = 4;
 
 /// W1 crowd (`../shared/WORKLOADS.md`): the square the NPCs live in, side length.
 pub const CROWD_SIDE: f32 = 2000.0;

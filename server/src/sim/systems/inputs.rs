@@ -1,12 +1,7 @@
-//! Apply-inputs stage: each player takes the newest input that arrived before the tick, sets
-//! its velocity and aim, and fires. Players go in `NetId` order, so projectile ids are
-//! deterministic.
-//!
-//! Inputs that arrived together (network or timer jitter bunches them) are not queued behind
-//! each other: a queue would keep the player a tick or more behind its client for as long as
-//! the bunching lasts, and the client's inputs are state (keys held, where it aims), of which
-//! the newest is the truth. The superseded inputs' buttons carry over, so no shot is lost.
-//! A player moves exactly one step per tick whatever its client sends.
+//! Apply-inputs stage: each player takes its input for this tick from its jitter buffer
+//! ([`crate::sim::input_buffer`]: one per tick, surplus merged, a missing one repeats the
+//! last), sets its velocity and aim, and fires. Players go in `NetId` order, so projectile ids
+//! are deterministic. A player moves exactly one step per tick whatever its client sends.
 
 use bevy_ecs::prelude::*;
 use glam::Vec2;
@@ -33,12 +28,8 @@ pub fn apply_inputs(
     let mut ordered: Vec<_> = players.iter_mut().collect();
     ordered.sort_unstable_by_key(|(id, ..)| **id);
     for (_, player, pos, mut queue, mut combat, mut vel) in ordered {
-        if let Some(mut newest) = queue.pending.pop_back() {
-            for older in queue.pending.drain(..) {
-                newest.buttons |= older.buttons;
-            }
-            queue.current = newest;
-            journal.record(JournalEntry::Input { client: player.client, input: newest });
+        if let Some(input) = queue.take() {
+            journal.record(JournalEntry::Input { client: player.client, input });
         }
         let input = queue.current;
         combat.cooldown = combat.cooldown.saturating_sub(1);

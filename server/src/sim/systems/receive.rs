@@ -11,7 +11,7 @@ use crate::sim::components::{Combatant, InputQueue, NetId, Player, Position, Vel
 use crate::sim::journal::{Journal, JournalEntry};
 use crate::sim::resources::{Arena, Inbox, NetIds, Outbox, Roster, SimSettings};
 use crate::sim::rng::SimRng;
-use crate::sim::rules::{MAX_BUFFERED_INPUTS, MAX_HEALTH};
+use crate::sim::rules::MAX_HEALTH;
 use crate::sim::systems::chat::{self, ChatInbox};
 use crate::sim::systems::snapshot::ScoreboardSync;
 
@@ -59,13 +59,7 @@ pub fn drain_inbox(
             ToSim::Message { client, message: ClientMessage::Input(input) } => {
                 let Some(entity) = roster.players.get(&client) else { continue };
                 let Ok(mut queue) = queues.get_mut(*entity) else { continue };
-                if input.seq <= queue.pending.back().unwrap_or(&queue.current).seq {
-                    continue; // stale or duplicate
-                }
-                if queue.pending.len() > MAX_BUFFERED_INPUTS {
-                    queue.pending.pop_front();
-                }
-                queue.pending.push_back(input);
+                queue.push(input);
             }
             // Answered by the network layer, or meant for a replay driver: never reach a live
             // simulation.
