@@ -1,6 +1,8 @@
 //! The server's side of replication: [`Replicator`] turns the simulation's state at each
 //! snapshot tick into an immutable quantized [`Frame`], keeping one dead-reckoning model per
-//! entity. A frame is the same for every client; deltas are computed between two frames.
+//! entity. A world frame is the same for every client; deltas are computed between two
+//! frames. With interest management (`interest`), a client may instead be sent a subset of a
+//! world frame: a frame of its own, marked by [`Frame::view`].
 
 use std::sync::Arc;
 
@@ -24,7 +26,12 @@ pub struct Frame {
     pub tick: u64,
     /// Ticks per second, which the extrapolation needs.
     pub tick_rate: u16,
-    /// Every replicated entity, in increasing id.
+    /// 0 for the whole world (one frame shared by every client that sees everything); else
+    /// the client whose view this frame is (see `interest`). Two frames with the same serial
+    /// and different views hold different entities: caches of encoded deltas keyed by serial
+    /// must tell them apart.
+    pub view: u32,
+    /// Every replicated entity, in increasing id (of the view, for a filtered frame).
     pub entities: Vec<EntityRecord>,
 }
 
@@ -87,6 +94,7 @@ impl Replicator {
             epoch: self.epoch,
             tick,
             tick_rate: self.tick_rate,
+            view: 0,
             entities: self.records.clone(),
         })
     }

@@ -9,11 +9,13 @@
 //! - [`message`]: the [`Snapshot`] message: the delta between two frames (or a keyframe),
 //!   its bytes, its parser.
 //! - [`client`]: [`ClientState`], which applies snapshots in order.
+//! - [`interest`]: which entities each client is sent: a grid per frame, a view per client.
 //! - [`wire`]: varint and zigzag primitives.
 
 pub mod client;
 pub mod fields;
 pub mod frame;
+pub mod interest;
 pub mod message;
 pub mod quant;
 pub mod wire;
@@ -21,6 +23,7 @@ pub mod wire;
 pub use client::ClientState;
 pub use fields::{EntityRecord, EntityUpdate, FIELDS, FieldSpec};
 pub use frame::{Frame, HISTORY, Replicator};
+pub use interest::{Grid, Interest, View};
 pub use message::Snapshot;
 
 /// Why snapshot bytes could not be parsed or applied.
