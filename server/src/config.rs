@@ -144,6 +144,11 @@ pub struct Config {
     /// Snapshots sent to clients per second (at most the tick rate).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub snapshot_rate: u16,
+    /// Interest management: send each player only the entities within this many world units
+    /// of its own player (and its own shots); an entity in view leaves it beyond 1.1 × this.
+    /// Spectators still get everything. 0: everyone gets everything.
+    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = view_radius)]
+    pub view_radius: f32,
     /// Wandering NPCs to spawn (the W1 crowd benchmark workload).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub npcs: u32,
@@ -174,6 +179,14 @@ pub struct Config {
     /// TLS, tokens, origins and connection limits.
     #[command(flatten)]
     pub front: FrontArgs,
+}
+
+/// A view radius in world units, 0 (off) to 1 000 000 (clap value parser; also the bench's).
+pub(crate) fn view_radius(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(r) if r.is_finite() && (0.0..=shared::snapshot::interest::MAX_RADIUS).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a radius in world units in [0, 1000000]")),
+    }
 }
 
 /// `server replay FILE`.

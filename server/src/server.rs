@@ -108,6 +108,8 @@ struct Front {
     limits: NetLimits,
     replay: bool,
     args: FrontArgs,
+    /// `--view-radius` (0: every client is sent everything; always 0 for replays).
+    view_radius: f32,
 }
 
 /// A running server.
@@ -143,6 +145,7 @@ impl Server {
             limits,
             replay: false,
             args: config.front.clone(),
+            view_radius: config.view_radius,
         };
         let record_dir = config.record.clone();
         let checksum_interval = config.checksum_interval;
@@ -184,6 +187,9 @@ impl Server {
             limits: NetLimits::default(),
             replay: true,
             args: args.front.clone(),
+            // Every viewer of a replay is a spectator, and the recorded players' client ids
+            // are not the viewers'.
+            view_radius: 0.0,
         };
         Self::launch(front, move |from_net, to_net| {
             let replay =
@@ -208,7 +214,7 @@ impl Server {
         let addr = listener.local_addr().map_err(io("cannot read the bound address"))?;
         let bridge = Bridge::new();
         let (driver, recording) = driver(bridge.from_net, bridge.to_net)?;
-        let registry = Arc::new(Registry::default());
+        let registry = Arc::new(Registry::with_view_radius(front.view_radius));
         let router = router::spawn(bridge.from_sim, registry.clone()).map_err(io("cannot start the router thread"))?;
         let (stop, shutdown) = watch::channel(false);
         let ctx = Arc::new(NetContext {

@@ -2,19 +2,28 @@
 //! to its clients' [`SendQueue`]s. It owns the only map from client id to queue, which
 //! connection tasks join and leave through [`Registry`], and knows which clients are
 //! subscribed (welcomed) to broadcasts and states.
+//!
+//! With a view radius (`--view-radius`), it also applies interest management
+//! (`shared::snapshot::interest`): for each state it builds one grid of the world frame, then
+//! gives each player the frame of its own view, whose delta its writer then encodes against
+//! the view it was last sent. Spectators get the shared world frame. This runs here, on the
+//! network side, so it costs the simulation's tick nothing and cannot touch its state.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::Receiver;
+use shared::snapshot::interest::{Grid, Interest, View};
 
 use super::send_queue::SendQueue;
-use crate::bridge::{ClientId, ToNet};
+use crate::bridge::{ClientId, StateUpdate, ToNet};
 
 struct Entry {
     queue: Arc<SendQueue>,
     subscribed: bool,
+    /// What this client saw last and from where (used only with a view radius).
+    view: View,
 }
 
 /// Connected clients' queues. A connection registers before it tells the simulation it exists,
@@ -22,16 +31,24 @@ struct Entry {
 #[derive(Default)]
 pub struct Registry {
     queues: Mutex<HashMap<ClientId, Entry>>,
+    /// The view radius, if any: `None` sends every client the whole world.
+    interest: Option<Interest>,
 }
 
 impl Registry {
+    /// A registry whose players are sent the entities within `view_radius` world units of
+    /// their own player (0: everything to everyone, as [`Registry::default`]).
+    pub fn with_view_radius(view_radius: f32) -> Self {
+        Registry { queues: Mutex::default(), interest: Interest::new(view_radius) }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<ClientId, Entry>> {
         self.queues.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Adds a client's queue (not yet subscribed).
     pub fn insert(&self, client: ClientId, queue: Arc<SendQueue>) {
-        self.lock().insert(client, Entry { queue, subscribed: false });
+        self.lock().insert(client, Entry { queue, subscribed: false, view: View::default() });
     }
 
     /// Removes a client's queue.
@@ -67,15 +84,42 @@ impl Registry {
                     entry.subscribed = true;
                 }
             }
-            ToNet::State(update) => {
-                let wanted = |client: &ClientId| update.only.is_none_or(|only| only == *client);
-                for (client, entry) in queues.iter().filter(|(c, e)| e.subscribed && wanted(c)) {
-                    entry.queue.push_state(update.frame.clone(), update.ack(*client));
-                }
-            }
+            ToNet::State(update) => self.route_state(&mut queues, &update),
             ToNet::Close { client, reason, message } => {
                 if let Some(entry) = queues.get(&client) {
                     entry.queue.close(reason, message);
+                }
+            }
+        }
+    }
+
+    /// Puts a state in the slot of each subscriber it is for: the world frame, or with a view
+    /// radius, each player's own view of it.
+    fn route_state(&self, queues: &mut HashMap<ClientId, Entry>, update: &StateUpdate) {
+        // One grid per state, whoever asks first; none when no one is subscribed.
+        let mut grid: Option<Grid> = None;
+        let mut send = |client: ClientId, entry: &mut Entry| {
+            if !entry.subscribed {
+                return;
+            }
+            let frame = match &self.interest {
+                Some(interest) => {
+                    let grid = grid.get_or_insert_with(|| Grid::build(&update.frame, interest.cell()));
+                    entry.view.frame_for(interest, grid, &update.frame, client.0)
+                }
+                None => update.frame.clone(),
+            };
+            entry.queue.push_state(frame, update.ack(client));
+        };
+        match update.only {
+            Some(client) => {
+                if let Some(entry) = queues.get_mut(&client) {
+                    send(client, entry);
+                }
+            }
+            None => {
+                for (client, entry) in queues.iter_mut() {
+                    send(*client, entry);
                 }
             }
         }
