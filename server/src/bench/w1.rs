@@ -38,6 +38,10 @@ pub struct W1Args {
     /// players sending 60 inputs a second (the world then also holds M players).
     #[arg(long, value_enum, default_value_t = Mode::Idle)]
     pub mode: Mode,
+    /// The server child's `--view-radius` (world units; 0: off). Spectators see everything
+    /// regardless, so it matters with `--mode play`.
+    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = crate::config::view_radius)]
+    pub view_radius: f32,
     /// How many bots decode every message and apply every snapshot.
     #[arg(long, default_value_t = 4)]
     pub decode: u32,
@@ -69,6 +73,7 @@ impl Default for W1Args {
             duration: 10.0,
             warmup: 5.0,
             mode: Mode::Idle,
+            view_radius: 0.0,
             decode: 4,
             ping_interval: 0.0,
             connect_concurrency: 64,
@@ -118,6 +123,9 @@ pub struct W1Report {
     pub clients: u32,
     /// `--mode`.
     pub mode: Mode,
+    /// `--view-radius` (0: off).
+    #[serde(default)]
+    pub view_radius: f32,
     /// `--duration`, seconds.
     pub duration_s: f64,
     /// `--warmup`, seconds.
@@ -207,6 +215,9 @@ fn server_flags(args: &W1Args) -> Vec<String> {
     if args.mode == Mode::Play {
         // Spectators take no player slot; players do.
         flags.extend(["--max-players".into(), args.clients.clamp(32, u16::MAX.into()).to_string()]);
+    }
+    if args.view_radius > 0.0 {
+        flags.extend(["--view-radius".into(), args.view_radius.to_string()]);
     }
     flags.extend(args.server_args.iter().cloned());
     flags
@@ -309,6 +320,7 @@ pub async fn run(args: &W1Args) -> Result<W1Report, BenchError> {
         npcs: args.npcs,
         clients: args.clients,
         mode: args.mode,
+        view_radius: args.view_radius,
         duration_s: args.duration,
         warmup_s: args.warmup,
         decode: args.decode,
@@ -355,11 +367,12 @@ pub fn table(r: &W1Report) -> String {
     let mib = |kib: u64| kib as f64 / 1024.0;
     let mut lines = vec![
         format!(
-            "W1: {} NPCs, {} clients ({}, {} joined), {:.1} s window after {:.1} s warm-up",
+            "W1: {} NPCs, {} clients ({}, {} joined){}, {:.1} s window after {:.1} s warm-up",
             r.npcs,
             r.clients,
             r.mode.as_str(),
             r.clients_joined,
+            if r.view_radius > 0.0 { format!(", view radius {}", r.view_radius) } else { String::new() },
             r.window_s,
             r.warmup_s
         ),
@@ -426,5 +439,11 @@ mod tests {
             .expect("parses");
         let flags = server_flags(&parsed).join(" ");
         assert!(flags.ends_with("--max-players 100 --seed 7"), "{flags}");
+        assert!(!flags.contains("--view-radius"), "off by default: {flags}");
+        let parsed = Wrapper::try_parse_from(["w1", "--mode", "play", "--view-radius", "400"]).map(|w| w.args);
+        let flags = server_flags(&parsed.expect("parses")).join(" ");
+        assert!(flags.ends_with("--max-players 100 --view-radius 400"), "{flags}");
+        assert!(Wrapper::try_parse_from(["w1", "--view-radius", "-1"]).is_err());
+        assert!(Wrapper::try_parse_from(["w1", "--view-radius", "inf"]).is_err());
     }
 }
