@@ -50,6 +50,7 @@ impl Bots {
                     movement: self.moves[i],
                     aim: self.aims[i],
                     buttons: if fire { Buttons::FIRE } else { 0 },
+                    view_tick: tick.saturating_sub(8),
                 };
                 (ClientId(i as u32 + 1), input)
             })

@@ -75,7 +75,7 @@ async fn join(addr: &str) -> WebSocketStream<TcpStream> {
 async fn play(ws: &mut WebSocketStream<TcpStream>, frames: u32) {
     for seq in 1..=frames {
         let angle = seq as f32 * 0.1;
-        let input = Input { seq, movement: Vec2::new(angle.cos(), angle.sin()), aim: 0.5, buttons: 0 };
+        let input = Input { seq, movement: Vec2::new(angle.cos(), angle.sin()), aim: 0.5, buttons: 0, view_tick: 0 };
         let bytes = codec::encode(&ClientMessage::Input(input)).expect("encode");
         ws.send(Message::Binary(bytes.into())).await.expect("send");
         tokio::time::sleep(Duration::from_millis(16)).await;

@@ -36,7 +36,7 @@ fn a_writer_that_never_drains_stops_the_recording_without_blocking_the_tick() {
     // 600 ticks would need 600+ messages; each step must still return (a blocking send would
     // hang this test forever).
     for seq in 1..=600u32 {
-        h.input(ann, Input { seq, movement: Vec2::X, aim: 0.0, buttons: 0 });
+        h.input(ann, Input { seq, movement: Vec2::X, aim: 0.0, buttons: 0, view_tick: 0 });
         h.step(1);
     }
     assert_eq!(rx.len(), 8, "the channel holds its capacity and no more");
@@ -58,7 +58,7 @@ fn a_stopped_recording_ends_at_its_last_tick_and_replays_with_every_checksum() {
     h.record(recorder);
     let ann = h.connect(1, "ann");
     for seq in 1..=200u32 {
-        h.input(ann, Input { seq, movement: Vec2::new(1.0, 0.5), aim: 0.3, buttons: 0 });
+        h.input(ann, Input { seq, movement: Vec2::new(1.0, 0.5), aim: 0.3, buttons: 0, view_tick: 0 });
         h.step(1);
     }
     // What the recorder sends when the queue is full; the writer must end the file there.

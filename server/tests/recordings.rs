@@ -58,7 +58,9 @@ impl Pad {
     fn send(&mut self, h: &mut Harness, client: server::bridge::ClientId, movement: Vec2, aim: f32, fire: bool) {
         self.seq += 1;
         let buttons = if fire { Buttons::FIRE } else { 0 };
-        h.input(client, Input { seq: self.seq, movement, aim, buttons });
+        // Drawing others 6 ticks (100 ms) behind the tick that applies it: shots are rewound.
+        let view_tick = (h.sim.tick() + 1).saturating_sub(6) as u32;
+        h.input(client, Input { seq: self.seq, movement, aim, buttons, view_tick });
     }
 }
 
@@ -272,7 +274,7 @@ fn a_cut_recording_replays_up_to_its_last_complete_chunk() {
 }
 
 #[test]
-fn chat_is_recorded_and_a_version_1_file_still_reads() {
+fn chat_is_recorded_and_an_older_format_is_refused_by_its_version() {
     let fight = Recording::open(&fixture("fight.rec")).expect("opens");
     let lines: Vec<_> = fight
         .ticks
@@ -287,12 +289,12 @@ fn chat_is_recorded_and_a_version_1_file_still_reads() {
         .collect();
     assert_eq!(lines, [(232, 1, "ann", "gg <b>bob</b>"), (242, 0, "server", "round two")]);
 
-    // Version 2 only added chat events: a file without chat, labelled version 1, is a version 1
-    // file, and reads the same.
+    // Version 3 changed every input's layout (lag compensation's view tick) along with the
+    // simulation: a version-2 file is refused by its version, before anything misreads it.
     let mut bytes = std::fs::read(fixture("crowd500.rec")).expect("read");
-    let v2 = Recording::parse(&bytes, "v2.rec").expect("v2 parses");
-    bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
-    assert_eq!(Recording::parse(&bytes, "v1.rec").expect("v1 parses"), v2);
+    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+    let refused = Recording::parse(&bytes, "v2.rec").expect_err("v2 refused").to_string();
+    assert!(refused.contains("format version 2"), "{refused}");
 }
 
 #[test]
@@ -305,7 +307,11 @@ fn bad_files_get_clear_errors() {
 
     let mut foreign = good.clone();
     foreign[8..10].copy_from_slice(&99u16.to_le_bytes());
-    assert_eq!(err(&foreign), "x.rec is a recording in format version 99; this build reads format versions 1 to 2");
+    assert_eq!(
+        err(&foreign),
+        "x.rec is a recording in format version 99; this build reads format version 3 only (older files come \
+         from a server whose simulation this one cannot replay)"
+    );
 
     assert_eq!(err(&good[..40]), "x.rec is truncated: it ends before its header is complete (40 bytes)");
 

@@ -28,7 +28,7 @@ fn test_map() -> MapData {
 }
 
 fn moving(seq: u32, dir: Vec2) -> Input {
-    Input { seq, movement: dir, aim: 0.0, buttons: 0 }
+    Input { seq, movement: dir, aim: 0.0, buttons: 0, view_tick: 0 }
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn shots_hit_kill_score_and_the_victim_respawns() {
     assert_eq!(h.player(bob).map(|p| p.pos), Some(Vec2::new(100.0, 500.0)));
 
     // Ann aims left (π) and holds fire: a shot every 13 ticks (0.2 s at 64 Hz).
-    let fire = Input { seq: 1, movement: Vec2::ZERO, aim: std::f32::consts::PI, buttons: Buttons::FIRE };
+    let fire = Input { seq: 1, movement: Vec2::ZERO, aim: std::f32::consts::PI, buttons: Buttons::FIRE, view_tick: 0 };
     h.input(ann, fire);
     h.step(1);
     let shots = h.entities().into_iter().filter(|e| e.kind == EntityKind::Projectile).count();
@@ -145,7 +145,7 @@ fn projectiles_stop_at_walls() {
     assert_eq!(h.player(bob).map(|b| b.pos), Some(Vec2::new(800.0, 200.0)));
     // Ann, still at (300, 500), fires straight at him: the line crosses the wall.
     let aim = f32::atan2(-300.0, 500.0);
-    h.input(ann, Input { seq: 1, movement: Vec2::ZERO, aim, buttons: Buttons::FIRE });
+    h.input(ann, Input { seq: 1, movement: Vec2::ZERO, aim, buttons: Buttons::FIRE, view_tick: 0 });
     h.step(150);
     assert_eq!(h.player(bob).map(|b| b.health), Some(100), "the wall absorbs every shot");
     let flying: Vec<_> = h.entities().into_iter().filter(|e| e.kind == EntityKind::Projectile).collect();
@@ -212,8 +212,14 @@ fn same_seed_and_inputs_give_the_same_world() {
         let bob = h.connect(2, "bob");
         for seq in 1..=300u32 {
             let angle = seq as f32 * 0.05 - 3.0;
-            h.input(ann, Input { seq, movement: Vec2::new(0.6, 0.8), aim: angle, buttons: Buttons::FIRE });
-            h.input(bob, Input { seq, movement: Vec2::new(-0.8, 0.6), aim: -angle, buttons: (seq % 2) as u8 });
+            h.input(
+                ann,
+                Input { seq, movement: Vec2::new(0.6, 0.8), aim: angle, buttons: Buttons::FIRE, view_tick: 0 },
+            );
+            h.input(
+                bob,
+                Input { seq, movement: Vec2::new(-0.8, 0.6), aim: -angle, buttons: (seq % 2) as u8, view_tick: 0 },
+            );
             h.step(1);
         }
         h.sim.state()
@@ -249,4 +255,49 @@ fn crowd_follows_w1() {
     h.step(600);
     let idle = h.entities().iter().filter(|e| e.vel == Vec2::ZERO).count();
     assert!((800..1200).contains(&idle), "{idle} of 2000 idle after 10 s");
+}
+
+/// Bob walks up to (300, 300), then strafes right at full speed. Ann, at the spawn point
+/// (300, 500), fires one shot aimed where Bob will be on her screen, which shows him `seen_back`
+/// ticks in the past: the shot meets him at (400, 300) if he is where she saw him. Her input
+/// says she drew others at `view_back` ticks before the tick it is applied (None: unknown).
+/// Returns Bob's health after the shot's flight.
+fn strafe_shot(seen_back: u32, view_back: Option<u32>) -> u8 {
+    let mut h = Harness::new(settings(0), test_map());
+    let ann = h.connect(1, "ann");
+    let bob = h.connect(2, "bob");
+    h.step(1);
+    h.input(bob, moving(1, -Vec2::Y));
+    h.step(64);
+    assert_eq!(h.player(bob).map(|b| b.pos), Some(Vec2::new(300.0, 300.0)));
+    h.input(bob, moving(2, Vec2::X));
+    let start = h.sim.tick() + 1; // Bob's first step right
+    // The shot flies 202.6 units (from 21 units out) at 9.375 a tick: 21.6 ticks. On Ann's
+    // screen Bob reaches x = 400 (32 ticks of strafing) at her fire tick + 21.6 - seen_back.
+    let fire = start + 32 + u64::from(seen_back) - 22;
+    h.step((fire - 1 - h.sim.tick()) as u32);
+    let aim = f32::atan2(-200.0, 100.0);
+    let view_tick = view_back.map_or(0, |back| (fire - u64::from(back)) as u32);
+    h.input(ann, Input { seq: 1, movement: Vec2::ZERO, aim, buttons: Buttons::FIRE, view_tick });
+    h.step(1);
+    h.input(ann, Input { seq: 2, movement: Vec2::ZERO, aim, buttons: 0, view_tick: view_tick + 1 });
+    h.step(40);
+    assert!(h.player(ann).is_some_and(|a| a.health == 100), "ann is never hit");
+    h.player(bob).map(|b| b.health).expect("bob is alive")
+}
+
+#[test]
+fn a_shot_is_judged_where_the_shooter_saw_the_target() {
+    assert_eq!(strafe_shot(10, Some(10)), 75, "compensated by the 10 ticks she was behind: a hit");
+    assert_eq!(strafe_shot(10, None), 100, "without compensation Bob is 31 units further on: a miss");
+    assert_eq!(strafe_shot(0, Some(0)), 75, "a shooter who was not behind hits as before");
+    assert_eq!(strafe_shot(0, None), 100 - 25, "and needs no view tick for it");
+}
+
+#[test]
+fn the_rewind_is_capped_at_200_ms() {
+    // 13 ticks at 64 Hz (200 ms) still hit; 30 ticks are rewound by 13 only, and Bob is 53
+    // units on from where she saw him.
+    assert_eq!(strafe_shot(13, Some(13)), 75, "at the cap: a hit");
+    assert_eq!(strafe_shot(30, Some(30)), 100, "beyond the cap: judged 13 ticks back, a miss");
 }

@@ -28,6 +28,11 @@ pub struct Input {
     pub aim: f32,
     /// Held buttons, a set of [`Buttons`] bits.
     pub buttons: u8,
+    /// The server tick at which the client was drawing other entities when it made this input
+    /// (its interpolation delay plus its latency behind the server); 0: unknown. The server
+    /// judges this input's shots against targets where they were at that tick, at most
+    /// 200 ms back (lag compensation).
+    pub view_tick: u32,
 }
 
 impl Input {
@@ -62,7 +67,7 @@ mod tests {
     use super::*;
 
     fn input(movement: Vec2, aim: f32, buttons: u8) -> Input {
-        Input { seq: 1, movement, aim, buttons }
+        Input { seq: 1, movement, aim, buttons, view_tick: 0 }
     }
 
     #[test]

@@ -34,4 +34,4 @@ pub use snapshot::{ClientState, EntityRecord, Snapshot};
 pub use state::{EntityKind, EntityState, ScoreEntry};
 
 /// Bumped on any change to the bytes on the wire. A client with another version is refused.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;

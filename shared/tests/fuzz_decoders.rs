@@ -42,7 +42,7 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
             spectate
         }),
         (any::<u32>(), any_f32(), any_f32(), any_f32(), any::<u8>()).prop_map(|(seq, x, y, aim, buttons)| {
-            ClientMessage::Input(Input { seq, movement: Vec2::new(x, y), aim, buttons })
+            ClientMessage::Input(Input { seq, movement: Vec2::new(x, y), aim, buttons, view_tick: 0 })
         }),
         any::<u32>().prop_map(|id| ClientMessage::Ping { id }),
         prop_oneof![

@@ -31,11 +31,23 @@ fn client_samples() -> Vec<(&'static str, ClientMessage)> {
         ),
         (
             "input_fire",
-            ClientMessage::Input(Input { seq: 300, movement: Vec2::new(0.6, -0.8), aim: -1.5, buttons: Buttons::FIRE }),
+            ClientMessage::Input(Input {
+                seq: 300,
+                movement: Vec2::new(0.6, -0.8),
+                aim: -1.5,
+                buttons: Buttons::FIRE,
+                view_tick: 70_000,
+            }),
         ),
         (
             "input_idle_large_seq",
-            ClientMessage::Input(Input { seq: 4_000_000_000, movement: Vec2::ZERO, aim: 3.0, buttons: 0 }),
+            ClientMessage::Input(Input {
+                seq: 4_000_000_000,
+                movement: Vec2::ZERO,
+                aim: 3.0,
+                buttons: 0,
+                view_tick: 0,
+            }),
         ),
         ("ping", ClientMessage::Ping { id: 70_000 }),
         ("replay_play", ClientMessage::ReplayControl(ReplayCommand::Play)),

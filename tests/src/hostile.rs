@@ -438,7 +438,7 @@ async fn play(
                 // Walk in a slow circle, aiming where it walks: a real player's stream.
                 seq += 1;
                 let angle = (seq as f32 * 0.02).sin().atan2((seq as f32 * 0.02).cos());
-                let input = Input { seq, movement: Vec2::from_angle(angle), aim: angle, buttons: 0 };
+                let input = Input { seq, movement: Vec2::from_angle(angle), aim: angle, buttons: 0, view_tick: 0 };
                 if let Err(e) = ws.send(binary(&ClientMessage::Input(input))).await {
                     break Closing { reason, code: None, text: format!("input not sent: {e}") };
                 }

@@ -234,7 +234,7 @@ impl Client {
     /// Sends an input with the next sequence number; returns that number.
     pub async fn input(&mut self, movement: glam::Vec2, aim: f32, buttons: u8) -> u32 {
         self.next_seq += 1;
-        let input = Input { seq: self.next_seq, movement, aim, buttons };
+        let input = Input { seq: self.next_seq, movement, aim, buttons, view_tick: 0 };
         self.send(&ClientMessage::Input(input)).await;
         self.next_seq
     }

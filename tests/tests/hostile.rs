@@ -560,8 +560,8 @@ fn after_the_upgrade_every_violation_gets_its_documented_close_code() {
 
         // One case per line: what is sent (after a Hello if joined), and the reason (so the
         // close code) WIRE.md gives for it.
-        let input = Input { seq: 1, movement: Vec2::X, aim: 0.0, buttons: 0 };
-        let nan = Input { seq: 1, movement: Vec2::new(f32::NAN, 0.0), aim: 0.0, buttons: 0 };
+        let input = Input { seq: 1, movement: Vec2::X, aim: 0.0, buttons: 0, view_tick: 0 };
+        let nan = Input { seq: 1, movement: Vec2::new(f32::NAN, 0.0), aim: 0.0, buttons: 0, view_tick: 0 };
         // Version 2's Hello had no `spectate`: 00 02 03 "old".
         let v2_hello = Message::Binary(vec![0x00, 0x02, 0x03, b'o', b'l', b'd'].into());
         let garbage = || Message::Binary(vec![0xFF, 0x00, 0x13].into());
@@ -802,7 +802,13 @@ fn fuzzed(seed: u64) -> Vec<u8> {
     let valid = |rng: &mut Rng| -> ClientMessage {
         match rng.below(5) {
             0 => hello("fuzz", rng.below(2) == 0),
-            1 => ClientMessage::Input(Input { seq: rng.next_u64() as u32, movement: Vec2::X, aim: 0.5, buttons: 1 }),
+            1 => ClientMessage::Input(Input {
+                seq: rng.next_u64() as u32,
+                movement: Vec2::X,
+                aim: 0.5,
+                buttons: 1,
+                view_tick: 0,
+            }),
             2 => ClientMessage::Ping { id: rng.next_u64() as u32 },
             3 => ClientMessage::Chat { text: "hi".into() },
             _ => ClientMessage::ReplayControl(ReplayCommand::Seek(rng.next_u64())),
@@ -838,6 +844,7 @@ fn fuzzed(seed: u64) -> Vec<u8> {
                 movement: Vec2::new(f(&mut rng), f(&mut rng)),
                 aim: f(&mut rng),
                 buttons: rng.next_u64() as u8,
+                view_tick: rng.next_u64() as u32,
             };
             codec::encode(&ClientMessage::Input(input)).expect("encodes")
         }

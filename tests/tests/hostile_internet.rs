@@ -172,7 +172,7 @@ async fn witness(addr: SocketAddr, name: &str, stop: Arc<AtomicBool>) -> Witness
                 _ = ticker.tick(), if !stop.load(Ordering::Relaxed) => {
                     seq += 1;
                     let angle = seq as f32 * 0.02;
-                    let input = Input { seq, movement: Vec2::new(angle.cos(), angle.sin()), aim: 0.0, buttons: 0 };
+                    let input = Input { seq, movement: Vec2::new(angle.cos(), angle.sin()), aim: 0.0, buttons: 0, view_tick: 0 };
                     let bytes = codec::encode(&ClientMessage::Input(input)).expect("encode");
                     if sink.send(Message::Binary(bytes.into())).await.is_err() {
                         break;
@@ -346,7 +346,8 @@ async fn hostile_cases_get_their_documented_answers_while_witnesses_play_on() {
         reader.await.expect("reader")
     };
     let input = |movement: Vec2| {
-        let bytes = codec::encode(&ClientMessage::Input(Input { seq: 1, movement, aim: 0.0, buttons: 0 }));
+        let bytes =
+            codec::encode(&ClientMessage::Input(Input { seq: 1, movement, aim: 0.0, buttons: 0, view_tick: 0 }));
         Message::Binary(bytes.expect("encode").into())
     };
     let pings: Vec<Message> = (0..300u32)

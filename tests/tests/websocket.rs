@@ -152,7 +152,7 @@ async fn a_message_over_the_limit_gets_1009() {
 
 #[tokio::test]
 async fn a_nan_input_gets_1007_and_is_never_simulated() {
-    let bad = Input { seq: 1, movement: Vec2::new(f32::NAN, 0.0), aim: 0.0, buttons: 0 };
+    let bad = Input { seq: 1, movement: Vec2::new(f32::NAN, 0.0), aim: 0.0, buttons: 0, view_tick: 0 };
     let why = offender_is_closed_alone(
         &[],
         NetLimits::default(),
@@ -167,7 +167,7 @@ async fn a_nan_input_gets_1007_and_is_never_simulated() {
 
 #[tokio::test]
 async fn an_out_of_range_aim_gets_1007() {
-    let bad = Input { seq: 1, movement: Vec2::ZERO, aim: 100.0, buttons: Buttons::FIRE };
+    let bad = Input { seq: 1, movement: Vec2::ZERO, aim: 100.0, buttons: Buttons::FIRE, view_tick: 0 };
     offender_is_closed_alone(
         &[],
         NetLimits::default(),

@@ -94,6 +94,9 @@ const input = new InputController({
   ownScreenPos: () => (ownPos ? renderer.worldToScreen(ownPos) : null),
   // Only an input that went out is predicted: the server never sees the others.
   send: (msg) => {
+    // The tick others are drawn at: the server judges this input's shots against it.
+    const view = buffer.renderTime(performance.now());
+    msg.view_tick = view === null ? 0 : Math.max(0, Math.round(view * buffer.tickRate));
     if (conn.send(msg)) predictor?.input(msg);
   },
 });

@@ -1,4 +1,4 @@
-// Wire protocol v4 (shared/WIRE.md): bincode 2 `standard` encoding of ClientMessage and
+// Wire protocol v5 (shared/WIRE.md): bincode 2 `standard` encoding of ClientMessage and
 // ServerMessage — varints, little-endian f32, length-prefixed strings and vectors, enums as
 // varint variant indices — except the Snapshot, whose own compact layout snapshot.js reads
 // and writes. Pure functions, no DOM: runs in the browser and under node:test.
@@ -14,7 +14,7 @@ import { Cursor, parseSnapshot, writeSnapshot } from './snapshot.js';
 
 export { ProtocolError };
 
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 /** Longest chat line, in UTF-8 bytes (longer lines close the connection with 1007). */
 export const MAX_CHAT_BYTES = 200;
 /** Largest client message the server accepts (WIRE.md: over 256 bytes → close 1009). */
@@ -296,7 +296,7 @@ function checkInt(v, min, max, what) {
 
 /**
  * Encodes a ClientMessage: {type:'Hello',protocol_version,name,spectate} |
- * {type:'Input',seq,movement,aim,buttons} | {type:'Ping',id} | {type:'ReplayControl',command} |
+ * {type:'Input',seq,movement,aim,buttons,view_tick} | {type:'Ping',id} | {type:'ReplayControl',command} |
  * {type:'Chat',text}.
  * A Speed outside REPLAY_SPEEDS is refused here rather than by the server.
  */
@@ -314,6 +314,7 @@ export function encodeClient(msg) {
       w.vec2(msg.movement, 'Input.movement');
       w.f32(msg.aim, 'Input.aim');
       w.u8(msg.buttons, 'Input.buttons');
+      w.u32(msg.view_tick ?? 0, 'Input.view_tick');
       break;
     case 'Ping':
       w.u32(msg.id, 'Ping.id');
@@ -371,6 +372,7 @@ export function decodeClient(bytes) {
         movement: r.vec2('Input.movement'),
         aim: r.f32('Input.aim'),
         buttons: r.u8('Input.buttons'),
+        view_tick: r.u32('Input.view_tick'),
       };
       break;
     case 'Ping':

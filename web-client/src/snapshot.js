@@ -1,4 +1,4 @@
-// Snapshots (shared/WIRE.md, "Snapshots"; protocol v3 and v4): quantized entity records, the
+// Snapshots (shared/WIRE.md, "Snapshots"; protocol v3 to v5): quantized entity records, the
 // integer dead reckoning that matches the server's bit for bit, the field table that drives the entry
 // decoder (and encoder), and SnapshotDecoder, which applies snapshots in order. Pure, no DOM:
 // the browser client uses it, and so can any Node tool:

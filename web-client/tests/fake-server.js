@@ -1,6 +1,6 @@
 // A tiny stand-in for the Rust server, for tests of client behaviour the real server cannot be
 // made to show on demand (garbage frames, VersionMismatch, abrupt closes, replay controls on a
-// known recording). Serves web-client/ over HTTP and speaks protocol v4 on /ws with a
+// known recording). Serves web-client/ over HTTP and speaks protocol v5 on /ws with a
 // hand-rolled RFC 6455 server (node has none built in). Snapshots are real deltas (each
 // client's baseline is its last snapshot; keyframes on join and after a replay jump), made by
 // snapshot.js's encoder from entities quantized here. Game logic is a toy: players move at

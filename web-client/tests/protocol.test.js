@@ -85,7 +85,7 @@ test('the JS snapshot field table is the Rust one', () => {
 });
 
 test('golden vectors file is this protocol version and covers every variant', () => {
-  assert.equal(PROTOCOL_VERSION, 4);
+  assert.equal(PROTOCOL_VERSION, 5);
   assert.equal(golden.protocol_version, PROTOCOL_VERSION);
   const dirs = new Set(golden.vectors.map((v) => v.direction));
   assert.deepEqual([...dirs].sort(), ['client', 'server']);

@@ -305,7 +305,7 @@ impl Bot<'_> {
         self.pending_inputs.push_back((seq, Instant::now()));
         self.shared.inputs_sent.fetch_add(1, Ordering::Relaxed);
         let (sin, cos) = self.heading.sin_cos();
-        ClientMessage::Input(Input { seq, movement: Vec2::new(cos, sin), aim: self.heading, buttons: 0 })
+        ClientMessage::Input(Input { seq, movement: Vec2::new(cos, sin), aim: self.heading, buttons: 0, view_tick: 0 })
     }
 
     fn count(&self, len: usize) {

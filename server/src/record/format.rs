@@ -1,4 +1,4 @@
-//! The recording file format, version 1.
+//! The recording file format, version 3.
 //!
 //! ```text
 //! file    = magic "ARENAREC" (8 bytes) · format version (u16 LE) · chunk*
@@ -22,11 +22,13 @@ use shared::{Input, MapData};
 
 /// First bytes of every recording.
 pub const MAGIC: [u8; 8] = *b"ARENAREC";
-/// Version of this file layout, written into new files. Version 2 added [`Event::Chat`]; a
-/// version-1 file is a version-2 file without chat, so both are read.
-pub const FORMAT_VERSION: u16 = 2;
+/// Version of this file layout, written into new files. Version 2 added [`Event::Chat`];
+/// version 3 added [`InputDelta::view_tick`] (lag compensation), which changed the layout of
+/// every input and came with a new simulation version, so older files, which that version
+/// could not replay anyway, are refused with a clear error.
+pub const FORMAT_VERSION: u16 = 3;
 /// Oldest file layout still read.
-pub const OLDEST_FORMAT_VERSION: u16 = 1;
+pub const OLDEST_FORMAT_VERSION: u16 = 3;
 /// Largest chunk payload a reader accepts (a corrupted length must not allocate gigabytes).
 pub const MAX_CHUNK_BYTES: u32 = 64 * 1024 * 1024;
 /// Default ticks between two state digests.
@@ -131,6 +133,8 @@ pub struct InputDelta {
     pub aim: Option<f32>,
     /// Buttons, if changed.
     pub buttons: Option<u8>,
+    /// View tick, unless it is the previous plus one (a client drawing at a steady delay).
+    pub view_tick: Option<u32>,
 }
 
 impl InputDelta {
@@ -142,6 +146,7 @@ impl InputDelta {
             movement: differs(input.movement, previous.movement).then_some(input.movement),
             aim: (input.aim.to_bits() != previous.aim.to_bits()).then_some(input.aim),
             buttons: (input.buttons != previous.buttons).then_some(input.buttons),
+            view_tick: (input.view_tick != previous.view_tick.wrapping_add(1)).then_some(input.view_tick),
         }
     }
 
@@ -152,6 +157,7 @@ impl InputDelta {
             movement: self.movement.unwrap_or(previous.movement),
             aim: self.aim.unwrap_or(previous.aim),
             buttons: self.buttons.unwrap_or(previous.buttons),
+            view_tick: self.view_tick.unwrap_or(previous.view_tick.wrapping_add(1)),
         }
     }
 }
@@ -215,13 +221,13 @@ mod tests {
 
     #[test]
     fn input_deltas_round_trip_and_are_small_for_held_keys() {
-        let a = Input { seq: 7, movement: Vec2::new(0.6, 0.8), aim: 1.0, buttons: 1 };
-        let b = Input { seq: 8, ..a };
+        let a = Input { seq: 7, movement: Vec2::new(0.6, 0.8), aim: 1.0, buttons: 1, view_tick: 90 };
+        let b = Input { seq: 8, view_tick: 91, ..a };
         let held = InputDelta::between(&a, &b);
-        assert_eq!(held, InputDelta { seq: None, movement: None, aim: None, buttons: None });
+        assert_eq!(held, InputDelta { seq: None, movement: None, aim: None, buttons: None, view_tick: None });
         assert_eq!(held.apply(&a), b);
-        assert_eq!(shared::codec::encode(&held).expect("encodes").len(), 4, "four None tags");
-        let c = Input { seq: 20, movement: Vec2::ZERO, aim: -0.0, buttons: 0 };
+        assert_eq!(shared::codec::encode(&held).expect("encodes").len(), 5, "five None tags");
+        let c = Input { seq: 20, movement: Vec2::ZERO, aim: -0.0, buttons: 0, view_tick: 0 };
         let delta = InputDelta::between(&b, &c);
         assert_eq!(delta.apply(&b), c);
         assert_eq!(delta.apply(&b).aim.to_bits(), (-0.0f32).to_bits(), "compared bit for bit");

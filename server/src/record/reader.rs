@@ -31,8 +31,12 @@ pub enum RecordingError {
     },
     /// Another version of the file layout.
     #[error(
-        "{path} is a recording in format version {found}; this build reads format versions {oldest} to {supported}",
-        oldest = super::format::OLDEST_FORMAT_VERSION
+        "{path} is a recording in format version {found}; this build reads format version {supported}{older}",
+        older = if super::format::OLDEST_FORMAT_VERSION < *supported {
+            format!(" (and back to {})", super::format::OLDEST_FORMAT_VERSION)
+        } else {
+            " only (older files come from a server whose simulation this one cannot replay)".to_owned()
+        }
     )]
     UnsupportedFormat {
         /// The file.

@@ -123,7 +123,7 @@ fn entity_hash((_, pos, vel, player, npc, shot): QueryItem<Hashed>) -> u64 {
         h.u32(player.kills).u32(player.deaths).u8(combat.health).f32(combat.aim).u32(combat.cooldown);
         h.u64(combat.respawn_at.unwrap_or(u64::MAX));
         let input = queue.current;
-        h.u32(input.seq).vec2(input.movement).f32(input.aim).u8(input.buttons);
+        h.u32(input.seq).vec2(input.movement).f32(input.aim).u8(input.buttons).u32(input.view_tick);
     }
     if let Some(npc) = npc {
         h.u8(match npc.phase {
@@ -133,7 +133,7 @@ fn entity_hash((_, pos, vel, player, npc, shot): QueryItem<Hashed>) -> u64 {
         .u32(npc.ticks_left);
     }
     if let Some(shot) = shot {
-        h.u32(shot.shooter.0).u64(shot.expires_at);
+        h.u32(shot.shooter.0).u64(shot.expires_at).u32(shot.rewind);
     }
     h.0
 }

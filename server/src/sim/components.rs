@@ -70,4 +70,7 @@ pub struct Projectile {
     pub shooter: ClientId,
     /// Tick after which it vanishes.
     pub expires_at: u64,
+    /// Ticks back in time at which its targets are taken (lag compensation, see
+    /// [`crate::sim::lag_comp`]): where its shooter saw them.
+    pub rewind: u32,
 }

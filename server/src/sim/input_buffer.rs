@@ -131,7 +131,7 @@ mod tests {
     use super::*;
 
     fn input(seq: u32) -> Input {
-        Input { seq, movement: Vec2::new(seq as f32 / 1000.0, 0.0), aim: 0.0, buttons: 0 }
+        Input { seq, movement: Vec2::new(seq as f32 / 1000.0, 0.0), aim: 0.0, buttons: 0, view_tick: 0 }
     }
 
     /// Runs `arrivals[t]` inputs arriving before tick t; returns the seq applied at each tick

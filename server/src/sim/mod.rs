@@ -15,6 +15,7 @@ pub mod geometry;
 pub mod harness;
 pub mod input_buffer;
 pub mod journal;
+pub mod lag_comp;
 pub mod resources;
 pub mod rng;
 pub mod rules;
@@ -36,7 +37,7 @@ use systems::{chat, collisions, combat, crowd, inputs, movement, receive, respaw
 /// The version of the simulation's behaviour. Bump it with any change that makes the same
 /// inputs produce a different world (rules, systems, their order, the RNG's use): recordings
 /// made by another version are refused rather than replayed into silent divergence.
-pub const SIM_VERSION: u32 = 2;
+pub const SIM_VERSION: u32 = 3;
 
 /// The stages of a tick, run in this order.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,7 +48,8 @@ pub enum SimSet {
     ApplyInputs,
     /// Integrate players; the W1 crowd walks.
     Movement,
-    /// Players out of walls; projectiles swept, hits found.
+    /// Players out of walls; where they are, kept for lag compensation; projectiles swept,
+    /// hits found.
     Collisions,
     /// Hits → damage, deaths, score.
     Combat,
@@ -77,6 +79,7 @@ impl Simulation {
         world.init_resource::<Inbox>();
         world.init_resource::<Outbox>();
         world.init_resource::<Hits>();
+        world.init_resource::<lag_comp::TargetHistory>();
         world.init_resource::<receive::Joins>();
         world.init_resource::<chat::ChatInbox>();
         world.init_resource::<Journal>();
@@ -102,7 +105,9 @@ impl Simulation {
             (receive::drain_inbox, receive::admit_players, chat::broadcast_chat).chain().in_set(SimSet::Receive),
             inputs::apply_inputs.in_set(SimSet::ApplyInputs),
             (movement::move_players, crowd::wander).chain().in_set(SimSet::Movement),
-            (collisions::collide_players, collisions::sweep_projectiles).chain().in_set(SimSet::Collisions),
+            (collisions::collide_players, lag_comp::record_targets, collisions::sweep_projectiles)
+                .chain()
+                .in_set(SimSet::Collisions),
             combat::apply_hits.in_set(SimSet::Combat),
             respawn::respawn.in_set(SimSet::Respawn),
             snapshot::send_snapshots.run_if(snapshot::snapshot_due).in_set(SimSet::Snapshot),

@@ -1,9 +1,11 @@
 //! Collision stage: players against walls and map bounds; projectiles swept along this tick's
-//! path against walls, bounds and players. Hits are recorded for the combat stage.
+//! path against walls, bounds and players (lag-compensated). Hits are recorded for the combat
+//! stage.
 
 use bevy_ecs::prelude::*;
 
-use crate::sim::components::{Combatant, NetId, Player, Position, Projectile, Velocity};
+use crate::sim::components::{NetId, Player, Position, Projectile, Velocity};
+use crate::sim::lag_comp::TargetHistory;
 use shared::movement;
 
 use crate::sim::geometry::{segment_hits_circle, segment_hits_rect};
@@ -19,20 +21,22 @@ pub fn collide_players(mut players: Query<&mut Position, With<Player>>, arena: R
 }
 
 /// Moves each projectile along its path; one that meets a player first records a [`Hit`], one
-/// that meets a wall or leaves the map or its lifetime ends is removed. Projectiles and
-/// players are taken in `NetId` order, so simultaneous hits resolve the same way every run.
+/// that meets a wall or leaves the map or its lifetime ends is removed. Players are taken where
+/// the shot's shooter saw them (its `rewind`, from [`TargetHistory`]) and must be alive now.
+/// Projectiles and players are taken in `NetId` order, so simultaneous hits resolve the same
+/// way every run.
+#[allow(clippy::too_many_arguments, reason = "one system: a stage's whole working set")]
 pub fn sweep_projectiles(
     mut commands: Commands,
     mut projectiles: Query<(Entity, &NetId, &Projectile, &mut Position, &Velocity), Without<Player>>,
-    players: Query<(Entity, &NetId, &Player, &Position, &Combatant)>,
+    history: Res<TargetHistory>,
     mut hits: ResMut<Hits>,
     arena: Res<Arena>,
     settings: Res<SimSettings>,
     tick: Res<Tick>,
 ) {
     let map = &arena.0;
-    let mut targets: Vec<_> = players.iter().filter(|(.., c)| c.respawn_at.is_none()).collect();
-    targets.sort_unstable_by_key(|(_, id, ..)| **id);
+    let now = history.at(tick.0, 0).unwrap_or_default();
     let mut shots: Vec<_> = projectiles.iter_mut().collect();
     shots.sort_unstable_by_key(|(_, id, ..)| **id);
     let dt = settings.dt();
@@ -48,11 +52,14 @@ pub fn sweep_projectiles(
             .iter()
             .filter_map(|w| segment_hits_rect(from, delta, w, PROJECTILE_RADIUS))
             .fold(f32::INFINITY, f32::min);
-        let victim = targets
+        // Where the shooter saw them; a tick no longer held (a rewind longer than the history,
+        // which the cap prevents) falls back to now.
+        let seen = history.at(tick.0, shot.rewind).unwrap_or(now);
+        let victim = seen
             .iter()
-            .filter(|(_, _, p, ..)| p.client != shot.shooter)
-            .filter_map(|(e, _, _, p, _)| {
-                segment_hits_circle(from, delta, p.0, PLAYER_RADIUS + PROJECTILE_RADIUS).map(|t| (t, *e))
+            .filter(|t| t.client != shot.shooter && now.iter().any(|alive| alive.entity == t.entity))
+            .filter_map(|t| {
+                segment_hits_circle(from, delta, t.pos, PLAYER_RADIUS + PROJECTILE_RADIUS).map(|at| (at, t.entity))
             })
             .fold(None, |best: Option<(f32, Entity)>, hit| match best {
                 Some(b) if b.0 <= hit.0 => Some(b),

@@ -9,6 +9,7 @@ use shared::movement;
 
 use crate::sim::components::{Combatant, InputQueue, NetId, Player, Position, Projectile, Velocity};
 use crate::sim::journal::{Journal, JournalEntry};
+use crate::sim::lag_comp;
 use crate::sim::resources::{NetIds, SimSettings, Tick};
 use crate::sim::rules::{
     FIRE_INTERVAL_SECS, PLAYER_RADIUS, PROJECTILE_LIFETIME_SECS, PROJECTILE_RADIUS, PROJECTILE_SPEED, ticks,
@@ -49,6 +50,7 @@ pub fn apply_inputs(
                 Projectile {
                     shooter: player.client,
                     expires_at: tick.0 + u64::from(ticks(PROJECTILE_LIFETIME_SECS, settings.tick_rate)),
+                    rewind: lag_comp::rewind_ticks(tick.0, input.view_tick, settings.tick_rate),
                 },
             ));
         }
