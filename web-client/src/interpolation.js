@@ -1,12 +1,23 @@
-// Snapshot buffer and entity interpolation. Remote entities are drawn INTERP_DELAY behind the
+// Snapshot buffer and entity interpolation. Remote entities are drawn a delay behind the
 // newest server time (server time = tick / tick_rate), lerped between the two buffered
 // snapshots around that render time. Skipped snapshots just widen the gap being lerped over;
 // if the buffer runs dry we extrapolate from the newest snapshot along velocity, briefly.
+// With `adaptive`, the delay follows the link: one snapshot interval plus the spread of
+// snapshot arrival times over the last couple of seconds (the jitter), capped; it changes
+// by time dilation (render time runs at most 10% slow or fast), so nothing on screen jumps.
 // Replays: server time runs at the playback rate (0 while paused: the newest snapshot is shown
 // frozen), and a tick that is not after the previous one (backward seek) or far ahead of it
 // (forward seek) starts the buffer over. No DOM here.
 
 export const INTERP_DELAY_S = 0.1;
+/** Longest adaptive delay (seconds): past this, a link is too jittery to hide. */
+export const MAX_INTERP_DELAY_S = 0.25;
+/** Margin over interval + jitter, for timer noise (seconds). */
+const DELAY_MARGIN_S = 0.01;
+/** Arrival samples the jitter is measured over (2 s at 20 Hz). */
+const JITTER_WINDOW = 40;
+/** Fastest change of the delay, in seconds per real second (time dilation of ±10%). */
+const DELAY_SLEW = 0.1;
 /** Longest we extrapolate past the newest snapshot before freezing (real seconds). */
 const MAX_EXTRAPOLATE_S = 0.25;
 /** Buffered history kept behind the newest snapshot (server seconds). */
@@ -18,14 +29,42 @@ const CLOCK_SMOOTHING = 0.05;
 export const JUMP_RESET_S = 1.0;
 
 export class SnapshotBuffer {
-  constructor({ delay = INTERP_DELAY_S } = {}) {
+  /**
+   * `delay`: the fixed delay (seconds), or the starting one when `adaptive`; `snapshotRate`:
+   * snapshots per second the server sends (Welcome.snapshot_rate), for the adaptive delay.
+   */
+  constructor({ delay = INTERP_DELAY_S, adaptive = false, snapshotRate = 20 } = {}) {
     this.delay = delay;
+    this.adaptive = adaptive;
+    this.snapshotRate = snapshotRate;
     this.reset(60);
   }
 
+  /** The adaptive delay's aim: one snapshot interval plus the measured jitter, capped. */
+  get targetDelay() {
+    if (!this.adaptive) return this.delay;
+    const interval = 1 / Math.max(this.snapshotRate, 1);
+    return Math.min(interval + this.jitter + DELAY_MARGIN_S, MAX_INTERP_DELAY_S);
+  }
+
+  /**
+   * Spread of recent arrival times against the server clock (seconds): how much later than
+   * the earliest one the latest snapshot of the window came.
+   */
+  get jitter() {
+    const late = this.lateness;
+    if (late.length < 2) return 0;
+    return Math.max(...late) - Math.min(...late);
+  }
+
   /** Forget everything, e.g. on a new Welcome; playback back to real time. */
-  reset(tickRate) {
+  reset(tickRate, snapshotRate = this.snapshotRate) {
     this.tickRate = tickRate > 0 ? tickRate : 60;
+    this.snapshotRate = snapshotRate > 0 ? snapshotRate : 20;
+    /** Recent (local time − server time) at arrival, seconds; newest last. */
+    this.lateness = [];
+    /** Local time of the last sample(), for slewing the delay. */
+    this.lastSampleMs = null;
     /** Server seconds per real second: 1 live, speed/100 in a replay, 0 while paused. */
     this.rate = 1;
     /** How many times the buffer started over because of a tick going back or jumping ahead. */
@@ -86,6 +125,10 @@ export class SnapshotBuffer {
     this.frames.push({ tick: snapshot.tick, time, snapshot, byId });
     while (this.frames.length > 2 && this.frames[1].time < time - KEEP_S) this.frames.shift();
 
+    if (this.rate === 1) {
+      this.lateness.push(nowMs / 1000 - time);
+      if (this.lateness.length > JITTER_WINDOW) this.lateness.shift();
+    }
     const sample = time - (this.rate * nowMs) / 1000;
     const snap = CLOCK_SNAP_S * Math.max(this.rate, 1);
     if (this.offset === null || Math.abs(sample - this.offset) > snap) this.offset = sample;
@@ -96,6 +139,16 @@ export class SnapshotBuffer {
   /** Estimated current server time in seconds, or null before any snapshot. */
   serverNow(nowMs) {
     return this.offset === null ? null : (this.rate * nowMs) / 1000 + this.offset;
+  }
+
+  /** Moves an adaptive delay toward its target, no faster than DELAY_SLEW. */
+  slewDelay(nowMs) {
+    const last = this.lastSampleMs;
+    this.lastSampleMs = nowMs;
+    if (!this.adaptive || last === null || this.rate !== 1) return;
+    const step = DELAY_SLEW * Math.min(Math.max((nowMs - last) / 1000, 0), 0.1);
+    const target = this.targetDelay;
+    this.delay += Math.max(-step, Math.min(step, target - this.delay));
   }
 
   /** Server time at which remote entities are drawn (the delay is real time, so it scales). */
@@ -110,6 +163,7 @@ export class SnapshotBuffer {
    * While paused, or before the clock is anchored, the newest snapshot as it is.
    */
   sample(nowMs) {
+    this.slewDelay(nowMs);
     const frames = this.frames;
     if (frames.length === 0) return [];
     const newest = frames[frames.length - 1];

@@ -23,7 +23,7 @@ const token = takeToken();
 const canvas = document.getElementById('view');
 const renderer = new Renderer(canvas);
 const hud = new Hud(document.body);
-const buffer = new SnapshotBuffer();
+const buffer = new SnapshotBuffer({ adaptive: true });
 /** The own player's prediction; null for spectators and before Welcome. */
 let predictor = null;
 /** The own player's drawn position, or null. */
@@ -41,7 +41,7 @@ const conn = new Connection({
   token,
   callbacks: {
     onWelcome(welcome) {
-      buffer.reset(welcome.tick_rate);
+      buffer.reset(welcome.tick_rate, welcome.snapshot_rate);
       predictor = welcome.entity_id === 0 ? null : new Predictor(welcome.map, welcome.tick_rate);
       ownPos = null;
       setReplayStatus(null);
