@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::bench::BenchCommand;
 use crate::bots::BotsArgs;
 use crate::net::auth::Role;
+use crate::net::conditioner::LinkConditioner;
 use crate::net::tls::TlsSource;
 use crate::net::web_files::WebRoot;
 use crate::record::format::DEFAULT_CHECKSUM_INTERVAL;
@@ -74,6 +75,14 @@ pub struct FrontArgs {
     /// Seconds a connection has to complete its TLS handshake and send its HTTP request head.
     #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub handshake_timeout: u64,
+    /// Testing only: delay every WebSocket frame by this many milliseconds in each direction
+    /// (the round trip grows by twice this); 0: off.
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub sim_latency: u32,
+    /// Testing only: spread each --sim-latency delay uniformly over ± this many milliseconds
+    /// (floored at 0; bytes stay in order).
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub sim_jitter: u32,
 }
 
 impl Default for FrontArgs {
@@ -88,6 +97,8 @@ impl Default for FrontArgs {
             allowed_origin: Vec::new(),
             max_connections_per_ip: 64,
             handshake_timeout: 5,
+            sim_latency: 0,
+            sim_jitter: 0,
         }
     }
 }
@@ -100,6 +111,11 @@ impl FrontArgs {
             _ if self.tls_self_signed => Some(TlsSource::SelfSigned(self.tls_name.clone())),
             _ => None,
         }
+    }
+
+    /// The link conditioner --sim-latency and --sim-jitter describe (off when both are 0).
+    pub fn link_conditioner(&self) -> LinkConditioner {
+        LinkConditioner { latency_ms: self.sim_latency, jitter_ms: self.sim_jitter }
     }
 }
 

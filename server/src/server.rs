@@ -207,6 +207,12 @@ impl Server {
         if front.args.handshake_timeout != FrontArgs::default().handshake_timeout {
             limits.handshake_timeout = Duration::from_secs(front.args.handshake_timeout);
         }
+        if front.args.link_conditioner().is_on() {
+            limits.link = front.args.link_conditioner();
+        }
+        if limits.link.is_on() {
+            tracing::warn!("{}", limits.link.banner());
+        }
         let origins = OriginPolicy::new(&front.args.allowed_origin).map_err(StartError::Flag)?;
         let auth = front.args.auth_secret_file.as_deref().map(Secret::from_file).transpose()?;
         let tls = front.args.tls().map(|source| Tls::load(&source)).transpose()?;

@@ -29,6 +29,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 
 use super::Mode;
 use super::stats::{ClientSlot, Shared};
+use crate::net::conditioner::{self, Conditioned, LinkConditioner};
 
 /// Variant indices of `ServerMessage` (the first byte of each message: bincode writes indices
 /// below 251 as one byte).
@@ -46,7 +47,8 @@ const MAX_PENDING_PINGS: usize = 16;
 /// How long a bot waits for the server's close frame after sending its own.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-type Ws = WebSocketStream<TcpStream>;
+/// A bot's WebSocket: over the TCP stream itself, or through the link conditioner.
+type Ws = WebSocketStream<Conditioned<TcpStream>>;
 
 /// What every bot of a run shares.
 #[derive(Debug)]
@@ -69,6 +71,8 @@ pub(super) struct Common {
     pub join_timeout: Duration,
     /// The counters.
     pub shared: Arc<Shared>,
+    /// Testing only: delays on each bot's connection (off by default).
+    pub link: LinkConditioner,
 }
 
 /// WebSocket settings of a bot. The server fragments anything over 2 KiB, so a 4 KiB read
@@ -93,7 +97,7 @@ pub(super) async fn run(common: Arc<Common>, index: usize, mut stop: watch::Rece
     };
     let deadline = Instant::now() + common.join_timeout;
     let connected = tokio::select! {
-        result = tokio::time::timeout_at(deadline, connect(&common)) => result,
+        result = tokio::time::timeout_at(deadline, connect(&common, index)) => result,
         _ = stop.wait_for(|s| *s) => return,
     };
     let ws = match connected {
@@ -125,10 +129,12 @@ pub(super) async fn run(common: Arc<Common>, index: usize, mut stop: watch::Rece
 }
 
 /// TCP connect and WebSocket handshake; the error is a short reason for the failure table.
-async fn connect(common: &Common) -> Result<Ws, String> {
+async fn connect(common: &Common, index: usize) -> Result<Ws, String> {
     let stream = TcpStream::connect(common.addr).await.map_err(|e| format!("connect: {}", e.kind()))?;
     // Inputs and pings are tiny and latency is measured: no Nagle delay.
     let _ = stream.set_nodelay(true);
+    // Conditioned from the first byte, so the handshake pays the simulated round trip too.
+    let stream = conditioner::condition(stream, common.link, index as u64);
     let (ws, _) = tokio_tungstenite::client_async_with_config(common.url.as_str(), stream, Some(ws_config()))
         .await
         .map_err(|e| match e {

@@ -30,6 +30,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_tungstenite::tungstenite::http::Uri;
 
+use crate::net::conditioner::LinkConditioner;
 use stats::{Mark, Percentiles, Shared, Window};
 
 /// How the bots join.
@@ -89,6 +90,14 @@ pub struct BotsArgs {
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Testing only: delay every byte each bot sends and receives by this many milliseconds
+    /// in each direction (the round trip grows by twice this); 0: off.
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub sim_latency: u32,
+    /// Testing only: spread each --sim-latency delay uniformly over ± this many milliseconds
+    /// (floored at 0; bytes stay in order).
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub sim_jitter: u32,
 }
 
 impl Default for BotsArgs {
@@ -105,6 +114,8 @@ impl Default for BotsArgs {
             connect_timeout: 60.0,
             name_prefix: "bot".into(),
             quiet: false,
+            sim_latency: 0,
+            sim_jitter: 0,
         }
     }
 }
@@ -296,6 +307,10 @@ impl Fleet {
             )));
         }
         let addr = resolve(&args.url).await?;
+        let link = LinkConditioner { latency_ms: args.sim_latency, jitter_ms: args.sim_jitter };
+        if link.is_on() {
+            eprintln!("bots: {}", link.banner());
+        }
         let nofile = raise_nofile_limit(args.count as u64 + SPARE_FILES, "bots");
         let started = Instant::now();
         let shared = Arc::new(Shared::new(count));
@@ -309,6 +324,7 @@ impl Fleet {
             gate: Arc::new(Semaphore::new(args.connect_concurrency.max(1) as usize)),
             join_timeout: Duration::from_secs(10),
             shared: shared.clone(),
+            link,
         });
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();

@@ -26,6 +26,7 @@ use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
 use super::admission::Admitted;
 use super::auth::{Role, TokenError};
+use super::conditioner;
 use super::upgrade::{self, Gate, Refusal};
 use super::{NetContext, session, ws_config};
 use crate::bridge::ToSim;
@@ -102,8 +103,10 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, ctx: Arc<NetCo
         let conn = conn;
         match on_upgrade.await {
             Ok(upgraded) => {
-                let ws =
-                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), WsRole::Server, Some(ws_config())).await;
+                // Off (the default), this is the upgraded socket itself.
+                let io =
+                    conditioner::condition(TokioIo::new(upgraded), ctx.limits.link, conditioner::seed_for(conn.addr));
+                let ws = WebSocketStream::from_raw_socket(io, WsRole::Server, Some(ws_config())).await;
                 session::run(ws, conn.addr, identity, ctx).await;
             }
             Err(e) => tracing::debug!(addr = %conn.addr, "upgrade failed: {e}"),

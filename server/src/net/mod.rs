@@ -8,11 +8,13 @@
 //! [`crate::bridge::ToSim`]. Back: the simulation's
 //! [`crate::bridge::ToNet`] → [`router`] thread → the client's [`send_queue`] → [`session`]
 //! writes it to the socket; world states become snapshot bytes there, through the shared
-//! [`delta_cache`].
+//! [`delta_cache`]. For testing, a [`conditioner`] can sit between the upgraded socket and the
+//! WebSocket and delay both directions (`--sim-latency`, `--sim-jitter`).
 
 pub mod admission;
 pub mod auth;
 pub mod chat_limit;
+pub mod conditioner;
 pub mod connection;
 pub mod delta_cache;
 pub mod http;
@@ -37,6 +39,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use crate::bridge::ToSim;
 use crate::sim::stats::TickStats;
 use auth::Secret;
+use conditioner::LinkConditioner;
 use delta_cache::DeltaCache;
 use origin::OriginPolicy;
 use router::Registry;
@@ -62,6 +65,9 @@ pub struct NetLimits {
     pub message_burst: u32,
     /// `SO_SNDBUF` of each connection (the kernel doubles it for bookkeeping).
     pub send_buffer_bytes: usize,
+    /// Testing only: delay every WebSocket byte each way (`--sim-latency`, `--sim-jitter`);
+    /// off by default.
+    pub link: LinkConditioner,
 }
 
 impl Default for NetLimits {
@@ -75,6 +81,7 @@ impl Default for NetLimits {
             messages_per_second: 240,
             message_burst: 120,
             send_buffer_bytes: 64 * 1024,
+            link: LinkConditioner::default(),
         }
     }
 }

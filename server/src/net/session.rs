@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, O
 
 use super::auth::Role;
 use super::chat_limit::ChatLimit;
+use super::conditioner::Conditioned;
 use super::send_queue::{MAX_RELIABLE_FRAMES, Outgoing, SendQueue};
 use super::upgrade::Identity;
 use super::{NetContext, stopping};
@@ -42,8 +43,9 @@ const CLOSE_GRACE: Duration = Duration::from_millis(500);
 /// would pin its size (8 KB for the W1 crowd) on every connection.
 const FRAGMENT_BYTES: usize = 2048;
 
-/// An upgraded connection, plain or TLS, as a WebSocket.
-pub type Ws = WebSocketStream<TokioIo<Upgraded>>;
+/// An upgraded connection, plain or TLS, as a WebSocket; through the link conditioner when
+/// that is on (testing only).
+pub type Ws = WebSocketStream<Conditioned<TokioIo<Upgraded>>>;
 
 /// Runs the session until the connection ends; the simulation hears of its start and end.
 ///
