@@ -59,7 +59,14 @@ impl Bots {
 }
 
 fn world() -> Simulation {
-    let settings = SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 8, seed: 2026, npcs: NPCS };
+    let settings = SimSettings {
+        tick_rate: 60,
+        snapshot_rate: 20,
+        max_players: 8,
+        seed: 2026,
+        npcs: NPCS,
+        max_rewind_ms: server::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
+    };
     let mut sim = Simulation::new(settings, server::map::load(None).expect("map"));
     for i in 1..=PLAYERS {
         let client = ClientId(i);

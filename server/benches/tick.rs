@@ -23,7 +23,14 @@ fn percentile(sorted: &[Duration], q: f64) -> f64 {
 }
 
 fn bench(npcs: u32, clients: u32) {
-    let settings = SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 1000, seed: 1, npcs };
+    let settings = SimSettings {
+        tick_rate: 60,
+        snapshot_rate: 20,
+        max_players: 1000,
+        seed: 1,
+        npcs,
+        max_rewind_ms: server::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
+    };
     let mut h = Harness::new(settings, map::load(None).expect("built-in map"));
     let ids: Vec<_> = (1..=clients).map(|c| h.connect(c, "bench")).collect();
     h.step(WARM_UP_TICKS);

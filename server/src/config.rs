@@ -160,6 +160,12 @@ pub struct Config {
     /// Snapshots sent to clients per second (at most the tick rate).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub snapshot_rate: u16,
+    /// Lag compensation: judge a shot against the targets as its shooter drew them, at most this
+    /// many milliseconds back (its round trip, its interpolation delay and its input's wait in
+    /// the jitter buffer; 300 covers a player at 150 ± 20 ms round trip). 0: judge against the
+    /// present.
+    #[arg(long, value_name = "MS", default_value_t = crate::sim::lag_comp::DEFAULT_MAX_REWIND_MS, value_parser = clap::value_parser!(u16).range(0..=1000))]
+    pub max_rewind_ms: u16,
     /// Interest management: send each player only the entities within this many world units
     /// of its own player (and its own shots); an entity in view leaves it beyond 1.1 × this.
     /// Spectators still get everything. 0: everyone gets everything.
@@ -262,6 +268,7 @@ impl Config {
             max_players: self.max_players,
             seed: self.seed,
             npcs: self.npcs,
+            max_rewind_ms: self.max_rewind_ms,
         }
     }
 

@@ -12,7 +12,14 @@ use server::sim::resources::SimSettings;
 use shared::{Input, MapData, Rect};
 
 fn settings() -> SimSettings {
-    SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 4, seed: 7, npcs: 20 }
+    SimSettings {
+        tick_rate: 60,
+        snapshot_rate: 20,
+        max_players: 4,
+        seed: 7,
+        npcs: 20,
+        max_rewind_ms: server::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
+    }
 }
 
 fn map() -> MapData {

@@ -114,7 +114,14 @@ fn fight(h: &mut Harness) {
 }
 
 fn fight_settings() -> SimSettings {
-    SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 8, seed: 42, npcs: 0 }
+    SimSettings {
+        tick_rate: 60,
+        snapshot_rate: 20,
+        max_players: 8,
+        seed: 42,
+        npcs: 0,
+        max_rewind_ms: server::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
+    }
 }
 
 /// One player wanders among 500 W1 NPCs.
@@ -130,7 +137,14 @@ fn crowd(h: &mut Harness) {
 }
 
 fn crowd_settings() -> SimSettings {
-    SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 8, seed: 7, npcs: 500 }
+    SimSettings {
+        tick_rate: 60,
+        snapshot_rate: 20,
+        max_players: 8,
+        seed: 7,
+        npcs: 500,
+        max_rewind_ms: server::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
+    }
 }
 
 type Script = fn(&mut Harness);

@@ -13,7 +13,7 @@ use shared::{Buttons, DisconnectReason, EntityKind, Input, MapData, Rect, Server
 const RATE: u16 = 64;
 
 fn settings(npcs: u32) -> SimSettings {
-    SimSettings { tick_rate: RATE, snapshot_rate: 16, max_players: 4, seed: 7, npcs }
+    SimSettings { tick_rate: RATE, snapshot_rate: 16, max_players: 4, seed: 7, npcs, max_rewind_ms: 200 }
 }
 
 /// 1000 x 1000, one wall at x ∈ [600, 700], one spawn point so joins are predictable.

@@ -55,6 +55,8 @@ pub struct Header {
     pub max_players: u16,
     /// W1 crowd size.
     pub npcs: u32,
+    /// Longest lag-compensation rewind, milliseconds.
+    pub max_rewind_ms: u16,
     /// Ticks between state digests.
     pub checksum_interval: u32,
     /// The map, whole, so a replay needs no other file.

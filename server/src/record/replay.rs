@@ -97,6 +97,7 @@ impl<'r> Replayer<'r> {
             max_players: header.max_players,
             seed: header.seed,
             npcs: header.npcs,
+            max_rewind_ms: header.max_rewind_ms,
         };
         let mut sim = Simulation::new(settings, header.map.clone());
         sim.set_snapshots(false);

@@ -68,6 +68,7 @@ pub fn header_for(sim: &Simulation, checksum_interval: u32, started_unix: u64) -
         snapshot_rate: settings.snapshot_rate,
         max_players: settings.max_players,
         npcs: settings.npcs,
+        max_rewind_ms: settings.max_rewind_ms,
         checksum_interval,
         map_hash: map_hash(&map),
         map,

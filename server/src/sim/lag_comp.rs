@@ -1,8 +1,11 @@
 //! Lag compensation: where every living player was over the last [`MAX_REWIND_SECS`], so
 //! that a shot is judged against the targets as its shooter saw them (WIRE.md, "Lag
-//! compensation"). The history is simulation state derived from positions, so replays rebuild
-//! it exactly; the rewind of each shot comes from its input's `view_tick`, which recordings
-//! keep.
+//! compensation"). A client draws others interpolated between snapshots, so a target at a
+//! view tick between two snapshot ticks is taken where the client drew it: interpolated
+//! between its positions at those ticks, not where it truly was (which a strafing target's
+//! turn can put several units off the drawn line). The history is simulation state derived
+//! from positions, so replays rebuild it exactly; the rewind of each shot comes from its
+//! input's `view_tick`, which recordings keep.
 
 use std::collections::VecDeque;
 
@@ -12,11 +15,14 @@ use glam::Vec2;
 use crate::bridge::ClientId;
 use crate::sim::components::{Combatant, NetId, Player, Position};
 use crate::sim::resources::{SimSettings, Tick};
-use crate::sim::rules::ticks;
 
-/// Longest rewind, seconds: beyond this, favouring the shooter is unfair to the target (shot
-/// from behind a wall it reached long ago).
-pub const MAX_REWIND_SECS: f32 = 0.2;
+/// Default longest rewind, milliseconds (`--max-rewind-ms`). A shooter's view is behind the
+/// tick its input is applied at by its round trip, its interpolation delay and the input's
+/// wait in the jitter buffer: measured at 150 ± 20 ms round trip, 250 to 270 ms (15 or 16
+/// ticks at 60 Hz: 150 + ~80 for a 20 Hz stream with that jitter + 1 or 2 ticks of buffer).
+/// Beyond the cap, favouring the shooter becomes unfair to the target (shot behind a wall it
+/// reached long ago), and the shooter must lead a little more.
+pub const DEFAULT_MAX_REWIND_MS: u16 = 300;
 
 /// A living player at one tick, as a shot may hit it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,22 +46,70 @@ pub struct TargetHistory {
 impl TargetHistory {
     /// The targets as they were `rewind` ticks before `tick`, if that tick is still held.
     pub fn at(&self, tick: u64, rewind: u32) -> Option<&[Target]> {
-        let wanted = tick.checked_sub(u64::from(rewind))?;
+        self.at_tick(tick.checked_sub(u64::from(rewind))?)
+    }
+
+    fn at_tick(&self, wanted: u64) -> Option<&[Target]> {
         let (newest, _) = self.ticks.back()?;
         let back = usize::try_from(newest.checked_sub(wanted)?).ok()?;
         let index = self.ticks.len().checked_sub(back + 1)?;
         self.ticks.get(index).filter(|(t, _)| *t == wanted).map(|(_, targets)| targets.as_slice())
     }
+
+    /// The targets as a client drew them at `view` (at most `now`): each interpolated between
+    /// the snapshot ticks around `view` (`is_snapshot` says which ticks are), as the client's
+    /// buffer does, unless it moved too far between them to be drawn sliding (a respawn). None
+    /// when `view` is no longer held.
+    pub fn drawn_at(
+        &self,
+        view: u64,
+        now: u64,
+        tick_rate: u16,
+        is_snapshot: impl Fn(u64) -> bool,
+    ) -> Option<Vec<Target>> {
+        let exact = self.at_tick(view)?;
+        let oldest = self.ticks.front().map_or(view, |(t, _)| *t);
+        let before = (oldest..=view).rev().find(|&t| is_snapshot(t));
+        let after = (view + 1..=now).find(|&t| is_snapshot(t)).unwrap_or(now);
+        let (Some(s0), Some(a), Some(b)) = (before, before.and_then(|t| self.at_tick(t)), self.at_tick(after)) else {
+            return Some(exact.to_vec());
+        };
+        if s0 == view || after <= s0 {
+            return Some(exact.to_vec());
+        }
+        let span = (after - s0) as f32;
+        let f = (view - s0) as f32 / span;
+        // The client's teleport rule: farther than twice a player's speed allows, plus 64.
+        let allowed = shared::movement::PLAYER_SPEED * span / f32::from(tick_rate.max(1)) * 2.0 + 64.0;
+        Some(
+            exact
+                .iter()
+                .map(|t| {
+                    let pa = a.iter().find(|x| x.entity == t.entity).map(|x| x.pos);
+                    let pb = b.iter().find(|x| x.entity == t.entity).map(|x| x.pos);
+                    match (pa, pb) {
+                        (Some(pa), Some(pb)) if pa.distance(pb) <= allowed => Target { pos: pa.lerp(pb, f), ..*t },
+                        _ => *t,
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The longest rewind in ticks: `max_rewind_ms` rounded to whole ticks.
+pub fn max_rewind_ticks(settings: &SimSettings) -> u32 {
+    (u32::from(settings.max_rewind_ms) * u32::from(settings.tick_rate) + 500) / 1000
 }
 
 /// The rewind a shot fired at `tick` by an input made while its client drew others at
-/// `view_tick`: the difference, capped at [`MAX_REWIND_SECS`]; 0 when unknown (0) or ahead.
-pub fn rewind_ticks(tick: u64, view_tick: u32, tick_rate: u16) -> u32 {
+/// `view_tick`: the difference, capped at `max`; 0 when unknown (0) or ahead.
+pub fn rewind_ticks(tick: u64, view_tick: u32, max: u32) -> u32 {
     if view_tick == 0 {
         return 0;
     }
     let behind = tick.saturating_sub(u64::from(view_tick));
-    u32::try_from(behind).unwrap_or(u32::MAX).min(ticks(MAX_REWIND_SECS, tick_rate))
+    u32::try_from(behind).unwrap_or(u32::MAX).min(max)
 }
 
 /// Adds this tick's living players (after collisions, before projectiles are swept) and forgets
@@ -66,7 +120,9 @@ pub fn record_targets(
     settings: Res<SimSettings>,
     tick: Res<Tick>,
 ) {
-    let keep = ticks(MAX_REWIND_SECS, settings.tick_rate) as usize + 1;
+    // The longest rewind, plus a snapshot interval to interpolate from.
+    let interval = usize::from(settings.tick_rate).div_ceil(usize::from(settings.snapshot_rate.max(1)));
+    let keep = max_rewind_ticks(&settings) as usize + interval + 1;
     // Reuse the oldest tick's allocation: no allocation per tick once warm.
     let mut targets = if history.ticks.len() >= keep {
         history.ticks.pop_front().map(|(_, v)| v).unwrap_or_default()
@@ -95,11 +151,22 @@ mod tests {
 
     #[test]
     fn rewinds_are_capped_and_zero_when_unknown_or_ahead() {
-        assert_eq!(rewind_ticks(1000, 0, 60), 0, "unknown");
-        assert_eq!(rewind_ticks(1000, 1005, 60), 0, "ahead of the server");
-        assert_eq!(rewind_ticks(1000, 991, 60), 9);
-        assert_eq!(rewind_ticks(1000, 900, 60), 12, "200 ms at 60 Hz");
-        assert_eq!(rewind_ticks(1000, 900, 30), 6, "200 ms at 30 Hz");
+        let at = |tick_rate, max_rewind_ms| {
+            max_rewind_ticks(&SimSettings {
+                tick_rate,
+                snapshot_rate: 20,
+                max_players: 1,
+                seed: 0,
+                npcs: 0,
+                max_rewind_ms,
+            })
+        };
+        assert_eq!((at(60, 250), at(60, 200), at(30, 200), at(64, 200), at(60, 0)), (15, 12, 6, 13, 0));
+        assert_eq!(rewind_ticks(1000, 0, 15), 0, "unknown");
+        assert_eq!(rewind_ticks(1000, 1005, 15), 0, "ahead of the server");
+        assert_eq!(rewind_ticks(1000, 991, 15), 9);
+        assert_eq!(rewind_ticks(1000, 900, 15), 15, "capped");
+        assert_eq!(rewind_ticks(1000, 900, 0), 0, "off");
     }
 
     #[test]
@@ -114,5 +181,26 @@ mod tests {
         assert_eq!(history.at(30, 12).map(|t| t[0].pos.x), Some(18.0));
         assert_eq!(history.at(30, 25), None, "older than held");
         assert_eq!(history.at(40, 0), None, "newer than held");
+    }
+
+    #[test]
+    fn between_snapshot_ticks_a_target_is_where_the_client_drew_it() {
+        // Snapshots every 3 ticks; the target goes right 3 ticks, turns at tick 4, comes back.
+        let mut history = TargetHistory::default();
+        let xs = [0.0, 10.0, 20.0, 30.0, 40.0, 30.0, 20.0, 10.0];
+        for (tick, x) in xs.iter().enumerate() {
+            let t = Target { entity: Entity::PLACEHOLDER, id: NetId(1), client: ClientId(1), pos: Vec2::new(*x, 0.0) };
+            history.ticks.push_back((tick as u64, vec![t]));
+        }
+        let every_third = |t: u64| t.is_multiple_of(3);
+        let drawn = |view| history.drawn_at(view, 7, 60, every_third).map(|t| t[0].pos.x);
+        assert_eq!(drawn(3), Some(30.0), "a snapshot tick: as it was");
+        let near = |x: Option<f32>, want: f32| x.is_some_and(|x| (x - want).abs() < 1e-4);
+        assert!(
+            near(drawn(4), 30.0 - 10.0 / 3.0),
+            "drawn a third of the way from 30 (tick 3) to 20 (tick 6), not at its true 40"
+        );
+        assert!(near(drawn(5), 30.0 - 20.0 / 3.0), "two thirds of the way, not at its true 30");
+        assert_eq!(drawn(7), Some(10.0), "after the newest snapshot tick: as it is");
     }
 }

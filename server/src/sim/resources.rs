@@ -21,6 +21,9 @@ pub struct SimSettings {
     pub seed: u64,
     /// W1 crowd size.
     pub npcs: u32,
+    /// Longest lag-compensation rewind, milliseconds (0: no lag compensation); see
+    /// [`crate::sim::lag_comp`].
+    pub max_rewind_ms: u16,
 }
 
 impl SimSettings {

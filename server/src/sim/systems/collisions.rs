@@ -6,6 +6,7 @@ use bevy_ecs::prelude::*;
 
 use crate::sim::components::{NetId, Player, Position, Projectile, Velocity};
 use crate::sim::lag_comp::TargetHistory;
+use crate::sim::systems::snapshot::is_snapshot_tick;
 use shared::movement;
 
 use crate::sim::geometry::{segment_hits_circle, segment_hits_rect};
@@ -52,10 +53,17 @@ pub fn sweep_projectiles(
             .iter()
             .filter_map(|w| segment_hits_rect(from, delta, w, PROJECTILE_RADIUS))
             .fold(f32::INFINITY, f32::min);
-        // Where the shooter saw them; a tick no longer held (a rewind longer than the history,
+        // Where the shooter drew them; a tick no longer held (a rewind longer than the history,
         // which the cap prevents) falls back to now.
-        let seen = history.at(tick.0, shot.rewind).unwrap_or(now);
-        let victim = seen
+        let drawn = match shot.rewind {
+            0 => None,
+            back => history.drawn_at(tick.0.saturating_sub(u64::from(back)), tick.0, settings.tick_rate, |t| {
+                is_snapshot_tick(t, settings.tick_rate, settings.snapshot_rate)
+            }),
+        };
+        let victim = drawn
+            .as_deref()
+            .unwrap_or(now)
             .iter()
             .filter(|t| t.client != shot.shooter && now.iter().any(|alive| alive.entity == t.entity))
             .filter_map(|t| {

@@ -50,7 +50,7 @@ pub fn apply_inputs(
                 Projectile {
                     shooter: player.client,
                     expires_at: tick.0 + u64::from(ticks(PROJECTILE_LIFETIME_SECS, settings.tick_rate)),
-                    rewind: lag_comp::rewind_ticks(tick.0, input.view_tick, settings.tick_rate),
+                    rewind: lag_comp::rewind_ticks(tick.0, input.view_tick, lag_comp::max_rewind_ticks(&settings)),
                 },
             ));
         }
