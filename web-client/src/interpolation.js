@@ -208,8 +208,12 @@ function at(e, x, y, aim) {
   return { id: e.id, kind: e.kind, x, y, aim, health: e.health, owner: e.owner };
 }
 
-/** Moved further than its velocities allow (respawn): do not slide across the map. */
+/**
+ * Moved further than its velocities allow, or came back from the dead (a respawn, however
+ * near the spawn point): shown at once, never slid across the map.
+ */
 function isTeleport(a, b, span) {
+  if (b.kind === 'Player' && a.health === 0 && b.health > 0) return true;
   const dx = b.pos.x - a.pos.x;
   const dy = b.pos.y - a.pos.y;
   const speed = Math.max(Math.hypot(a.vel.x, a.vel.y), Math.hypot(b.vel.x, b.vel.y));

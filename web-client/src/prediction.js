@@ -53,6 +53,7 @@ export class Predictor {
     while (this.pending.length && !seqAfter(this.pending[0].seq, ackSeq)) this.pending.shift();
     if (!own) return null;
     const before = this.pos;
+    const wasAlive = this.alive;
     this.alive = own.health > 0;
     let [x, y] = [Math.fround(own.pos.x), Math.fround(own.pos.y)];
     if (this.alive) for (const m of this.pending) [x, y] = step(x, y, m.mx, m.my, this.map, this.dt);
@@ -61,9 +62,12 @@ export class Predictor {
     const dx = before[0] - x;
     const dy = before[1] - y;
     const error = Math.hypot(dx, dy);
-    if (error > SNAP_DISTANCE || !this.alive) {
+    // Far off (a teleport), or back from the dead at a spawn point however near: shown at
+    // once, and not counted as a misprediction.
+    const respawned = this.alive && !wasAlive;
+    if (error > SNAP_DISTANCE || !this.alive || respawned) {
       this.offset = [0, 0];
-      if (error > SNAP_DISTANCE) this.snaps++;
+      if (this.alive) this.snaps++;
       return this.alive ? error : null;
     }
     this.offset = [this.offset[0] + dx, this.offset[1] + dy];

@@ -150,6 +150,17 @@ test('teleports (respawn) snap instead of sliding across the map', () => {
   assert.deepEqual([late.x, late.y], [1500, 1500]);
 });
 
+test('a player coming back from the dead near where it died is not slid there', () => {
+  const buf = new SnapshotBuffer();
+  buf.reset(TICK_RATE);
+  buf.push(snap(0, [{ ...player(1, 232, 1800), health: 0 }]), 0);
+  buf.push(snap(3, [player(1, 200, 1800)]), msAt(3, 0));
+  const early = find(buf.sample(msAt(1, 0) + 100), 1);
+  assert.deepEqual([early.x, early.health], [232, 0], 'dead where it fell');
+  const late = find(buf.sample(msAt(2, 0) + 100), 1);
+  assert.deepEqual([late.x, late.health], [200, 100], 'then at the spawn point, not on the way there');
+});
+
 test('entities appear and disappear with the snapshots around the render time', () => {
   const buf = new SnapshotBuffer();
   buf.reset(TICK_RATE);

@@ -93,6 +93,16 @@ test('the drawn position absorbs a correction smoothly, and a respawn is shown a
   assert.equal(p.stats().snaps, 1, 'counted as a snap, not a correction');
 });
 
+test('coming back from the dead near where it died is a respawn, not a correction', () => {
+  const p = new Predictor(arena, 60);
+  p.reconcile({ pos: { x: 500, y: 500 }, health: 100 }, 0);
+  p.reconcile({ pos: { x: 500, y: 500 }, health: 0 }, 0);
+  p.reconcile({ pos: { x: 540, y: 500 }, health: 100 }, 0);
+  assert.deepEqual(p.display(1 / 60), { x: 540, y: 500 }, 'shown at once');
+  assert.equal(p.stats().count, 0, 'no correction counted');
+  assert.equal(p.stats().snaps, 1);
+});
+
 test('a dead player is not predicted to move', () => {
   const p = new Predictor(arena, 60);
   p.reconcile({ pos: { x: 500, y: 500 }, health: 0 }, 0);

@@ -38,8 +38,8 @@ const SNAPSHOT: u8 = codec::SNAPSHOT_VARIANT;
 const PONG: u8 = 2;
 const SCOREBOARD: u8 = 5;
 
-/// Simulation ticks per second: play-mode bots send one input per tick, as a browser does.
-const INPUT_HZ: u64 = 60;
+/// Inputs between two turns of a playing bot (a second at the default 60 inputs a second).
+const TURN_EVERY: u32 = 60;
 /// Inputs a bot keeps send times for; older unacknowledged ones are dropped and counted.
 const MAX_PENDING_INPUTS: usize = 600;
 /// Pings a bot keeps send times for.
@@ -73,6 +73,8 @@ pub(super) struct Common {
     pub shared: Arc<Shared>,
     /// Testing only: delays on each bot's connection (off by default).
     pub link: LinkConditioner,
+    /// Play mode: inputs per second.
+    pub input_hz: f64,
 }
 
 /// WebSocket settings of a bot. The server fragments anything over 2 KiB, so a 4 KiB read
@@ -245,7 +247,8 @@ impl Bot<'_> {
         let phase = Duration::from_millis((self.index as u64).wrapping_mul(7919) % spread);
         let mut ping = tokio::time::interval_at(start + every + phase, every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut input = tokio::time::interval(Duration::from_nanos(1_000_000_000 / INPUT_HZ));
+        // One input per tick at 60 Hz, as a browser sends; --input-hz makes the clock fast or slow.
+        let mut input = tokio::time::interval(Duration::from_secs_f64(1.0 / self.common.input_hz));
         input.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let play = self.common.mode == Mode::Play;
         let pings = self.common.ping_interval.is_some();
@@ -301,7 +304,7 @@ impl Bot<'_> {
     fn next_input(&mut self) -> ClientMessage {
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
-        if seq % INPUT_HZ as u32 == 1 {
+        if seq % TURN_EVERY == 1 {
             self.heading = self.rng.angle();
         }
         if self.pending_inputs.len() == MAX_PENDING_INPUTS {

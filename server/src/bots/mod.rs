@@ -15,6 +15,7 @@
 //! server it starts itself.
 
 pub mod client;
+pub mod feel;
 pub mod stats;
 
 use std::collections::BTreeMap;
@@ -41,6 +42,10 @@ pub enum Mode {
     Idle,
     /// Players: 60 inputs a second, turning every second; input → snapshot latency measured.
     Play,
+    /// Players in pairs, a shooter and a strafing target, who predict themselves, draw others
+    /// through the browser's interpolation and shoot at what they see; reports corrections,
+    /// rendered jumps and hit registration ([`feel`]).
+    Feel,
 }
 
 impl Mode {
@@ -49,6 +54,7 @@ impl Mode {
         match self {
             Mode::Idle => "idle",
             Mode::Play => "play",
+            Mode::Feel => "feel",
         }
     }
 }
@@ -62,7 +68,8 @@ pub struct BotsArgs {
     /// Number of bot clients.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub count: u32,
-    /// idle: join as spectators; play: join as players and send inputs at 60 Hz.
+    /// idle: join as spectators; play: join as players and send inputs at 60 Hz (or
+    /// --input-hz); feel: measure how play feels (see `server bots --help` and README).
     #[arg(long, value_enum, default_value_t = Mode::Idle)]
     pub mode: Mode,
     /// Seconds to measure, after every bot has joined (or the connect phase timed out).
@@ -98,6 +105,18 @@ pub struct BotsArgs {
     /// (floored at 0; bytes stay in order).
     #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub sim_jitter: u32,
+    /// Play mode: inputs each bot sends per second, on its own clock (a client whose clock
+    /// runs fast or slow: 57 or 63 against the server's 60).
+    #[arg(long, value_name = "HZ", default_value_t = 60.0, value_parser = input_hz)]
+    pub input_hz: f64,
+}
+
+/// Inputs per second, 1 to 1000 (clap value parser).
+fn input_hz(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (1.0..=1000.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a rate from 1 to 1000 inputs per second")),
+    }
 }
 
 impl Default for BotsArgs {
@@ -116,6 +135,7 @@ impl Default for BotsArgs {
             quiet: false,
             sim_latency: 0,
             sim_jitter: 0,
+            input_hz: 60.0,
         }
     }
 }
@@ -208,6 +228,8 @@ pub struct BotsReport {
     pub input_latency_ms: Option<Percentiles>,
     /// Inputs sent (play mode).
     pub inputs_sent: u64,
+    /// Inputs per second each playing bot sent (its clock).
+    pub input_hz: f64,
     /// Seconds between two pings of a bot (0: none).
     pub ping_interval_s: f64,
     /// `Ping` → `Pong` round trips (answered by the server's network layer).
@@ -325,6 +347,7 @@ impl Fleet {
             join_timeout: Duration::from_secs(10),
             shared: shared.clone(),
             link,
+            input_hz: args.input_hz,
         });
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -407,6 +430,7 @@ impl Fleet {
             snapshot_interarrival_ms: w.interarrival,
             input_latency_ms: (self.args.mode == Mode::Play).then_some(w.input_latency),
             inputs_sent: s.inputs_sent.load(Ordering::Relaxed),
+            input_hz: self.args.input_hz,
             ping_interval_s: self.args.ping_interval,
             ping_rtt_ms: w.ping_rtt,
             decoding_clients: u64::from(self.args.decode.min(self.args.count)),
@@ -481,6 +505,9 @@ pub fn main(args: &BotsArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.mode == Mode::Feel {
+        return runtime.block_on(feel_main(args));
+    }
     match runtime.block_on(run(args)) {
         Ok(report) => {
             match serde_json::to_string_pretty(&report) {
@@ -500,6 +527,36 @@ pub fn main(args: &BotsArgs) -> ExitCode {
             eprintln!("bots: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `server bots --mode feel`: the feel bots' report on stdout; fails when a bot failed.
+async fn feel_main(args: &BotsArgs) -> ExitCode {
+    let addr = match resolve(&args.url).await {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("bots: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let link = LinkConditioner { latency_ms: args.sim_latency, jitter_ms: args.sim_jitter };
+    if link.is_on() && !args.quiet {
+        eprintln!("bots: {}", link.banner());
+    }
+    let duration = Duration::from_secs_f64(args.duration);
+    let report = feel::run(addr, args.url.clone(), args.count as usize, duration, link).await;
+    match serde_json::to_string_pretty(&report) {
+        Ok(json) => println!("{json}"),
+        Err(e) => {
+            eprintln!("bots: cannot write the report: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("bots: {} bot(s) failed: {}", report.errors.len(), report.errors.join("; "));
+        ExitCode::FAILURE
     }
 }
 
