@@ -1,0 +1,41 @@
+//! How play feels through a 150 ms link, measured by `server bots --mode feel` against the
+//! real server binary running its link conditioner (75 ± 10 ms each way) on 127.0.0.1: the
+//! figures issue 9 sets (own-player corrections, remote snaps, hit registration), on a short
+//! run. The full figures come from longer runs (README, "How it feels").
+
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
+use std::process::Command;
+use std::time::Duration;
+
+use integration_tests::hostile::{ServerChild, server_binary};
+use serde_json::Value;
+
+#[test]
+fn feel_bots_through_a_150_ms_link_meet_the_targets() {
+    let server = ServerChild::spawn(&["--no-web", "--sim-latency", "75", "--sim-jitter", "10"]);
+    let url = format!("ws://{}/ws", server.addr);
+    let started = std::time::Instant::now();
+    let output = Command::new(server_binary())
+        .args(["bots", "--url", &url, "--mode", "feel", "--count", "2", "--duration", "15", "--quiet"])
+        .output()
+        .expect("run server bots");
+    assert!(started.elapsed() < Duration::from_secs(60), "bounded in time");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "feel bots failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_str(&stdout).expect("one JSON object");
+    let f = |path: &[&str]| path.iter().fold(&report, |v, k| &v[*k]).as_f64().unwrap_or(f64::NAN);
+
+    let rtt = f(&["rtt_ms", "p50"]);
+    assert!((130.0..260.0).contains(&rtt), "the link is conditioned: RTT p50 {rtt} ms\n{stdout}");
+    assert!(f(&["own_correction", "samples"]) > 300.0, "corrections measured at each snapshot\n{stdout}");
+    let (mean, p99) = (f(&["own_correction", "mean"]), f(&["own_correction", "p99"]));
+    assert!(mean <= 1.0, "own-player correction mean {mean} ≤ 1 unit\n{stdout}");
+    assert!(p99 <= 4.0, "own-player correction p99 {p99} ≤ 4 units\n{stdout}");
+    assert!(f(&["remote_samples"]) > 1000.0, "others were drawn\n{stdout}");
+    assert_eq!(f(&["remote_snaps"]), 0.0, "no remote entity jumps\n{stdout}");
+    let (seen, registered) = (f(&["hit_registration", "seen_hits"]), f(&["hit_registration", "registered"]));
+    assert!(seen >= 3.0, "the shooter hit its strafing target on screen a few times: {seen}\n{stdout}");
+    // 95% is the target over long runs; a handful of shots allows one miss.
+    assert!(registered >= seen - 1.0, "the server counted what the shooter saw: {registered} of {seen}\n{stdout}");
+}
