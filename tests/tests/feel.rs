@@ -1,7 +1,8 @@
 //! How play feels through a 150 ms link, measured by `server bots --mode feel` against the
 //! real server binary running its link conditioner (75 ± 10 ms each way) on 127.0.0.1: the
 //! figures issue 9 sets (own-player corrections, remote snaps, hit registration), on a short
-//! run. The full figures come from longer runs (README, "How it feels").
+//! run, and the match, recorded under the conditioner, replays bit for bit. The full figures
+//! come from longer runs (README, "How it feels").
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
@@ -13,7 +14,9 @@ use serde_json::Value;
 
 #[test]
 fn feel_bots_through_a_150_ms_link_meet_the_targets() {
-    let server = ServerChild::spawn(&["--no-web", "--sim-latency", "75", "--sim-jitter", "10"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let record = dir.path().to_str().expect("UTF-8 temp path");
+    let mut server = ServerChild::spawn(&["--no-web", "--sim-latency", "75", "--sim-jitter", "10", "--record", record]);
     let url = format!("ws://{}/ws", server.addr);
     let started = std::time::Instant::now();
     let output = Command::new(server_binary())
@@ -38,4 +41,16 @@ fn feel_bots_through_a_150_ms_link_meet_the_targets() {
     assert!(seen >= 3.0, "the shooter hit its strafing target on screen a few times: {seen}\n{stdout}");
     // 95% is the target over long runs; a handful of shots allows one miss.
     assert!(registered >= seen - 1.0, "the server counted what the shooter saw: {registered} of {seen}\n{stdout}");
+
+    // Inputs arrived bunched and late, shots were rewound: the recording still replays exactly.
+    assert!(server.terminate(Duration::from_secs(10)).success(), "clean stop");
+    let files: Vec<_> = std::fs::read_dir(dir.path()).expect("list").filter_map(Result::ok).map(|e| e.path()).collect();
+    assert_eq!(files.len(), 1, "one recording: {files:?}");
+    let replay = Command::new(server_binary()).arg("replay").arg(&files[0]).output().expect("run server replay");
+    assert!(
+        replay.status.success(),
+        "the recording replays and verifies: {}{}",
+        String::from_utf8_lossy(&replay.stdout),
+        String::from_utf8_lossy(&replay.stderr)
+    );
 }
