@@ -75,6 +75,11 @@ pub struct FrontArgs {
     /// Seconds a connection has to complete its TLS handshake and send its HTTP request head.
     #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub handshake_timeout: u64,
+    /// Seconds a drain (SIGTERM, `POST /api/drain`) gives clients, warned with `Draining`,
+    /// before closing them with 1001; it ends sooner once all have left. 0: close at once. A
+    /// second SIGTERM or Ctrl-C ends it at once.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub drain_timeout: u64,
     /// Testing only: delay every WebSocket frame by this many milliseconds in each direction
     /// (the round trip grows by twice this); 0: off.
     #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10_000))]
@@ -86,7 +91,7 @@ pub struct FrontArgs {
 }
 
 impl Default for FrontArgs {
-    /// The flags' defaults: plain HTTP, open, default origins, 64 per address, 5 s.
+    /// The flags' defaults: plain HTTP, open, default origins, 64 per address, 5 s, 30 s.
     fn default() -> Self {
         FrontArgs {
             tls_cert: None,
@@ -97,6 +102,7 @@ impl Default for FrontArgs {
             allowed_origin: Vec::new(),
             max_connections_per_ip: 64,
             handshake_timeout: 5,
+            drain_timeout: 30,
             sim_latency: 0,
             sim_jitter: 0,
         }

@@ -45,7 +45,12 @@ fn serve<F: Future<Output = Result<Server, StartError>>>(start: impl FnOnce() ->
                 return ExitCode::FAILURE;
             }
         };
-        wait_for_signal().await;
+        // A signal or `POST /api/drain` starts a drain; a second signal ends it at once.
+        tokio::select! {
+            _ = wait_for_signal() => {}
+            _ = server.drain_requested() => {}
+        }
+        server.drain(wait_for_signal()).await;
         server.shutdown().await;
         ExitCode::SUCCESS
     })

@@ -19,6 +19,7 @@ use crate::map::{self, MapError};
 use crate::net::admission::Admission;
 use crate::net::auth::{Secret, SecretError};
 use crate::net::delta_cache::DeltaCache;
+use crate::net::health::{Drain, Liveness};
 use crate::net::origin::OriginPolicy;
 use crate::net::router::{self, Registry};
 use crate::net::tls::{Tls, TlsError};
@@ -122,6 +123,8 @@ pub struct Server {
     router: JoinHandle<()>,
     registry: Arc<Registry>,
     recording: Option<PathBuf>,
+    drain: Arc<Drain>,
+    drain_timeout: Duration,
 }
 
 impl Server {
@@ -223,6 +226,8 @@ impl Server {
         let registry = Arc::new(Registry::with_view_radius(front.view_radius));
         let router = router::spawn(bridge.from_sim, registry.clone()).map_err(io("cannot start the router thread"))?;
         let (stop, shutdown) = watch::channel(false);
+        let admission = Admission::new(front.max_connections, front.args.max_connections_per_ip);
+        let drain = Arc::new(Drain::default());
         let ctx = Arc::new(NetContext {
             to_sim: bridge.to_sim,
             registry: registry.clone(),
@@ -235,8 +240,11 @@ impl Server {
             stats: front.stats,
             origins,
             auth,
+            drain: drain.clone(),
+            liveness: Liveness::default(),
+            admission: admission.clone(),
+            drain_timeout: Duration::from_secs(front.args.drain_timeout),
         });
-        let admission = Admission::new(front.max_connections, front.args.max_connections_per_ip);
         let scheme = match &tls {
             Some(tls) => {
                 tracing::info!(sha256 = %tls.fingerprint, "TLS certificate");
@@ -248,9 +256,10 @@ impl Server {
             tracing::warn!(%addr, "no --auth-secret-file: anyone who can reach this address can join, under any name");
         }
         let acceptor = tls.map(|tls| tls.acceptor);
+        let drain_timeout = ctx.drain_timeout;
         let accept = tokio::spawn(listener::accept_loop(listener, ctx, admission.clone(), acceptor));
         tracing::info!("listening on {scheme}://{addr}/");
-        Ok(Server { addr, stop, accept, admission, driver, router, registry, recording })
+        Ok(Server { addr, stop, accept, admission, driver, router, registry, recording, drain, drain_timeout })
     }
 
     /// The address actually bound.
@@ -266,6 +275,31 @@ impl Server {
     /// The recording file being written, if recording.
     pub fn recording_path(&self) -> Option<&std::path::Path> {
         self.recording.as_deref()
+    }
+
+    /// Resolves when a drain has been asked for over HTTP (`POST /api/drain`).
+    pub async fn drain_requested(&self) {
+        self.drain.started().await;
+    }
+
+    /// Drains: takes no new players, warns every client with `Draining`, and returns once the
+    /// drain timeout is up, every client has left, or `cut_short` resolves (a second signal).
+    /// Then [`Server::shutdown`] closes whoever is left with 1001.
+    pub async fn drain(&self, cut_short: impl std::future::Future<Output = ()>) {
+        if self.drain.start(self.drain_timeout) {
+            tracing::info!(seconds = self.drain_timeout.as_secs(), clients = self.registry.len(), "draining");
+        }
+        let deadline = self.drain.deadline().unwrap_or_else(std::time::Instant::now);
+        let everyone_left = async {
+            while !self.registry.is_empty() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline.into()) => tracing::info!("drain time is up"),
+            _ = everyone_left => tracing::info!("every client left"),
+            _ = cut_short => tracing::info!("drain cut short"),
+        }
     }
 
     /// Stops accepting, closes every client with 1001, waits briefly for them, then stops the

@@ -117,9 +117,10 @@ async fn kill_9_leaves_a_recording_readable_up_to_its_last_complete_chunk() {
 }
 
 #[tokio::test]
-async fn sigterm_closes_clients_with_1001_and_exits_0_within_2_s() {
+async fn sigterm_without_drain_time_closes_clients_with_1001_and_exits_0_within_2_s() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (mut server, addr) = spawn(&["--npcs", "100", "--record", dir.path().to_str().expect("utf-8")]);
+    let record = dir.path().to_str().expect("utf-8");
+    let (mut server, addr) = spawn(&["--npcs", "100", "--record", record, "--drain-timeout", "0"]);
     let mut ws = join(&addr).await;
     play(&mut ws, 20).await;
 

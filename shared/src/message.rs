@@ -298,6 +298,12 @@ pub enum ServerMessage {
         /// What to show.
         text: String,
     },
+    /// The server is draining (shutting down or moving its players): it takes no new players
+    /// and closes this connection with 1001 in `seconds`, sooner if everyone leaves.
+    Draining {
+        /// Seconds left, rounded up.
+        seconds: u16,
+    },
 }
 
 /// One chat line as broadcast.

@@ -196,6 +196,7 @@ fn server_samples() -> Vec<(&'static str, ServerMessage)> {
             ServerMessage::Chat(ChatLine { from: 0, name: "server".into(), tick: 60, text: "restart in 5 min".into() }),
         ),
         ("notice", ServerMessage::Notice { text: "chat: at most 5 lines per 10 s".into() }),
+        ("draining", ServerMessage::Draining { seconds: 30 }),
     ]
 }
 

@@ -139,12 +139,17 @@ impl ServerChild {
         let pid = self.pid().to_string();
         let signalled = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
         assert!(signalled.success(), "kill -TERM {pid} failed");
+        self.wait_exit(within)
+    }
+
+    /// Waits at most `within` for the child to exit by itself.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for the server") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "the server still runs {within:?} after SIGTERM");
+            assert!(Instant::now() < deadline, "the server still runs after {within:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -19,7 +19,7 @@ export class Hud {
 
   /**
    * view: { state, rtt, tick, playersOnline, name, spectator, clientId, scoreboard, lastClose,
-   * reconnectInMs (null: not reconnecting), decodeErrors }
+   * reconnectInMs (null: not reconnecting), decodeErrors, drainingInMs (null: not draining) }
    */
   update(view) {
     const rtt = view.rtt === null ? '–' : `${Math.round(view.rtt)} ms`;
@@ -62,6 +62,8 @@ export class Hud {
       }
     } else if (view.state === 'connecting') {
       banner = 'Connecting…';
+    } else if (view.drainingInMs !== null && view.drainingInMs !== undefined) {
+      banner = `The server is restarting: disconnecting in ${Math.ceil(view.drainingInMs / 1000)} s`;
     }
     if (banner !== this.lastBanner) {
       this.banner.textContent = banner;

@@ -28,6 +28,10 @@ const buffer = new SnapshotBuffer({ adaptive: true });
 let predictor = null;
 /** The own player's drawn position, or null. */
 let ownPos = null;
+/** When the server said it closes this connection (local ms), after a Draining; else null. */
+let drainingAt = null;
+/** Every Draining warning of this page, oldest first: { seconds, at } (for tests). */
+const drainWarnings = [];
 /** The last ReplayStatus of this connection (replay servers only), else null. */
 let replayStatus = null;
 
@@ -68,8 +72,15 @@ const conn = new Connection({
     onNotice(notice) {
       chat.addNotice(notice.text);
     },
+    onDraining({ seconds }) {
+      const at = performance.now();
+      drainingAt = at + seconds * 1000;
+      drainWarnings.push({ seconds, at });
+      chat.addNotice(`The server is restarting: disconnecting in ${seconds} s`);
+    },
     onClose(close, retryInMs) {
       input.stop();
+      drainingAt = null;
       setReplayStatus(null);
       console.warn(`connection closed (${close.code} ${close.reason})` + (retryInMs === null ? '' : `, retry in ${retryInMs} ms`));
     },
@@ -150,6 +161,7 @@ function frame(now) {
       lastClose: conn.lastClose,
       reconnectInMs,
       decodeErrors: conn.decodeErrors,
+      drainingInMs: connected && drainingAt !== null ? Math.max(0, drainingAt - now) : null,
     });
   } catch (err) {
     console.error('frame failed', err);
@@ -193,6 +205,10 @@ window.game = Object.freeze({
   },
   get lastClose() {
     return conn.lastClose ? { ...conn.lastClose } : null;
+  },
+  /** Draining warnings received, oldest first: { seconds, at } (at: performance.now()). */
+  get drainWarnings() {
+    return drainWarnings.map((w) => ({ ...w }));
   },
   get playersOnline() {
     return scoreboard().length;

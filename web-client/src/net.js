@@ -188,6 +188,10 @@ export class Connection {
         console.info(`server notice: ${msg.text}`);
         this.cb.onNotice?.(msg);
         break;
+      case 'Draining':
+        console.warn(`server draining: closing in ${msg.seconds} s`);
+        this.cb.onDraining?.(msg);
+        break;
       case 'Pong': {
         const sentAt = this.pingsSent.get(msg.id);
         if (sentAt !== undefined) {
@@ -238,7 +242,7 @@ export class Connection {
     // The close reason is what the server put in the close frame; fall back to its Disconnect.
     const d = this.disconnect;
     const text = reason || (d ? `${d.reason}${d.message ? `: ${d.message}` : ''}` : '');
-    this.lastClose = { code, reason: text };
+    this.lastClose = { code, reason: text, at: performance.now() };
     this.setState('closed');
     let retryIn = null;
     if (!this.noReconnect) {

@@ -44,7 +44,7 @@ export const REPLAY_COMMANDS = Object.freeze(['Play', 'Pause', 'Speed', 'Seek'])
 export const REPLAY_SPEEDS = Object.freeze([50, 100, 200, 400]);
 export const CLIENT_VARIANTS = Object.freeze(['Hello', 'Input', 'Ping', 'ReplayControl', 'Chat']);
 export const SERVER_VARIANTS = Object.freeze([
-  'Welcome', 'Snapshot', 'Pong', 'Disconnect', 'ReplayStatus', 'Scoreboard', 'Chat', 'Notice',
+  'Welcome', 'Snapshot', 'Pong', 'Disconnect', 'ReplayStatus', 'Scoreboard', 'Chat', 'Notice', 'Draining',
 ]);
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
@@ -482,6 +482,9 @@ export function decodeServer(bytes) {
     case 'Notice':
       msg = { type, text: r.string('Notice.text') };
       break;
+    case 'Draining':
+      msg = { type, seconds: r.u16('Draining.seconds') };
+      break;
   }
   r.finish(type);
   return msg;
@@ -547,6 +550,9 @@ export function encodeServer(msg) {
       break;
     case 'Notice':
       w.string(msg.text, 'Notice.text');
+      break;
+    case 'Draining':
+      w.u16(msg.seconds, 'Draining.seconds');
       break;
   }
   return w.finish();

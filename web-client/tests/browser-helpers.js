@@ -22,6 +22,8 @@ export function startServer(args) {
   if (!existsSync(SERVER_BIN)) {
     throw new Error(`server binary not found at ${SERVER_BIN}: build it first with \`cargo build -p server\` (or set SERVER_BIN)`);
   }
+  // Test servers close at once on SIGTERM (no drain) unless a test asks for one.
+  if (!args.includes('--drain-timeout')) args = [...args, '--drain-timeout', '0'];
   const child = spawn(SERVER_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_BACKTRACE: '1' } });
   let output = '';
   return new Promise((resolve, reject) => {

@@ -213,7 +213,7 @@ test('truncated input throws a clear error', () => {
 });
 
 test('unknown variants and bad UTF-8 are refused', () => {
-  assert.throws(() => decodeServer(fromHex('08')), /unknown ServerMessage variant 8/);
+  assert.throws(() => decodeServer(fromHex('09')), /unknown ServerMessage variant 9/);
   assert.throws(() => decodeClient(fromHex('05')), /unknown ClientMessage variant 5/);
   assert.throws(() => decodeClient(fromHex('0304')), /unknown ReplayCommand variant 4/);
   assert.throws(() => decodeServer(fromHex('030a')), /unknown DisconnectReason variant 10/);

@@ -57,6 +57,11 @@ impl Admission {
         Ok(Admitted { _permit: permit, ip, admission: self.clone() })
     }
 
+    /// Connection slots free now.
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
+
     /// The per-address limit (0: none).
     pub fn max_per_ip(&self) -> u32 {
         self.max_per_ip

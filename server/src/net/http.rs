@@ -4,6 +4,8 @@
 //!   upgraded connection becomes a [`super::session`] in its own task.
 //! - `POST /api/announce`: an admin broadcasts a line to every client (see [`announce`]).
 //! - `GET /stats`: the simulation's tick statistics as JSON (`sim::stats`).
+//! - `GET /healthz`, `GET /readyz`: liveness and readiness (see [`super::health`]).
+//! - `POST /api/drain`: an admin starts a drain (see [`drain`]).
 //! - `GET`/`HEAD` anything else: the web client's static files, or 404.
 //!
 //! Other methods get 405. hyper itself answers 400 for a request that is not HTTP and 431 for
@@ -27,6 +29,7 @@ use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 use super::admission::Admitted;
 use super::auth::{Role, TokenError};
 use super::conditioner;
+use super::health;
 use super::upgrade::{self, Gate, Refusal};
 use super::{NetContext, session, ws_config};
 use crate::bridge::ToSim;
@@ -56,6 +59,26 @@ pub async fn route(
         (_, "/ws") => websocket(request, conn, ctx),
         (&Method::POST, "/api/announce") => announce(request, &conn, &ctx).await,
         (_, "/api/announce") => text(StatusCode::METHOD_NOT_ALLOWED, "POST an announcement here\n").with_allow("POST"),
+        (&Method::POST, "/api/drain") => drain(&request, &conn, &ctx),
+        (_, "/api/drain") => text(StatusCode::METHOD_NOT_ALLOWED, "POST to start a drain\n").with_allow("POST"),
+        (&Method::GET | &Method::HEAD, "/healthz") => {
+            if ctx.liveness.alive(ctx.stats.snapshot().tick) {
+                text(StatusCode::OK, "ok\n").no_store()
+            } else {
+                text(StatusCode::SERVICE_UNAVAILABLE, "the simulation's tick is not advancing\n").no_store()
+            }
+        }
+        (&Method::GET | &Method::HEAD, "/readyz") => match ctx.drain.deadline() {
+            Some(deadline) => {
+                let left = health::seconds_left(deadline);
+                text(StatusCode::SERVICE_UNAVAILABLE, &format!("draining: closing in {left} s\n")).no_store()
+            }
+            // This probe holds a slot itself: none left besides it means full.
+            None if ctx.admission.available() == 0 => {
+                text(StatusCode::SERVICE_UNAVAILABLE, "full: at --max-connections\n").no_store()
+            }
+            None => text(StatusCode::OK, "ready\n").no_store(),
+        },
         (&Method::GET | &Method::HEAD, "/stats") => {
             let json = serde_json::to_vec(&ctx.stats.snapshot()).unwrap_or_default();
             body(StatusCode::OK, "application/json", json.into()).no_store()
@@ -81,7 +104,14 @@ pub async fn route(
 
 /// Answers an upgrade request: 101 and a session task, or the refusal.
 fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, ctx: Arc<NetContext>) -> HttpResponse {
+    if ctx.drain.is_draining() {
+        let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "draining: this server takes no new players\n");
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
     let (head, body) = request.into_parts();
+
     let gate = Gate { origins: &ctx.origins, auth: ctx.auth.as_ref(), now: crate::record::writer::unix_now() };
     let accepted = match upgrade::check(&head, &gate) {
         Ok(accepted) => accepted,
@@ -127,6 +157,49 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, ctx: Arc<NetCo
     response
 }
 
+/// `POST /api/drain`: starts a drain (no new players, `Draining` to everyone, 1001 at the
+/// end of `--drain-timeout`, then the server exits), with the announcement's access rules:
+/// an admin token with auth on, loopback only with auth off, and an allowed `Origin`. 202 with
+/// the seconds left (also when a drain was already under way); 404 on a replay server.
+fn drain(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> HttpResponse {
+    if ctx.replay {
+        return text(StatusCode::NOT_FOUND, "a replay server is stopped, not drained\n");
+    }
+    if let Some(refusal) = admin_refusal(request, conn, ctx) {
+        return refusal;
+    }
+    if ctx.drain.start(ctx.drain_timeout) {
+        tracing::info!(addr = %conn.addr, seconds = ctx.drain_timeout.as_secs(), "drain requested");
+    }
+    let left = ctx.drain.deadline().map_or(0, health::seconds_left);
+    text(StatusCode::ACCEPTED, &format!("draining: closing in {left} s\n"))
+}
+
+/// The admin API's access rules (see [`announce`]): the refusal to send, if the request breaks
+/// them.
+fn admin_refusal(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> Option<HttpResponse> {
+    let headers = request.headers();
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if !ctx.origins.allows(origin, host) {
+        return Some(text(StatusCode::FORBIDDEN, "this page's origin may not use the admin API\n"));
+    }
+    match &ctx.auth {
+        Some(secret) => {
+            let claims = upgrade::bearer(headers)
+                .ok_or(TokenError::Missing)
+                .and_then(|token| secret.verify(&token, crate::record::writer::unix_now()));
+            match claims {
+                Ok(claims) if claims.role == Role::Admin => None,
+                Ok(_) => Some(text(StatusCode::FORBIDDEN, "the admin API takes an admin token\n")),
+                Err(error) => Some(refused(upgrade::unauthorized(error))),
+            }
+        }
+        None if conn.addr.ip().to_canonical().is_loopback() => None,
+        None => Some(text(StatusCode::FORBIDDEN, "auth is off: the admin API takes requests from loopback only\n")),
+    }
+}
+
 /// `POST /api/announce`: the body (plain UTF-8 text, the chat rules) is broadcast to every
 /// client as a chat line from "server", and recorded.
 ///
@@ -138,25 +211,8 @@ async fn announce(request: Request<Incoming>, conn: &ConnInfo, ctx: &NetContext)
     if ctx.replay {
         return text(StatusCode::NOT_FOUND, "a replay server takes no announcements\n");
     }
-    let headers = request.headers();
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    if !ctx.origins.allows(origin, host) {
-        return text(StatusCode::FORBIDDEN, "this page's origin may not use the admin API\n");
-    }
-    match &ctx.auth {
-        Some(secret) => {
-            let claims = upgrade::bearer(headers)
-                .ok_or(TokenError::Missing)
-                .and_then(|token| secret.verify(&token, crate::record::writer::unix_now()));
-            match claims {
-                Ok(claims) if claims.role == Role::Admin => {}
-                Ok(_) => return text(StatusCode::FORBIDDEN, "announcements take an admin token\n"),
-                Err(error) => return refused(upgrade::unauthorized(error)),
-            }
-        }
-        None if conn.addr.ip().to_canonical().is_loopback() => {}
-        None => return text(StatusCode::FORBIDDEN, "auth is off: announcements are taken from loopback only\n"),
+    if let Some(refusal) = admin_refusal(&request, conn, ctx) {
+        return refusal;
     }
     let read = tokio::time::timeout(
         ctx.limits.handshake_timeout,

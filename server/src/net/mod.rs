@@ -9,7 +9,8 @@
 //! [`crate::bridge::ToNet`] → [`router`] thread → the client's [`send_queue`] → [`session`]
 //! writes it to the socket; world states become snapshot bytes there, through the shared
 //! [`delta_cache`]. For testing, a [`conditioner`] can sit between the upgraded socket and the
-//! WebSocket and delay both directions (`--sim-latency`, `--sim-jitter`).
+//! WebSocket and delay both directions (`--sim-latency`, `--sim-jitter`). [`health`] answers
+//! `/healthz` and `/readyz` and holds the drain.
 
 pub mod admission;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod chat_limit;
 pub mod conditioner;
 pub mod connection;
 pub mod delta_cache;
+pub mod health;
 pub mod http;
 pub mod listener;
 pub mod origin;
@@ -129,4 +131,12 @@ pub struct NetContext {
     pub origins: OriginPolicy,
     /// The token key; `None` runs open.
     pub auth: Option<Secret>,
+    /// The drain, once SIGTERM or `POST /api/drain` starts it.
+    pub drain: Arc<health::Drain>,
+    /// What `/healthz` last saw of the tick.
+    pub liveness: health::Liveness,
+    /// The connection limits (readiness: is there room).
+    pub admission: Arc<admission::Admission>,
+    /// `--drain-timeout`: how long a drain gives clients.
+    pub drain_timeout: std::time::Duration,
 }

@@ -29,6 +29,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, O
 use super::auth::Role;
 use super::chat_limit::ChatLimit;
 use super::conditioner::Conditioned;
+use super::health;
 use super::send_queue::{MAX_RELIABLE_FRAMES, Outgoing, SendQueue};
 use super::upgrade::Identity;
 use super::{NetContext, stopping};
@@ -270,6 +271,10 @@ impl Writer {
         pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let queue = self.queue.clone();
         let mut reader = ReaderState::Running;
+        let drain = self.ctx.drain.clone();
+        let draining = drain.started();
+        tokio::pin!(draining);
+        let mut warned = false;
         loop {
             let sent = tokio::select! {
                 _ = &mut shutdown => {
@@ -285,6 +290,15 @@ impl Writer {
                     Ok((ReadEnd::PeerGone, _)) | Err(_) => return (End::PeerGone, ReaderState::Gone),
                 },
                 _ = pings.tick() => self.send(Message::Ping(Bytes::from_static(b"hb"))).await,
+                deadline = &mut draining, if !warned => {
+                    // Once: the client shows how long it has, then gets 1001 at shutdown.
+                    warned = true;
+                    let warning = ServerMessage::Draining { seconds: health::seconds_left(deadline) };
+                    match codec::encode(&warning) {
+                        Ok(bytes) => self.send_binary(bytes.into()).await,
+                        Err(_) => Ok(()),
+                    }
+                }
                 outgoing = queue.next() => match outgoing {
                     Outgoing::Frame(frame) => self.send_binary(frame.bytes).await,
                     Outgoing::State(frame, ack) => self.send_state(frame, ack).await,
