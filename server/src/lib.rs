@@ -12,7 +12,8 @@
 //! - The runner sends frames and messages over the [`bridge`]; the [`net::router`] thread puts
 //!   them in each client's [`net::send_queue`]; the session's writer encodes the delta from
 //!   what its socket last got (shared through [`net::delta_cache`]) and writes it out.
-//! - [`sim::stats`] publishes tick timings, served at `GET /stats`.
+//! - [`sim::stats`] publishes tick timings, served at `GET /stats`; [`metrics`](mod@metrics) holds the
+//!   Prometheus counters, gauges and histograms served at `GET /metrics`.
 //!
 //! Recording and replay: the simulation journals what it consumes ([`sim::journal`]) and
 //! digests its state ([`sim::checksum`]); [`record`] writes that to files on its own thread,
@@ -32,6 +33,7 @@ pub mod bridge;
 pub mod clock;
 pub mod config;
 pub mod map;
+pub mod metrics;
 pub mod net;
 pub mod record;
 pub mod server;

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle as TaskHandle;
 use crate::bridge::{Bridge, ToNet, ToSim};
 use crate::config::{Config, FrontArgs, ReplayArgs};
 use crate::map::{self, MapError};
+use crate::metrics::Metrics;
 use crate::net::admission::Admission;
 use crate::net::auth::{Secret, SecretError};
 use crate::net::delta_cache::DeltaCache;
@@ -104,6 +105,7 @@ impl Driver {
 struct Front {
     bind: SocketAddr,
     stats: Arc<TickStats>,
+    metrics: Arc<Metrics>,
     web: WebRoot,
     max_connections: u32,
     limits: NetLimits,
@@ -140,9 +142,11 @@ impl Server {
         tracing::info!(map = %map.id, npcs = settings.npcs, seed = settings.seed, tick_rate = settings.tick_rate,
             snapshot_rate = settings.snapshot_rate, "starting");
         let stats = Arc::new(TickStats::new(settings.tick_rate));
+        let metrics = Metrics::new();
         let front = Front {
             bind: config.bind,
             stats: stats.clone(),
+            metrics: metrics.clone(),
             web: config.web_root(),
             max_connections: config.max_connections,
             limits,
@@ -167,7 +171,7 @@ impl Server {
                 }
             };
             let path = writer.as_ref().map(|w| w.path().to_path_buf());
-            let sim = SimThread::spawn(sim, tick_rate, from_net, to_net, recorder, stats)
+            let sim = SimThread::spawn(sim, tick_rate, from_net, to_net, recorder, stats, metrics)
                 .map_err(io("cannot start the simulation thread"))?;
             Ok((Driver::Live { sim, writer }, path))
         })
@@ -185,6 +189,7 @@ impl Server {
         let front = Front {
             bind: args.bind,
             stats: Arc::new(TickStats::new(recording.header.tick_rate)),
+            metrics: Metrics::new(),
             web: args.web_root(),
             max_connections: args.max_connections,
             limits: NetLimits::default(),
@@ -223,6 +228,9 @@ impl Server {
         let addr = listener.local_addr().map_err(io("cannot read the bound address"))?;
         let bridge = Bridge::new();
         let (driver, recording) = driver(bridge.from_net, bridge.to_net)?;
+        if let Some(path) = &recording {
+            front.metrics.set_recording(path.clone());
+        }
         let registry = Arc::new(Registry::with_view_radius(front.view_radius));
         let router = router::spawn(bridge.from_sim, registry.clone()).map_err(io("cannot start the router thread"))?;
         let (stop, shutdown) = watch::channel(false);
@@ -238,6 +246,7 @@ impl Server {
             replay: front.replay,
             deltas: DeltaCache::default(),
             stats: front.stats,
+            metrics: front.metrics,
             origins,
             auth,
             drain: drain.clone(),

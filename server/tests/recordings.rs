@@ -254,20 +254,23 @@ fn a_recording_replays_identically_twice_and_under_load() {
     assert_eq!(first.len() as u64, recording.ending.last_tick() + 1);
 }
 
-/// A copy of the crowd recording whose digests from tick 240 on are tampered with, as if the
-/// simulation had changed there: entity 7's hash differs and entity 3 is missing.
-fn tampered_crowd() -> Vec<u8> {
+/// A copy of the crowd recording whose digests from tick `from` on are tampered with, as if
+/// the simulation had changed there: where entities are listed, entity 7's hash differs and
+/// entity 3 is missing.
+fn tampered_crowd(from: u64) -> Vec<u8> {
     let mut chunks = split(&std::fs::read(fixture("crowd500.rec")).expect("read"));
     for chunk in &mut chunks {
         if let Chunk::Checksum(c) = chunk
-            && c.tick >= 240
+            && c.tick >= from
         {
             c.hash ^= 1;
-            c.entity_hashes[7 * 2] ^= 1;
-            // Drop entity 3: its bytes, and its gap (merged into the next entity's).
-            c.entity_hashes.drain(3 * 2..4 * 2);
-            let gap = c.id_gaps.remove(3);
-            c.id_gaps[3] += gap;
+            if let Some(listing) = &mut c.listing {
+                listing.entity_hashes[7 * 2] ^= 1;
+                // Drop entity 3: its bytes, and its gap (merged into the next entity's).
+                listing.entity_hashes.drain(3 * 2..4 * 2);
+                let gap = listing.id_gaps.remove(3);
+                listing.id_gaps[3] += gap;
+            }
         }
     }
     assemble(&chunks).expect("assemble")
@@ -366,17 +369,36 @@ fn a_recording_of_another_simulation_version_is_refused() {
 
 #[test]
 fn a_divergence_names_the_first_tick_and_the_entities() {
-    let recording = Recording::parse(&tampered_crowd(), "t.rec").expect("parses");
+    // Tick 600 is the 10th checksum after tick 0: the next one that lists the entities.
+    let recording = Recording::parse(&tampered_crowd(600), "t.rec").expect("parses");
     let mut replayer = Replayer::new(&recording, true).expect("replayable");
     let divergence = replayer.run_to(u64::MAX).expect_err("diverges");
-    assert_eq!(divergence.tick, 240, "the first tampered checksum");
-    // Entity 7's hash was changed, then entity 3 removed from the recorded list.
-    let ids = recording.checksums[&0].entities();
-    let (id3, id7) = (ids[3].0, ids[7].0);
+    assert_eq!(divergence.tick, 600, "the first tampered checksum");
+    assert!(divergence.listed);
+    // Entity 7's hash was changed, then entity 3 removed from the recorded list (so the
+    // listing's 4th id is entity 4's; entity 3 is the replay's 4th).
+    let ours = replayer.digest().entities;
+    let (id3, id7) = (ours[3].0, ours[7].0);
     assert_eq!(divergence.entities, vec![(id3, EntityDiff::Extra), (id7, EntityDiff::Changed)]);
     let text = divergence.to_string();
-    assert!(text.starts_with("diverged at tick 240"), "{text}");
+    assert!(text.starts_with("diverged at tick 600"), "{text}");
     assert!(text.contains(&format!("{id7} (Changed)")), "{text}");
+}
+
+#[test]
+fn entities_are_listed_every_tenth_checksum_and_a_divergence_between_says_so() {
+    let recording = Recording::open(&fixture("crowd500.rec")).expect("opens");
+    let listed: Vec<u64> = recording.checksums.values().filter(|c| c.listing.is_some()).map(|c| c.tick).collect();
+    assert_eq!(listed, [0, 600]);
+    assert_eq!(recording.checksums.len(), 11, "the whole-state hash is at every checksum");
+
+    let recording = Recording::parse(&tampered_crowd(240), "t.rec").expect("parses");
+    let mut replayer = Replayer::new(&recording, true).expect("replayable");
+    let divergence = replayer.run_to(u64::MAX).expect_err("diverges");
+    assert_eq!((divergence.tick, divergence.listed, divergence.next_listing), (240, false, Some(600)));
+    assert!(divergence.entities.is_empty());
+    let text = divergence.to_string();
+    assert!(text.contains("cannot be named here; the next listing is at tick 600"), "{text}");
 }
 
 /// Runs `server replay ARGS…`; exit code, stdout, stderr.
@@ -411,12 +433,16 @@ fn the_replay_command_verifies_and_reports() {
 fn the_replay_command_fails_on_divergence_and_bad_files() {
     let dir = tempfile::tempdir().expect("temp dir");
     let tampered = dir.path().join("tampered.rec");
-    std::fs::write(&tampered, tampered_crowd()).expect("write");
+    std::fs::write(&tampered, tampered_crowd(240)).expect("write");
     let (code, out, err) = replay_cli(&[tampered.to_str().expect("utf-8")]);
     assert_eq!(code, Some(1), "divergence exits 1: {out}{err}");
     assert!(err.contains("error: diverged at tick 240"), "{err}");
-    assert!(err.contains("2 entities differ"), "{err}");
+    assert!(err.contains("cannot be named here"), "{err}");
     assert!(out.contains("replayed 240 ticks"), "stops at the first divergence: {out}");
+    std::fs::write(&tampered, tampered_crowd(600)).expect("write");
+    let (code, _, err) = replay_cli(&[tampered.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("error: diverged at tick 600") && err.contains("2 entities differ"), "{err}");
 
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "not a recording").expect("write");

@@ -4,6 +4,7 @@
 //!   upgraded connection becomes a [`super::session`] in its own task.
 //! - `POST /api/announce`: an admin broadcasts a line to every client (see [`announce`]).
 //! - `GET /stats`: the simulation's tick statistics as JSON (`sim::stats`).
+//! - `GET /metrics`: Prometheus metrics (see [`crate::metrics::serve`] for who may scrape).
 //! - `GET /healthz`, `GET /readyz`: liveness and readiness (see [`super::health`]).
 //! - `POST /api/drain`: an admin starts a drain (see [`drain`]).
 //! - `GET`/`HEAD` anything else: the web client's static files, or 404.
@@ -79,6 +80,9 @@ pub async fn route(
             }
             None => text(StatusCode::OK, "ready\n").no_store(),
         },
+        (&Method::GET | &Method::HEAD, "/metrics") => {
+            crate::metrics::serve(&ctx.metrics, request.headers(), ctx.auth.as_ref())
+        }
         (&Method::GET | &Method::HEAD, "/stats") => {
             let json = serde_json::to_vec(&ctx.stats.snapshot()).unwrap_or_default();
             body(StatusCode::OK, "application/json", json.into()).no_store()

@@ -127,6 +127,8 @@ pub struct NetContext {
     pub deltas: DeltaCache,
     /// The simulation's tick statistics, served at `GET /stats`.
     pub stats: Arc<TickStats>,
+    /// The Prometheus metrics, served at `GET /metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Browser origins allowed to connect.
     pub origins: OriginPolicy,
     /// The token key; `None` runs open.

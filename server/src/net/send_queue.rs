@@ -48,6 +48,8 @@ pub struct SendQueue {
     wake: Notify,
     /// Reliable frames held before the client counts as not reading.
     capacity: usize,
+    /// `arena_state_frames_superseded_total`, shared by every queue (a no-op by default).
+    superseded_total: metrics::Counter,
 }
 
 impl Default for SendQueue {
@@ -67,7 +69,18 @@ impl SendQueue {
     /// through may be answered (a `Pong`, a `Notice`) before the writer gets to send, and a
     /// client that reads must not be taken for one that does not.
     pub fn with_capacity(capacity: usize) -> Self {
-        SendQueue { slots: Mutex::default(), wake: Notify::new(), capacity: capacity.max(1) }
+        SendQueue {
+            slots: Mutex::default(),
+            wake: Notify::new(),
+            capacity: capacity.max(1),
+            superseded_total: metrics::Counter::noop(),
+        }
+    }
+
+    /// Also counts superseded states in `counter` (the server's metrics).
+    pub fn counting_superseded(mut self, counter: metrics::Counter) -> Self {
+        self.superseded_total = counter;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Slots> {
@@ -85,6 +98,7 @@ impl SendQueue {
             Delivery::LatestStatus => {
                 if slots.status.replace(frame).is_some() {
                     slots.superseded += 1;
+                    self.superseded_total.increment(1);
                 }
             }
             Delivery::Reliable if slots.reliable.len() >= self.capacity => {
@@ -109,6 +123,7 @@ impl SendQueue {
         }
         if slots.state.replace((frame, last_input_seq)).is_some() {
             slots.superseded += 1;
+            self.superseded_total.increment(1);
         }
         drop(slots);
         self.wake.notify_one();

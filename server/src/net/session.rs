@@ -34,6 +34,7 @@ use super::send_queue::{MAX_RELIABLE_FRAMES, Outgoing, SendQueue};
 use super::upgrade::Identity;
 use super::{NetContext, stopping};
 use crate::bridge::{ClientId, OutFrame, ToSim};
+use crate::metrics::ClientGuard;
 
 /// Longest close reason a close frame can carry (RFC 6455: 125-byte control payload).
 const MAX_CLOSE_REASON: usize = 123;
@@ -60,7 +61,7 @@ pub type Ws = WebSocketStream<Conditioned<TokioIo<Upgraded>>>;
 pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetContext>) {
     let client = ClientId(ctx.next_client.fetch_add(1, Ordering::Relaxed) + 1);
     let capacity = MAX_RELIABLE_FRAMES + ctx.limits.message_burst as usize;
-    let queue = Arc::new(SendQueue::with_capacity(capacity));
+    let queue = Arc::new(SendQueue::with_capacity(capacity).counting_superseded(ctx.metrics.superseded()));
     ctx.registry.insert(client, queue.clone());
     let _ = ctx.to_sim.send(ToSim::Connected { client, addr });
     tracing::debug!(%client, %addr, "connected");
@@ -73,6 +74,7 @@ pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetConte
         identity,
         chat: ChatLimit::default(),
         budget: RateBudget::new(ctx.limits.messages_per_second, ctx.limits.message_burst),
+        counted: ctx.metrics.client(),
         ctx: ctx.clone(),
     };
     let mut reading = tokio::spawn(async move {
@@ -105,6 +107,7 @@ pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetConte
         End::Closed(reason) => reason.close_code(),
         End::PeerGone => 0,
     };
+    ctx.metrics.closed((close_code != 0).then_some(close_code));
     tracing::debug!(%client, close_code, superseded = queue.superseded(), "disconnected");
 }
 
@@ -143,6 +146,8 @@ struct Reader {
     identity: Identity,
     budget: RateBudget,
     chat: ChatLimit,
+    /// This client in `arena_clients`, until the reader is dropped with the session.
+    counted: ClientGuard,
     ctx: Arc<NetContext>,
 }
 
@@ -164,6 +169,9 @@ impl Reader {
                 Err(_) => return self.violation(DisconnectReason::Timeout, "no traffic from the client".into()),
             };
             last_heard = Instant::now();
+            if let Some(Ok(message)) = &incoming {
+                self.ctx.metrics.frame_in(message.len());
+            }
             let refused = match incoming {
                 None => return ReadEnd::PeerGone,
                 Some(Ok(Message::Binary(bytes))) => self.on_binary(&bytes).err(),
@@ -222,6 +230,7 @@ impl Reader {
                         name.clone_from(token_name);
                     }
                     *spectate |= self.identity.role == Role::Spectator;
+                    self.counted.hello(*spectate);
                 }
                 let _ = self.ctx.to_sim.send(ToSim::Message { client: self.client, message });
             }
@@ -343,8 +352,12 @@ impl Writer {
 
     /// Writes one message, giving up on a client that has not read for the write timeout.
     async fn send(&mut self, message: Message) -> Result<(), ()> {
+        let len = message.len();
         match tokio::time::timeout(self.ctx.limits.write_timeout, self.sink.send(message)).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                self.ctx.metrics.frame_out(len);
+                Ok(())
+            }
             Ok(Err(_)) => Err(()),
             Err(_) => {
                 tracing::debug!(client = %self.client, "write timed out; dropping stalled client");

@@ -13,8 +13,22 @@
 //! file without it was cut short (crash, `kill -9`) and is readable up to its last complete
 //! chunk. The file is append-only: nothing written is ever rewritten.
 //!
-//! Inputs are stored as deltas against the same client's previous input ([`InputDelta`]): a
-//! held key costs a few bytes per tick, not a whole input.
+//! Inputs are stored as deltas against the same client's previous input ([`InputDelta`]), and
+//! only when they say something new: a tick whose applied input is the previous one with `seq`
+//! one higher and `view_tick` advanced by a steady step (a held key, a steady client) is not
+//! written one by one but as part of an [`Event::Held`] run, written once at the run's first
+//! tick. A tick that applied no input for a playing client (nothing was waiting: the input in
+//! force repeated, and its `seq` stays) has no event and lies outside every run. So every tick's
+//! applied inputs, and only those, are known exactly: the replay feeds the same ones.
+//!
+//! A [`Checksum`] always carries the whole-state hash; the per-entity hashes that name
+//! diverging entities are listed only every [`ENTITY_LISTING_EVERY`]th checksum (at ticks that
+//! are multiples of `ENTITY_LISTING_EVERY × checksum_interval`), since in a crowd they
+//! outweigh everything else in the file.
+//!
+//! Layout history: version 3 is the first released layout of its simulation version; the
+//! held runs and sparse entity listings were added to it before any version-3 file was
+//! released, so there is no other version-3 layout.
 
 use glam::Vec2;
 use serde::{Deserialize, Serialize};
@@ -33,6 +47,9 @@ pub const OLDEST_FORMAT_VERSION: u16 = 3;
 pub const MAX_CHUNK_BYTES: u32 = 64 * 1024 * 1024;
 /// Default ticks between two state digests.
 pub const DEFAULT_CHECKSUM_INTERVAL: u32 = 60;
+/// Every how many checksums one lists the per-entity hashes (counted by tick: a checksum at a
+/// multiple of `ENTITY_LISTING_EVERY × checksum_interval` ticks, tick 0 included, lists them).
+pub const ENTITY_LISTING_EVERY: u64 = 10;
 
 /// Everything that shapes the simulation, and some context.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +129,19 @@ pub enum Event {
         /// The input, as a delta against this client's previous one.
         delta: InputDelta,
     },
+    /// A run of held inputs: at this tick and the `ticks - 1` following ones, this client's
+    /// applied input was its previous one with `seq` one higher and `view_tick` higher by
+    /// `view_step` (wrapping), the other fields unchanged. A run never outlasts its batch, so
+    /// `ticks` is at most the tick rate.
+    Held {
+        /// Client id.
+        client: u32,
+        /// Consecutive ticks, at least 1.
+        ticks: u32,
+        /// How much the view tick advances per input (1 for a client drawing at a steady
+        /// delay; 0 for one that sends no view tick).
+        view_step: u32,
+    },
     /// A chat line was broadcast (format version 2).
     Chat {
         /// Sender's client id; 0 for a server announcement.
@@ -152,6 +182,23 @@ impl InputDelta {
         }
     }
 
+    /// `previous` advanced by one held tick: `seq` plus one, `view_tick` plus `view_step`.
+    pub fn held(previous: &Input, view_step: u32) -> Input {
+        Input { seq: previous.seq.wrapping_add(1), view_tick: previous.view_tick.wrapping_add(view_step), ..*previous }
+    }
+
+    /// Whether `input` is `previous` held one more tick with this view step (floats compared
+    /// bit for bit).
+    pub fn is_held(previous: &Input, input: &Input, view_step: u32) -> bool {
+        let same = |a: f32, b: f32| a.to_bits() == b.to_bits();
+        input.seq == previous.seq.wrapping_add(1)
+            && input.view_tick == previous.view_tick.wrapping_add(view_step)
+            && same(input.movement.x, previous.movement.x)
+            && same(input.movement.y, previous.movement.y)
+            && same(input.aim, previous.aim)
+            && input.buttons == previous.buttons
+    }
+
     /// The input this delta makes of `previous`.
     pub fn apply(&self, previous: &Input) -> Input {
         Input {
@@ -167,15 +214,23 @@ impl InputDelta {
 /// A state digest as stored.
 ///
 /// The whole-state hash verifies; the per-entity part only names the entities that differ
-/// once it fails, so it is stored compactly: ids as gaps from the previous id (one byte for
-/// consecutive ids) and each entity's hash folded to 16 bits (two bytes, little-endian). A
-/// changed entity escapes the listing with probability 2^-16; the divergence itself never does.
+/// once it fails, so it is listed only at some checksums (see [`ENTITY_LISTING_EVERY`]) and
+/// stored compactly. A changed entity escapes a listing with probability 2^-16; the
+/// divergence itself never escapes the whole-state hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checksum {
     /// The tick.
     pub tick: u64,
     /// Whole-state hash (see `sim::checksum`).
     pub hash: u64,
+    /// The per-entity hashes, at listing checksums only.
+    pub listing: Option<EntityListing>,
+}
+
+/// Per-entity hashes: ids as gaps from the previous id (one byte for consecutive ids) and each
+/// entity's hash folded to 16 bits (two bytes, little-endian).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityListing {
     /// Entity ids in increasing order, each as the gap from the previous one (from 0).
     pub id_gaps: Vec<u32>,
     /// The entities' folded 16-bit hashes, two bytes each, in the same order.
@@ -183,27 +238,36 @@ pub struct Checksum {
 }
 
 impl Checksum {
-    /// Stores a digest.
-    pub fn from_digest(digest: &crate::sim::checksum::StateDigest) -> Self {
-        let mut previous = 0;
-        let mut id_gaps = Vec::with_capacity(digest.entities.len());
-        let mut entity_hashes = Vec::with_capacity(digest.entities.len() * 2);
-        for &(id, hash) in &digest.entities {
-            id_gaps.push(id - previous);
-            previous = id;
-            entity_hashes.extend_from_slice(&fold16(hash).to_le_bytes());
-        }
-        Checksum { tick: digest.tick, hash: digest.hash, id_gaps, entity_hashes }
+    /// Stores a digest; with `list`, with its per-entity hashes.
+    pub fn from_digest(digest: &crate::sim::checksum::StateDigest, list: bool) -> Self {
+        let listing = list.then(|| {
+            let mut previous = 0;
+            let mut id_gaps = Vec::with_capacity(digest.entities.len());
+            let mut entity_hashes = Vec::with_capacity(digest.entities.len() * 2);
+            for &(id, hash) in &digest.entities {
+                id_gaps.push(id.wrapping_sub(previous));
+                previous = id;
+                entity_hashes.extend_from_slice(&fold16(hash).to_le_bytes());
+            }
+            EntityListing { id_gaps, entity_hashes }
+        });
+        Checksum { tick: digest.tick, hash: digest.hash, listing }
     }
 
-    /// `(net id, folded hash)` of every entity, in increasing id.
-    pub fn entities(&self) -> Vec<(u32, u16)> {
-        let ids = self.id_gaps.iter().scan(0u32, |id, gap| {
+    /// Whether a checksum at `tick` lists the entities, with checksums every `interval` ticks.
+    pub fn lists_at(tick: u64, interval: u64) -> bool {
+        tick.is_multiple_of(interval.max(1).saturating_mul(ENTITY_LISTING_EVERY))
+    }
+
+    /// `(net id, folded hash)` of every entity, in increasing id, if this checksum lists them.
+    pub fn entities(&self) -> Option<Vec<(u32, u16)>> {
+        let listing = self.listing.as_ref()?;
+        let ids = listing.id_gaps.iter().scan(0u32, |id, gap| {
             *id = id.wrapping_add(*gap);
             Some(*id)
         });
-        let hashes = self.entity_hashes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-        ids.zip(hashes).collect()
+        let hashes = listing.entity_hashes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+        Some(ids.zip(hashes).collect())
     }
 }
 
@@ -233,5 +297,10 @@ mod tests {
         let delta = InputDelta::between(&b, &c);
         assert_eq!(delta.apply(&b), c);
         assert_eq!(delta.apply(&b).aim.to_bits(), (-0.0f32).to_bits(), "compared bit for bit");
+        assert!(InputDelta::is_held(&a, &b, 1) && InputDelta::held(&a, 1) == b);
+        let frozen = Input { seq: 8, ..a };
+        assert!(InputDelta::is_held(&a, &frozen, 0) && !InputDelta::is_held(&a, &frozen, 1));
+        assert!(!InputDelta::is_held(&b, &Input { aim: -1.0, ..InputDelta::held(&b, 1) }, 1));
+        assert!(!InputDelta::is_held(&a, &Input { seq: 9, ..b }, 1), "two inputs merged: seq jumps");
     }
 }

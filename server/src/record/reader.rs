@@ -10,7 +10,9 @@ use crate::bridge::ClientId;
 use crate::sim::journal::JournalEntry;
 
 use super::chunk::{ReadChunk, read_chunk};
-use super::format::{Checksum, Chunk, Event, FORMAT_VERSION, Header, MAGIC, OLDEST_FORMAT_VERSION, map_hash};
+use super::format::{
+    Checksum, Chunk, Event, FORMAT_VERSION, Header, InputDelta, MAGIC, OLDEST_FORMAT_VERSION, map_hash,
+};
 
 /// Why a file could not be opened as a recording.
 #[derive(Debug, thiserror::Error)]
@@ -95,13 +97,16 @@ impl Ending {
     }
 }
 
-/// A whole recording in memory, inputs decoded from their deltas. Two recordings are equal when
-/// they say the same, however their chunks were cut.
+/// A whole recording in memory, inputs decoded from their deltas and held runs. Two
+/// recordings are equal when they say the same, however their chunks and runs were cut: each
+/// tick's entries are in journal order, except that its inputs (always last) are in client
+/// order, since a held run places its inputs before the later chunks are read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recording {
     /// Settings and map.
     pub header: Header,
-    /// Events by tick, as the simulation journaled them (inputs decoded from their deltas).
+    /// Events by tick, as the simulation journaled them: every applied input, decoded from its
+    /// delta or held run.
     pub ticks: BTreeMap<u64, Vec<JournalEntry>>,
     /// Digests by tick.
     pub checksums: BTreeMap<u64, Checksum>,
@@ -143,12 +148,16 @@ impl Recording {
         let mut checksums = BTreeMap::new();
         let mut previous: BTreeMap<u32, Input> = BTreeMap::new();
         let mut last_tick = 0u64;
+        // The last tick a held run covers; it may be beyond `last_tick`.
+        let mut covered = 0u64;
         let ending = loop {
             let rest = &bytes[offset..];
             let (chunk, used) = match read_chunk(rest) {
                 ReadChunk::Chunk(chunk, used) => (*chunk, used),
-                ReadChunk::Eof => break Ending::Cut { last_tick, trailing_bytes: 0 },
-                ReadChunk::Truncated => break Ending::Cut { last_tick, trailing_bytes: rest.len() },
+                ReadChunk::Eof => break Ending::Cut { last_tick: last_tick.max(covered), trailing_bytes: 0 },
+                ReadChunk::Truncated => {
+                    break Ending::Cut { last_tick: last_tick.max(covered), trailing_bytes: rest.len() };
+                }
                 ReadChunk::Corrupt(why) => return Err(corrupt(index, offset, why)),
             };
             match (chunk, header.is_some()) {
@@ -166,8 +175,12 @@ impl Recording {
                             return Err(corrupt(index, offset, format!("tick {} is out of order", record.tick)));
                         }
                         last_tick = record.tick;
-                        let events = record.events.into_iter().map(|e| decode_event(e, &mut previous)).collect();
-                        ticks.insert(record.tick, events);
+                        let longest = u32::from(header.as_ref().map_or(1, |h: &Header| h.tick_rate.max(1)));
+                        for event in record.events {
+                            let end = decode_event(record.tick, event, &mut previous, &mut ticks, longest)
+                                .map_err(|why| corrupt(index, offset, why))?;
+                            covered = covered.max(end);
+                        }
                     }
                 }
                 (Chunk::Checksum(checksum), true) => {
@@ -175,8 +188,9 @@ impl Recording {
                     checksums.insert(checksum.tick, checksum);
                 }
                 (Chunk::End { last_tick: end }, true) => {
-                    if end < last_tick {
-                        return Err(corrupt(index, offset, format!("ends at tick {end}, before tick {last_tick}")));
+                    if end < last_tick.max(covered) {
+                        let last = last_tick.max(covered);
+                        return Err(corrupt(index, offset, format!("ends at tick {end}, before tick {last}")));
                     }
                     let after = offset + used;
                     if after != bytes.len() {
@@ -189,12 +203,27 @@ impl Recording {
             index += 1;
         };
         let header = header.ok_or(RecordingError::NoHeader { path: path.clone(), len: bytes.len() })?;
+        for entries in ticks.values_mut() {
+            entries.sort_by_key(|entry| match entry {
+                JournalEntry::Input { client, .. } => (1, client.0),
+                _ => (0, 0),
+            });
+        }
         Ok(Recording { header, ticks, checksums, ending })
     }
 }
 
-fn decode_event(event: Event, previous: &mut BTreeMap<u32, Input>) -> JournalEntry {
-    match event {
+/// Decodes one event at `tick` into `ticks`; returns the last tick it covers. A held run
+/// longer than `longest` ticks (the writer cuts them at every batch, so at most a second) is
+/// refused, so no file can make the reader allocate without bound.
+fn decode_event(
+    tick: u64,
+    event: Event,
+    previous: &mut BTreeMap<u32, Input>,
+    ticks: &mut BTreeMap<u64, Vec<JournalEntry>>,
+    longest: u32,
+) -> Result<u64, String> {
+    let entry = match event {
         Event::Join { client, name } => {
             previous.remove(&client);
             JournalEntry::Join { client: ClientId(client), name }
@@ -208,6 +237,21 @@ fn decode_event(event: Event, previous: &mut BTreeMap<u32, Input>) -> JournalEnt
             previous.insert(client, input);
             JournalEntry::Input { client: ClientId(client), input }
         }
+        Event::Held { client, ticks: run, view_step } => {
+            let end = tick.checked_add(u64::from(run));
+            let Some(end) = end.filter(|_| (1..=longest).contains(&run)) else {
+                return Err(format!("a held run of {run} ticks at tick {tick} (1 to {longest} allowed)"));
+            };
+            let mut input = previous.get(&client).copied().unwrap_or_default();
+            for at in tick..end {
+                input = InputDelta::held(&input, view_step);
+                ticks.entry(at).or_default().push(JournalEntry::Input { client: ClientId(client), input });
+            }
+            previous.insert(client, input);
+            return Ok(end - 1);
+        }
         Event::Chat { client, name, text } => JournalEntry::Chat { client: ClientId(client), name, text },
-    }
+    };
+    ticks.entry(tick).or_default().push(entry);
+    Ok(tick)
 }

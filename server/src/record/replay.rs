@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use shared::{ClientMessage, EntityState, PROTOCOL_VERSION, ScoreEntry};
 
-use super::format::fold16;
+use super::format::{ENTITY_LISTING_EVERY, fold16};
 use super::reader::Recording;
 use crate::bridge::ToSim;
 use crate::sim::checksum::StateDigest;
@@ -39,8 +39,15 @@ pub struct Divergence {
     pub expected: u64,
     /// The replay's.
     pub actual: u64,
-    /// Entities that differ: `(net id, what)`.
+    /// Entities that differ: `(net id, what)`; empty when the checksum lists none.
     pub entities: Vec<(u32, EntityDiff)>,
+    /// Whether the recorded checksum listed its entities (only every
+    /// [`ENTITY_LISTING_EVERY`]th does), so that they could be compared.
+    pub listed: bool,
+    /// Without a listing here: the next recorded checksum that has one, if any. The state
+    /// matched at every earlier checksum, so an earlier listing cannot name anything; replaying
+    /// on to this tick (`replay --no-verify --to`) compares there.
+    pub next_listing: Option<u64>,
 }
 
 /// How one entity differs.
@@ -57,6 +64,17 @@ pub enum EntityDiff {
 impl std::fmt::Display for Divergence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "diverged at tick {}: state hash {:016x}, recorded {:016x}", self.tick, self.actual, self.expected)?;
+        if !self.listed {
+            write!(
+                f,
+                "; this checksum lists no entities (only every {ENTITY_LISTING_EVERY}th does), so the diverging \
+                 entities cannot be named here"
+            )?;
+            return match self.next_listing {
+                Some(tick) => write!(f, "; the next listing is at tick {tick}"),
+                None => write!(f, "; no later checksum lists them"),
+            };
+        }
         if self.entities.is_empty() {
             return write!(f, "; every entity matches, so the difference is global (RNG, id counter)");
         }
@@ -184,11 +202,20 @@ impl<'r> Replayer<'r> {
             return Ok(());
         }
         let ours: Vec<(u32, u16)> = actual.entities.iter().map(|&(id, h)| (id, fold16(h))).collect();
+        let listing = expected.entities();
+        let next_listing = match listing {
+            Some(_) => None,
+            None => {
+                self.recording.checksums.range(actual.tick + 1..).find(|(_, c)| c.listing.is_some()).map(|(t, _)| *t)
+            }
+        };
         Err(Divergence {
             tick: actual.tick,
             expected: expected.hash,
             actual: actual.hash,
-            entities: diff_entities(&expected.entities(), &ours),
+            listed: listing.is_some(),
+            entities: listing.map(|theirs| diff_entities(&theirs, &ours)).unwrap_or_default(),
+            next_listing,
         })
     }
 }

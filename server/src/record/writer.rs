@@ -11,6 +11,11 @@
 //! Tick batches are cut at every simulated second (so the same run gives the same chunks),
 //! and also whenever a wall-clock second passes first (so a slow simulation still reaches the
 //! disk every second).
+//!
+//! The writer thread also compresses inputs (see `record::format`): it keeps each client's
+//! last applied input, writes an input that says something new as a delta, and gathers held
+//! inputs into runs ([`Event::Held`]) that it closes when the client's next tick breaks them
+//! and, at the latest, when the batch is written, so a run never spans two batches.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -25,6 +30,7 @@ use shared::Input;
 
 use super::chunk::write_chunk;
 use super::format::{Checksum, Chunk, Event, FORMAT_VERSION, Header, InputDelta, MAGIC, TickRecord, map_hash};
+use crate::bridge::ClientId;
 use crate::sim::journal::JournalEntry;
 use crate::sim::{SIM_VERSION, Simulation};
 
@@ -114,9 +120,15 @@ impl Recorder {
         self.stopped.get()
     }
 
+    /// Messages waiting for the writer thread: its lag (`GET /metrics`).
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+
     fn send_digest(&self, sim: &mut Simulation) {
         if !self.stopped.get() {
-            self.send(RecordMsg::Checksum(Checksum::from_digest(&sim.digest())));
+            let list = Checksum::lists_at(sim.tick(), self.checksum_interval);
+            self.send(RecordMsg::Checksum(Checksum::from_digest(&sim.digest(), list)));
         }
     }
 
@@ -224,8 +236,7 @@ fn utc_stamp(unix: u64) -> String {
 }
 
 fn write_loop(mut out: BufWriter<File>, rx: &Receiver<RecordMsg>, tick_rate: u64) -> io::Result<()> {
-    let mut pending: Vec<TickRecord> = Vec::new();
-    let mut previous: BTreeMap<u32, Input> = BTreeMap::new();
+    let mut batch = Batch::default();
     let mut next_flush = Instant::now() + FLUSH_EVERY;
     let mut last_tick = 0;
     loop {
@@ -234,7 +245,7 @@ fn write_loop(mut out: BufWriter<File>, rx: &Receiver<RecordMsg>, tick_rate: u64
             Err(RecvTimeoutError::Timeout) => None,
             // The simulation is gone without finishing: keep what we have, no end marker.
             Err(RecvTimeoutError::Disconnected) => {
-                flush_ticks(&mut out, &mut pending)?;
+                batch.flush(&mut out)?;
                 return out.flush();
             }
         };
@@ -242,25 +253,22 @@ fn write_loop(mut out: BufWriter<File>, rx: &Receiver<RecordMsg>, tick_rate: u64
         match message {
             Some(RecordMsg::Tick { tick, entries }) => {
                 last_tick = tick;
-                if !entries.is_empty() {
-                    let events = entries.into_iter().map(|e| to_event(e, &mut previous)).collect();
-                    pending.push(TickRecord { tick, events });
-                }
+                batch.add_tick(tick, entries);
                 second_done = tick.is_multiple_of(tick_rate);
             }
             None => {}
             Some(RecordMsg::Checksum(checksum)) => {
-                flush_ticks(&mut out, &mut pending)?;
+                batch.flush(&mut out)?;
                 write_chunk(&mut out, &Chunk::Checksum(checksum))?;
             }
             Some(RecordMsg::Finish { last_tick }) => {
-                flush_ticks(&mut out, &mut pending)?;
+                batch.flush(&mut out)?;
                 write_chunk(&mut out, &Chunk::End { last_tick })?;
                 out.flush()?;
                 return out.get_ref().sync_all();
             }
             Some(RecordMsg::Stop) => {
-                flush_ticks(&mut out, &mut pending)?;
+                batch.flush(&mut out)?;
                 write_chunk(&mut out, &Chunk::End { last_tick })?;
                 out.flush()?;
                 tracing::error!(last_tick, "recording stopped early; it is complete up to this tick");
@@ -268,42 +276,188 @@ fn write_loop(mut out: BufWriter<File>, rx: &Receiver<RecordMsg>, tick_rate: u64
             }
         }
         if second_done || Instant::now() >= next_flush {
-            flush_ticks(&mut out, &mut pending)?;
+            batch.flush(&mut out)?;
             out.flush()?;
             next_flush = Instant::now() + FLUSH_EVERY;
         }
     }
 }
 
-fn flush_ticks(out: &mut BufWriter<File>, pending: &mut Vec<TickRecord>) -> io::Result<()> {
-    if pending.is_empty() {
-        return Ok(());
-    }
-    write_chunk(out, &Chunk::Ticks(std::mem::take(pending)))?;
-    Ok(())
+/// A run of held inputs being gathered.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    start: u64,
+    ticks: u32,
+    view_step: u32,
 }
 
-fn to_event(entry: JournalEntry, previous: &mut BTreeMap<u32, Input>) -> Event {
-    match entry {
-        JournalEntry::Join { client, name } => {
-            previous.remove(&client.0);
-            Event::Join { client: client.0, name }
+/// The ticks not written yet, and what compressing the next ones needs.
+#[derive(Debug, Default)]
+struct Batch {
+    /// Events by tick, not written yet.
+    pending: BTreeMap<u64, Vec<Event>>,
+    /// Each playing client's last applied input (kept across batches).
+    previous: BTreeMap<u32, Input>,
+    /// Open runs by client; closed at the latest when the batch is written.
+    runs: BTreeMap<u32, Run>,
+}
+
+impl Batch {
+    /// Takes one tick's journal.
+    fn add_tick(&mut self, tick: u64, entries: Vec<JournalEntry>) {
+        let mut held_now: Vec<(u32, u32)> = Vec::new();
+        for entry in entries {
+            match entry {
+                JournalEntry::Join { client, name } => {
+                    self.forget(client);
+                    self.event(tick, Event::Join { client: client.0, name });
+                }
+                JournalEntry::Leave { client } => {
+                    self.forget(client);
+                    self.event(tick, Event::Leave { client: client.0 });
+                }
+                JournalEntry::Chat { client, name, text } => {
+                    self.event(tick, Event::Chat { client: client.0, name, text })
+                }
+                JournalEntry::Input { client, input } => {
+                    let before = self.previous.insert(client.0, input).unwrap_or_default();
+                    let view_step = input.view_tick.wrapping_sub(before.view_tick);
+                    if InputDelta::is_held(&before, &input, view_step) {
+                        held_now.push((client.0, view_step));
+                    } else {
+                        self.event(
+                            tick,
+                            Event::Input { client: client.0, delta: InputDelta::between(&before, &input) },
+                        );
+                    }
+                }
+            }
         }
-        JournalEntry::Leave { client } => {
-            previous.remove(&client.0);
-            Event::Leave { client: client.0 }
+        // A run goes on only through consecutive ticks that each applied a held input with
+        // its view step; any other tick of its client ends it.
+        let broken: Vec<u32> = self
+            .runs
+            .iter()
+            .filter(|(client, run)| {
+                run.start + u64::from(run.ticks) != tick || !held_now.contains(&(**client, run.view_step))
+            })
+            .map(|(client, _)| *client)
+            .collect();
+        for client in broken {
+            self.close(client);
         }
-        JournalEntry::Input { client, input } => {
-            let before = previous.insert(client.0, input).unwrap_or_default();
-            Event::Input { client: client.0, delta: InputDelta::between(&before, &input) }
+        for (client, view_step) in held_now {
+            self.runs.entry(client).or_insert(Run { start: tick, ticks: 0, view_step }).ticks += 1;
         }
-        JournalEntry::Chat { client, name, text } => Event::Chat { client: client.0, name, text },
+    }
+
+    /// A client joined or left: its next input is a delta from nothing.
+    fn forget(&mut self, client: ClientId) {
+        self.close(client.0);
+        self.previous.remove(&client.0);
+    }
+
+    fn event(&mut self, tick: u64, event: Event) {
+        self.pending.entry(tick).or_default().push(event);
+    }
+
+    /// Ends `client`'s run, if any, writing it at its first tick.
+    fn close(&mut self, client: u32) {
+        if let Some(run) = self.runs.remove(&client) {
+            self.event(run.start, Event::Held { client, ticks: run.ticks, view_step: run.view_step });
+        }
+    }
+
+    /// Closes every run and writes the pending ticks as one chunk.
+    fn flush(&mut self, out: &mut impl Write) -> io::Result<()> {
+        let open: Vec<u32> = self.runs.keys().copied().collect();
+        for client in open {
+            self.close(client);
+        }
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let records = std::mem::take(&mut self.pending).into_iter().map(|(tick, events)| TickRecord { tick, events });
+        write_chunk(out, &Chunk::Ticks(records.collect()))?;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::record::chunk::{assemble, split};
+    use crate::record::reader::Recording;
+    use glam::Vec2;
+
+    /// Held runs, starved ticks, merged inputs (seq jumps), view steps of 0 and 1, a leave and
+    /// a rejoin, cut by batches at odd places: the reader gives back exactly the journal.
+    #[test]
+    fn held_runs_and_gaps_round_trip_exactly() {
+        let mut journal: BTreeMap<u64, Vec<JournalEntry>> = BTreeMap::new();
+        let (a, b) = (ClientId(1), ClientId(2));
+        journal.insert(1, vec![JournalEntry::Join { client: a, name: "a".into() }]);
+        journal.insert(2, vec![JournalEntry::Join { client: b, name: "b".into() }]);
+        let mut ia = Input { seq: 0, movement: Vec2::X, aim: 0.5, buttons: 0, view_tick: 0 };
+        let mut ib = Input::default();
+        for tick in 3..200u64 {
+            let entries = journal.entry(tick).or_default();
+            if tick % 7 != 0 {
+                ia.seq += if tick % 11 == 0 { 2 } else { 1 };
+                ia.view_tick += u32::from(tick > 50);
+                if tick % 40 == 0 {
+                    ia.aim += 0.25;
+                }
+                entries.push(JournalEntry::Input { client: a, input: ia });
+            }
+            if tick == 120 {
+                entries.insert(0, JournalEntry::Leave { client: b });
+            } else if tick == 130 {
+                entries.insert(0, JournalEntry::Join { client: b, name: "b".into() });
+                ib = Input::default();
+            } else if !(120..=130).contains(&tick) && tick % 13 != 0 {
+                ib.seq += 1;
+                entries.push(JournalEntry::Input { client: b, input: ib });
+            }
+        }
+        let mut batch = Batch::default();
+        let mut chunks = Vec::new();
+        for tick in 1..200u64 {
+            batch.add_tick(tick, journal.get(&tick).cloned().unwrap_or_default());
+            if tick % 23 == 0 || tick % 60 == 0 {
+                let mut bytes = Vec::new();
+                batch.flush(&mut bytes).expect("flush");
+                chunks.extend(chunks_of(&bytes));
+            }
+        }
+        let mut bytes = Vec::new();
+        batch.flush(&mut bytes).expect("flush");
+        chunks.extend(chunks_of(&bytes));
+        let settings = crate::sim::resources::SimSettings {
+            tick_rate: 60,
+            snapshot_rate: 20,
+            max_players: 8,
+            seed: 1,
+            npcs: 0,
+            max_rewind_ms: 300,
+        };
+        let sim = Simulation::new(settings, crate::map::load(None).expect("map"));
+        let mut all = vec![Chunk::Header(header_for(&sim, 60, 0))];
+        all.extend(chunks);
+        let held = all.iter().filter_map(|c| if let Chunk::Ticks(r) = c { Some(r) } else { None }).flatten();
+        assert!(held.flat_map(|r| &r.events).any(|e| matches!(e, Event::Held { ticks, .. } if *ticks > 3)));
+        let recording = Recording::parse(&assemble(&all).expect("assemble"), "t.rec").expect("parses");
+        journal.retain(|_, entries| !entries.is_empty());
+        assert_eq!(recording.ticks, journal);
+    }
+
+    fn chunks_of(bytes: &[u8]) -> Vec<Chunk> {
+        let mut file = MAGIC.to_vec();
+        file.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        file.extend_from_slice(bytes);
+        split(&file)
+    }
 
     #[test]
     fn utc_stamps() {

@@ -11,6 +11,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::bridge::{ToNet, ToSim};
 use crate::clock::{FixedClock, Poll};
+use crate::metrics::Metrics;
 use crate::record::writer::Recorder;
 use crate::sim::Simulation;
 use crate::sim::stats::TickStats;
@@ -29,7 +30,7 @@ pub struct SimThread {
 
 impl SimThread {
     /// Starts stepping `sim` at `tick_rate` on a new thread, recording it if `recorder` is set
-    /// and publishing tick timings to `shared_stats`.
+    /// and publishing tick timings to `shared_stats` and `metrics`.
     pub fn spawn(
         sim: Simulation,
         tick_rate: u16,
@@ -37,12 +38,13 @@ impl SimThread {
         to_net: Sender<ToNet>,
         recorder: Option<Recorder>,
         shared_stats: Arc<TickStats>,
+        metrics: Arc<Metrics>,
     ) -> std::io::Result<SimThread> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = thread::Builder::new()
             .name("simulation".into())
-            .spawn(move || run(sim, tick_rate, &from_net, &to_net, recorder, &shared_stats, &flag))?;
+            .spawn(move || run(sim, tick_rate, &from_net, &to_net, recorder, &shared_stats, &metrics, &flag))?;
         Ok(SimThread { handle, stop })
     }
 
@@ -53,6 +55,7 @@ impl SimThread {
     }
 }
 
+#[allow(clippy::too_many_arguments, reason = "the thread's whole world, passed once at spawn")]
 fn run(
     mut sim: Simulation,
     tick_rate: u16,
@@ -60,6 +63,7 @@ fn run(
     to_net: &Sender<ToNet>,
     recorder: Option<Recorder>,
     shared_stats: &TickStats,
+    metrics: &Metrics,
     stop: &AtomicBool,
 ) -> Simulation {
     let mut clock = FixedClock::new(u32::from(tick_rate), MAX_CATCH_UP_TICKS);
@@ -72,6 +76,7 @@ fn run(
             Poll::Run { ticks, dropped } => {
                 if dropped > 0 {
                     tracing::warn!(dropped, "simulation fell behind; dropped ticks to catch up");
+                    metrics.ticks_dropped(dropped);
                 }
                 for _ in 0..ticks {
                     for event in from_net.try_iter() {
@@ -82,12 +87,16 @@ fn run(
                     let took = began.elapsed();
                     stats.record(sim.tick(), took);
                     shared_stats.record(sim.tick(), took);
+                    metrics.tick(took, clock.dt());
                     if let Some(recorder) = &recorder {
                         recorder.after_step(&mut sim);
                     }
                     for out in sim.take_outbound() {
                         // Fails only when the network side is gone, i.e. during shutdown.
                         let _ = to_net.send(out);
+                    }
+                    if sim.tick().is_multiple_of(u64::from(tick_rate.max(1))) {
+                        metrics.sample(&sim, recorder.as_ref());
                     }
                 }
                 stats.maybe_report();

@@ -1,0 +1,390 @@
+//! Prometheus metrics, served at `GET /metrics`.
+//!
+//! This module owns every `arena_*` metric: their names, help texts and buckets, the
+//! [`Metrics`] struct of handles registered once at start, the small hooks the simulation
+//! thread and the sessions call, and the `/metrics` route's answer ([`serve`]). The recorder is
+//! the `metrics-exporter-prometheus` crate's, kept per server (never installed globally, so
+//! several servers in one process, as in tests, do not mix their figures); the crate renders
+//! the text exposition format.
+//!
+//! Cost: a hook is an atomic add or store on a handle registered once (no allocation, no
+//! lock), except the tick histogram, whose lock-free bucket takes a block of samples at a time
+//! and is drained at each scrape and by a housekeeping task every few seconds. Entity counts
+//! are sampled once a second on the simulation thread from the world's archetype table (a few
+//! dozen rows, no query). A close registers its `code` label (once per session, not per
+//! frame).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::{HeaderMap, Response, StatusCode};
+use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder, SharedString};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::net::auth::{Role, Secret, TokenError};
+use crate::net::upgrade;
+use crate::record::writer::Recorder as RecordingRecorder;
+use crate::sim::Simulation;
+use crate::sim::components::{Npc, Player, Projectile};
+
+/// The `version` label of [`name::BUILD_INFO`]: this crate's version.
+pub const BUILD_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The content type of the Prometheus text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Tick duration buckets, in seconds: fine below the 16.7 ms budget of a 60 Hz tick, coarse
+/// above it (anything there is an overrun, counted on its own too).
+const TICK_BUCKETS: [f64; 13] =
+    [0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.004, 0.008, 0.012, 0.016, 0.025, 0.05, 0.1, 1.0];
+/// How often the housekeeping task drains histogram samples when nobody scrapes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Metric names.
+pub mod name {
+    /// Histogram: seconds each simulation tick took.
+    pub const TICK_SECONDS: &str = "arena_tick_duration_seconds";
+    /// Counter: ticks that took longer than their budget (1 / tick rate).
+    pub const TICK_OVERRUNS: &str = "arena_tick_overruns_total";
+    /// Counter: ticks skipped after a stall, beyond the catch-up allowance.
+    pub const TICKS_DROPPED: &str = "arena_ticks_dropped_total";
+    /// Gauge: live entities, by `kind` (player, npc, projectile).
+    pub const ENTITIES: &str = "arena_entities";
+    /// Gauge: WebSocket clients, by `state` (connecting, playing, spectating).
+    pub const CLIENTS: &str = "arena_clients";
+    /// Counter: WebSocket frames received (data and control).
+    pub const FRAMES_IN: &str = "arena_ws_frames_received_total";
+    /// Counter: WebSocket payload bytes received.
+    pub const BYTES_IN: &str = "arena_ws_received_bytes_total";
+    /// Counter: WebSocket frames sent (fragments count one each).
+    pub const FRAMES_OUT: &str = "arena_ws_frames_sent_total";
+    /// Counter: WebSocket bytes sent.
+    pub const BYTES_OUT: &str = "arena_ws_sent_bytes_total";
+    /// Counter: sessions ended, by close `code` (`none`: the peer left or the socket failed).
+    pub const CLOSES: &str = "arena_ws_closes_total";
+    /// Counter: world states and replay statuses replaced in a client's queue before they were
+    /// sent (the client reads too slowly for the snapshot rate).
+    pub const SUPERSEDED: &str = "arena_state_frames_superseded_total";
+    /// Counter: bytes of the recording file on disk.
+    pub const RECORDING_BYTES: &str = "arena_recording_written_bytes_total";
+    /// Gauge: messages queued for the recording writer (about one per tick it is behind).
+    pub const RECORDING_QUEUE: &str = "arena_recording_queue_messages";
+    /// Gauge: 1 once recording stopped because the writer fell too far behind.
+    pub const RECORDING_STOPPED: &str = "arena_recording_stopped";
+    /// Gauge, always 1: labels `version`, `protocol_version`, `sim_version`.
+    pub const BUILD_INFO: &str = "arena_build_info";
+}
+
+/// A client's state, as counted by [`name::CLIENTS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ClientState {
+    /// Upgraded, no `Hello` taken yet.
+    Connecting = 0,
+    /// Sent `Hello` to play.
+    Playing = 1,
+    /// Sent `Hello` to watch (or holds a spectator token).
+    Spectating = 2,
+}
+
+const CLIENT_STATES: [&str; 3] = ["connecting", "playing", "spectating"];
+const ENTITY_KINDS: [&str; 3] = ["player", "npc", "projectile"];
+
+/// Every metric handle, registered once; shared by the network layer and the simulation
+/// thread.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    tick_seconds: Histogram,
+    tick_overruns: Counter,
+    ticks_dropped: Counter,
+    entities: [Gauge; 3],
+    clients: [Gauge; 3],
+    frames_in: Counter,
+    bytes_in: Counter,
+    frames_out: Counter,
+    bytes_out: Counter,
+    superseded: Counter,
+    recording_bytes: Counter,
+    recording_queue: Gauge,
+    recording_stopped: Gauge,
+    recording: OnceLock<PathBuf>,
+}
+
+impl Metrics {
+    /// Registers every metric on a new recorder. Starts the housekeeping task if called within
+    /// a tokio runtime.
+    pub fn new() -> Arc<Metrics> {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(name::TICK_SECONDS.into()), &TICK_BUCKETS)
+            // Refused only for an empty bucket list; ours is a non-empty constant.
+            .unwrap_or_else(|_| PrometheusBuilder::new())
+            .build_recorder();
+        let handle = recorder.handle();
+        let r = &recorder;
+        describe(r, name::TICK_SECONDS, "Seconds each simulation tick took.");
+        describe(r, name::TICK_OVERRUNS, "Ticks that took longer than their budget (1 / tick rate).");
+        describe(r, name::TICKS_DROPPED, "Ticks skipped after a stall, beyond the catch-up allowance.");
+        describe(r, name::ENTITIES, "Live entities by kind, sampled once a second.");
+        describe(r, name::CLIENTS, "WebSocket clients by state (connecting: no Hello yet).");
+        describe(r, name::FRAMES_IN, "WebSocket frames received.");
+        describe(r, name::BYTES_IN, "WebSocket payload bytes received.");
+        describe(r, name::FRAMES_OUT, "WebSocket frames sent.");
+        describe(r, name::BYTES_OUT, "WebSocket bytes sent.");
+        describe(r, name::CLOSES, "Sessions ended, by close code (none: the peer left or the socket failed).");
+        describe(r, name::SUPERSEDED, "World states replaced unsent in a slow client's queue.");
+        describe(r, name::RECORDING_BYTES, "Bytes of the recording file on disk.");
+        describe(r, name::RECORDING_QUEUE, "Messages queued for the recording writer (its lag, about one per tick).");
+        describe(r, name::RECORDING_STOPPED, "1 once recording stopped because the writer fell behind.");
+        describe(r, name::BUILD_INFO, "Always 1; the labels say what runs.");
+        let build = [
+            Label::new("version", BUILD_VERSION),
+            Label::new("protocol_version", shared::PROTOCOL_VERSION.to_string()),
+            Label::new("sim_version", crate::sim::SIM_VERSION.to_string()),
+        ];
+        gauge(r, name::BUILD_INFO, build.to_vec()).set(1.0);
+        let metrics = Arc::new(Metrics {
+            tick_seconds: r.register_histogram(&Key::from_static_name(name::TICK_SECONDS), &METADATA),
+            tick_overruns: counter(r, name::TICK_OVERRUNS, vec![]),
+            ticks_dropped: counter(r, name::TICKS_DROPPED, vec![]),
+            entities: ENTITY_KINDS.map(|kind| gauge(r, name::ENTITIES, vec![Label::new("kind", kind)])),
+            clients: CLIENT_STATES.map(|state| gauge(r, name::CLIENTS, vec![Label::new("state", state)])),
+            frames_in: counter(r, name::FRAMES_IN, vec![]),
+            bytes_in: counter(r, name::BYTES_IN, vec![]),
+            frames_out: counter(r, name::FRAMES_OUT, vec![]),
+            bytes_out: counter(r, name::BYTES_OUT, vec![]),
+            superseded: counter(r, name::SUPERSEDED, vec![]),
+            recording_bytes: counter(r, name::RECORDING_BYTES, vec![]),
+            recording_queue: gauge(r, name::RECORDING_QUEUE, vec![]),
+            recording_stopped: gauge(r, name::RECORDING_STOPPED, vec![]),
+            recording: OnceLock::new(),
+            handle,
+            recorder,
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(upkeep(Arc::downgrade(&metrics)));
+        }
+        metrics
+    }
+
+    /// The simulation thread, after each tick: its duration, and an overrun if it took longer
+    /// than `budget`.
+    pub fn tick(&self, took: Duration, budget: Duration) {
+        self.tick_seconds.record(took.as_secs_f64());
+        if took > budget {
+            self.tick_overruns.increment(1);
+        }
+    }
+
+    /// The simulation thread: `dropped` ticks were skipped to catch up.
+    pub fn ticks_dropped(&self, dropped: u64) {
+        self.ticks_dropped.increment(dropped);
+    }
+
+    /// The simulation thread, once a second: entities by kind and the recording writer's lag.
+    pub fn sample(&self, sim: &Simulation, recording: Option<&RecordingRecorder>) {
+        let world = sim.world();
+        let ids = [world.component_id::<Player>(), world.component_id::<Npc>(), world.component_id::<Projectile>()];
+        for (gauge, id) in self.entities.iter().zip(ids) {
+            // Summing archetype sizes counts without a query (no `&mut World`, no allocation).
+            let count: u64 = id
+                .map_or(0, |id| world.archetypes().iter().filter(|a| a.contains(id)).map(|a| u64::from(a.len())).sum());
+            gauge.set(count as f64);
+        }
+        if let Some(recording) = recording {
+            self.recording_queue.set(recording.queued() as f64);
+            self.recording_stopped.set(if recording.stopped() { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// The recording file being written, whose size is [`name::RECORDING_BYTES`].
+    pub fn set_recording(&self, path: PathBuf) {
+        let _ = self.recording.set(path);
+    }
+
+    /// A new session: counted as connecting until its `Hello`, and gone when the guard drops.
+    pub fn client(self: &Arc<Self>) -> ClientGuard {
+        self.clients[ClientState::Connecting as usize].increment(1.0);
+        ClientGuard { metrics: self.clone(), state: AtomicU8::new(ClientState::Connecting as u8) }
+    }
+
+    /// A session read a WebSocket frame with `len` payload bytes.
+    pub fn frame_in(&self, len: usize) {
+        self.frames_in.increment(1);
+        self.bytes_in.increment(len as u64);
+    }
+
+    /// A session wrote a WebSocket frame of `len` bytes.
+    pub fn frame_out(&self, len: usize) {
+        self.frames_out.increment(1);
+        self.bytes_out.increment(len as u64);
+    }
+
+    /// A session ended with close `code` (`None`: the peer left or the socket failed).
+    pub fn closed(&self, code: Option<u16>) {
+        let code: SharedString = code.map_or(SharedString::const_str("none"), |c| c.to_string().into());
+        counter(&self.recorder, name::CLOSES, vec![Label::new("code", code)]).increment(1);
+    }
+
+    /// The superseded-states counter, for a client's send queue to hold.
+    pub fn superseded(&self) -> Counter {
+        self.superseded.clone()
+    }
+
+    /// The text exposition of every metric now.
+    pub fn render(&self) -> String {
+        if let Some(size) = self.recording.get().and_then(|path| std::fs::metadata(path).ok()).map(|m| m.len()) {
+            self.recording_bytes.absolute(size);
+        }
+        self.handle.render()
+    }
+}
+
+/// Counts one session in [`name::CLIENTS`] under its current state, until dropped.
+pub struct ClientGuard {
+    metrics: Arc<Metrics>,
+    state: AtomicU8,
+}
+
+impl ClientGuard {
+    /// The session took a `Hello`, to play or to watch.
+    pub fn hello(&self, spectate: bool) {
+        let to = if spectate { ClientState::Spectating } else { ClientState::Playing } as u8;
+        let from = self.state.swap(to, Ordering::Relaxed);
+        self.metrics.clients[usize::from(from)].decrement(1.0);
+        self.metrics.clients[usize::from(to)].increment(1.0);
+    }
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.metrics.clients[usize::from(self.state.load(Ordering::Relaxed))].decrement(1.0);
+    }
+}
+
+/// Who may scrape `GET /metrics`, and the answer.
+///
+/// With auth off, anyone who can reach the port (like `/stats`: such a server lets anyone
+/// join anyway). With auth on, only the holder of an admin token as `Authorization: Bearer`
+/// (Prometheus's `authorization` scrape setting): the figures hold no names or addresses, but
+/// an Internet-facing server need not tell the world its player counts and load. Loopback is
+/// not exempt: behind a reverse proxy every request comes from loopback. 401 without a valid
+/// token, 403 for another role.
+pub fn serve(metrics: &Metrics, headers: &HeaderMap, auth: Option<&Secret>) -> Response<Full<Bytes>> {
+    if let Some(secret) = auth {
+        let claims = upgrade::bearer(headers)
+            .ok_or(TokenError::Missing)
+            .and_then(|token| secret.verify(&token, crate::record::writer::unix_now()));
+        match claims {
+            Ok(claims) if claims.role == Role::Admin => {}
+            Ok(_) => return plain(StatusCode::FORBIDDEN, "metrics take an admin token\n"),
+            Err(error) => {
+                let refusal = upgrade::unauthorized(error);
+                let mut response = plain(refusal.status, &refusal.body);
+                for (name, value) in refusal.headers {
+                    if let Ok(value) = HeaderValue::from_str(&value) {
+                        response.headers_mut().append(name, value);
+                    }
+                }
+                return response;
+            }
+        }
+    }
+    let mut response = Response::new(Full::new(Bytes::from(metrics.render())));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn plain(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::copy_from_slice(message.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// Drains histogram samples so they stay bounded between scrapes; ends with the metrics.
+async fn upkeep(metrics: Weak<Metrics>) {
+    let mut every = tokio::time::interval(UPKEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match metrics.upgrade() {
+            Some(metrics) => metrics.handle.run_upkeep(),
+            None => return,
+        }
+    }
+}
+
+static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// The `# HELP` line of `name`. The exporter keeps one help table for every kind, so
+/// `describe_counter` serves gauges and histograms too.
+fn describe(recorder: &PrometheusRecorder, name: &'static str, help: &'static str) {
+    recorder.describe_counter(name.into(), None, help.into());
+}
+
+fn counter(recorder: &PrometheusRecorder, name: &'static str, labels: Vec<Label>) -> Counter {
+    recorder.register_counter(&Key::from_parts(name, labels), &METADATA)
+}
+
+fn gauge(recorder: &PrometheusRecorder, name: &'static str, labels: Vec<Label>) -> Gauge {
+    recorder.register_gauge(&Key::from_parts(name, labels), &METADATA)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_states_move_and_drop() {
+        let metrics = Metrics::new();
+        let a = metrics.client();
+        let b = metrics.client();
+        a.hello(false);
+        b.hello(true);
+        drop(b);
+        let text = metrics.render();
+        assert!(text.contains("arena_clients{state=\"playing\"} 1"), "{text}");
+        assert!(text.contains("arena_clients{state=\"spectating\"} 0"), "{text}");
+        assert!(text.contains("arena_clients{state=\"connecting\"} 0"), "{text}");
+        metrics.tick(Duration::from_millis(20), Duration::from_millis(16));
+        metrics.closed(Some(1008));
+        metrics.closed(None);
+        let text = metrics.render();
+        assert!(text.contains("arena_tick_duration_seconds_count 1"), "{text}");
+        assert!(text.contains("arena_tick_overruns_total 1"), "{text}");
+        assert!(text.contains("arena_ws_closes_total{code=\"1008\"} 1"), "{text}");
+        assert!(text.contains("arena_ws_closes_total{code=\"none\"} 1"), "{text}");
+    }
+
+    #[test]
+    fn with_auth_on_scrapes_take_an_admin_token() {
+        use crate::net::auth::Claims;
+        let metrics = Metrics::new();
+        let secret = Secret::from_bytes(&[7; 32]).unwrap();
+        let now = crate::record::writer::unix_now();
+        let token = |role| secret.mint(&Claims { sub: "prometheus".into(), role, iat: now, exp: now + 60 });
+        let bearer = |token: String| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
+            headers
+        };
+        let none = HeaderMap::new();
+        let status = |headers: &HeaderMap, auth| serve(&metrics, headers, auth).status();
+        assert_eq!(status(&none, None), StatusCode::OK, "auth off: open");
+        assert_eq!(status(&none, Some(&secret)), StatusCode::UNAUTHORIZED);
+        assert_eq!(status(&bearer("x.y.z".into()), Some(&secret)), StatusCode::UNAUTHORIZED);
+        assert_eq!(status(&bearer(token(Role::Player)), Some(&secret)), StatusCode::FORBIDDEN);
+        let answer = serve(&metrics, &bearer(token(Role::Admin)), Some(&secret));
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert_eq!(answer.headers().get(header::CONTENT_TYPE).unwrap(), CONTENT_TYPE);
+    }
+}
