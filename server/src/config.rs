@@ -26,6 +26,19 @@ pub struct Cli {
     /// Live server settings.
     #[command(flatten)]
     pub config: Config,
+    /// Log lines on stderr: `human` (the default) or `json`, one object per line, for log
+    /// shippers. The level is set with `RUST_LOG`.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Text for people: time, level, target, message, fields.
+    Human,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (with `message`).
+    Json,
 }
 
 /// Subcommands.
