@@ -1,7 +1,8 @@
 //! Recording benchmark: a 10-minute match (4 bot players, 1000 W1 NPCs, 60 Hz) simulated
-//! without and with recording, then the recording replayed with verification. Prints tick
-//! timings (the recording overhead), the file size per minute, and the replay speed. Run with
-//! `cargo bench -p server --bench recording` (optionally `-- MINUTES`).
+//! without and with recording, then the recording replayed with verification, then seeks to
+//! random ticks. Prints tick timings (the recording overhead), the file size per minute, the
+//! replay speed and the seek times (after the replay, keyframes cover the whole match). Run
+//! with `cargo bench -p server --bench recording` (optionally `-- MINUTES`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "benchmark: a panic is the failure report")]
 
@@ -144,5 +145,28 @@ fn main() {
         replayer.tick(),
         replayer.checked(),
         f64::from(ticks) / 60.0 / wall
+    );
+
+    // Seeks to pseudo-random ticks, backward and forward, as a viewer dragging the slider.
+    let (kept, every) = replayer.keyframes();
+    let mut state = 12345u64;
+    let mut times = Vec::new();
+    for _ in 0..200 {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let target = (state >> 33) % (replayer.end_tick() + 1);
+        let began = Instant::now();
+        replayer.seek(target);
+        times.push(began.elapsed());
+        assert_eq!(replayer.tick(), target);
+    }
+    times.sort_unstable();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mean = times.iter().map(|d| ms(*d)).sum::<f64>() / times.len() as f64;
+    println!(
+        "seek (200 random ticks, {kept} keyframes every {every} ticks): p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  \
+         mean {mean:.2} ms",
+        ms(times[times.len() / 2]),
+        ms(times[(times.len() - 1) * 99 / 100]),
+        ms(times[times.len() - 1]),
     );
 }

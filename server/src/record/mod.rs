@@ -11,11 +11,13 @@
 //!   touches the disk.
 //! - [`reader`]: opening a file, with a clear error for every kind of bad file.
 //! - [`replay`]: stepping a recording: verification, seeking, state dumps; [`cli`] runs it.
+//! - [`keyframe`]: the whole simulation state copied aside, so seeking back is fast.
 //! - [`spectate`]: serving a replay to browsers through the live snapshot path.
 
 pub mod chunk;
 pub mod cli;
 pub mod format;
+pub mod keyframe;
 pub mod reader;
 pub mod replay;
 pub mod spectate;

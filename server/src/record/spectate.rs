@@ -9,7 +9,8 @@
 //! that has a tick's state is not sent it again). Snapshots are deltas as in a live game; a
 //! seek starts a new replication epoch, so the first snapshot after it is a keyframe. All spectators share one playback, like a watch party:
 //! anyone's controls apply to everyone. At the end playback pauses; Play from there restarts.
-//! Seeking backward re-simulates from the start (fast: hundreds of times real time).
+//! Seeking goes back to the replayer's nearest keyframe and re-simulates from there (at most one
+//! keyframe interval: a few milliseconds).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -69,8 +70,8 @@ struct Playback<'r> {
     clock_start: Instant,
     last_snapshot: Option<Instant>,
     reported_divergence: bool,
-    /// The last seek asked for in the current batch of events: seeking backward re-simulates,
-    /// so a burst of seeks costs one re-simulation, not one each.
+    /// The last seek asked for in the current batch of events: a seek re-simulates from a
+    /// keyframe, so a burst of seeks costs one re-simulation, not one each.
     pending_seek: Option<u64>,
     replicator: Replicator,
     /// The frame of the tick shown now, once made.
