@@ -253,6 +253,7 @@ impl Server {
             liveness: Liveness::default(),
             admission: admission.clone(),
             drain_timeout: Duration::from_secs(front.args.drain_timeout),
+            conn_log: Default::default(),
         });
         let scheme = match &tls {
             Some(tls) => {

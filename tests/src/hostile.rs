@@ -103,8 +103,9 @@ impl ServerChild {
         // Read the log to the end, so the server never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Human lines end with the URL; JSON lines (`--log-format json`) close a string.
                 if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = found.send(rest.trim_end_matches('/').to_owned());
+                    let _ = found.send(rest.split('/').next().unwrap_or(rest).to_owned());
                 }
                 lines.lock().unwrap_or_else(PoisonError::into_inner).push(line);
             }

@@ -10,12 +10,14 @@
 //! writes it to the socket; world states become snapshot bytes there, through the shared
 //! [`delta_cache`]. For testing, a [`conditioner`] can sit between the upgraded socket and the
 //! WebSocket and delay both directions (`--sim-latency`, `--sim-jitter`). [`health`] answers
-//! `/healthz` and `/readyz` and holds the drain.
+//! `/healthz` and `/readyz` and holds the drain; [`conn_log`] writes each connection's first
+//! and last log line.
 
 pub mod admission;
 pub mod auth;
 pub mod chat_limit;
 pub mod conditioner;
+pub mod conn_log;
 pub mod connection;
 pub mod delta_cache;
 pub mod health;
@@ -141,4 +143,6 @@ pub struct NetContext {
     pub admission: Arc<admission::Admission>,
     /// `--drain-timeout`: how long a drain gives clients.
     pub drain_timeout: std::time::Duration,
+    /// Each connection's first and last line, rate-limited.
+    pub conn_log: conn_log::ConnLog,
 }

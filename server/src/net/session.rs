@@ -64,7 +64,9 @@ pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetConte
     let queue = Arc::new(SendQueue::with_capacity(capacity).counting_superseded(ctx.metrics.superseded()));
     ctx.registry.insert(client, queue.clone());
     let _ = ctx.to_sim.send(ToSim::Connected { client, addr });
-    tracing::debug!(%client, %addr, "connected");
+    ctx.conn_log.started(client, addr);
+    // The name the client joins under, for the line that ends the connection.
+    let name = Arc::new(std::sync::OnceLock::new());
     let (sink, stream) = ws.split();
     let mut reader = Reader {
         stream,
@@ -72,6 +74,7 @@ pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetConte
         state: ConnectionState::AwaitingHello,
         queue: queue.clone(),
         identity,
+        name: name.clone(),
         chat: ChatLimit::default(),
         budget: RateBudget::new(ctx.limits.messages_per_second, ctx.limits.message_burst),
         counted: ctx.metrics.client(),
@@ -108,7 +111,13 @@ pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetConte
         End::PeerGone => 0,
     };
     ctx.metrics.closed((close_code != 0).then_some(close_code));
-    tracing::debug!(%client, close_code, superseded = queue.superseded(), "disconnected");
+    let reason = match end {
+        End::Closed(reason) => format!("{reason:?}"),
+        End::PeerGone => "the client left".to_owned(),
+    };
+    let name = name.get().map(String::as_str);
+    ctx.conn_log.ended(client, addr, name, close_code, &reason);
+    tracing::debug!(%client, superseded = queue.superseded(), "disconnected");
 }
 
 /// How a session ended.
@@ -144,6 +153,8 @@ struct Reader {
     state: ConnectionState,
     queue: Arc<SendQueue>,
     identity: Identity,
+    /// Set once, from the `Hello` (or the token), for the connection's last log line.
+    name: Arc<std::sync::OnceLock<String>>,
     budget: RateBudget,
     chat: ChatLimit,
     /// This client in `arena_clients`, until the reader is dropped with the session.
@@ -230,6 +241,7 @@ impl Reader {
                         name.clone_from(token_name);
                     }
                     *spectate |= self.identity.role == Role::Spectator;
+                    let _ = self.name.set(name.clone());
                     self.counted.hello(*spectate);
                 }
                 let _ = self.ctx.to_sim.send(ToSim::Message { client: self.client, message });
