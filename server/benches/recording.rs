@@ -148,7 +148,7 @@ fn main() {
     );
 
     // Seeks to pseudo-random ticks, backward and forward, as a viewer dragging the slider.
-    let (kept, every) = replayer.keyframes();
+    let (kept, every, bytes) = replayer.keyframes();
     let mut state = 12345u64;
     let mut times = Vec::new();
     for _ in 0..200 {
@@ -163,8 +163,9 @@ fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let mean = times.iter().map(|d| ms(*d)).sum::<f64>() / times.len() as f64;
     println!(
-        "seek (200 random ticks, {kept} keyframes every {every} ticks): p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  \
+        "seek (200 random ticks, {kept} keyframes every {every} ticks, {:.1} MB): p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  \
          mean {mean:.2} ms",
+        bytes as f64 / 1e6,
         ms(times[times.len() / 2]),
         ms(times[(times.len() - 1) * 99 / 100]),
         ms(times[times.len() - 1]),

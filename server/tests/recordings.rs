@@ -258,8 +258,9 @@ fn seeking_through_keyframes_gives_the_straight_runs_digests() {
         let end = recording.ending.last_tick();
         let mut replayer = Replayer::new(&recording, true).expect("replayable");
         replayer.run_to(u64::MAX).expect("matches");
-        let (kept, every) = replayer.keyframes();
+        let (kept, every, bytes) = replayer.keyframes();
         assert_eq!((kept as u64, every), (end / 60 + 1, 60), "{name}: a keyframe a second, tick 0 included");
+        assert!(bytes > 0 && bytes < 8 << 20, "{name}: {bytes} bytes of keyframes");
         for target in [0, 1, 59, 60, 61, 250, 300, 301, 599, 600, 601, 777, end - 1, 10, 899, end, 420, 419] {
             let target = target.min(end);
             replayer.seek(target);

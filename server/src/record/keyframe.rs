@@ -136,9 +136,13 @@ impl Keyframe {
         self.tick
     }
 
-    /// Entities held (for sizing).
-    pub fn entity_count(&self) -> usize {
-        self.entities.len()
+    /// Roughly the memory it holds, in bytes (entities dominate; a player's extras are few).
+    pub fn approx_bytes(&self) -> usize {
+        let players = self.entities.iter().filter(|e| e.player.is_some()).count();
+        std::mem::size_of::<Keyframe>()
+            + self.entities.len() * std::mem::size_of::<EntityRecord>()
+            + players * (std::mem::size_of::<PlayerRecord>() + 64)
+            + self.history.iter().map(|(_, t)| 32 + t.len() * 16).sum::<usize>()
     }
 
     /// Puts `sim` back in this state.

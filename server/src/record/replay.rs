@@ -2,10 +2,11 @@
 //! events at their ticks, checked against every recorded digest. No sockets, no clock.
 //!
 //! Seeking: while it plays, the replayer keeps [`Keyframe`]s of the whole state, one every
-//! [`KEYFRAME_SECS`] of play at first. It keeps at most [`MAX_KEYFRAMES`]: when more are due, it
-//! drops every other one and takes them half as often from then on, so a long recording costs
-//! bounded memory (about 70 bytes per entity per keyframe: some 35 MB for a 1000-NPC crowd
-//! at the most). A seek goes to the last keyframe at or before its tick, unless it is already
+//! [`KEYFRAME_SECS`] of play at first. It keeps at most [`MAX_KEYFRAMES`], holding at most
+//! [`KEYFRAME_BUDGET_BYTES`] together: when more are due, it drops every other one and takes
+//! them half as often from then on, so a long recording costs bounded memory (some 70 bytes
+//! per entity per keyframe: 512 keyframes of a 1000-NPC crowd fit; a larger crowd gets fewer,
+//! further apart). A seek goes to the last keyframe at or before its tick, unless it is already
 //! between that keyframe and its tick, and steps from there: at most one keyframe interval of
 //! re-simulation for any tick already played past, and whatever lies between for a tick
 //! beyond.
@@ -101,6 +102,8 @@ impl std::fmt::Display for Divergence {
 pub const KEYFRAME_SECS: u64 = 1;
 /// Most keyframes kept; beyond, every other one goes and the interval doubles.
 pub const MAX_KEYFRAMES: usize = 512;
+/// Most memory all keyframes together may hold; beyond, they are thinned the same way.
+pub const KEYFRAME_BUDGET_BYTES: usize = 64 << 20;
 
 /// A simulation being driven by a recording.
 pub struct Replayer<'r> {
@@ -112,6 +115,8 @@ pub struct Replayer<'r> {
     keyframes: Vec<Keyframe>,
     /// Ticks between two keyframes (doubles as they are thinned).
     keyframe_every: u64,
+    /// What the keyframes hold, roughly (`Keyframe::approx_bytes`).
+    keyframe_bytes: usize,
 }
 
 impl<'r> Replayer<'r> {
@@ -139,8 +144,9 @@ impl<'r> Replayer<'r> {
         let mut sim = Simulation::new(settings, header.map.clone());
         sim.set_snapshots(false);
         let keyframes = vec![Keyframe::capture(&mut sim)];
+        let keyframe_bytes = keyframes.iter().map(Keyframe::approx_bytes).sum();
         let keyframe_every = KEYFRAME_SECS * u64::from(header.tick_rate.max(1));
-        Ok(Replayer { recording, sim, verify, checked: 0, keyframes, keyframe_every })
+        Ok(Replayer { recording, sim, verify, checked: 0, keyframes, keyframe_every, keyframe_bytes })
     }
 
     /// The recording.
@@ -189,17 +195,23 @@ impl<'r> Replayer<'r> {
         if !tick.is_multiple_of(self.keyframe_every) || tick <= newest {
             return;
         }
-        self.keyframes.push(Keyframe::capture(&mut self.sim));
-        if self.keyframes.len() > MAX_KEYFRAMES {
-            self.keyframe_every *= 2;
+        let keyframe = Keyframe::capture(&mut self.sim);
+        self.keyframe_bytes += keyframe.approx_bytes();
+        self.keyframes.push(keyframe);
+        // Tick 0's keyframe always stays (0 is a multiple of every interval).
+        while self.keyframes.len() > 1
+            && (self.keyframes.len() > MAX_KEYFRAMES || self.keyframe_bytes > KEYFRAME_BUDGET_BYTES)
+        {
+            self.keyframe_every = self.keyframe_every.saturating_mul(2);
             let every = self.keyframe_every;
             self.keyframes.retain(|k| k.tick().is_multiple_of(every));
+            self.keyframe_bytes = self.keyframes.iter().map(Keyframe::approx_bytes).sum();
         }
     }
 
-    /// Keyframes held now, and the ticks between two of them.
-    pub fn keyframes(&self) -> (usize, u64) {
-        (self.keyframes.len(), self.keyframe_every)
+    /// Keyframes held now, the ticks between two of them, and roughly the bytes they hold.
+    pub fn keyframes(&self) -> (usize, u64, usize) {
+        (self.keyframes.len(), self.keyframe_every, self.keyframe_bytes)
     }
 
     /// Replays up to `tick` (or the end), stopping at the first divergence.
