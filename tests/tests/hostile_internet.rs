@@ -65,6 +65,8 @@ fn spawn(secret: &std::path::Path) -> (ServerChild, SocketAddr) {
         .args(["--auth-secret-file", secret.to_str().expect("utf-8")])
         .args(["--max-connections", "150", "--max-connections-per-ip", "60", "--max-players", "6"])
         .args(["--handshake-timeout", "2"])
+        // SIGTERM closes at once: the witnesses check their 1001 (drains: tests/drain.rs).
+        .args(["--drain-timeout", "0"])
         .env("RUST_LOG", "warn,server::server=info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
