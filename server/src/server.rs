@@ -254,6 +254,7 @@ impl Server {
             admission: admission.clone(),
             drain_timeout: Duration::from_secs(front.args.drain_timeout),
             conn_log: Default::default(),
+            clients: Default::default(),
         });
         let scheme = match &tls {
             Some(tls) => {

@@ -217,6 +217,8 @@ pub enum DisconnectReason {
     ServerFull,
     /// More messages per second than a client ever needs (1008).
     RateLimited,
+    /// An administrator removed the client (4001); it should not reconnect by itself.
+    Kicked,
 }
 
 impl DisconnectReason {
@@ -230,6 +232,8 @@ impl DisconnectReason {
             DisconnectReason::Timeout | DisconnectReason::TooSlow | DisconnectReason::RateLimited => 1008,
             DisconnectReason::MessageTooBig => 1009,
             DisconnectReason::ServerFull => 1013,
+            // RFC 6455 leaves 4000-4999 to applications.
+            DisconnectReason::Kicked => 4001,
         }
     }
 }

@@ -34,7 +34,7 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// The close codes `shared/WIRE.md` documents, with the `Disconnect` reason that precedes
 /// each. Written out here rather than taken from `DisconnectReason::close_code`, so that the
 /// suite checks the server against the document, not against itself.
-pub const DOCUMENTED_CLOSES: [(DisconnectReason, u16); 10] = [
+pub const DOCUMENTED_CLOSES: [(DisconnectReason, u16); 11] = [
     (DisconnectReason::ServerShutdown, 1001),
     (DisconnectReason::VersionMismatch, 1002),
     (DisconnectReason::ProtocolViolation, 1002),
@@ -45,6 +45,7 @@ pub const DOCUMENTED_CLOSES: [(DisconnectReason, u16); 10] = [
     (DisconnectReason::MessageTooBig, 1009),
     (DisconnectReason::ServerFull, 1013),
     (DisconnectReason::RateLimited, 1008),
+    (DisconnectReason::Kicked, 4001),
 ];
 
 /// The close code WIRE.md gives for a `Disconnect` reason.

@@ -2,7 +2,7 @@
 // Welcome, apply each Snapshot to this socket's SnapshotDecoder, route Scoreboard/
 // ReplayStatus/Pong/Disconnect, ping every second for RTT, record the last close, and
 // reconnect with jittered exponential backoff (0.5 s → 8 s) — except after a
-// VersionMismatch, where retrying cannot help. A message that does not decode, or a
+// VersionMismatch, where retrying cannot help, or a kick. A message that does not decode, or a
 // snapshot that does not apply, breaks the delta chain: the socket is closed (4000, with the
 // reason logged) and the reconnect brings a keyframe. Corrupt state is never shown.
 import { PROTOCOL_VERSION, decodeServer, encodeClient } from './protocol.js';
@@ -202,7 +202,8 @@ export class Connection {
       }
       case 'Disconnect':
         this.disconnect = msg;
-        if (msg.reason === 'VersionMismatch') this.noReconnect = true;
+        // Retrying cannot help a version mismatch, and must not undo an administrator's kick.
+        if (msg.reason === 'VersionMismatch' || msg.reason === 'Kicked') this.noReconnect = true;
         console.warn(`server disconnect: ${msg.reason}: ${msg.message}`);
         break;
     }

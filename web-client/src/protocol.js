@@ -38,6 +38,7 @@ export const DISCONNECT_REASONS = Object.freeze([
   'MessageTooBig',
   'ServerFull',
   'RateLimited',
+  'Kicked',
 ]);
 export const REPLAY_COMMANDS = Object.freeze(['Play', 'Pause', 'Speed', 'Seek']);
 /** Playback speeds a replay server accepts, in percent of real time (others: close 1007). */

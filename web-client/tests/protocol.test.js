@@ -216,7 +216,7 @@ test('unknown variants and bad UTF-8 are refused', () => {
   assert.throws(() => decodeServer(fromHex('09')), /unknown ServerMessage variant 9/);
   assert.throws(() => decodeClient(fromHex('05')), /unknown ClientMessage variant 5/);
   assert.throws(() => decodeClient(fromHex('0304')), /unknown ReplayCommand variant 4/);
-  assert.throws(() => decodeServer(fromHex('030a')), /unknown DisconnectReason variant 10/);
+  assert.throws(() => decodeServer(fromHex('030b')), /unknown DisconnectReason variant 11/);
   assert.throws(() => decodeServer(fromHex('030001ff')), /not valid UTF-8/);
   assert.throws(() => encodeClient({ type: 'Nope' }), /unknown ClientMessage variant/);
 });

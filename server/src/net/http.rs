@@ -7,6 +7,9 @@
 //! - `GET /metrics`: Prometheus metrics (see [`crate::metrics::serve`] for who may scrape).
 //! - `GET /healthz`, `GET /readyz`: liveness and readiness (see [`super::health`]).
 //! - `POST /api/drain`: an admin starts a drain (see [`drain`]).
+//! - `GET /admin`: the operator's page (`web-client/admin.html`); its data come from
+//!   `GET /api/admin/state`, and `POST /api/admin/kick?client=N` closes a client with 4001
+//!   (both take an admin, see [`admin_refusal`]).
 //! - `GET`/`HEAD` anything else: the web client's static files, or 404.
 //!
 //! Other methods get 405. hyper itself answers 400 for a request that is not HTTP and 431 for
@@ -61,6 +64,12 @@ pub async fn route(
         (&Method::POST, "/api/announce") => announce(request, &conn, &ctx).await,
         (_, "/api/announce") => text(StatusCode::METHOD_NOT_ALLOWED, "POST an announcement here\n").with_allow("POST"),
         (&Method::POST, "/api/drain") => drain(&request, &conn, &ctx),
+        (&Method::GET | &Method::HEAD, "/admin") => match ctx.web.lookup("/admin.html").await {
+            Some(file) => body(StatusCode::OK, file.content_type, Bytes::from(file.body.into_owned())).no_store(),
+            None => text(StatusCode::NOT_FOUND, "not found\n"),
+        },
+        (&Method::GET | &Method::HEAD, "/api/admin/state") => admin_state(&request, &conn, &ctx),
+        (&Method::POST, "/api/admin/kick") => kick(&request, &conn, &ctx),
         (_, "/api/drain") => text(StatusCode::METHOD_NOT_ALLOWED, "POST to start a drain\n").with_allow("POST"),
         (&Method::GET | &Method::HEAD, "/healthz") => {
             if ctx.liveness.alive(ctx.stats.snapshot().tick) {
@@ -115,7 +124,6 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, ctx: Arc<NetCo
         return response;
     }
     let (head, body) = request.into_parts();
-
     let gate = Gate { origins: &ctx.origins, auth: ctx.auth.as_ref(), now: crate::record::writer::unix_now() };
     let accepted = match upgrade::check(&head, &gate) {
         Ok(accepted) => accepted,
@@ -177,6 +185,51 @@ fn drain(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> Http
     }
     let left = ctx.drain.deadline().map_or(0, health::seconds_left);
     text(StatusCode::ACCEPTED, &format!("draining: closing in {left} s\n"))
+}
+
+/// `GET /api/admin/state`: what the admin page plots and lists, as JSON: the time, the tick
+/// and its cumulative duration histogram (the page takes per-second percentiles from two
+/// reads), the process's CPU seconds, bytes sent to all clients so far, and the client table.
+fn admin_state(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> HttpResponse {
+    if let Some(refusal) = admin_refusal(request, conn, ctx) {
+        return refusal;
+    }
+    let stats = ctx.stats.snapshot();
+    let clients = ctx.clients.rows();
+    let state = serde_json::json!({
+        "unix_s": crate::record::writer::unix_now(),
+        "tick": stats.tick,
+        "tick_rate": stats.tick_rate,
+        "overruns": stats.overruns,
+        "tick_buckets_us": stats.buckets,
+        "cpu_s": crate::bench::child::cpu_seconds("self").ok(),
+        "bytes_out": ctx.clients.bytes_out(),
+        "draining": ctx.drain.is_draining(),
+        "clients": clients,
+    });
+    body(StatusCode::OK, "application/json", serde_json::to_vec(&state).unwrap_or_default().into()).no_store()
+}
+
+/// `POST /api/admin/kick?client=N`: closes client N with `Kicked` (4001). 404 if there is no
+/// such client, 400 without a client id.
+fn kick(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> HttpResponse {
+    if let Some(refusal) = admin_refusal(request, conn, ctx) {
+        return refusal;
+    }
+    let id = request
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("client="))
+        .and_then(|v| v.parse::<u32>().ok());
+    let Some(id) = id else { return text(StatusCode::BAD_REQUEST, "give the client as ?client=N\n") };
+    if ctx.clients.kick(crate::bridge::ClientId(id)) {
+        tracing::info!(addr = %conn.addr, client = id, "kicked by an administrator");
+        text(StatusCode::OK, &format!("client {id} kicked\n"))
+    } else {
+        text(StatusCode::NOT_FOUND, &format!("no client {id}\n"))
+    }
 }
 
 /// The admin API's access rules (see [`announce`]): the refusal to send, if the request breaks

@@ -16,6 +16,7 @@
 pub mod admission;
 pub mod auth;
 pub mod chat_limit;
+pub mod clients;
 pub mod conditioner;
 pub mod conn_log;
 pub mod connection;
@@ -145,4 +146,6 @@ pub struct NetContext {
     pub drain_timeout: std::time::Duration,
     /// Each connection's first and last line, rate-limited.
     pub conn_log: conn_log::ConnLog,
+    /// The sessions as the admin page lists them (and kicks them).
+    pub clients: clients::ClientBoard,
 }

@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, O
 
 use super::auth::Role;
 use super::chat_limit::ChatLimit;
+use super::clients::ClientInfo;
 use super::conditioner::Conditioned;
 use super::health;
 use super::send_queue::{MAX_RELIABLE_FRAMES, Outgoing, SendQueue};
@@ -65,8 +66,8 @@ pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetConte
     ctx.registry.insert(client, queue.clone());
     let _ = ctx.to_sim.send(ToSim::Connected { client, addr });
     ctx.conn_log.started(client, addr);
-    // The name the client joins under, for the line that ends the connection.
-    let name = Arc::new(std::sync::OnceLock::new());
+    // What the admin page shows of it; its name also goes in the connection's last log line.
+    let info = ctx.clients.insert(client, addr, queue.clone());
     let (sink, stream) = ws.split();
     let mut reader = Reader {
         stream,
@@ -74,7 +75,7 @@ pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetConte
         state: ConnectionState::AwaitingHello,
         queue: queue.clone(),
         identity,
-        name: name.clone(),
+        info: info.clone(),
         chat: ChatLimit::default(),
         budget: RateBudget::new(ctx.limits.messages_per_second, ctx.limits.message_burst),
         counted: ctx.metrics.client(),
@@ -84,7 +85,8 @@ pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetConte
         let end = reader.run().await;
         (end, reader)
     });
-    let mut writer = Writer { sink, client, queue: queue.clone(), baseline: None, ctx: ctx.clone() };
+    let mut writer =
+        Writer { sink, client, queue: queue.clone(), baseline: None, info: info.clone(), ctx: ctx.clone() };
     let (end, reader) = writer.run(&mut reading).await;
     let closed = matches!(end, End::Closed(_));
     // After our close, wait briefly for the peer's (RFC 6455, section 7.1.1).
@@ -115,8 +117,8 @@ pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetConte
         End::Closed(reason) => format!("{reason:?}"),
         End::PeerGone => "the client left".to_owned(),
     };
-    let name = name.get().map(String::as_str);
-    ctx.conn_log.ended(client, addr, name, close_code, &reason);
+    ctx.clients.remove(client);
+    ctx.conn_log.ended(client, addr, info.name.get().map(String::as_str), close_code, &reason);
     tracing::debug!(%client, superseded = queue.superseded(), "disconnected");
 }
 
@@ -153,8 +155,8 @@ struct Reader {
     state: ConnectionState,
     queue: Arc<SendQueue>,
     identity: Identity,
-    /// Set once, from the `Hello` (or the token), for the connection's last log line.
-    name: Arc<std::sync::OnceLock<String>>,
+    /// What the admin page shows of this client (its name is set from the `Hello`).
+    info: Arc<ClientInfo>,
     budget: RateBudget,
     chat: ChatLimit,
     /// This client in `arena_clients`, until the reader is dropped with the session.
@@ -195,7 +197,11 @@ impl Reader {
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) if !self.budget.take(Instant::now()) => {
                     Some((DisconnectReason::RateLimited, "too many messages per second".into()))
                 }
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_) | Message::Close(_))) => None,
+                Some(Ok(Message::Pong(_))) => {
+                    self.info.pong_received(&self.ctx.clients);
+                    None
+                }
+                Some(Ok(Message::Ping(_) | Message::Frame(_) | Message::Close(_))) => None,
                 Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
                     Some((DisconnectReason::MessageTooBig, format!("message of {size} bytes exceeds {max_size}")))
                 }
@@ -241,7 +247,8 @@ impl Reader {
                         name.clone_from(token_name);
                     }
                     *spectate |= self.identity.role == Role::Spectator;
-                    let _ = self.name.set(name.clone());
+                    let _ = self.info.name.set(name.clone());
+                    let _ = self.info.spectator.set(*spectate);
                     self.counted.hello(*spectate);
                 }
                 let _ = self.ctx.to_sim.send(ToSim::Message { client: self.client, message });
@@ -279,6 +286,7 @@ struct Writer {
     queue: Arc<SendQueue>,
     /// The last state written to this socket: the baseline of the next delta.
     baseline: Option<Arc<Frame>>,
+    info: Arc<ClientInfo>,
     ctx: Arc<NetContext>,
 }
 
@@ -310,7 +318,10 @@ impl Writer {
                     }
                     Ok((ReadEnd::PeerGone, _)) | Err(_) => return (End::PeerGone, ReaderState::Gone),
                 },
-                _ = pings.tick() => self.send(Message::Ping(Bytes::from_static(b"hb"))).await,
+                _ = pings.tick() => {
+                    self.info.ping_sent(&self.ctx.clients);
+                    self.send(Message::Ping(Bytes::from_static(b"hb"))).await
+                }
                 deadline = &mut draining, if !warned => {
                     // Once: the client shows how long it has, then gets 1001 at shutdown.
                     warned = true;
@@ -348,6 +359,7 @@ impl Writer {
 
     /// Writes one binary message, in fragments of [`FRAGMENT_BYTES`] if it is longer.
     async fn send_binary(&mut self, bytes: Bytes) -> Result<(), ()> {
+        self.ctx.clients.sent(&self.info, bytes.len());
         if bytes.len() <= FRAGMENT_BYTES {
             return self.send(Message::Binary(bytes)).await;
         }

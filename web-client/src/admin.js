@@ -1,0 +1,142 @@
+// The operator's page (/admin): polls GET /api/admin/state every second, plots tick time
+// (p50/p99 of that second, from the tick-duration histogram), clients, bytes out per second
+// and CPU with uPlot (vendored in vendor/uplot/, served by the binary, no CDN), and lists the
+// clients with a kick button (POST /api/admin/kick?client=N: the client is closed with 4001).
+// With auth on, open it as /admin?token=ADMIN_TOKEN; the token leaves the address bar and is
+// sent as `Authorization: Bearer`. Names and addresses are shown with textContent only.
+import uPlot from '../vendor/uplot/uPlot.esm.js';
+import { histogramQuantile, histogramSince } from './admin-stats.js';
+
+const POLL_MS = 1000;
+/** Points kept per plot: ten minutes at one a second. */
+const KEEP = 600;
+
+function takeToken() {
+  const params = new URLSearchParams(location.search);
+  const fromUrl = params.get('token');
+  if (fromUrl) {
+    sessionStorage.setItem('arena.admin.token', fromUrl);
+    params.delete('token');
+    const rest = params.toString();
+    history.replaceState(null, '', location.pathname + (rest ? `?${rest}` : '') + location.hash);
+    return fromUrl;
+  }
+  return sessionStorage.getItem('arena.admin.token');
+}
+
+const token = takeToken();
+const headers = token ? { Authorization: `Bearer ${token}` } : {};
+const message = document.getElementById('message');
+const summary = document.getElementById('summary');
+const tbody = document.querySelector('#clients tbody');
+
+const data = { t: [], p50: [], p99: [], clients: [], bytes: [], cpu: [] };
+
+function plot(id, series, yLabel) {
+  const opts = {
+    width: 470,
+    height: 180,
+    series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 1.5 }))],
+    axes: [{ stroke: '#aaa' }, { stroke: '#aaa', label: yLabel }],
+    legend: { show: true },
+  };
+  return new uPlot(opts, [[], ...series.map(() => [])], document.getElementById(id));
+}
+
+const charts = {
+  tick: plot('plot-tick', [['p50', '#6cf'], ['p99', '#f96']], 'ms'),
+  clients: plot('plot-clients', [['clients', '#9e6']], ''),
+  bytes: plot('plot-bytes', [['bytes/s', '#c8f']], 'B/s'),
+  cpu: plot('plot-cpu', [['CPU %', '#fc6']], '%'),
+};
+
+let previous = null;
+
+function push(key, value) {
+  data[key].push(value);
+  if (data[key].length > KEEP) data[key].shift();
+}
+
+function render(state, now) {
+  const dt = previous ? Math.max((now - previous.at) / 1000, 0.001) : null;
+  const seconds = histogramSince(state.tick_buckets_us, previous?.state.tick_buckets_us ?? []);
+  push('t', now / 1000);
+  push('p50', histogramQuantile(seconds, 0.5));
+  push('p99', histogramQuantile(seconds, 0.99));
+  push('clients', state.clients.length);
+  push('bytes', dt === null ? null : Math.max(0, state.bytes_out - previous.state.bytes_out) / dt);
+  const cpu = state.cpu_s;
+  push('cpu', dt === null || cpu === null || previous.state.cpu_s === null ? null : ((cpu - previous.state.cpu_s) / dt) * 100);
+  charts.tick.setData([data.t, data.p50, data.p99]);
+  charts.clients.setData([data.t, data.clients]);
+  charts.bytes.setData([data.t, data.bytes]);
+  charts.cpu.setData([data.t, data.cpu]);
+
+  const before = new Map((previous?.state.clients ?? []).map((c) => [c.client, c]));
+  tbody.replaceChildren(
+    ...state.clients.map((c) => {
+      const tr = document.createElement('tr');
+      tr.dataset.client = String(c.client);
+      const rate = dt !== null && before.has(c.client) ? Math.max(0, c.bytes_out - before.get(c.client).bytes_out) / dt : null;
+      const cells = [
+        [String(c.client), 'num'],
+        [c.name ?? '–', ''],
+        [c.name === null ? 'joining' : c.spectator ? 'spectator' : 'player', ''],
+        [c.addr, ''],
+        [c.rtt_ms === null ? '–' : c.rtt_ms.toFixed(1), 'num'],
+        [rate === null ? '–' : Math.round(rate).toString(), 'num'],
+        [String(c.superseded), 'num'],
+      ];
+      for (const [text, cls] of cells) {
+        const td = document.createElement('td');
+        td.textContent = text;
+        if (cls) td.className = cls;
+        tr.append(td);
+      }
+      const td = document.createElement('td');
+      const button = document.createElement('button');
+      button.textContent = 'kick';
+      button.addEventListener('click', () => kick(c.client));
+      td.append(button);
+      tr.append(td);
+      return tr;
+    }),
+  );
+  summary.textContent = `· tick ${state.tick} · ${state.clients.length} clients · ${state.overruns} overruns${state.draining ? ' · draining' : ''}`;
+  previous = { state, at: now };
+}
+
+async function poll() {
+  try {
+    const response = await fetch('api/admin/state', { headers, cache: 'no-store' });
+    if (!response.ok) {
+      message.textContent = `${response.status}: ${(await response.text()).trim()}` +
+        (response.status === 401 ? ' (open this page as /admin?token=ADMIN_TOKEN)' : '');
+      return;
+    }
+    message.textContent = '';
+    render(await response.json(), performance.now());
+  } catch (err) {
+    message.textContent = `cannot reach the server: ${err.message}`;
+  }
+}
+
+async function kick(client) {
+  const response = await fetch(`api/admin/kick?client=${client}`, { method: 'POST', headers });
+  message.textContent = response.ok ? '' : `kick: ${response.status} ${(await response.text()).trim()}`;
+  poll();
+}
+
+// Read-only hook for tests and the console.
+window.admin = Object.freeze({
+  /** Points in the plots so far. */
+  points: () => data.t.length,
+  /** Points of the tick p99 series that hold a value. */
+  tickPoints: () => data.p99.filter((v) => v !== null).length,
+  /** Client ids in the table. */
+  clients: () => [...tbody.querySelectorAll('tr')].map((tr) => Number(tr.dataset.client)),
+  kick,
+});
+
+poll();
+setInterval(poll, POLL_MS);
