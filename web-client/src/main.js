@@ -206,6 +206,10 @@ window.game = Object.freeze({
   get lastClose() {
     return conn.lastClose ? { ...conn.lastClose } : null;
   },
+  /** When the last close happened (performance.now()), or null. */
+  get lastCloseAt() {
+    return conn.lastCloseAt ?? null;
+  },
   /** Draining warnings received, oldest first: { seconds, at } (at: performance.now()). */
   get drainWarnings() {
     return drainWarnings.map((w) => ({ ...w }));

@@ -45,6 +45,7 @@ export class Connection {
     this.welcome = null;
     this.rtt = null;
     this.lastClose = null;
+    this.lastCloseAt = null;
     /** The last Disconnect the server sent on the current socket, if any. */
     this.disconnect = null;
     /** Time (performance.now) of the next reconnect attempt, or null. */
@@ -243,7 +244,8 @@ export class Connection {
     // The close reason is what the server put in the close frame; fall back to its Disconnect.
     const d = this.disconnect;
     const text = reason || (d ? `${d.reason}${d.message ? `: ${d.message}` : ''}` : '');
-    this.lastClose = { code, reason: text, at: performance.now() };
+    this.lastClose = { code, reason: text };
+    this.lastCloseAt = performance.now();
     this.setState('closed');
     let retryIn = null;
     if (!this.noReconnect) {

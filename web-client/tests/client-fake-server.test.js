@@ -49,7 +49,7 @@ describe('client against a scripted fake server', { timeout: HARD_TIMEOUT_MS }, 
   test('an undecodable message makes the page reconnect and log why; text frames are ignored', async () => {
     const { page, client } = await connectedPage('garbage');
     client.peer.frame(0x1, Buffer.from('hello')); // text frame: not a game message, ignored
-    client.peer.send(new Uint8Array([0x08])); // unknown variant: the stream cannot be followed
+    client.peer.send(new Uint8Array([0x09])); // unknown variant: the stream cannot be followed
     await pollPage(page, () => window.game.decodeErrors === 1, { what: 'one decode error counted' });
     const again = await poll(() => server.clients.find((c) => c.name === 'garbage' && c !== client && c.baseline), {
       what: 'a new connection of the same page, with a keyframe sent',
@@ -59,7 +59,7 @@ describe('client against a scripted fake server', { timeout: HARD_TIMEOUT_MS }, 
       what: 'playing again on the new connection',
     });
     assert.deepEqual(pageErrors(page), []);
-    assert.ok(page.problems.some((p) => p.includes('unknown ServerMessage variant 8')), 'the reason is logged');
+    assert.ok(page.problems.some((p) => p.includes('unknown ServerMessage variant 9')), 'the reason is logged');
     await page.close();
   });
 
