@@ -49,7 +49,8 @@ pub fn run_to(args: &ReplayArgs, out: &mut impl Write) -> ExitCode {
             );
         }
     }
-    let mut replayer = match Replayer::new(&recording, !args.no_verify) {
+    // Straight through, never seeking: no keyframes to keep.
+    let mut replayer = match Replayer::new(&recording, !args.no_verify).map(Replayer::without_keyframes) {
         Ok(replayer) => replayer,
         Err(e) => {
             eprintln!("error: {e}");

@@ -117,6 +117,9 @@ pub struct Replayer<'r> {
     keyframe_every: u64,
     /// What the keyframes hold, roughly (`Keyframe::approx_bytes`).
     keyframe_bytes: usize,
+    /// Whether keyframes are taken beyond tick 0's (off for a straight verification run,
+    /// which never seeks: see [`Replayer::without_keyframes`]).
+    keyframes_on: bool,
 }
 
 impl<'r> Replayer<'r> {
@@ -146,7 +149,23 @@ impl<'r> Replayer<'r> {
         let keyframes = vec![Keyframe::capture(&mut sim)];
         let keyframe_bytes = keyframes.iter().map(Keyframe::approx_bytes).sum();
         let keyframe_every = KEYFRAME_SECS * u64::from(header.tick_rate.max(1));
-        Ok(Replayer { recording, sim, verify, checked: 0, keyframes, keyframe_every, keyframe_bytes })
+        Ok(Replayer {
+            recording,
+            sim,
+            verify,
+            checked: 0,
+            keyframes,
+            keyframe_every,
+            keyframe_bytes,
+            keyframes_on: true,
+        })
+    }
+
+    /// Takes no keyframes: for a run straight through (verification), which never seeks back
+    /// and so need not pay for them in time or memory. A seek still works, from tick 0.
+    pub fn without_keyframes(mut self) -> Self {
+        self.keyframes_on = false;
+        self
     }
 
     /// The recording.
@@ -190,6 +209,9 @@ impl<'r> Replayer<'r> {
 
     /// Takes a keyframe if one is due at this tick and not taken yet; thins them when too many.
     fn keep_keyframe(&mut self) {
+        if !self.keyframes_on {
+            return;
+        }
         let tick = self.sim.tick();
         let newest = self.keyframes.last().map_or(0, Keyframe::tick);
         if !tick.is_multiple_of(self.keyframe_every) || tick <= newest {
