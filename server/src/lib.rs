@@ -26,6 +26,7 @@
 //!
 //! Also: [`config`] (the CLI), [`map`] (arena files), [`server`] (start and shutdown),
 //! [`setup_cli`] (`server token`, `server cert`).
+//! [`splitmix`] is the randomness outside the simulation (link conditioner, bots).
 
 pub mod bench;
 pub mod bots;
@@ -39,6 +40,7 @@ pub mod record;
 pub mod server;
 pub mod setup_cli;
 pub mod sim;
+pub mod splitmix;
 
 pub use config::Config;
 pub use server::{Server, StartError};

@@ -30,6 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use super::Mode;
 use super::stats::{ClientSlot, Shared};
 use crate::net::conditioner::{self, Conditioned, LinkConditioner};
+use crate::splitmix::SplitMix;
 
 /// Variant indices of `ServerMessage` (the first byte of each message: bincode writes indices
 /// below 251 as one byte).
@@ -145,26 +146,6 @@ async fn connect(common: &Common, index: usize) -> Result<Ws, String> {
             e => format!("handshake: {e}"),
         })?;
     Ok(ws)
-}
-
-/// A tiny deterministic generator for input directions (SplitMix64): no dependency, and runs
-/// are repeatable.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-π, π).
-    fn angle(&mut self) -> f32 {
-        let unit = (self.next() >> 40) as f32 / (1u64 << 24) as f32;
-        (unit * 2.0 - 1.0) * std::f32::consts::PI
-    }
 }
 
 /// How a session loop ended.

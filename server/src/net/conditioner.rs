@@ -28,6 +28,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
+use crate::splitmix::SplitMix;
+
 /// Bytes one direction may hold back. Past it the pump stops reading that direction, which
 /// leaves the rest in the kernel's buffers and pushes back on the sender as TCP does.
 pub const MAX_HELD_BYTES: usize = 4 * 1024 * 1024;
@@ -85,20 +87,6 @@ pub fn seed_for(addr: SocketAddr) -> u64 {
     ip.rotate_left(16) ^ u64::from(addr.port())
 }
 
-/// SplitMix64: a tiny, well-mixed generator; any seed (0 included) is fine.
-#[derive(Debug, Clone)]
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 /// Gives each chunk of one direction its release time. Pure apart from its generator: no
 /// clock, no I/O, so the rules are unit-tested directly.
 #[derive(Debug, Clone)]
@@ -128,7 +116,7 @@ impl Conditioner {
             return Duration::from_micros(self.latency_us);
         }
         // The modulo's bias is below 2^-40 for any jitter the flags allow.
-        let offset = self.rng.next() % (2 * self.jitter_us + 1);
+        let offset = self.rng.next_u64() % (2 * self.jitter_us + 1);
         Duration::from_micros((self.latency_us + offset).saturating_sub(self.jitter_us))
     }
 

@@ -26,6 +26,7 @@ use crate::sim::geometry::{segment_hits_circle, segment_hits_rect};
 use crate::sim::rules::{
     PLAYER_RADIUS, PROJECTILE_DAMAGE, PROJECTILE_LIFETIME_SECS, PROJECTILE_RADIUS, PROJECTILE_SPEED,
 };
+use crate::splitmix::SplitMix;
 
 /// A shooter closes in to this distance before firing.
 pub const RANGE: f32 = 350.0;
@@ -182,19 +183,6 @@ fn binary(message: &ClientMessage) -> Result<Message, String> {
     codec::encode(message).map(|b| Message::Binary(b.into())).map_err(|e| e.to_string())
 }
 
-/// A tiny deterministic generator (SplitMix64) for turn times.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 struct Bot {
     map: MapData,
     tick_rate: u16,
@@ -342,7 +330,7 @@ impl Bot {
             Role::Target => {
                 if self.ticks >= self.turn_at {
                     self.strafe = -self.strafe;
-                    self.turn_at = self.ticks + 30 + self.rng.next() % 31;
+                    self.turn_at = self.ticks + 30 + self.rng.next_u64() % 31;
                 }
                 movement = Vec2::new(self.strafe, 0.0);
             }
@@ -397,7 +385,7 @@ impl Bot {
         }
         let straight = to.normalize_or_zero();
         if self.stuck >= 5 {
-            let side = if self.rng.next().is_multiple_of(2) { 1.0 } else { -1.0 };
+            let side = if self.rng.next_u64().is_multiple_of(2) { 1.0 } else { -1.0 };
             let along = straight.perp() * side;
             self.detour = Some((along, self.ticks + 60));
             self.stuck = 0;
