@@ -17,35 +17,12 @@ use shared::snapshot::interest::{Grid, Interest, View};
 use shared::snapshot::{ClientState, Frame, Replicator, Snapshot};
 use shared::{EntityKind, EntityState, ServerMessage, codec};
 
-/// splitmix64, as in `snapshot_props.rs`.
-struct Rng(u64);
+mod common;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn f32(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (self.next() >> 40) as f32 / (1u64 << 24) as f32 * (hi - lo)
-    }
-    fn vel(&mut self) -> Vec2 {
-        let speed = [100.0, 200.0, 600.0][self.below(3) as usize];
-        let angle = self.f32(0.0, std::f32::consts::TAU);
-        Vec2::new(angle.cos(), angle.sin()) * speed
-    }
-    fn point(&mut self) -> Vec2 {
-        Vec2::new(self.f32(0.0, 2000.0), self.f32(0.0, 2000.0))
-    }
-}
+use common::Rng;
+
+/// Speeds the random worlds' entities move at.
+const SPEEDS: [f32; 3] = [100.0, 200.0, 600.0];
 
 /// Clients 1 to 4 may own a player and shots; client 5 is a spectator.
 const CLIENTS: u32 = 5;
@@ -58,7 +35,7 @@ struct World {
 impl World {
     fn spawn(&mut self, rng: &mut Rng, kind: EntityKind, owner: u32, pos: Vec2) {
         self.next_id += 1;
-        let vel = if rng.chance(60) { rng.vel() } else { Vec2::ZERO };
+        let vel = if rng.chance(60) { rng.vel_among(&SPEEDS) } else { Vec2::ZERO };
         let health = if kind == EntityKind::Player { 100 } else { 0 };
         let state = EntityState { id: self.next_id, kind, pos, vel, aim: 0.0, health, owner };
         self.entities.insert(state.id, state);
@@ -97,7 +74,7 @@ impl World {
             e.pos += e.vel * dt;
             match rng.below(150) {
                 0 => e.vel = Vec2::ZERO,
-                1 => e.vel = rng.vel(),
+                1 => e.vel = rng.vel_among(&SPEEDS),
                 2 => e.pos = rng.point(),
                 _ => {}
             }

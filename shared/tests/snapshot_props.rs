@@ -19,32 +19,12 @@ use serde_json::{Value, json};
 use shared::snapshot::{ClientState, Frame, Replicator, Snapshot, SnapshotError};
 use shared::{EntityKind, EntityState, ServerMessage, codec};
 
-/// splitmix64: small, seedable, good enough to drive the cases.
-struct Rng(u64);
+mod common;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn f32(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (self.next() >> 40) as f32 / (1u64 << 24) as f32 * (hi - lo)
-    }
-    fn vel(&mut self) -> Vec2 {
-        let speed = [100.0, 200.0, 600.0, 33.3][self.below(4) as usize];
-        let angle = self.f32(0.0, std::f32::consts::TAU);
-        Vec2::new(angle.cos(), angle.sin()) * speed
-    }
-}
+use common::Rng;
+
+/// Speeds the random worlds' entities move at.
+const SPEEDS: [f32; 4] = [100.0, 200.0, 600.0, 33.3];
 
 /// A toy world with the behaviours the encoder must survive.
 struct World {
@@ -61,7 +41,7 @@ impl World {
         let kind = [EntityKind::Player, EntityKind::Npc, EntityKind::Projectile][rng.below(3) as usize];
         // Mostly consecutive ids, sometimes a jump (ids are never reused).
         self.next_id += if rng.chance(20) { 1 + rng.below(100_000) as u32 } else { 1 };
-        let vel = if rng.chance(50) { rng.vel() } else { Vec2::ZERO };
+        let vel = if rng.chance(50) { rng.vel_among(&SPEEDS) } else { Vec2::ZERO };
         let state = EntityState {
             id: self.next_id,
             kind,
@@ -86,7 +66,7 @@ impl World {
             e.pos += e.vel * dt;
             match rng.below(200) {
                 0 => e.vel = Vec2::ZERO,
-                1 => e.vel = rng.vel(),
+                1 => e.vel = rng.vel_among(&SPEEDS),
                 2 => e.vel.x = -e.vel.x,
                 3 => e.pos = Vec2::new(rng.f32(0.0, 2000.0), rng.f32(0.0, 2000.0)),
                 4 => e.aim = rng.f32(-PI, PI),
@@ -186,7 +166,7 @@ fn quiet_worlds_cost_nothing() {
             id,
             kind: EntityKind::Npc,
             pos: Vec2::new(rng.f32(800.0, 1200.0), rng.f32(800.0, 1200.0)),
-            vel: if id % 2 == 0 { rng.vel() * 0.5 } else { Vec2::ZERO },
+            vel: if id % 2 == 0 { rng.vel_among(&SPEEDS) * 0.5 } else { Vec2::ZERO },
             aim: 0.0,
             health: 0,
             owner: 0,
