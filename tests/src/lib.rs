@@ -13,7 +13,6 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use server::net::NetLimits;
 use server::{Config, Server};
-use shared::snapshot::quant::{aim_to_radians, pos_to_world, vel_to_world};
 use shared::snapshot::{ClientState, EntityRecord};
 use shared::{
     ClientMessage, DisconnectReason, EntityState, Input, PROTOCOL_VERSION, ScoreEntry, ServerMessage, Welcome, codec,
@@ -64,16 +63,7 @@ pub struct Snapshot {
 
 /// A record in world units at `tick`.
 pub fn to_world(record: &EntityRecord, tick: u64, tick_rate: u16) -> EntityState {
-    let [x, y] = record.pos_at(tick, tick_rate);
-    EntityState {
-        id: record.id,
-        kind: record.kind,
-        pos: pos_to_world([x as i32, y as i32]),
-        vel: vel_to_world(record.vel),
-        aim: aim_to_radians(record.aim),
-        health: record.health,
-        owner: record.owner,
-    }
+    record.to_state(tick, tick_rate)
 }
 
 impl Snapshot {

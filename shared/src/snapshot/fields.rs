@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::SnapshotError;
 use super::quant::{MAX_ELAPSED, MAX_POS, MAX_VEL};
 use super::wire::{Source, get_varint, get_zigzag, put_varint, put_zigzag};
-use crate::state::EntityKind;
+use crate::state::{EntityKind, EntityState};
 
 /// The quantized replicated state of one entity: what a client holds after decoding, and
 /// what the server's dead-reckoning model holds for it.
@@ -45,6 +45,21 @@ impl EntityRecord {
     /// Its position at `tick`, in position units (dead reckoning, see `quant::extrapolate`).
     pub fn pos_at(&self, tick: u64, tick_rate: u16) -> [i64; 2] {
         super::quant::extrapolate(self.pos, self.vel, self.base_tick, tick, tick_rate)
+    }
+
+    /// The entity as a client sees it at `tick`, in world units: its dead-reckoned position,
+    /// its velocity and aim unquantized.
+    pub fn to_state(&self, tick: u64, tick_rate: u16) -> EntityState {
+        let [x, y] = self.pos_at(tick, tick_rate);
+        EntityState {
+            id: self.id,
+            kind: self.kind,
+            pos: super::quant::pos_to_world([x as i32, y as i32]),
+            vel: super::quant::vel_to_world(self.vel),
+            aim: super::quant::aim_to_radians(self.aim),
+            health: self.health,
+            owner: self.owner,
+        }
     }
 
     /// Whether the motion (position, velocity, base tick) equals `other`'s.

@@ -13,7 +13,6 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use glam::Vec2;
 use shared::snapshot::ClientState;
-use shared::snapshot::quant::{pos_to_world, vel_to_world};
 use shared::{Buttons, ClientMessage, EntityKind, Input, MapData, PROTOCOL_VERSION, ServerMessage, codec};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -257,14 +256,8 @@ impl Bot {
                     .entities()
                     .iter()
                     .map(|r| {
-                        let [x, y] = r.pos_at(tick, rate);
-                        Seen {
-                            id: r.id,
-                            kind: r.kind,
-                            pos: pos_to_world([x as i32, y as i32]),
-                            vel: vel_to_world(r.vel),
-                            health: r.health,
-                        }
+                        let e = r.to_state(tick, rate);
+                        Seen { id: e.id, kind: e.kind, pos: e.pos, vel: e.vel, health: e.health }
                     })
                     .collect();
                 if let Some(own) = seen.iter().find(|e| e.id == self.entity_id) {
