@@ -69,6 +69,9 @@ pub enum Delivery {
     /// A `ReplayStatus`, which supersedes its predecessor: an unsent one is replaced by the
     /// newest. (Snapshots have a slot of their own: see `net::send_queue`.)
     LatestStatus,
+    /// A chat line: sent in order, but a reader that falls behind loses the oldest lines past a
+    /// small cap instead of being disconnected (chat is not game-critical).
+    Chat,
 }
 
 /// One encoded WebSocket binary message.
@@ -84,6 +87,11 @@ impl OutFrame {
     /// A frame sent reliably, in order.
     pub fn reliable(bytes: impl Into<Bytes>) -> Self {
         OutFrame { bytes: bytes.into(), delivery: Delivery::Reliable }
+    }
+
+    /// A chat line (see [`Delivery::Chat`]).
+    pub fn chat(bytes: impl Into<Bytes>) -> Self {
+        OutFrame { bytes: bytes.into(), delivery: Delivery::Chat }
     }
 }
 

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::bench::BenchCommand;
 use crate::bots::BotsArgs;
+use crate::net::admission::ConnectRate;
 use crate::net::auth::Role;
 use crate::net::conditioner::LinkConditioner;
 use crate::net::tls::TlsSource;
@@ -43,6 +44,7 @@ pub enum LogFormat {
 
 /// Subcommands.
 #[derive(Subcommand, Debug, Clone)]
+#[expect(clippy::large_enum_variant, reason = "parsed once at start; boxing would only add noise at every use")]
 pub enum Command {
     /// Replay a recording: verify it as fast as possible, or serve it to browsers (--serve).
     Replay(ReplayArgs),
@@ -82,9 +84,30 @@ pub struct FrontArgs {
     /// allows any). Default: the server's own origin and localhost/127.0.0.1/[::1] pages.
     #[arg(long, value_name = "ORIGIN")]
     pub allowed_origin: Vec<String>,
-    /// Most simultaneous connections from one IP address; more get HTTP 429 (0: no limit).
+    /// Most simultaneous connections from one IP address (an IPv6 /64 counts as one); more
+    /// get HTTP 429 (0: no limit).
     #[arg(long, default_value_t = 64)]
     pub max_connections_per_ip: u32,
+    /// New connections a second from one address, after a burst of --connect-burst-per-ip;
+    /// faster ones are answered 429 and closed at once (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub connect_rate_per_ip: u32,
+    /// New connections from one address at once, before --connect-rate-per-ip applies.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub connect_burst_per_ip: u32,
+    /// A reverse proxy whose `Forwarded` / `X-Forwarded-For` headers name the client, as a
+    /// network (`127.0.0.1`, `10.0.0.0/8`, `fd00::/8`; repeatable). Per-address limits, logs and
+    /// the admin page then use the client's address. Without it those headers are ignored.
+    #[arg(long, value_name = "CIDR")]
+    pub trusted_proxy: Vec<String>,
+    /// With auth on, most WebSocket sessions one token's name (`sub`) holds at once; a further
+    /// one is refused with HTTP 409 (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub max_sessions_per_name: u32,
+    /// Chat lines a second from all clients together; beyond, lines are dropped and their
+    /// senders told.
+    #[arg(long, value_name = "N", default_value_t = crate::net::chat_limit::SERVER_LINES_PER_SECOND, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub chat_lines_per_second: u32,
     /// Seconds a connection has to complete its TLS handshake and send its HTTP request head.
     #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub handshake_timeout: u64,
@@ -104,7 +127,8 @@ pub struct FrontArgs {
 }
 
 impl Default for FrontArgs {
-    /// The flags' defaults: plain HTTP, open, default origins, 64 per address, 5 s, 30 s.
+    /// The flags' defaults: plain HTTP, open, default origins, 64 per address (20 at once, then
+    /// 10 a second), no trusted proxy, 2 sessions per name, 20 chat lines a second, 5 s, 30 s.
     fn default() -> Self {
         FrontArgs {
             tls_cert: None,
@@ -114,6 +138,11 @@ impl Default for FrontArgs {
             auth_secret_file: None,
             allowed_origin: Vec::new(),
             max_connections_per_ip: 64,
+            connect_rate_per_ip: 10,
+            connect_burst_per_ip: 20,
+            trusted_proxy: Vec::new(),
+            max_sessions_per_name: 2,
+            chat_lines_per_second: crate::net::chat_limit::SERVER_LINES_PER_SECOND,
             handshake_timeout: 5,
             drain_timeout: 30,
             sim_latency: 0,
@@ -129,6 +158,14 @@ impl FrontArgs {
             (Some(cert), Some(key)) => Some(TlsSource::Files { cert: cert.clone(), key: key.clone() }),
             _ if self.tls_self_signed => Some(TlsSource::SelfSigned(self.tls_name.clone())),
             _ => None,
+        }
+    }
+
+    /// The connection rate per address --connect-rate-per-ip and --connect-burst-per-ip describe.
+    pub fn connect_rate(&self) -> ConnectRate {
+        match self.connect_rate_per_ip {
+            0 => ConnectRate::OFF,
+            rate => ConnectRate { per_second: f64::from(rate), burst: f64::from(self.connect_burst_per_ip) },
         }
     }
 

@@ -25,6 +25,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Response, StatusCode};
 use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use shared::DisconnectReason;
 
 use crate::net::auth::{Role, Secret, TokenError};
 use crate::net::upgrade;
@@ -74,6 +75,9 @@ pub mod name {
     pub const RECORDING_BYTES: &str = "arena_recording_written_bytes_total";
     /// Gauge: messages queued for the recording writer (about one per tick it is behind).
     pub const RECORDING_QUEUE: &str = "arena_recording_queue_messages";
+    /// Counter: chat lines dropped, by `reason`: `slow_reader` (past a reader's queue of chat
+    /// lines, oldest first), `server_budget` (over `--chat-lines-per-second`).
+    pub const CHAT_DROPPED: &str = "arena_chat_lines_dropped_total";
     /// Gauge: 1 once recording stopped because the writer fell too far behind.
     pub const RECORDING_STOPPED: &str = "arena_recording_stopped";
     /// Gauge, always 1: labels `version`, `protocol_version`, `sim_version`.
@@ -94,6 +98,7 @@ pub enum ClientState {
 
 const CLIENT_STATES: [&str; 3] = ["connecting", "playing", "spectating"];
 const ENTITY_KINDS: [&str; 3] = ["player", "npc", "projectile"];
+const CHAT_DROP_REASONS: [&str; 2] = ["slow_reader", "server_budget"];
 
 /// Every metric handle, registered once; shared by the network layer and the simulation
 /// thread.
@@ -110,6 +115,7 @@ pub struct Metrics {
     frames_out: Counter,
     bytes_out: Counter,
     superseded: Counter,
+    chat_dropped: [Counter; 2],
     recording_bytes: Counter,
     recording_queue: Gauge,
     recording_stopped: Gauge,
@@ -138,6 +144,11 @@ impl Metrics {
         describe(r, name::BYTES_OUT, "WebSocket bytes sent.");
         describe(r, name::CLOSES, "Sessions ended, by close code (none: the peer left or the socket failed).");
         describe(r, name::SUPERSEDED, "World states replaced unsent in a slow client's queue.");
+        describe(
+            r,
+            name::CHAT_DROPPED,
+            "Chat lines dropped: past a slow reader's queue, or over the server's chat budget.",
+        );
         describe(r, name::RECORDING_BYTES, "Bytes of the recording file on disk.");
         describe(r, name::RECORDING_QUEUE, "Messages queued for the recording writer (its lag, about one per tick).");
         describe(r, name::RECORDING_STOPPED, "1 once recording stopped because the writer fell behind.");
@@ -159,6 +170,8 @@ impl Metrics {
             frames_out: counter(r, name::FRAMES_OUT, vec![]),
             bytes_out: counter(r, name::BYTES_OUT, vec![]),
             superseded: counter(r, name::SUPERSEDED, vec![]),
+            chat_dropped: CHAT_DROP_REASONS
+                .map(|reason| counter(r, name::CHAT_DROPPED, vec![Label::new("reason", reason)])),
             recording_bytes: counter(r, name::RECORDING_BYTES, vec![]),
             recording_queue: gauge(r, name::RECORDING_QUEUE, vec![]),
             recording_stopped: gauge(r, name::RECORDING_STOPPED, vec![]),
@@ -166,6 +179,11 @@ impl Metrics {
             handle,
             recorder,
         });
+        // Every documented close code has a series from the start, so an alert on one has
+        // something to read before the first close.
+        for code in DisconnectReason::ALL.iter().map(|r| Some(r.close_code())).chain([None]) {
+            metrics.closes(code).increment(0);
+        }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(upkeep(Arc::downgrade(&metrics)));
         }
@@ -227,13 +245,27 @@ impl Metrics {
 
     /// A session ended with close `code` (`None`: the peer left or the socket failed).
     pub fn closed(&self, code: Option<u16>) {
+        self.closes(code).increment(1);
+    }
+
+    fn closes(&self, code: Option<u16>) -> Counter {
         let code: SharedString = code.map_or(SharedString::const_str("none"), |c| c.to_string().into());
-        counter(&self.recorder, name::CLOSES, vec![Label::new("code", code)]).increment(1);
+        counter(&self.recorder, name::CLOSES, vec![Label::new("code", code)])
     }
 
     /// The superseded-states counter, for a client's send queue to hold.
     pub fn superseded(&self) -> Counter {
         self.superseded.clone()
+    }
+
+    /// The counter of chat lines dropped in slow readers' queues, for a send queue to hold.
+    pub fn chat_dropped_slow_reader(&self) -> Counter {
+        self.chat_dropped[0].clone()
+    }
+
+    /// A chat line was dropped: over the server's chat budget.
+    pub fn chat_dropped_budget(&self) {
+        self.chat_dropped[1].increment(1);
     }
 
     /// The text exposition of every metric now.

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -19,9 +18,12 @@ use crate::map::{self, MapError};
 use crate::metrics::Metrics;
 use crate::net::admission::Admission;
 use crate::net::auth::{Secret, SecretError};
+use crate::net::chat_limit::ChatBudget;
 use crate::net::delta_cache::DeltaCache;
 use crate::net::health::{Drain, Liveness};
+use crate::net::name_slots::NameSlots;
 use crate::net::origin::OriginPolicy;
+use crate::net::proxy::TrustedProxies;
 use crate::net::router::{self, Registry};
 use crate::net::tls::{Tls, TlsError};
 use crate::net::web_files::WebRoot;
@@ -234,13 +236,14 @@ impl Server {
         let registry = Arc::new(Registry::with_view_radius(front.view_radius));
         let router = router::spawn(bridge.from_sim, registry.clone()).map_err(io("cannot start the router thread"))?;
         let (stop, shutdown) = watch::channel(false);
-        let admission = Admission::new(front.max_connections, front.args.max_connections_per_ip);
+        let proxies = TrustedProxies::new(&front.args.trusted_proxy).map_err(StartError::Flag)?;
+        let admission =
+            Admission::with_rate(front.max_connections, front.args.max_connections_per_ip, front.args.connect_rate());
         let drain = Arc::new(Drain::default());
         let ctx = Arc::new(NetContext {
             to_sim: bridge.to_sim,
             registry: registry.clone(),
             web: front.web,
-            next_client: AtomicU32::new(0),
             shutdown,
             limits,
             replay: front.replay,
@@ -255,6 +258,9 @@ impl Server {
             drain_timeout: Duration::from_secs(front.args.drain_timeout),
             conn_log: Default::default(),
             clients: Default::default(),
+            proxies,
+            name_slots: NameSlots::new(front.args.max_sessions_per_name),
+            chat_budget: ChatBudget::new(front.args.chat_lines_per_second),
         });
         let scheme = match &tls {
             Some(tls) => {
@@ -265,6 +271,12 @@ impl Server {
         };
         if ctx.auth.is_none() && !addr.ip().is_loopback() {
             tracing::warn!(%addr, "no --auth-secret-file: anyone who can reach this address can join, under any name");
+        }
+        if ctx.auth.is_none() {
+            tracing::info!(
+                "no --auth-secret-file: the admin API (/api/drain, /api/announce, /api/admin/*) is open to \
+                 requests from this machine addressed to localhost, 127.0.0.1 or [::1], and refused to all others"
+            );
         }
         let acceptor = tls.map(|tls| tls.acceptor);
         let drain_timeout = ctx.drain_timeout;

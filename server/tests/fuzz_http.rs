@@ -119,7 +119,7 @@ fn upgrade_checks_never_panic_and_answer_only_documented_statuses() {
             let Ok(request) = builder.body(()) else { return Ok(()) };
             let (parts, ()) = request.into_parts();
             for auth in [None, Some(&secret)] {
-                let gate = Gate { origins: &origins, auth, now: 1000 };
+                let gate = Gate { origins: &origins, auth, now: 1000, https: false };
                 let status = match upgrade::check(&parts, &gate) {
                     Ok(accepted) => {
                         prop_assert_eq!(&parts.method, &hyper::Method::GET);
@@ -233,6 +233,12 @@ async fn mutated_requests_over_real_sockets_get_documented_answers_and_the_game_
         "--auth-secret-file",
         &secret_arg,
         "--max-connections-per-ip",
+        "0",
+        // Thousands of requests from one address, upgrades with one token: the parsers are
+        // under test here, not the rate (tests/tests/audit.rs tries that).
+        "--connect-rate-per-ip",
+        "0",
+        "--max-sessions-per-name",
         "0",
         "--handshake-timeout",
         "2",

@@ -301,3 +301,31 @@ fn the_rewind_is_capped_at_200_ms() {
     assert_eq!(strafe_shot(13, Some(13)), 75, "at the cap: a hit");
     assert_eq!(strafe_shot(30, Some(30)), 100, "beyond the cap: judged 13 ticks back, a miss");
 }
+
+/// Ids near the end of the u32 space start again from 1, passing over 0 and every live id:
+/// a client never sees one id name two entities.
+#[test]
+fn entity_ids_start_again_before_they_wrap_and_skip_live_ones() {
+    use server::sim::resources::{NET_ID_HEADROOM, NetIds};
+    let mut h = Harness::new(settings(3), test_map());
+    let ann = h.connect(1, "ann");
+    h.step(1);
+    let before: Vec<u32> = h.entities().iter().map(|e| e.id).collect();
+    assert_eq!(before, vec![1, 2, 3, 4], "three NPCs, then Ann");
+    // As if 4 billion shots had been fired: the count is at the end of its headroom.
+    let last = u32::MAX - NET_ID_HEADROOM;
+    h.sim.world_mut().insert_resource(NetIds::resume(last, before.iter().copied()));
+    let fire = Input { seq: 1, movement: Vec2::ZERO, aim: 0.0, buttons: Buttons::FIRE, view_tick: 0 };
+    h.input(ann, fire);
+    let bob = h.connect(2, "bob");
+    h.step(30);
+    let ids: Vec<u32> = h.entities().iter().map(|e| e.id).collect();
+    assert!(!ids.contains(&0), "never 0: {ids:?}");
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "every live id once: {ids:?}");
+    assert!(ids.iter().all(|&id| id < 100), "the count started again from the bottom: {ids:?}");
+    assert!(ids.contains(&5), "the first new id is the first free one after the live 1 to 4: {ids:?}");
+    assert!(h.player(bob).is_some() && h.player(ann).is_some());
+}

@@ -222,6 +222,21 @@ pub enum DisconnectReason {
 }
 
 impl DisconnectReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [DisconnectReason; 11] = [
+        DisconnectReason::ServerShutdown,
+        DisconnectReason::VersionMismatch,
+        DisconnectReason::ProtocolViolation,
+        DisconnectReason::TextFrame,
+        DisconnectReason::InvalidMessage,
+        DisconnectReason::Timeout,
+        DisconnectReason::TooSlow,
+        DisconnectReason::MessageTooBig,
+        DisconnectReason::ServerFull,
+        DisconnectReason::RateLimited,
+        DisconnectReason::Kicked,
+    ];
+
     /// The WebSocket close code that goes with the reason (RFC 6455, section 7.4.1).
     pub fn close_code(self) -> u16 {
         match self {

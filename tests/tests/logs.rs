@@ -68,7 +68,15 @@ fn each_connection_starts_and_ends_once_at_info_in_json() {
 
 #[test]
 fn a_flood_of_connections_is_cut_to_a_rate_with_a_count_of_the_rest() {
-    let server = ServerChild::spawn(&["--no-web", "--log-format", "json", "--max-connections-per-ip", "0"]);
+    let server = ServerChild::spawn(&[
+        "--no-web",
+        "--log-format",
+        "json",
+        "--max-connections-per-ip",
+        "0",
+        "--connect-rate-per-ip",
+        "0",
+    ]);
     let addr = server.addr;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let flood = 300;

@@ -208,8 +208,10 @@ fn server_flags(args: &W1Args) -> Vec<String> {
         "--no-web".into(),
         "--max-connections".into(),
         args.clients.saturating_add(CONNECTION_MARGIN).to_string(),
-        // Every bot connects from 127.0.0.1.
+        // Every bot connects from 127.0.0.1, as fast as it can.
         "--max-connections-per-ip".into(),
+        "0".into(),
+        "--connect-rate-per-ip".into(),
         "0".into(),
     ];
     if args.mode == Mode::Play {

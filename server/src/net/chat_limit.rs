@@ -1,12 +1,53 @@
-//! The chat rate of one connection: at most [`LINES`] lines in any [`WINDOW`]. A sliding
-//! window, not a bucket, so the rule is exactly what the notice says. Over it, the line is
-//! dropped and the sender told; the connection stays (chatting fast is not hostile, and the
-//! general message rate limit still guards the socket).
+//! The chat rates: at most [`LINES`] lines in any [`WINDOW`] from one connection (a sliding
+//! window, not a bucket, so the rule is exactly what the notice says), and at most
+//! `--chat-lines-per-second` lines from everyone together ([`ChatBudget`]). Over either, the
+//! line is dropped and the sender told; the connection stays (chatting fast is not hostile, and
+//! the general message rate limit still guards the socket).
+//!
+//! The server-wide budget exists because every line is a broadcast: each costs every client a
+//! frame, so many sockets each within their own allowance would otherwise fill every reader's
+//! queue. Announcements (`POST /api/announce`) are not counted.
 
 use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use super::bucket::TokenBucket;
+
+/// Default `--chat-lines-per-second`.
+pub const SERVER_LINES_PER_SECOND: u32 = 20;
+
+/// The server-wide chat budget: `per_second` lines a second, a second's worth at once.
+#[derive(Debug)]
+pub struct ChatBudget {
+    per_second: u32,
+    bucket: Mutex<TokenBucket>,
+}
+
+impl ChatBudget {
+    /// A budget of `per_second` lines a second from all clients together.
+    pub fn new(per_second: u32) -> ChatBudget {
+        let rate = f64::from(per_second);
+        ChatBudget { per_second, bucket: Mutex::new(TokenBucket::new(rate, rate, std::time::Instant::now())) }
+    }
+
+    /// Lines a second, and at once.
+    pub fn per_second(&self) -> u32 {
+        self.per_second
+    }
+
+    /// Whether a line at `now` fits; if so, it counts.
+    pub fn allow(&self, now: Instant) -> bool {
+        self.bucket.lock().unwrap_or_else(PoisonError::into_inner).take(now.into_std())
+    }
+
+    /// The notice for a line dropped by the budget.
+    pub fn notice() -> String {
+        "chat: the server is busy; your line was not sent".to_owned()
+    }
+}
 
 /// Lines allowed per window.
 pub const LINES: usize = 5;
@@ -55,5 +96,13 @@ mod tests {
         assert!(limit.allow(at(10_000)), "the first left the window");
         assert!(!limit.allow(at(10_500)), "the second is still in it");
         assert!(limit.allow(at(11_000)));
+    }
+
+    #[test]
+    fn the_server_budget_is_a_second_of_lines_then_the_rate() {
+        let budget = ChatBudget::new(20);
+        let now = Instant::now();
+        assert_eq!((0..100).filter(|_| budget.allow(now)).count(), 20);
+        assert_eq!((0..100).filter(|_| budget.allow(now + Duration::from_millis(500))).count(), 10);
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - **Live** (`/healthz`): the process answers and its tick advances. A probe that finds the
 //!   same tick as a probe more than [`STALL`] earlier says the simulation is stuck.
-//! - **Ready** (`/readyz`): taking players: not draining, and below `--max-connections`.
+//! - **Ready** (`/readyz`): taking players: not draining, below `--max-connections`, and a
+//!   player slot free (the simulation publishes how many after each tick).
 //! - **Drain**: stop taking players (upgrades get 503), tell every client how long it has
 //!   (`ServerMessage::Draining`), and close them with 1001 when the time is up or sooner once
 //!   they have all left. SIGTERM and `POST /api/drain` start one; see `Server::drain`.

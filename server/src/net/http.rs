@@ -14,7 +14,11 @@
 //!
 //! Other methods get 405. hyper itself answers 400 for a request that is not HTTP and 431 for
 //! a head over the size or header-count caps, and closes a connection whose head is not in by
-//! the handshake timeout.
+//! the handshake timeout. Every answer carries the page policy ([`with_page_policy`]).
+//!
+//! An upgrade that passes its checks still takes two allowances before the 101, each held for
+//! the session's life: behind a trusted proxy, the per-address allowances of the client the
+//! proxy names (429), and with auth, a session slot of the token's name (409).
 
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -30,16 +34,22 @@ use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
-use super::admission::Admitted;
+use super::admission::{Admitted, Refused};
 use super::auth::{Role, TokenError};
 use super::conditioner;
 use super::health;
+use super::origin::is_loopback_host;
+use super::proxy::ClientAddr;
 use super::upgrade::{self, Gate, Refusal};
 use super::{NetContext, session, ws_config};
 use crate::bridge::ToSim;
 
 /// Largest announcement body read.
 const MAX_ANNOUNCE_BODY: usize = 1024;
+/// The refusal of the admin API to anyone but this machine when auth is off.
+pub const ADMIN_NEEDS_AUTH: &str = "auth is off: the admin API takes requests only from this machine, addressed \
+    to localhost, 127.0.0.1 or [::1]. To manage the server from anywhere else (or behind a reverse proxy), start it \
+    with --auth-secret-file and send an admin token (server token --role admin)\n";
 
 /// One connection's facts, for every request on it.
 pub struct ConnInfo {
@@ -47,6 +57,22 @@ pub struct ConnInfo {
     pub addr: SocketAddr,
     /// The connection's slot; the session holds it on after an upgrade.
     pub slot: Arc<Admitted>,
+    /// Whether the connection speaks TLS.
+    pub tls: bool,
+    /// Whether the peer is a `--trusted-proxy` (each request then names its own client).
+    pub via_proxy: bool,
+}
+
+impl ConnInfo {
+    /// Who sent `headers` on this connection: the peer, or the client a trusted proxy names.
+    fn client(&self, headers: &hyper::HeaderMap, ctx: &NetContext) -> ClientAddr {
+        ctx.proxies.client(self.addr.ip(), headers)
+    }
+
+    /// Whether a request on this connection came by https: this port's TLS, or the proxy's word.
+    fn https(&self, client: &ClientAddr) -> bool {
+        client.https.unwrap_or(self.tls)
+    }
 }
 
 /// A response with a small in-memory body.
@@ -87,6 +113,9 @@ pub async fn route(
             None if ctx.admission.available() == 0 => {
                 text(StatusCode::SERVICE_UNAVAILABLE, "full: at --max-connections\n").no_store()
             }
+            None if ctx.stats.player_slots_free() == Some(0) => {
+                text(StatusCode::SERVICE_UNAVAILABLE, "full: every player slot is taken (--max-players)\n").no_store()
+            }
             None => text(StatusCode::OK, "ready\n").no_store(),
         },
         (&Method::GET | &Method::HEAD, "/metrics") => {
@@ -112,48 +141,87 @@ pub async fn route(
         },
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are served\n").with_allow("GET, HEAD"),
     };
-    Ok(response)
+    Ok(with_page_policy(response))
+}
+
+/// On every answer: pages send no `Referer` (a URL is never a place for a secret, but a page's
+/// own address should not travel to what it loads either), and no site may frame them
+/// (clickjacking the admin page's buttons).
+fn with_page_policy(mut response: HttpResponse) -> HttpResponse {
+    let headers = response.headers_mut();
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
+    response
 }
 
 /// Answers an upgrade request: 101 and a session task, or the refusal.
 fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, ctx: Arc<NetContext>) -> HttpResponse {
     if ctx.drain.is_draining() {
-        let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "draining: this server takes no new players\n");
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return response;
+        let response = text(StatusCode::SERVICE_UNAVAILABLE, "draining: this server takes no new players\n");
+        return closing(response.with_retry_after("5"));
     }
+    let client = conn.client(request.headers(), &ctx);
+    // Behind a trusted proxy the client's address is all we know of it (no port).
+    let addr = if client.via_proxy { SocketAddr::new(client.ip, 0) } else { conn.addr };
     let (head, body) = request.into_parts();
-    let gate = Gate { origins: &ctx.origins, auth: ctx.auth.as_ref(), now: crate::record::writer::unix_now() };
+    let gate = Gate {
+        origins: &ctx.origins,
+        auth: ctx.auth.as_ref(),
+        now: crate::record::writer::unix_now(),
+        https: conn.https(&client),
+    };
     let accepted = match upgrade::check(&head, &gate) {
         Ok(accepted) => accepted,
         Err(refusal) => {
             // Debug, not info: a flood of bad requests must not flood the log (and the request,
             // which may hold a token, is never logged).
-            tracing::debug!(addr = %conn.addr, status = refusal.status.as_u16(), "upgrade refused");
-            // A refused WebSocket client does not send another request on this connection.
-            let mut response = refused(refusal);
-            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return response;
+            tracing::debug!(%addr, status = refusal.status.as_u16(), "upgrade refused");
+            return closing(refused(refusal));
         }
+    };
+    // A proxy's connection took no per-address allowance at accept: its client takes one now.
+    let forwarded = match client.via_proxy.then(|| ctx.admission.admit_forwarded(client.ip)) {
+        None => None,
+        Some(Ok(slot)) => Some(slot),
+        Some(Err(why)) => {
+            let body = match why {
+                Refused::TooFast => "too many new connections from your address: slow down\n",
+                _ => "too many connections from your address, try again later\n",
+            };
+            tracing::debug!(%addr, ?why, "forwarded upgrade refused");
+            return closing(text(StatusCode::TOO_MANY_REQUESTS, body).with_retry_after("5"));
+        }
+    };
+    let name_slot = match &accepted.identity.name {
+        None => None,
+        Some(name) => match ctx.name_slots.take(name) {
+            Some(slot) => Some(slot),
+            None => {
+                let max = ctx.name_slots.max();
+                tracing::debug!(%addr, max, "upgrade refused: the token's name holds every session it may");
+                let body = format!(
+                    "this token's name already has {max} open sessions (--max-sessions-per-name); close one first\n"
+                );
+                return closing(text(StatusCode::CONFLICT, &body));
+            }
+        },
     };
     request = Request::from_parts(head, body);
     let on_upgrade = hyper::upgrade::on(&mut request);
     let identity = accepted.identity;
     tokio::spawn(async move {
-        // The slot stays taken while the session lives.
-        let conn = conn;
+        // The slots stay taken while the session lives.
+        let held = (conn, forwarded, name_slot);
         match on_upgrade.await {
             Ok(upgraded) => {
                 // Off (the default), this is the upgraded socket itself.
-                let io =
-                    conditioner::condition(TokioIo::new(upgraded), ctx.limits.link, conditioner::seed_for(conn.addr));
+                let io = conditioner::condition(TokioIo::new(upgraded), ctx.limits.link, conditioner::seed_for(addr));
                 let ws = WebSocketStream::from_raw_socket(io, WsRole::Server, Some(ws_config())).await;
-                session::run(ws, conn.addr, identity, ctx).await;
+                session::run(ws, addr, identity, ctx).await;
             }
-            Err(e) => tracing::debug!(addr = %conn.addr, "upgrade failed: {e}"),
+            Err(e) => tracing::debug!(%addr, "upgrade failed: {e}"),
         }
-        drop(conn);
+        drop(held);
     });
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -234,11 +302,18 @@ fn kick(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> HttpR
 
 /// The admin API's access rules (see [`announce`]): the refusal to send, if the request breaks
 /// them.
+///
+/// With auth off, only this machine may: a loopback client (behind a trusted proxy, the client
+/// it names) that addresses the server by a loopback name. The `Host` matters as much as the
+/// peer: behind a reverse proxy on the same machine every peer is loopback, and a DNS-rebinding
+/// page (a foreign name pointed at 127.0.0.1) reaches us from the visitor's own loopback with
+/// an `Origin` that matches its `Host`.
 fn admin_refusal(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> Option<HttpResponse> {
     let headers = request.headers();
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    if !ctx.origins.allows(origin, host) {
+    let client = conn.client(headers, ctx);
+    if !ctx.origins.allows(origin, host, conn.https(&client)) {
         return Some(text(StatusCode::FORBIDDEN, "this page's origin may not use the admin API\n"));
     }
     match &ctx.auth {
@@ -252,8 +327,8 @@ fn admin_refusal(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext)
                 Err(error) => Some(refused(upgrade::unauthorized(error))),
             }
         }
-        None if conn.addr.ip().to_canonical().is_loopback() => None,
-        None => Some(text(StatusCode::FORBIDDEN, "auth is off: the admin API takes requests from loopback only\n")),
+        None if client.ip.is_loopback() && is_loopback_host(host) => None,
+        None => Some(text(StatusCode::FORBIDDEN, ADMIN_NEEDS_AUTH)),
     }
 }
 
@@ -261,8 +336,8 @@ fn admin_refusal(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext)
 /// client as a chat line from "server", and recorded.
 ///
 /// With auth on it takes an admin token as `Authorization: Bearer` (401 without a valid one,
-/// 403 for another role). With auth off it takes requests from loopback addresses only (403
-/// otherwise). A browser `Origin` must pass the allow-list, so no web page can post here from a
+/// 403 for another role). With auth off it takes requests from this machine only, addressed to
+/// a loopback name (403 otherwise: see [`admin_refusal`]). A browser `Origin` must pass the allow-list, so no web page can post here from a
 /// visitor's browser. 400 for a bad text, 413 for a body over 1 KiB, 404 on a replay server.
 async fn announce(request: Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> HttpResponse {
     if ctx.replay {
@@ -319,12 +394,24 @@ fn body(status: StatusCode, content_type: &'static str, bytes: Bytes) -> HttpRes
     response
 }
 
+/// A refused upgrade's answer: its client sends no other request on this connection.
+fn closing(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 trait ResponseExt {
     fn with_allow(self, methods: &'static str) -> Self;
     fn no_store(self) -> Self;
+    fn with_retry_after(self, seconds: &'static str) -> Self;
 }
 
 impl ResponseExt for HttpResponse {
+    fn with_retry_after(mut self, seconds: &'static str) -> Self {
+        self.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
+        self
+    }
+
     fn with_allow(mut self, methods: &'static str) -> Self {
         self.headers_mut().insert(header::ALLOW, HeaderValue::from_static(methods));
         self

@@ -4,8 +4,9 @@
 //!
 //! Answers before HTTP: 503 over `--max-connections`, 429 over `--max-connections-per-ip`
 //! (both with `Retry-After`; on a TLS port these connections are closed instead, as an HTTP
-//! answer in clear text would not reach a TLS client), and 400 for plain HTTP sent to a TLS
-//! port. A TLS handshake must complete within the handshake timeout.
+//! answer in clear text would not reach a TLS client), 429 over `--connect-rate-per-ip`
+//! (written at once, no task, no wait: a flood costs an accept and a write), and 400 for plain
+//! HTTP sent to a TLS port. A TLS handshake must complete within the handshake timeout.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,12 @@ use super::{NetContext, stopping};
 
 /// The first byte of a TLS record carrying a handshake.
 const TLS_HANDSHAKE: u8 = 0x16;
+/// The answer to a connection over the rate of its address, written without waiting.
+const TOO_FAST: &str = concat!(
+    "HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n",
+    "Content-Length: 54\r\nConnection: close\r\n\r\n",
+    "too many new connections from your address: slow down\n"
+);
 
 /// Runs the accept loop; `tls` makes the port speak https and wss only.
 pub async fn accept_loop(
@@ -45,6 +52,38 @@ pub async fn accept_loop(
                 continue;
             }
         };
+        // A trusted proxy carries many clients: it takes a slot in the total only, and each
+        // upgrade it forwards is counted against the client it names (see `http::websocket`).
+        let via_proxy = ctx.proxies.trusts(addr.ip());
+        let admitted = if via_proxy { admission.admit_proxy() } else { admission.admit(addr.ip()) };
+        let slot = match admitted {
+            Ok(slot) => slot,
+            Err(Refused::TooFast) => {
+                // Under a connection flood, answer without a task or a wait: what the socket
+                // takes at once, then close. (The client may see a reset instead.)
+                tracing::debug!(%addr, "connections from one address too fast");
+                if tls.is_none() {
+                    let _ = stream.try_write(TOO_FAST.as_bytes());
+                }
+                drop(stream);
+                continue;
+            }
+            Err(_) if tls.is_some() => {
+                drop(stream);
+                continue;
+            }
+            Err(Refused::Full) => {
+                let body = "server at its connection limit, try again later\n";
+                tokio::spawn(refuse(stream, "503 Service Unavailable", body, true));
+                continue;
+            }
+            Err(Refused::TooManyFromAddress) => {
+                tracing::debug!(%addr, limit = admission.max_per_ip(), "too many connections from one address");
+                let body = "too many connections from your address, try again later\n";
+                tokio::spawn(refuse(stream, "429 Too Many Requests", body, true));
+                continue;
+            }
+        };
         // Inputs and snapshots are latency-bound; never wait to coalesce them.
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%addr, "set_nodelay failed: {e}");
@@ -55,26 +94,12 @@ pub async fn accept_loop(
         if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(ctx.limits.send_buffer_bytes) {
             tracing::debug!(%addr, "SO_SNDBUF failed: {e}");
         }
-        match admission.admit(addr.ip()) {
-            Ok(slot) => {
-                let conn = ConnInfo { addr, slot: Arc::new(slot) };
-                let ctx = ctx.clone();
-                match tls.clone() {
-                    None => tokio::spawn(connection::serve(stream, conn, ctx)),
-                    Some(acceptor) => tokio::spawn(serve_tls(stream, acceptor, conn, ctx)),
-                };
-            }
-            Err(_) if tls.is_some() => drop(stream),
-            Err(Refused::Full) => {
-                let body = "server at its connection limit, try again later\n";
-                tokio::spawn(refuse(stream, "503 Service Unavailable", body, true));
-            }
-            Err(Refused::TooManyFromAddress) => {
-                tracing::debug!(%addr, limit = admission.max_per_ip(), "too many connections from one address");
-                let body = "too many connections from your address, try again later\n";
-                tokio::spawn(refuse(stream, "429 Too Many Requests", body, true));
-            }
-        }
+        let conn = ConnInfo { addr, slot: Arc::new(slot), tls: tls.is_some(), via_proxy };
+        let ctx = ctx.clone();
+        match tls.clone() {
+            None => tokio::spawn(connection::serve(stream, conn, ctx)),
+            Some(acceptor) => tokio::spawn(serve_tls(stream, acceptor, conn, ctx)),
+        };
     }
     tracing::info!("stopped accepting connections");
 }
@@ -127,4 +152,16 @@ async fn linger_close(mut stream: TcpStream) {
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_too_fast_answer_is_well_formed() {
+        let (head, body) = TOO_FAST.split_once("\r\n\r\n").expect("a head and a body");
+        let length = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).expect("a length");
+        assert_eq!(length.parse::<usize>().expect("a number"), body.len());
+    }
 }

@@ -11,10 +11,14 @@
 //! [`delta_cache`]. For testing, a [`conditioner`] can sit between the upgraded socket and the
 //! WebSocket and delay both directions (`--sim-latency`, `--sim-jitter`). [`health`] answers
 //! `/healthz` and `/readyz` and holds the drain; [`conn_log`] writes each connection's first
-//! and last log line.
+//! and last log line. Who the client is behind a reverse proxy is [`proxy`]'s to say; the
+//! limits on it are [`admission`] (connections per address and their rate), [`name_slots`]
+//! (sessions per token subject) and [`chat_limit`] (chat), all on [`bucket`]s where they
+//! are rates.
 
 pub mod admission;
 pub mod auth;
+pub mod bucket;
 pub mod chat_limit;
 pub mod clients;
 pub mod conditioner;
@@ -24,7 +28,9 @@ pub mod delta_cache;
 pub mod health;
 pub mod http;
 pub mod listener;
+pub mod name_slots;
 pub mod origin;
+pub mod proxy;
 pub mod router;
 pub mod send_queue;
 pub mod session;
@@ -33,7 +39,6 @@ pub mod upgrade;
 pub mod web_files;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
@@ -118,8 +123,6 @@ pub struct NetContext {
     pub registry: Arc<Registry>,
     /// Static files.
     pub web: WebRoot,
-    /// Next client id.
-    pub next_client: AtomicU32,
     /// Becomes `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
     /// Time and rate limits.
@@ -148,4 +151,10 @@ pub struct NetContext {
     pub conn_log: conn_log::ConnLog,
     /// The sessions as the admin page lists them (and kicks them).
     pub clients: clients::ClientBoard,
+    /// `--trusted-proxy`: whose `Forwarded`/`X-Forwarded-For` name the client.
+    pub proxies: proxy::TrustedProxies,
+    /// `--max-sessions-per-name`: sessions each token subject holds.
+    pub name_slots: Arc<name_slots::NameSlots>,
+    /// `--chat-lines-per-second`: the chat budget of all clients together.
+    pub chat_budget: chat_limit::ChatBudget,
 }

@@ -27,28 +27,43 @@ struct Entry {
 }
 
 /// Connected clients' queues. A connection registers before it tells the simulation it exists,
-/// so every frame the simulation sends it finds its queue.
+/// so every frame the simulation sends it finds its queue. The registry also hands out client
+/// ids, under the same lock, so an id is never one that is live.
 #[derive(Default)]
 pub struct Registry {
     queues: Mutex<HashMap<ClientId, Entry>>,
     /// The view radius, if any: `None` sends every client the whole world.
     interest: Option<Interest>,
+    /// The last client id handed out.
+    last_id: Mutex<u32>,
 }
 
 impl Registry {
     /// A registry whose players are sent the entities within `view_radius` world units of
     /// their own player (0: everything to everyone, as [`Registry::default`]).
     pub fn with_view_radius(view_radius: f32) -> Self {
-        Registry { queues: Mutex::default(), interest: Interest::new(view_radius) }
+        Registry { queues: Mutex::default(), interest: Interest::new(view_radius), last_id: Mutex::new(0) }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<ClientId, Entry>> {
         self.queues.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds a client's queue (not yet subscribed).
-    pub fn insert(&self, client: ClientId, queue: Arc<SendQueue>) {
-        self.lock().insert(client, Entry { queue, subscribed: false, view: View::default() });
+    /// Adds a client's queue (not yet subscribed) under a new id: the next after the last one
+    /// handed out, skipping 0 (the server's own chat identity) and any id still connected, so
+    /// that after the u32 space wraps (4 billion connections) an id still never names two
+    /// live clients.
+    pub fn register(&self, queue: Arc<SendQueue>) -> ClientId {
+        let mut queues = self.lock();
+        let mut last = self.last_id.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            *last = last.wrapping_add(1);
+            let id = ClientId(*last);
+            if id.0 != 0 && !queues.contains_key(&id) {
+                queues.insert(id, Entry { queue, subscribed: false, view: View::default() });
+                return id;
+            }
+        }
     }
 
     /// Removes a client's queue.
@@ -133,4 +148,23 @@ pub fn spawn(from_sim: Receiver<ToNet>, registry: Arc<Registry>) -> std::io::Res
             registry.route(message);
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_skip_zero_and_live_clients_when_they_wrap() {
+        let registry = Registry::default();
+        let first = registry.register(Arc::default());
+        assert_eq!(first, ClientId(1));
+        *registry.last_id.lock().expect("lock") = u32::MAX - 1;
+        assert_eq!(registry.register(Arc::default()), ClientId(u32::MAX));
+        assert_eq!(registry.register(Arc::default()), ClientId(2), "0 is the server's; 1 is still live");
+        registry.remove(first);
+        *registry.last_id.lock().expect("lock") = 0;
+        assert_eq!(registry.register(Arc::default()), ClientId(1), "1 left, so it may be used again");
+        assert_eq!(registry.register(Arc::default()), ClientId(3), "2 is live");
+    }
 }

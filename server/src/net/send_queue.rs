@@ -1,6 +1,8 @@
 //! One client's outgoing queue, filled by the router thread and drained by the client's
 //! writer. Bounded: reliable frames up to a fixed count (overflow means the client is not
-//! reading, and it is disconnected), one slot for the newest replay status, and one slot for
+//! reading, and it is disconnected), chat lines up to [`MAX_CHAT_LINES`] (past it the oldest
+//! unsent line is dropped and counted, never the connection: a chat flood must not cost
+//! honest readers their game), one slot for the newest replay status, and one slot for
 //! the newest world state, where a newer state replaces an unsent older one. A stalled client
 //! therefore costs at most one shared state and a few small frames, and never slows the
 //! simulation or anyone else. The slot holds state, not bytes: the writer encodes the delta
@@ -18,6 +20,10 @@ use crate::bridge::{Delivery, OutFrame};
 /// Reliable frames queued for one client beyond the answers to its own messages (broadcasts:
 /// chat, scoreboards' neighbours, welcomes).
 pub const MAX_RELIABLE_FRAMES: usize = 64;
+/// Chat lines held for one client at least; older ones are dropped first past the queue's
+/// chat capacity (a session makes it at least one second of the server's chat budget, so a
+/// reader that keeps up loses none of a burst the budget lets through in one tick).
+pub const MAX_CHAT_LINES: usize = 32;
 
 /// What the writer should do next.
 #[derive(Debug, PartialEq)]
@@ -33,6 +39,7 @@ pub enum Outgoing {
 #[derive(Default)]
 struct Slots {
     reliable: VecDeque<OutFrame>,
+    chat: VecDeque<OutFrame>,
     status: Option<OutFrame>,
     state: Option<(Arc<Frame>, u32)>,
     close: Option<(DisconnectReason, String)>,
@@ -40,6 +47,8 @@ struct Slots {
     closing: bool,
     /// States and statuses replaced before they were sent.
     superseded: u64,
+    /// Chat lines dropped unsent.
+    chat_dropped: u64,
 }
 
 /// A bounded, wake-on-push queue for one client.
@@ -48,8 +57,12 @@ pub struct SendQueue {
     wake: Notify,
     /// Reliable frames held before the client counts as not reading.
     capacity: usize,
+    /// Chat lines held before the oldest is dropped.
+    chat_capacity: usize,
     /// `arena_state_frames_superseded_total`, shared by every queue (a no-op by default).
     superseded_total: metrics::Counter,
+    /// `arena_chat_lines_dropped_total{reason="slow_reader"}` (a no-op by default).
+    chat_dropped_total: metrics::Counter,
 }
 
 impl Default for SendQueue {
@@ -73,13 +86,27 @@ impl SendQueue {
             slots: Mutex::default(),
             wake: Notify::new(),
             capacity: capacity.max(1),
+            chat_capacity: MAX_CHAT_LINES,
             superseded_total: metrics::Counter::noop(),
+            chat_dropped_total: metrics::Counter::noop(),
         }
     }
 
     /// Also counts superseded states in `counter` (the server's metrics).
     pub fn counting_superseded(mut self, counter: metrics::Counter) -> Self {
         self.superseded_total = counter;
+        self
+    }
+
+    /// Holds up to `lines` chat lines (at least [`MAX_CHAT_LINES`]).
+    pub fn with_chat_capacity(mut self, lines: usize) -> Self {
+        self.chat_capacity = lines.max(MAX_CHAT_LINES);
+        self
+    }
+
+    /// Also counts chat lines dropped unsent in `counter` (the server's metrics).
+    pub fn counting_chat_dropped(mut self, counter: metrics::Counter) -> Self {
+        self.chat_dropped_total = counter;
         self
     }
 
@@ -101,8 +128,17 @@ impl SendQueue {
                     self.superseded_total.increment(1);
                 }
             }
+            Delivery::Chat => {
+                if slots.chat.len() >= self.chat_capacity {
+                    slots.chat.pop_front();
+                    slots.chat_dropped += 1;
+                    self.chat_dropped_total.increment(1);
+                }
+                slots.chat.push_back(frame);
+            }
             Delivery::Reliable if slots.reliable.len() >= self.capacity => {
                 slots.reliable.clear();
+                slots.chat.clear();
                 slots.status = None;
                 slots.state = None;
                 slots.closing = true;
@@ -140,20 +176,24 @@ impl SendQueue {
         self.wake.notify_one();
     }
 
-    /// The next thing to do, if any: reliable frames first, then a close, then the status,
-    /// then the state.
+    /// The next thing to do, if any: reliable frames first, then a close, then chat lines,
+    /// then the status, then the state.
     pub fn try_next(&self) -> Option<Outgoing> {
         let mut slots = self.lock();
         if let Some(frame) = slots.reliable.pop_front() {
             return Some(Outgoing::Frame(frame));
         }
         if let Some((reason, message)) = slots.close.take() {
+            slots.chat.clear();
             slots.status = None;
             slots.state = None;
             return Some(Outgoing::Close(reason, message));
         }
         if slots.closing {
             return None;
+        }
+        if let Some(frame) = slots.chat.pop_front() {
+            return Some(Outgoing::Frame(frame));
         }
         if let Some(frame) = slots.status.take() {
             return Some(Outgoing::Frame(frame));
@@ -174,6 +214,11 @@ impl SendQueue {
     /// How many states and statuses were replaced unsent so far.
     pub fn superseded(&self) -> u64 {
         self.lock().superseded
+    }
+
+    /// How many chat lines were dropped unsent so far.
+    pub fn chat_dropped(&self) -> u64 {
+        self.lock().chat_dropped
     }
 }
 
@@ -216,6 +261,26 @@ mod tests {
         }
         q.push_state(state(2), 0);
         assert_eq!(q.try_next(), None, "nothing is queued after a close");
+    }
+
+    #[test]
+    fn a_chat_flood_drops_the_oldest_lines_never_the_connection() {
+        let q = SendQueue::new();
+        q.push(frame(200, Delivery::Reliable));
+        for i in 0..(MAX_CHAT_LINES as u8 + 40) {
+            q.push(frame(i, Delivery::Chat));
+        }
+        q.push_state(state(1), 0);
+        assert_eq!(q.try_next(), Some(Outgoing::Frame(frame(200, Delivery::Reliable))), "reliable first");
+        let lines: Vec<u8> = std::iter::from_fn(|| match q.try_next() {
+            Some(Outgoing::Frame(f)) if f.delivery == Delivery::Chat => Some(f.bytes[0]),
+            _ => None,
+        })
+        .collect();
+        let expected: Vec<u8> = (40..MAX_CHAT_LINES as u8 + 40).collect();
+        assert_eq!(lines, expected, "the newest lines, in order");
+        assert_eq!(q.chat_dropped(), 40);
+        assert_eq!(q.try_next(), None, "the state was taken by the loop above, after the lines");
     }
 
     #[test]

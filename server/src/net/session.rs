@@ -7,7 +7,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,7 +26,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 
 use super::auth::Role;
-use super::chat_limit::ChatLimit;
+use super::bucket::TokenBucket;
+use super::chat_limit::{ChatBudget, ChatLimit};
 use super::clients::ClientInfo;
 use super::conditioner::Conditioned;
 use super::health;
@@ -60,10 +60,13 @@ pub type Ws = WebSocketStream<Conditioned<TokioIo<Upgraded>>>;
 /// `identity` is what the upgrade's token said: its name replaces the `Hello` name, and a
 /// spectator token joins as a spectator whatever the `Hello` asks.
 pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetContext>) {
-    let client = ClientId(ctx.next_client.fetch_add(1, Ordering::Relaxed) + 1);
     let capacity = MAX_RELIABLE_FRAMES + ctx.limits.message_burst as usize;
-    let queue = Arc::new(SendQueue::with_capacity(capacity).counting_superseded(ctx.metrics.superseded()));
-    ctx.registry.insert(client, queue.clone());
+    let queue = SendQueue::with_capacity(capacity)
+        .with_chat_capacity(ctx.chat_budget.per_second() as usize)
+        .counting_superseded(ctx.metrics.superseded())
+        .counting_chat_dropped(ctx.metrics.chat_dropped_slow_reader());
+    let queue = Arc::new(queue);
+    let client = ctx.registry.register(queue.clone());
     let _ = ctx.to_sim.send(ToSim::Connected { client, addr });
     ctx.conn_log.started(client, addr);
     // What the admin page shows of it; its name also goes in the connection's last log line.
@@ -77,7 +80,11 @@ pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetConte
         identity,
         info: info.clone(),
         chat: ChatLimit::default(),
-        budget: RateBudget::new(ctx.limits.messages_per_second, ctx.limits.message_burst),
+        budget: TokenBucket::new(
+            f64::from(ctx.limits.messages_per_second),
+            f64::from(ctx.limits.message_burst),
+            std::time::Instant::now(),
+        ),
         counted: ctx.metrics.client(),
         ctx: ctx.clone(),
     };
@@ -106,8 +113,9 @@ pub async fn run(ws: Ws, addr: SocketAddr, identity: Identity, ctx: Arc<NetConte
         reading.abort();
         let _ = reading.await;
     }
-    ctx.registry.remove(client);
+    // The simulation hears first; only then may the id be handed out again.
     let _ = ctx.to_sim.send(ToSim::Disconnected { client });
+    ctx.registry.remove(client);
     let close_code = match end {
         End::Closed(reason) => reason.close_code(),
         End::PeerGone => 0,
@@ -157,7 +165,7 @@ struct Reader {
     identity: Identity,
     /// What the admin page shows of this client (its name is set from the `Hello`).
     info: Arc<ClientInfo>,
-    budget: RateBudget,
+    budget: TokenBucket,
     chat: ChatLimit,
     /// This client in `arena_clients`, until the reader is dropped with the session.
     counted: ClientGuard,
@@ -194,7 +202,7 @@ impl Reader {
                 // Pings are answered and close frames replied to by tungstenite itself; pongs
                 // only prove liveness. Control frames count against the message rate too, or
                 // a ping-frame flood would cost us a pong each, unlimited.
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) if !self.budget.take(Instant::now()) => {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) if !self.budget.take(Instant::now().into_std()) => {
                     Some((DisconnectReason::RateLimited, "too many messages per second".into()))
                 }
                 Some(Ok(Message::Pong(_))) => {
@@ -224,7 +232,7 @@ impl Reader {
 
     /// Handles one binary message; `Err` closes the connection with that reason.
     fn on_binary(&mut self, bytes: &[u8]) -> Result<(), (DisconnectReason, String)> {
-        if !self.budget.take(Instant::now()) {
+        if !self.budget.take(Instant::now().into_std()) {
             return Err((DisconnectReason::RateLimited, "too many messages per second".into()));
         }
         let message = codec::decode_client(bytes).map_err(|e| self.undecodable(bytes, e))?;
@@ -240,6 +248,10 @@ impl Reader {
             }
             ClientMessage::Chat { .. } if self.ctx.replay => self.notice("chat is off in replays".into())?,
             ClientMessage::Chat { .. } if !self.chat.allow(Instant::now()) => self.notice(ChatLimit::notice())?,
+            ClientMessage::Chat { .. } if !self.ctx.chat_budget.allow(Instant::now()) => {
+                self.ctx.metrics.chat_dropped_budget();
+                self.notice(ChatBudget::notice())?;
+            }
             mut message => {
                 if let ClientMessage::Hello { name, spectate, .. } = &mut message {
                     self.state = ConnectionState::Playing;
@@ -412,32 +424,6 @@ fn truncate(reason: &str) -> String {
     reason[..end].to_owned()
 }
 
-/// Token bucket over client messages: `rate` per second sustained, `burst` at once.
-struct RateBudget {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl RateBudget {
-    fn new(rate: u32, burst: u32) -> Self {
-        RateBudget { rate: f64::from(rate), burst: f64::from(burst), tokens: f64::from(burst), last: Instant::now() }
-    }
-
-    fn take(&mut self, now: Instant) -> bool {
-        let earned = now.saturating_duration_since(self.last).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + earned).min(self.burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,14 +434,5 @@ mod tests {
         let long = "é".repeat(100);
         let cut = truncate(&long);
         assert!(cut.len() <= MAX_CLOSE_REASON && cut.chars().all(|c| c == 'é'));
-    }
-
-    #[test]
-    fn rate_budget_allows_bursts_then_the_sustained_rate() {
-        let start = Instant::now();
-        let mut budget = RateBudget::new(240, 120);
-        assert_eq!((0..200).filter(|_| budget.take(start)).count(), 120, "burst");
-        let later = start + Duration::from_millis(500);
-        assert_eq!((0..200).filter(|_| budget.take(later)).count(), 120, "half a second earns 120");
     }
 }

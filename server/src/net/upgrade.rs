@@ -83,6 +83,9 @@ pub struct Gate<'a> {
     pub auth: Option<&'a Secret>,
     /// Unix seconds, for token expiry.
     pub now: u64,
+    /// Whether the request came in over https (TLS here, or a trusted proxy's word): the
+    /// scheme of the server's own origin.
+    pub https: bool,
 }
 
 /// Checks an upgrade request head.
@@ -112,7 +115,7 @@ pub fn check(head: &Parts, gate: &Gate<'_>) -> Result<Accepted, Refusal> {
         Some(key) if key.len() == 24 && key.ends_with("==") => derive_accept_key(key.as_bytes()),
         _ => return Err(Refusal::new(StatusCode::BAD_REQUEST, "missing or malformed Sec-WebSocket-Key\n")),
     };
-    if !gate.origins.allows(text(headers, &header::ORIGIN), text(headers, &header::HOST)) {
+    if !gate.origins.allows(text(headers, &header::ORIGIN), text(headers, &header::HOST), gate.https) {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,
             "this page's origin may not connect to this server (see --allowed-origin)\n",
@@ -261,7 +264,7 @@ mod tests {
     }
 
     fn open_gate(origins: &OriginPolicy) -> Gate<'_> {
-        Gate { origins, auth: None, now: 1000 }
+        Gate { origins, auth: None, now: 1000, https: false }
     }
 
     #[test]
@@ -299,7 +302,7 @@ mod tests {
     fn tokens_are_read_from_header_query_or_subprotocol() {
         let origins = OriginPolicy::default();
         let secret = secret();
-        let gate = Gate { origins: &origins, auth: Some(&secret), now: 1000 };
+        let gate = Gate { origins: &origins, auth: Some(&secret), now: 1000, https: false };
         let good = token(Role::Spectator, 2000);
         let bearer = format!("Bearer {good}");
         let by_protocol = format!("{}, {TOKEN_PROTOCOL_PREFIX}{good}", subprotocol());
@@ -319,7 +322,7 @@ mod tests {
     fn missing_bad_and_expired_tokens_get_401_with_a_challenge() {
         let origins = OriginPolicy::default();
         let secret = secret();
-        let gate = Gate { origins: &origins, auth: Some(&secret), now: 5000 };
+        let gate = Gate { origins: &origins, auth: Some(&secret), now: 5000, https: false };
         let expired = format!("/ws?token={}", token(Role::Player, 2000));
         let forged = format!(
             "/ws?token={}",

@@ -167,12 +167,7 @@ impl Keyframe {
             handles.insert(e.id, spawned.id());
         }
         world.insert_resource(self.rng.clone());
-        // The allocator has no setter; counting up to the last id is exact and cheap.
-        let mut ids = NetIds::default();
-        while ids.last() < self.last_id {
-            ids.allocate();
-        }
-        world.insert_resource(ids);
+        world.insert_resource(NetIds::resume(self.last_id, handles.keys().map(|id: &NetId| id.0)));
         world.insert_resource(Roster {
             pending: self.pending.clone(),
             players: self.players.iter().filter_map(|(client, id)| Some((*client, *handles.get(id)?))).collect(),

@@ -29,6 +29,7 @@ use shared::snapshot::Replicator;
 use shared::{EntityState, MapData, ScoreEntry};
 
 use crate::bridge::{ToNet, ToSim};
+use components::NetId;
 use journal::{Journal, JournalEntry};
 use resources::{Arena, Hits, Inbox, NetIds, Outbox, Roster, SimSettings, SnapshotsEnabled, Tick};
 use rng::SimRng;
@@ -122,6 +123,10 @@ impl Simulation {
 
     /// Runs one tick.
     pub fn step(&mut self) {
+        if self.world.resource::<NetIds>().near_the_end() {
+            let live: Vec<u32> = self.world.query::<&NetId>().iter(&self.world).map(|id| id.0).collect();
+            self.world.insert_resource(NetIds::resume(0, live));
+        }
         self.world.resource_mut::<Tick>().0 += 1;
         self.schedule.run(&mut self.world);
     }
@@ -154,6 +159,12 @@ impl Simulation {
     /// The settings the world runs with.
     pub fn settings(&self) -> &SimSettings {
         self.world.resource::<SimSettings>()
+    }
+
+    /// How many more players may join (`max_players` less those joined).
+    pub fn player_slots_free(&self) -> u32 {
+        let joined = self.world.resource::<Roster>().players.len();
+        u32::from(self.settings().max_players).saturating_sub(u32::try_from(joined).unwrap_or(u32::MAX))
     }
 
     /// The last completed tick (0 before the first step).

@@ -41,22 +41,48 @@ pub struct Arena(pub MapData);
 #[derive(Resource, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tick(pub u64);
 
-/// Allocates [`crate::sim::components::NetId`]s in increasing order, never reusing one.
-#[derive(Resource, Debug, Default)]
+/// Allocates [`crate::sim::components::NetId`]s in increasing order, never 0 and never one
+/// that is live.
+///
+/// Ids count up from 1. Before the count nears the end of the u32 space (4 billion entities:
+/// months of shots on a busy server), [`Simulation::step`](crate::sim::Simulation::step)
+/// starts it again from 0 with the live ids to skip ([`NetIds::resume`]); it never wraps by
+/// itself. A run that never gets near the end behaves exactly as a plain counter.
+#[derive(Resource, Debug, Default, Clone)]
 pub struct NetIds {
     next: u32,
+    /// Live ids above `next`: taken, so passed over (and forgotten once passed).
+    skip: BTreeSet<u32>,
 }
 
+/// How far below `u32::MAX` the count starts again: more than one tick ever allocates (the
+/// largest crowd, `--npcs 1000000`, spawns in the first tick).
+pub const NET_ID_HEADROOM: u32 = 1 << 24;
+
 impl NetIds {
-    /// The next id; ids start at 1.
+    /// An allocator whose last id was `last`, with these ids live.
+    pub fn resume(last: u32, live: impl IntoIterator<Item = u32>) -> NetIds {
+        NetIds { next: last, skip: live.into_iter().filter(|&id| id > last).collect() }
+    }
+
+    /// The next id.
     pub fn allocate(&mut self) -> u32 {
-        self.next += 1;
-        self.next
+        loop {
+            self.next = self.next.wrapping_add(1);
+            if self.next != 0 && !self.skip.remove(&self.next) {
+                return self.next;
+            }
+        }
     }
 
     /// The last id handed out (0 before any).
     pub fn last(&self) -> u32 {
         self.next
+    }
+
+    /// Whether the count is near enough the end of the u32 space to start again.
+    pub fn near_the_end(&self) -> bool {
+        self.next >= u32::MAX - NET_ID_HEADROOM
     }
 }
 

@@ -87,6 +87,7 @@ fn run(
                     let took = began.elapsed();
                     stats.record(sim.tick(), took);
                     shared_stats.record(sim.tick(), took);
+                    shared_stats.set_player_slots_free(sim.player_slots_free());
                     metrics.tick(took, clock.dt());
                     if let Some(recorder) = &recorder {
                         recorder.after_step(&mut sim);

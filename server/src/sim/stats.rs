@@ -4,7 +4,7 @@
 //! subtracts, so windows never depend on when the simulation happens to reset anything.
 //! Served as JSON at `GET /stats`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,8 @@ pub struct TickStats {
     tick: AtomicU64,
     ticks_run: AtomicU64,
     overruns: AtomicU64,
+    /// Player slots free after the last tick; `u32::MAX` where players do not apply (replays).
+    player_slots_free: AtomicU32,
 }
 
 impl TickStats {
@@ -58,6 +60,20 @@ impl TickStats {
             tick: AtomicU64::new(0),
             ticks_run: AtomicU64::new(0),
             overruns: AtomicU64::new(0),
+            player_slots_free: AtomicU32::new(u32::MAX),
+        }
+    }
+
+    /// The simulation thread, after a tick: how many more players may join.
+    pub fn set_player_slots_free(&self, free: u32) {
+        self.player_slots_free.store(free, Ordering::Relaxed);
+    }
+
+    /// How many more players may join, as of the last tick; `None` where players do not apply.
+    pub fn player_slots_free(&self) -> Option<u32> {
+        match self.player_slots_free.load(Ordering::Relaxed) {
+            u32::MAX => None,
+            free => Some(free),
         }
     }
 

@@ -171,8 +171,10 @@ impl EntityUpdate {
 
     fn set(&mut self, field: usize, value: Value) -> Result<(), SnapshotError> {
         let range = |what| SnapshotError::OutOfRange(what);
+        // unsigned_abs: i64::MIN from the wire has no i64 absolute value (abs overflows).
         let pair = |[x, y]: [i64; 2], max: i64, what| {
-            if x.abs() > max || y.abs() > max { Err(range(what)) } else { Ok([x as i32, y as i32]) }
+            let max = max.unsigned_abs();
+            if x.unsigned_abs() > max || y.unsigned_abs() > max { Err(range(what)) } else { Ok([x as i32, y as i32]) }
         };
         match (field, value) {
             (0, Value::U(v)) => self.owner = Some(u32::try_from(v).map_err(|_| range("owner"))?),
@@ -246,7 +248,7 @@ impl EntityUpdate {
             let from = record.pos_at(base_tick, tick_rate);
             let add = self.pos.unwrap_or([0, 0]);
             let pos = [from[0].saturating_add(add[0].into()), from[1].saturating_add(add[1].into())];
-            if pos.iter().any(|p| p.abs() > MAX_POS) {
+            if pos.iter().any(|p| p.unsigned_abs() > MAX_POS.unsigned_abs()) {
                 return Err(SnapshotError::OutOfRange("pos"));
             }
             next.pos = [pos[0] as i32, pos[1] as i32];
@@ -288,6 +290,17 @@ impl EntityUpdate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_most_negative_wire_value_is_out_of_range_not_an_overflow() {
+        let mut update = EntityUpdate::default();
+        for field in [3, 4] {
+            for v in [[i64::MIN, 0], [0, i64::MIN], [i64::MAX, 0]] {
+                assert!(matches!(update.set(field, Value::I2(v)), Err(SnapshotError::OutOfRange(_))), "{field} {v:?}");
+            }
+        }
+        assert!(update.set(3, Value::I2([-4 * MAX_POS, 4 * MAX_POS])).is_ok(), "the bounds themselves pass");
+    }
 
     #[test]
     fn the_table_names_every_record_field() {

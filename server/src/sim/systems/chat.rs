@@ -1,6 +1,7 @@
 //! Chat stage (runs in `SimSet::Receive`, after admission): stamps each chat line and server
 //! announcement of this tick with the tick and the sender's name, journals it (so recordings
-//! carry chat and replays play it back), and broadcasts it reliably to every client. Chat
+//! carry chat and replays play it back), and broadcasts it to every client as a chat frame
+//! (in order; a slow reader loses old lines rather than its connection: `net::send_queue`). Chat
 //! never touches the simulated state.
 
 use bevy_ecs::prelude::*;
@@ -51,5 +52,5 @@ pub fn chat_frame(client: ClientId, name: String, tick: u64, text: String) -> To
     let line = ServerMessage::Chat(ChatLine { from: client.0, name, tick, text });
     // A chat line of checked text always encodes; an empty broadcast would be harmless.
     let bytes = codec::encode(&line).unwrap_or_default();
-    ToNet::Broadcast { frame: OutFrame::reliable(bytes) }
+    ToNet::Broadcast { frame: OutFrame::chat(bytes) }
 }
