@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use super::bucket::TokenBucket;
 use crate::bridge::ClientId;
 
 /// Lines written at once before the limit applies.
@@ -17,22 +18,21 @@ pub const PER_SECOND: f64 = 20.0;
 
 /// The limiter's state.
 #[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+struct Limiter {
+    bucket: TokenBucket,
     suppressed: u64,
 }
 
 /// The connection log, shared by every session.
 #[derive(Debug)]
 pub struct ConnLog {
-    bucket: Mutex<Bucket>,
+    limiter: Mutex<Limiter>,
 }
 
 impl Default for ConnLog {
     fn default() -> Self {
-        let now = Instant::now();
-        ConnLog { bucket: Mutex::new(Bucket { tokens: BURST, at: now, suppressed: 0 }) }
+        let bucket = TokenBucket::new(PER_SECOND, BURST, Instant::now());
+        ConnLog { limiter: Mutex::new(Limiter { bucket, suppressed: 0 }) }
     }
 }
 
@@ -51,15 +51,11 @@ pub enum Verdict {
 impl ConnLog {
     /// Decides about one line at `now`.
     pub fn verdict(&self, now: Instant) -> Verdict {
-        let mut b = self.bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-        b.tokens = (b.tokens + elapsed * PER_SECOND).min(BURST);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            return Verdict::Write { suppressed: std::mem::take(&mut b.suppressed) };
+        let mut limiter = self.limiter.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if limiter.bucket.take(now) {
+            return Verdict::Write { suppressed: std::mem::take(&mut limiter.suppressed) };
         }
-        b.suppressed += 1;
+        limiter.suppressed += 1;
         Verdict::Drop
     }
 
