@@ -28,7 +28,7 @@ use crate::net::web_files::WebRoot;
 use crate::net::{NetContext, NetLimits, listener};
 use crate::record::reader::Recording;
 use crate::record::spectate::ReplayThread;
-use crate::record::writer::{Recorder, Writer, header_for, unix_now};
+use crate::record::writer::{Recorder, Writer, WriterOptions, header_for, unix_now};
 use crate::sim::Simulation;
 use crate::sim::runner::SimThread;
 use crate::sim::stats::TickStats;
@@ -156,6 +156,7 @@ impl Server {
         };
         let record_dir = config.record.clone();
         let checksum_interval = config.checksum_interval;
+        let sync_every = Duration::from_secs_f64(config.record_sync_interval);
         Self::launch(front, move |from_net, to_net| {
             let tick_rate = settings.tick_rate;
             let mut sim = Simulation::new(settings, map);
@@ -163,7 +164,8 @@ impl Server {
                 None => (None, None),
                 Some(dir) => {
                     let header = header_for(&sim, checksum_interval, unix_now());
-                    let (writer, tx) = Writer::create_in(dir, &header)
+                    let options = WriterOptions { sync_every, ..WriterOptions::for_tick_rate(tick_rate) };
+                    let (writer, tx) = Writer::create_in(dir, &header, options)
                         .map_err(io(format!("cannot create a recording in {}", dir.display())))?;
                     tracing::info!(path = %writer.path().display(), "recording");
                     let recorder = Recorder::attach(&mut sim, tx, checksum_interval);

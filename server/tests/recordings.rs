@@ -336,7 +336,7 @@ fn a_cut_recording_replays_up_to_its_last_complete_chunk() {
     // Cut inside the last chunks, as `kill -9` during a write would.
     let cut = &bytes[..bytes.len() - 30];
     let recording = Recording::parse(cut, "cut.rec").expect("readable");
-    let Ending::Cut { last_tick, trailing_bytes } = recording.ending else { panic!("{:?}", recording.ending) };
+    let Ending::Cut { last_tick, trailing_bytes, .. } = recording.ending else { panic!("{:?}", recording.ending) };
     assert!(trailing_bytes > 0, "the partial chunk is reported");
     assert!(last_tick > 600, "most of the match survives: {last_tick}");
     let mut replayer = Replayer::new(&recording, true).expect("replayable");

@@ -43,8 +43,16 @@ pub const MAGIC: [u8; 8] = *b"ARENAREC";
 pub const FORMAT_VERSION: u16 = 3;
 /// Oldest file layout still read.
 pub const OLDEST_FORMAT_VERSION: u16 = 3;
-/// Largest chunk payload a reader accepts (a corrupted length must not allocate gigabytes).
-pub const MAX_CHUNK_BYTES: u32 = 64 * 1024 * 1024;
+/// Largest chunk payload a reader accepts (a corrupted length must not allocate gigabytes; the
+/// protocol codec decodes at most this much anyway). A checksum listing a million entities takes
+/// about 3 MiB.
+pub const MAX_CHUNK_BYTES: u32 = 16 * 1024 * 1024;
+/// Largest [`Chunk::Ticks`] payload a reader accepts. Events decode to some 30 times their
+/// encoded size, so this bounds what one chunk costs in memory while it is read (about 30 MiB);
+/// the writer cuts batches long before (see `record::writer::BATCH_BYTES`).
+pub const MAX_TICKS_CHUNK_BYTES: u32 = 1024 * 1024;
+/// The first payload byte of a [`Chunk::Ticks`] (its variant index).
+pub const TICKS_VARIANT: u8 = 1;
 /// Default ticks between two state digests.
 pub const DEFAULT_CHECKSUM_INTERVAL: u32 = 60;
 /// Every how many checksums one lists the per-entity hashes (counted by tick: a checksum at a

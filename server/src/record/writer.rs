@@ -12,6 +12,14 @@
 //! and also whenever a wall-clock second passes first (so a slow simulation still reaches the
 //! disk every second).
 //!
+//! Durability: the writer calls `sync_data` at most every `sync_every` (1 s by default), and
+//! syncs the directory once the file is created, so a crash of the machine loses at most that
+//! much. A write, flush or sync error (a full disk, an I/O error) stops the recording at once:
+//! the thread logs the path and the OS error, drops whatever it had not written, and ends; the
+//! recorder sees the channel closed at the next tick and reports itself stopped
+//! (`arena_recording_stopped`). The file keeps every chunk written whole and replays up to the
+//! last one (`server replay` exits 3: cut short, verified). The game goes on unrecorded.
+//!
 //! The writer thread also compresses inputs (see `record::format`): it keeps each client's
 //! last applied input, writes an input that says something new as a delta, and gathers held
 //! inputs into runs ([`Event::Held`]) that it closes when the client's next tick breaks them
@@ -38,6 +46,40 @@ use crate::sim::{SIM_VERSION, Simulation};
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Seconds of play the writer may fall behind before recording stops.
 pub const QUEUE_SECONDS: usize = 30;
+/// Default time between two `sync_data` calls (`--record-sync-interval`).
+pub const DEFAULT_SYNC_EVERY: Duration = Duration::from_secs(1);
+/// A tick batch is written once its events take about this many bytes, before its second is
+/// up, so no batch comes near what a reader accepts (`format::MAX_TICKS_CHUNK_BYTES`).
+pub const BATCH_BYTES: usize = 256 * 1024;
+
+/// Where the writer thread writes: a file, or in tests one that fails on purpose.
+pub trait RecordFile: Write + Send + 'static {
+    /// Makes the data written so far durable (`File::sync_data`).
+    fn sync_data(&self) -> io::Result<()>;
+}
+
+impl RecordFile for File {
+    fn sync_data(&self) -> io::Result<()> {
+        File::sync_data(self)
+    }
+}
+
+/// How the writer thread writes.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterOptions {
+    /// Messages the channel holds; [`WriterOptions::for_tick_rate`] gives [`QUEUE_SECONDS`].
+    pub capacity: usize,
+    /// Time between two `sync_data` calls; zero syncs at every flush.
+    pub sync_every: Duration,
+}
+
+impl WriterOptions {
+    /// [`QUEUE_SECONDS`] of messages at `tick_rate`, syncing every [`DEFAULT_SYNC_EVERY`].
+    pub fn for_tick_rate(tick_rate: u16) -> Self {
+        // A tick message per tick, and at most one digest per tick.
+        WriterOptions { capacity: 2 * QUEUE_SECONDS * usize::from(tick_rate.max(1)), sync_every: DEFAULT_SYNC_EVERY }
+    }
+}
 
 /// What the simulation thread sends the writer.
 #[derive(Debug)]
@@ -115,7 +157,7 @@ impl Recorder {
         self.send(RecordMsg::Finish { last_tick: sim.tick() });
     }
 
-    /// Whether recording stopped because the writer fell behind.
+    /// Whether recording stopped: the writer fell behind, or failed.
     pub fn stopped(&self) -> bool {
         self.stopped.get()
     }
@@ -149,9 +191,17 @@ impl Recorder {
             let _ = self.tx.try_send(RecordMsg::Stop);
             return;
         }
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(message) {
+        match self.tx.try_send(message) {
+            Ok(()) => {}
             // Not reached: the capacity check above runs on the only sending thread.
-            self.stopped.set(true);
+            Err(TrySendError::Full(_)) => self.stopped.set(true),
+            Err(TrySendError::Disconnected(_)) => {
+                self.stopped.set(true);
+                tracing::error!(
+                    "RECORDING STOPPED: the recording writer failed (its error is logged above); the file replays \
+                     up to its last complete chunk; the game goes on unrecorded"
+                );
+            }
         }
     }
 }
@@ -166,37 +216,73 @@ impl Writer {
     /// Creates `path` (never overwriting), writes the header, and starts the thread. Returns
     /// the writer and the sender for a [`Recorder`].
     pub fn create(path: &Path, header: &Header) -> io::Result<(Writer, Sender<RecordMsg>)> {
-        // A tick message per tick, and at most one digest per tick.
-        let capacity = 2 * QUEUE_SECONDS * usize::from(header.tick_rate.max(1));
-        Self::create_with_queue(path, header, capacity)
+        Self::create_with(path, header, WriterOptions::for_tick_rate(header.tick_rate))
     }
 
     /// [`Writer::create`] with a channel of `capacity` messages (tests use a small one).
     pub fn create_with_queue(path: &Path, header: &Header, capacity: usize) -> io::Result<(Writer, Sender<RecordMsg>)> {
+        Self::create_with(path, header, WriterOptions { capacity, ..WriterOptions::for_tick_rate(header.tick_rate) })
+    }
+
+    /// [`Writer::create`] with these options. Syncs the file's directory, so that the new
+    /// name survives a crash of the machine.
+    pub fn create_with(
+        path: &Path,
+        header: &Header,
+        options: WriterOptions,
+    ) -> io::Result<(Writer, Sender<RecordMsg>)> {
         let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        File::open(dir)?.sync_all()?;
+        Self::start(file, path, header, options)
+    }
+
+    /// Writes the header to `file` and starts the thread that writes the rest to it; `path`
+    /// names it in messages. The seam for tests that hand it a file that fails.
+    pub fn start<F: RecordFile>(
+        file: F,
+        path: &Path,
+        header: &Header,
+        options: WriterOptions,
+    ) -> io::Result<(Writer, Sender<RecordMsg>)> {
         let mut out = BufWriter::new(file);
         out.write_all(&MAGIC)?;
         out.write_all(&FORMAT_VERSION.to_le_bytes())?;
         write_chunk(&mut out, &Chunk::Header(header.clone()))?;
         out.flush()?;
-        let (tx, rx) = bounded(capacity.max(2));
+        out.get_ref().sync_data()?;
+        let (tx, rx) = bounded(options.capacity.max(2));
         let shown = path.to_path_buf();
         let tick_rate = u64::from(header.tick_rate.max(1));
         let handle = thread::Builder::new().name("recorder".into()).spawn(move || {
-            write_loop(out, &rx, tick_rate)?;
-            Ok(shown)
+            match write_loop(&mut out, &rx, tick_rate, options.sync_every) {
+                Ok(()) => Ok(shown),
+                Err(e) => {
+                    // What is still buffered would follow a chunk that may be incomplete; it
+                    // goes, and the file ends at its last complete chunk.
+                    drop(out.into_parts());
+                    tracing::error!(
+                        path = %shown.display(),
+                        error = %e,
+                        "RECORDING STOPPED: writing {} failed: {e}; the file replays up to its last complete \
+                         chunk; the game goes on unrecorded",
+                        shown.display()
+                    );
+                    Err(io::Error::new(e.kind(), format!("writing {} failed: {e}", shown.display())))
+                }
+            }
         })?;
         Ok((Writer { handle, path: path.to_path_buf() }, tx))
     }
 
     /// Creates a new recording file in `dir` with a name from the current UTC time and seed.
-    pub fn create_in(dir: &Path, header: &Header) -> io::Result<(Writer, Sender<RecordMsg>)> {
+    pub fn create_in(dir: &Path, header: &Header, options: WriterOptions) -> io::Result<(Writer, Sender<RecordMsg>)> {
         std::fs::create_dir_all(dir)?;
         let stamp = utc_stamp(header.started_unix);
         for attempt in 1..100 {
             let suffix = if attempt == 1 { String::new() } else { format!("-{attempt}") };
             let path = dir.join(format!("match-{stamp}-seed{}{suffix}.rec", header.seed));
-            match Self::create(&path, header) {
+            match Self::create_with(&path, header, options) {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 other => return other,
             }
@@ -235,9 +321,15 @@ fn utc_stamp(unix: u64) -> String {
     format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
-fn write_loop(mut out: BufWriter<File>, rx: &Receiver<RecordMsg>, tick_rate: u64) -> io::Result<()> {
+fn write_loop<F: RecordFile>(
+    out: &mut BufWriter<F>,
+    rx: &Receiver<RecordMsg>,
+    tick_rate: u64,
+    sync_every: Duration,
+) -> io::Result<()> {
     let mut batch = Batch::default();
     let mut next_flush = Instant::now() + FLUSH_EVERY;
+    let mut next_sync = Instant::now() + sync_every;
     let mut last_tick = 0;
     loop {
         let message = match rx.recv_timeout(next_flush.saturating_duration_since(Instant::now())) {
@@ -245,8 +337,9 @@ fn write_loop(mut out: BufWriter<File>, rx: &Receiver<RecordMsg>, tick_rate: u64
             Err(RecvTimeoutError::Timeout) => None,
             // The simulation is gone without finishing: keep what we have, no end marker.
             Err(RecvTimeoutError::Disconnected) => {
-                batch.flush(&mut out)?;
-                return out.flush();
+                batch.flush(out)?;
+                out.flush()?;
+                return out.get_ref().sync_data();
             }
         };
         let mut second_done = false;
@@ -254,31 +347,35 @@ fn write_loop(mut out: BufWriter<File>, rx: &Receiver<RecordMsg>, tick_rate: u64
             Some(RecordMsg::Tick { tick, entries }) => {
                 last_tick = tick;
                 batch.add_tick(tick, entries);
-                second_done = tick.is_multiple_of(tick_rate);
+                second_done = tick.is_multiple_of(tick_rate) || batch.bytes >= BATCH_BYTES;
             }
             None => {}
             Some(RecordMsg::Checksum(checksum)) => {
-                batch.flush(&mut out)?;
-                write_chunk(&mut out, &Chunk::Checksum(checksum))?;
+                batch.flush(out)?;
+                write_chunk(out, &Chunk::Checksum(checksum))?;
             }
             Some(RecordMsg::Finish { last_tick }) => {
-                batch.flush(&mut out)?;
-                write_chunk(&mut out, &Chunk::End { last_tick })?;
+                batch.flush(out)?;
+                write_chunk(out, &Chunk::End { last_tick })?;
                 out.flush()?;
-                return out.get_ref().sync_all();
+                return out.get_ref().sync_data();
             }
             Some(RecordMsg::Stop) => {
-                batch.flush(&mut out)?;
-                write_chunk(&mut out, &Chunk::End { last_tick })?;
+                batch.flush(out)?;
+                write_chunk(out, &Chunk::End { last_tick })?;
                 out.flush()?;
                 tracing::error!(last_tick, "recording stopped early; it is complete up to this tick");
-                return out.get_ref().sync_all();
+                return out.get_ref().sync_data();
             }
         }
         if second_done || Instant::now() >= next_flush {
-            batch.flush(&mut out)?;
+            batch.flush(out)?;
             out.flush()?;
             next_flush = Instant::now() + FLUSH_EVERY;
+            if Instant::now() >= next_sync {
+                out.get_ref().sync_data()?;
+                next_sync = Instant::now() + sync_every;
+            }
         }
     }
 }
@@ -300,6 +397,8 @@ struct Batch {
     previous: BTreeMap<u32, Input>,
     /// Open runs by client; closed at the latest when the batch is written.
     runs: BTreeMap<u32, Run>,
+    /// Roughly the bytes the pending events take encoded.
+    bytes: usize,
 }
 
 impl Batch {
@@ -358,6 +457,13 @@ impl Batch {
     }
 
     fn event(&mut self, tick: u64, event: Event) {
+        // Each event's fixed fields take at most about 40 bytes; names and text add theirs.
+        self.bytes += 40
+            + match &event {
+                Event::Join { name, .. } => name.len(),
+                Event::Chat { name, text, .. } => name.len() + text.len(),
+                _ => 0,
+            };
         self.pending.entry(tick).or_default().push(event);
     }
 
@@ -374,6 +480,7 @@ impl Batch {
         for client in open {
             self.close(client);
         }
+        self.bytes = 0;
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -449,7 +556,8 @@ mod tests {
         assert!(held.flat_map(|r| &r.events).any(|e| matches!(e, Event::Held { ticks, .. } if *ticks > 3)));
         let recording = Recording::parse(&assemble(&all).expect("assemble"), "t.rec").expect("parses");
         journal.retain(|_, entries| !entries.is_empty());
-        assert_eq!(recording.ticks, journal);
+        assert_eq!(recording.journal(), journal);
+        assert!(!recording.held.is_empty(), "held runs stay runs in memory");
     }
 
     fn chunks_of(bytes: &[u8]) -> Vec<Chunk> {
