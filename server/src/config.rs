@@ -24,6 +24,10 @@ pub mod bounds {
     pub const MAX_REWIND_MS: u16 = 1000;
     /// Most NPCs.
     pub const MAX_NPCS: u32 = 1_000_000;
+    /// Most ticks between two checksums of a recording (an hour at 60 Hz). It also bounds the
+    /// ticks a recording may skip between two chunks, so that a replay's length is paid for by
+    /// the file's checksums, and a crafted file diverges within this many ticks.
+    pub const MAX_CHECKSUM_INTERVAL: u32 = 216_000;
 }
 
 /// The whole command line: serve a live game (no subcommand), work with a recording, or load
@@ -226,7 +230,7 @@ pub struct Config {
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
     /// Ticks between two state checksums in a recording.
-    #[arg(long, default_value_t = DEFAULT_CHECKSUM_INTERVAL, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_CHECKSUM_INTERVAL, value_parser = clap::value_parser!(u32).range(1..=i64::from(bounds::MAX_CHECKSUM_INTERVAL)))]
     pub checksum_interval: u32,
     /// Seconds between two syncs of the recording to disk (`sync_data`): what a crash of the
     /// machine can lose at most. 0: at every flush (about once a second anyway).

@@ -112,8 +112,23 @@ async fn kill_9_leaves_a_recording_readable_up_to_its_last_complete_chunk() {
 
     let out = Command::new(BIN).arg("replay").arg(recording_in(dir.path())).output().expect("replay");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    assert_eq!(out.status.code(), Some(3), "cut short but verified: {stdout}");
     assert!(stdout.contains(&format!("ends at tick {last_tick} without an end marker")), "{stdout}");
+    assert!(stdout.contains(&format!("replayed and verified up to tick {last_tick}; exit code 3")), "{stdout}");
+
+    // A crash often leaves zeros after the last write (the size grew, the data never came):
+    // they read as a zero-length chunk whose CRC matches, and must not cost the file.
+    let path = recording_in(dir.path());
+    let good = std::fs::metadata(&path).expect("size").len();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
+    std::io::Write::write_all(&mut file, &[0; 64]).expect("append");
+    let out = Command::new(BIN).arg("replay").arg(&path).output().expect("replay");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let Ending::Cut { good_bytes, .. } = Recording::open(&path).expect("reads").ending else { panic!("cut") };
+    assert!(good_bytes as u64 <= good, "the good data ends at or before the old end");
+    assert!(stdout.contains(&format!("the good data ends at byte {good_bytes}")), "{stdout}");
+    assert!(stdout.contains(&format!("replayed and verified up to tick {last_tick}")), "{stdout}");
 }
 
 #[tokio::test]

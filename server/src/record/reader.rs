@@ -150,12 +150,13 @@ impl HeldRun {
 }
 
 /// Memory a recording may take once read, beyond the file itself: this floor plus
-/// [`DECODE_BYTES_PER_FILE_BYTE`] per byte of file. Recordings the server writes take 2 to 6
-/// per byte (`tests/recordings.rs` checks the fixtures); a crafted file that would take more
-/// is refused, so a small file never costs more than some tens of megabytes.
-pub const DECODE_FLOOR_BYTES: usize = 32 << 20;
+/// [`DECODE_BYTES_PER_FILE_BYTE`] per byte of file. Recordings the server writes take at most
+/// about 10 per byte (one input a tick changing one field; held runs stay runs; the fixtures,
+/// checked in `tests/recordings.rs`, take 8 and less); a crafted file that would take more is
+/// refused, so a file of 4 MB never costs more than about 75 MB, beyond the file itself.
+pub const DECODE_FLOOR_BYTES: usize = 8 << 20;
 /// See [`DECODE_FLOOR_BYTES`].
-pub const DECODE_BYTES_PER_FILE_BYTE: usize = 12;
+pub const DECODE_BYTES_PER_FILE_BYTE: usize = 16;
 /// NPCs a header may claim without the file backing them. Beyond, the first checksum must list
 /// at least as many entities (about 3 bytes each in the file): a simulation costs a few hundred
 /// bytes per NPC, so a replay's memory stays proportional to the size of its file.
@@ -278,19 +279,26 @@ impl Recording {
                         if record.tick <= last_tick {
                             return Err(corrupt(index, offset, format!("tick {} is out of order", record.tick)));
                         }
+                        check_gap(last_tick, record.tick, h).map_err(|why| corrupt(index, offset, why))?;
                         last_tick = record.tick;
                         for event in record.events {
-                            state.event(record.tick, event, longest).map_err(|why| corrupt(index, offset, why))?;
+                            state.event(record.tick, event, longest, h).map_err(|why| corrupt(index, offset, why))?;
+                        }
+                        // A tick's entries all come in its one record: no slack kept.
+                        if let Some(entries) = state.ticks.get_mut(&record.tick) {
+                            entries.shrink_to_fit();
                         }
                     }
                 }
-                (Chunk::Checksum(checksum), Some(_)) => {
+                (Chunk::Checksum(checksum), Some(h)) => {
+                    check_gap(last_tick, checksum.tick, h).map_err(|why| corrupt(index, offset, why))?;
                     last_tick = last_tick.max(checksum.tick);
                     state.bytes += CHECKSUM_BYTES
                         + checksum.listing.as_ref().map_or(0, |l| l.id_gaps.len() * 4 + l.entity_hashes.len());
                     checksums.insert(checksum.tick, checksum);
                 }
-                (Chunk::End { last_tick: end }, Some(_)) => {
+                (Chunk::End { last_tick: end }, Some(h)) => {
+                    check_gap(last_tick.max(state.covered), end, h).map_err(|why| corrupt(index, offset, why))?;
                     if end < last_tick.max(state.covered) {
                         let last = last_tick.max(state.covered);
                         return Err(corrupt(index, offset, format!("ends at tick {end}, before tick {last}")));
@@ -330,6 +338,8 @@ struct Decoded {
     held: BTreeMap<u64, Vec<HeldRun>>,
     /// Each client's last applied input.
     previous: BTreeMap<u32, Input>,
+    /// The players in the game, each with the last tick an input of theirs covers.
+    joined: BTreeMap<u32, u64>,
     /// The last tick a held run covers (it may be beyond the last tick with events).
     covered: u64,
     /// Roughly the bytes all this holds.
@@ -339,18 +349,29 @@ struct Decoded {
 impl Decoded {
     /// Decodes one event at `tick`. A held run longer than `longest` ticks (the writer cuts them
     /// at every batch, so at most a second) is refused.
-    fn event(&mut self, tick: u64, event: Event, longest: u32) -> Result<(), String> {
+    fn event(&mut self, tick: u64, event: Event, longest: u32, h: &Header) -> Result<(), String> {
         let entry = match event {
             Event::Join { client, name } => {
+                if self.joined.contains_key(&client) {
+                    return Err(format!("client {client} joins at tick {tick} while in the game"));
+                }
+                if self.joined.len() >= usize::from(h.max_players) {
+                    return Err(format!("a join at tick {tick} beyond the limit of {} players", h.max_players));
+                }
+                self.joined.insert(client, 0);
                 self.previous.remove(&client);
                 self.bytes += name.len();
                 JournalEntry::Join { client: ClientId(client), name }
             }
             Event::Leave { client } => {
+                if self.joined.remove(&client).is_none() {
+                    return Err(format!("client {client} leaves at tick {tick} without having joined"));
+                }
                 self.previous.remove(&client);
                 JournalEntry::Leave { client: ClientId(client) }
             }
             Event::Input { client, delta } => {
+                self.take_ticks(client, tick, tick)?;
                 let input = delta.apply(&self.previous.get(&client).copied().unwrap_or_default());
                 self.remember(client, input);
                 JournalEntry::Input { client: ClientId(client), input }
@@ -360,6 +381,7 @@ impl Decoded {
                 let Some(end) = end.filter(|_| (1..=longest).contains(&run)) else {
                     return Err(format!("a held run of {run} ticks at tick {tick} (1 to {longest} allowed)"));
                 };
+                self.take_ticks(client, tick, end - 1)?;
                 let before = self.previous.get(&client).copied().unwrap_or_default();
                 let held = HeldRun {
                     client: ClientId(client),
@@ -368,13 +390,16 @@ impl Decoded {
                     view_step,
                 };
                 self.remember(client, held.input_at(run - 1));
+                if !self.held.contains_key(&tick) {
+                    self.bytes += TICK_BYTES;
+                }
                 let runs = self.held.entry(tick).or_default();
                 if runs.iter().any(|r| r.client == held.client) {
                     return Err(format!("two held runs of client {client} at tick {tick}"));
                 }
                 runs.push(held);
                 runs.sort_by_key(|r| r.client.0);
-                self.bytes += TICK_BYTES + std::mem::size_of::<HeldRun>();
+                self.bytes += std::mem::size_of::<HeldRun>();
                 self.covered = self.covered.max(end - 1);
                 return Ok(());
             }
@@ -383,9 +408,24 @@ impl Decoded {
                 JournalEntry::Chat { client: ClientId(client), name, text }
             }
         };
-        self.bytes += TICK_BYTES + std::mem::size_of::<JournalEntry>();
+        if !self.ticks.contains_key(&tick) {
+            self.bytes += TICK_BYTES;
+        }
+        self.bytes += std::mem::size_of::<JournalEntry>();
         self.ticks.entry(tick).or_default().push(entry);
         self.covered = self.covered.max(tick);
+        Ok(())
+    }
+
+    /// Claims ticks `from..=to` for inputs of `client`: a playing client, one input per tick.
+    fn take_ticks(&mut self, client: u32, from: u64, to: u64) -> Result<(), String> {
+        let Some(busy) = self.joined.get_mut(&client) else {
+            return Err(format!("an input of client {client} at tick {from}, which is not in the game"));
+        };
+        if *busy >= from {
+            return Err(format!("a second input of client {client} at tick {from}"));
+        }
+        *busy = to;
         Ok(())
     }
 
@@ -394,6 +434,18 @@ impl Decoded {
             self.bytes += TICK_BYTES;
         }
     }
+}
+
+/// The writer puts a checksum every `checksum_interval` ticks, so no chunk is further than that
+/// from the one before: a file cannot make a replay step through ticks it does not pay for.
+fn check_gap(before: u64, tick: u64, h: &Header) -> Result<(), String> {
+    if tick > before.saturating_add(u64::from(h.checksum_interval)) {
+        return Err(format!(
+            "tick {tick} follows tick {before}, more than the checksum interval ({}) later",
+            h.checksum_interval
+        ));
+    }
+    Ok(())
 }
 
 /// Puts a tick's inputs last, in client order, the other entries keeping their order.
@@ -439,8 +491,12 @@ fn check_header(h: &Header) -> Result<(), String> {
             bounds::MAX_REWIND_MS
         ));
     }
-    if h.checksum_interval == 0 {
-        return Err("a checksum interval of 0 ticks".into());
+    if !(1..=bounds::MAX_CHECKSUM_INTERVAL).contains(&h.checksum_interval) {
+        return Err(format!(
+            "a checksum interval of {} ticks is outside 1 to {}",
+            h.checksum_interval,
+            bounds::MAX_CHECKSUM_INTERVAL
+        ));
     }
     h.map.validate().map_err(|why| format!("its map is invalid: {why}"))?;
     if map_hash(&h.map) != h.map_hash {
