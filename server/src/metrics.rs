@@ -74,7 +74,7 @@ pub mod name {
     pub const RECORDING_BYTES: &str = "arena_recording_written_bytes_total";
     /// Gauge: messages queued for the recording writer (about one per tick it is behind).
     pub const RECORDING_QUEUE: &str = "arena_recording_queue_messages";
-    /// Gauge: 1 once recording stopped because the writer fell too far behind.
+    /// Gauge: 1 once recording stopped: the writer fell too far behind, or a write failed.
     pub const RECORDING_STOPPED: &str = "arena_recording_stopped";
     /// Gauge, always 1: labels `version`, `protocol_version`, `sim_version`.
     pub const BUILD_INFO: &str = "arena_build_info";
@@ -140,7 +140,7 @@ impl Metrics {
         describe(r, name::SUPERSEDED, "World states replaced unsent in a slow client's queue.");
         describe(r, name::RECORDING_BYTES, "Bytes of the recording file on disk.");
         describe(r, name::RECORDING_QUEUE, "Messages queued for the recording writer (its lag, about one per tick).");
-        describe(r, name::RECORDING_STOPPED, "1 once recording stopped because the writer fell behind.");
+        describe(r, name::RECORDING_STOPPED, "1 once recording stopped: the writer fell behind, or a write failed.");
         describe(r, name::BUILD_INFO, "Always 1; the labels say what runs.");
         let build = [
             Label::new("version", BUILD_VERSION),
