@@ -236,6 +236,11 @@ pub struct Config {
     /// machine can lose at most. 0: at every flush (about once a second anyway).
     #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = sync_interval)]
     pub record_sync_interval: f64,
+    /// Size at which a recording file is finished and the recording goes on in the next part
+    /// (`match-….part2.rec`, …; each replays on its own). Bytes, or with K, M or G (powers of
+    /// 1024); at least 4K.
+    #[arg(long, value_name = "BYTES", default_value = "1G", value_parser = byte_size)]
+    pub record_max_bytes: u64,
     /// TLS, tokens, origins and connection limits.
     #[command(flatten)]
     pub front: FrontArgs,
@@ -246,6 +251,21 @@ fn sync_interval(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(secs) if secs.is_finite() && (0.0..=3600.0).contains(&secs) => Ok(secs),
         _ => Err(format!("{s:?} is not a number of seconds in [0, 3600]")),
+    }
+}
+
+/// A size in bytes, `4096` or with a K, M or G suffix (powers of 1024), at least 4 KiB (clap
+/// value parser).
+fn byte_size(s: &str) -> Result<u64, String> {
+    let (digits, unit) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)) {
+        Some(bytes) if bytes >= 4096 => Ok(bytes),
+        _ => Err(format!("{s:?} is not a size of at least 4096 bytes (4096, 64K, 512M, 1G)")),
     }
 }
 

@@ -14,8 +14,7 @@
 //! dozen rows, no query). A close registers its `code` label (once per session, not per
 //! frame).
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -113,7 +112,7 @@ pub struct Metrics {
     recording_bytes: Counter,
     recording_queue: Gauge,
     recording_stopped: Gauge,
-    recording: OnceLock<PathBuf>,
+    recording: OnceLock<Arc<AtomicU64>>,
 }
 
 impl Metrics {
@@ -202,9 +201,10 @@ impl Metrics {
         }
     }
 
-    /// The recording file being written, whose size is [`name::RECORDING_BYTES`].
-    pub fn set_recording(&self, path: PathBuf) {
-        let _ = self.recording.set(path);
+    /// The recording writer's count of bytes on disk, all parts together
+    /// ([`name::RECORDING_BYTES`]; see `record::writer::Writer::bytes`).
+    pub fn set_recording(&self, bytes: Arc<AtomicU64>) {
+        let _ = self.recording.set(bytes);
     }
 
     /// A new session: counted as connecting until its `Hello`, and gone when the guard drops.
@@ -238,8 +238,8 @@ impl Metrics {
 
     /// The text exposition of every metric now.
     pub fn render(&self) -> String {
-        if let Some(size) = self.recording.get().and_then(|path| std::fs::metadata(path).ok()).map(|m| m.len()) {
-            self.recording_bytes.absolute(size);
+        if let Some(bytes) = self.recording.get() {
+            self.recording_bytes.absolute(bytes.load(Ordering::Relaxed));
         }
         self.handle.render()
     }

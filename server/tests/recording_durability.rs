@@ -296,3 +296,85 @@ fn a_writer_whose_file_fails_stops_the_recorder_and_leaves_a_readable_file() {
     replayer.run_to(u64::MAX).unwrap_or_else(|d| panic!("{d}"));
     assert!(replayer.checked() > 1, "verified {} checksums", replayer.checked());
 }
+
+/// Replays `file` with the binary: exit code and stdout.
+fn replay_cli(file: &Path) -> (Option<i32>, String) {
+    let out = Command::new(BIN).arg("replay").arg(file).output().expect("replay");
+    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_record_max_bytes_the_recording_goes_on_in_a_new_file_that_replays_on_its_own() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let record = dir.path().to_str().expect("utf-8");
+    // Listing 2000 NPCs every tenth tick: about 36 KB a second, a part every two seconds.
+    let flags = ["--record", record, "--record-max-bytes", "64K", "--npcs", "2000", "--checksum-interval", "1"];
+    let (mut server, addr, log) = spawn(&[&flags[..], &["--drain-timeout", "0"]].concat());
+    let tick = Arc::new(AtomicU64::new(0));
+    let player = tokio::spawn(play(addr, tick.clone()));
+    let began = Instant::now();
+    while std::fs::read_dir(dir.path()).expect("list").count() < 3 {
+        assert!(began.elapsed() < Duration::from_secs(60), "no third part");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = get(addr, "/metrics");
+    let written = metrics.lines().find_map(|l| l.strip_prefix("arena_recording_written_bytes_total "));
+    let written: u64 = written.and_then(|v| v.trim().parse().ok()).expect("the bytes metric");
+    assert!(written > 2 * (64 << 10), "the metric counts every part: {written}");
+    Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().expect("kill");
+    assert!(server.0.wait().expect("exits").success());
+    player.abort();
+
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir.path()).expect("list").map(|e| e.expect("entry").path()).collect();
+    // `X.rec`, then `X.part2.rec` … `X.part9.rec`, then `X.part10.rec` …
+    files.sort_by_key(|f| (f.as_os_str().len(), f.clone()));
+    let first = files[0].clone();
+    let stem = first.file_stem().and_then(|s| s.to_str()).expect("name").to_owned();
+    assert!(stem.starts_with("match-") && stem.ends_with("-seed1"), "{stem}");
+    let mut previous_end = 0;
+    for (i, file) in files.iter().enumerate() {
+        let expected = if i == 0 { format!("{stem}.rec") } else { format!("{stem}.part{}.rec", i + 1) };
+        assert_eq!(file.file_name().and_then(|n| n.to_str()), Some(expected.as_str()), "part names: {files:?}");
+        let size = std::fs::metadata(file).expect("size").len();
+        let recording = Recording::open(file).expect("reads");
+        let Ending::Finished { last_tick } = recording.ending else { panic!("{file:?}: {:?}", recording.ending) };
+        if i + 1 < files.len() {
+            assert!((64 << 10..100 << 10).contains(&size), "a finished part is about the cap: {size} bytes");
+        }
+        assert!(last_tick > previous_end, "part {} goes on after tick {previous_end}: {last_tick}", i + 1);
+        // Each part starts at tick 0: the earlier parts' events and digests, then its own.
+        assert_eq!(recording.checksums.keys().next(), Some(&0), "{file:?}");
+        let (code, out) = replay_cli(file);
+        assert_eq!(code, Some(0), "{file:?} replays on its own: {out}");
+        assert!(out.contains(&format!("replayed {last_tick} ticks")), "{out}");
+        previous_end = last_tick;
+    }
+    let log = log.lock().unwrap();
+    assert!(log.iter().any(|l| l.contains("recording goes on in part 2")), "the roll-over is logged");
+}
+
+/// With a cap so small that the match's events alone fill half of it, the recording stops
+/// (every part would be all history) instead of rolling over forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cap_the_history_alone_fills_stops_the_recording_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let record = dir.path().to_str().expect("utf-8");
+    let flags = ["--record", record, "--record-max-bytes", "4K", "--checksum-interval", "1", "--drain-timeout", "0"];
+    let (mut server, addr, log) = spawn(&flags);
+    let tick = Arc::new(AtomicU64::new(0));
+    let player = tokio::spawn(play(addr, tick.clone()));
+    let began = Instant::now();
+    while stopped_metric(addr) != Some(1.0) {
+        assert!(began.elapsed() < Duration::from_secs(60), "the recording never stopped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(log.lock().unwrap().iter().any(|l| l.contains("RECORDING STOPPED: the match's events alone take")));
+    Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().expect("kill");
+    assert!(server.0.wait().expect("exits").success());
+    player.abort();
+    for file in std::fs::read_dir(dir.path()).expect("list") {
+        let (code, out) = replay_cli(&file.expect("entry").path());
+        assert_eq!(code, Some(0), "every part replays: {out}");
+    }
+}

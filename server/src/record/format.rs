@@ -53,6 +53,8 @@ pub const MAX_CHUNK_BYTES: u32 = 16 * 1024 * 1024;
 pub const MAX_TICKS_CHUNK_BYTES: u32 = 1024 * 1024;
 /// The first payload byte of a [`Chunk::Ticks`] (its variant index).
 pub const TICKS_VARIANT: u8 = 1;
+/// The first payload byte of a [`Chunk::Checksum`].
+pub const CHECKSUM_VARIANT: u8 = 2;
 /// Default ticks between two state digests.
 pub const DEFAULT_CHECKSUM_INTERVAL: u32 = 60;
 /// Every how many checksums one lists the per-entity hashes (counted by tick: a checksum at a
