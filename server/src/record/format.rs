@@ -11,7 +11,10 @@
 //! writer emits one at least every second) and [`Chunk::Checksum`]s (at tick 0 and every
 //! `checksum_interval` ticks). A cleanly stopped server ends the file with [`Chunk::End`]; a
 //! file without it was cut short (crash, `kill -9`) and is readable up to its last complete
-//! chunk. The file is append-only: nothing written is ever rewritten.
+//! chunk. The file is append-only: nothing written is ever rewritten. A recording past
+//! `--record-max-bytes` goes on in another file of this same layout (`….part2.rec`) whose first
+//! chunks after its header repeat the earlier parts' tick batches and checksums (see
+//! `record::writer::WriterOptions::max_bytes`), so each file replays from tick 0 on its own.
 //!
 //! Inputs are stored as deltas against the same client's previous input ([`InputDelta`]), and
 //! only when they say something new: a tick whose applied input is the previous one with `seq`

@@ -1,5 +1,14 @@
 //! Opening recordings. Every way a file can be bad has its own error with a clear message;
 //! nothing in a file can make the reader panic or allocate without bound.
+//!
+//! Recordings come from strangers (bug reports), so a file is held to what a server writes:
+//! the header to the command line's bounds and its map to a map file's checks, a crowd beyond
+//! [`UNBACKED_NPCS`] backed by the first checksum's listing, held runs kept as runs (at most a
+//! second long, one input per player and tick, only for players who joined, at most the player
+//! limit), chunks at most a checksum interval apart, and what it decodes to within a budget
+//! ([`DECODE_FLOOR_BYTES`] plus [`DECODE_BYTES_PER_FILE_BYTE`] per byte). What follows the last
+//! complete chunk (a chunk cut short, a crash's zeros, garbage) ends the file
+//! ([`Ending::Cut`]); damage followed by an intact chunk is corruption and is refused.
 
 use std::collections::BTreeMap;
 use std::path::Path;
