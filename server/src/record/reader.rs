@@ -171,10 +171,10 @@ pub const DECODE_BYTES_PER_FILE_BYTE: usize = 16;
 /// bytes per NPC, so a replay's memory stays proportional to the size of its file.
 pub const UNBACKED_NPCS: u32 = 10_000;
 
-/// A whole recording in memory. Two recordings are equal when they say the same, however their
-/// chunks and runs were cut. [`Recording::entries_at`] gives a tick's journal as the simulation
-/// wrote it: its entries in journal order, except that its inputs (always last) are in client
-/// order.
+/// A whole recording in memory. [`Recording::entries_at`] gives a tick's journal as the
+/// simulation wrote it: its entries in journal order, except that its inputs (always last) are
+/// in client order; two recordings that say the same have the same [`Recording::journal`],
+/// however their chunks and runs were cut.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recording {
     /// Settings and map.
