@@ -16,6 +16,21 @@ use crate::net::web_files::WebRoot;
 use crate::record::format::DEFAULT_CHECKSUM_INTERVAL;
 use crate::sim::resources::SimSettings;
 
+/// Bounds of the simulation's flags. A recording's header is held to the same bounds when it is
+/// read (`record::reader`), so a file claims nothing the command line would refuse.
+pub mod bounds {
+    /// Most ticks (and snapshots) per second.
+    pub const MAX_TICK_RATE: u16 = 1000;
+    /// Longest lag-compensation rewind, milliseconds.
+    pub const MAX_REWIND_MS: u16 = 1000;
+    /// Most NPCs.
+    pub const MAX_NPCS: u32 = 1_000_000;
+    /// Most ticks between two checksums of a recording (an hour at 60 Hz). It also bounds the
+    /// ticks a recording may skip between two chunks, so that a replay's length is paid for by
+    /// the file's checksums, and a crafted file diverges within this many ticks.
+    pub const MAX_CHECKSUM_INTERVAL: u32 = 216_000;
+}
+
 /// The whole command line: serve a live game (no subcommand), work with a recording, or load
 /// and measure a server.
 #[derive(Parser, Debug, Clone)]
@@ -211,16 +226,16 @@ pub struct Config {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
     /// Simulation ticks per second.
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u16).range(1..=i64::from(bounds::MAX_TICK_RATE)))]
     pub tick_rate: u16,
     /// Snapshots sent to clients per second (at most the tick rate).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=i64::from(bounds::MAX_TICK_RATE)))]
     pub snapshot_rate: u16,
     /// Lag compensation: judge a shot against the targets as its shooter drew them, at most this
     /// many milliseconds back (its round trip, its interpolation delay and its input's wait in
     /// the jitter buffer; 300 covers a player at 150 ± 20 ms round trip). 0: judge against the
     /// present.
-    #[arg(long, value_name = "MS", default_value_t = crate::sim::lag_comp::DEFAULT_MAX_REWIND_MS, value_parser = clap::value_parser!(u16).range(0..=1000))]
+    #[arg(long, value_name = "MS", default_value_t = crate::sim::lag_comp::DEFAULT_MAX_REWIND_MS, value_parser = clap::value_parser!(u16).range(0..=i64::from(bounds::MAX_REWIND_MS)))]
     pub max_rewind_ms: u16,
     /// Interest management: send each player only the entities within this many world units
     /// of its own player (and its own shots); an entity in view leaves it beyond 1.1 × this.
@@ -228,7 +243,7 @@ pub struct Config {
     #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = view_radius)]
     pub view_radius: f32,
     /// Wandering NPCs to spawn (the W1 crowd benchmark workload).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(bounds::MAX_NPCS)))]
     pub npcs: u32,
     /// Most players at once; later joins are refused with close code 1013.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
@@ -252,11 +267,43 @@ pub struct Config {
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
     /// Ticks between two state checksums in a recording.
-    #[arg(long, default_value_t = DEFAULT_CHECKSUM_INTERVAL, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_CHECKSUM_INTERVAL, value_parser = clap::value_parser!(u32).range(1..=i64::from(bounds::MAX_CHECKSUM_INTERVAL)))]
     pub checksum_interval: u32,
+    /// Seconds between two syncs of the recording to disk (`sync_data`): what a crash of the
+    /// machine can lose at most. 0: at every flush (about once a second anyway).
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = sync_interval)]
+    pub record_sync_interval: f64,
+    /// Size at which a recording file is finished and the recording goes on in the next part
+    /// (`match-….part2.rec`, …; each replays on its own). Bytes, or with K, M or G (powers of
+    /// 1024); at least 4K.
+    #[arg(long, value_name = "BYTES", default_value = "1G", value_parser = byte_size)]
+    pub record_max_bytes: u64,
     /// TLS, tokens, origins and connection limits.
     #[command(flatten)]
     pub front: FrontArgs,
+}
+
+/// A sync interval in seconds, 0 to 3600 (clap value parser).
+fn sync_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && (0.0..=3600.0).contains(&secs) => Ok(secs),
+        _ => Err(format!("{s:?} is not a number of seconds in [0, 3600]")),
+    }
+}
+
+/// A size in bytes, `4096` or with a K, M or G suffix (powers of 1024), at least 4 KiB (clap
+/// value parser).
+fn byte_size(s: &str) -> Result<u64, String> {
+    let (digits, unit) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)) {
+        Some(bytes) if bytes >= 4096 => Ok(bytes),
+        _ => Err(format!("{s:?} is not a size of at least 4096 bytes (4096, 64K, 512M, 1G)")),
+    }
 }
 
 /// A view radius in world units, 0 (off) to 1 000 000 (clap value parser; also the bench's).
@@ -269,6 +316,7 @@ pub(crate) fn view_radius(s: &str) -> Result<f32, String> {
 
 /// `server replay FILE`.
 #[derive(Args, Debug, Clone)]
+#[command(after_help = crate::record::cli::EXIT_CODES)]
 pub struct ReplayArgs {
     /// The recording file.
     pub file: PathBuf,

@@ -14,8 +14,7 @@
 //! dozen rows, no query). A close registers its `code` label (once per session, not per
 //! frame).
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -78,7 +77,7 @@ pub mod name {
     /// Counter: chat lines dropped, by `reason`: `slow_reader` (past a reader's queue of chat
     /// lines, oldest first), `server_budget` (over `--chat-lines-per-second`).
     pub const CHAT_DROPPED: &str = "arena_chat_lines_dropped_total";
-    /// Gauge: 1 once recording stopped because the writer fell too far behind.
+    /// Gauge: 1 once recording stopped: the writer fell too far behind, or a write failed.
     pub const RECORDING_STOPPED: &str = "arena_recording_stopped";
     /// Gauge, always 1: labels `version`, `protocol_version`, `sim_version`.
     pub const BUILD_INFO: &str = "arena_build_info";
@@ -119,7 +118,7 @@ pub struct Metrics {
     recording_bytes: Counter,
     recording_queue: Gauge,
     recording_stopped: Gauge,
-    recording: OnceLock<PathBuf>,
+    recording: OnceLock<Arc<AtomicU64>>,
 }
 
 impl Metrics {
@@ -151,7 +150,7 @@ impl Metrics {
         );
         describe(r, name::RECORDING_BYTES, "Bytes of the recording file on disk.");
         describe(r, name::RECORDING_QUEUE, "Messages queued for the recording writer (its lag, about one per tick).");
-        describe(r, name::RECORDING_STOPPED, "1 once recording stopped because the writer fell behind.");
+        describe(r, name::RECORDING_STOPPED, "1 once recording stopped: the writer fell behind, or a write failed.");
         describe(r, name::BUILD_INFO, "Always 1; the labels say what runs.");
         let build = [
             Label::new("version", BUILD_VERSION),
@@ -220,9 +219,10 @@ impl Metrics {
         }
     }
 
-    /// The recording file being written, whose size is [`name::RECORDING_BYTES`].
-    pub fn set_recording(&self, path: PathBuf) {
-        let _ = self.recording.set(path);
+    /// The recording writer's count of bytes on disk, all parts together
+    /// ([`name::RECORDING_BYTES`]; see `record::writer::Writer::bytes`).
+    pub fn set_recording(&self, bytes: Arc<AtomicU64>) {
+        let _ = self.recording.set(bytes);
     }
 
     /// A new session: counted as connecting until its `Hello`, and gone when the guard drops.
@@ -270,8 +270,8 @@ impl Metrics {
 
     /// The text exposition of every metric now.
     pub fn render(&self) -> String {
-        if let Some(size) = self.recording.get().and_then(|path| std::fs::metadata(path).ok()).map(|m| m.len()) {
-            self.recording_bytes.absolute(size);
+        if let Some(bytes) = self.recording.get() {
+            self.recording_bytes.absolute(bytes.load(Ordering::Relaxed));
         }
         self.handle.render()
     }

@@ -30,7 +30,7 @@ use crate::net::web_files::WebRoot;
 use crate::net::{NetContext, NetLimits, listener};
 use crate::record::reader::Recording;
 use crate::record::spectate::ReplayThread;
-use crate::record::writer::{Recorder, Writer, header_for, unix_now};
+use crate::record::writer::{Recorder, Writer, WriterOptions, header_for, unix_now};
 use crate::sim::Simulation;
 use crate::sim::runner::SimThread;
 use crate::sim::stats::TickStats;
@@ -158,6 +158,8 @@ impl Server {
         };
         let record_dir = config.record.clone();
         let checksum_interval = config.checksum_interval;
+        let sync_every = Duration::from_secs_f64(config.record_sync_interval);
+        let max_bytes = config.record_max_bytes;
         Self::launch(front, move |from_net, to_net| {
             let tick_rate = settings.tick_rate;
             let mut sim = Simulation::new(settings, map);
@@ -165,9 +167,11 @@ impl Server {
                 None => (None, None),
                 Some(dir) => {
                     let header = header_for(&sim, checksum_interval, unix_now());
-                    let (writer, tx) = Writer::create_in(dir, &header)
+                    let options = WriterOptions { sync_every, max_bytes, ..WriterOptions::for_tick_rate(tick_rate) };
+                    let (writer, tx) = Writer::create_in(dir, &header, options)
                         .map_err(io(format!("cannot create a recording in {}", dir.display())))?;
                     tracing::info!(path = %writer.path().display(), "recording");
+                    metrics.set_recording(writer.bytes());
                     let recorder = Recorder::attach(&mut sim, tx, checksum_interval);
                     (Some(writer), Some(recorder))
                 }
@@ -230,9 +234,6 @@ impl Server {
         let addr = listener.local_addr().map_err(io("cannot read the bound address"))?;
         let bridge = Bridge::new();
         let (driver, recording) = driver(bridge.from_net, bridge.to_net)?;
-        if let Some(path) = &recording {
-            front.metrics.set_recording(path.clone());
-        }
         let registry = Arc::new(Registry::with_view_radius(front.view_radius));
         let router = router::spawn(bridge.from_sim, registry.clone()).map_err(io("cannot start the router thread"))?;
         let (stop, shutdown) = watch::channel(false);

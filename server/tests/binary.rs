@@ -38,6 +38,9 @@ fn help_lists_every_flag_with_its_default() {
         "--no-web",
         "--record <DIR>",
         "--checksum-interval <CHECKSUM_INTERVAL>",
+        "--record-sync-interval <SECS>",
+        "--record-max-bytes <BYTES>",
+        "[default: 1G]",
         "replay",
     ] {
         assert!(help.contains(expected), "--help lacks {expected:?}:\n{help}");
@@ -58,6 +61,27 @@ fn invalid_flags_are_refused_before_start() {
     let out = Command::new(BIN).args(["--tick-rate", "0"]).output().expect("run");
     assert_eq!(out.status.code(), Some(2), "clap's usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tick-rate"));
+    for (flag, value, expected) in [
+        ("--record-max-bytes", "100", "not a size of at least 4096 bytes"),
+        ("--record-max-bytes", "1T", "not a size of at least 4096 bytes"),
+        ("--record-sync-interval", "7200", "not a number of seconds in [0, 3600]"),
+        ("--checksum-interval", "216001", "216001 is not in 1..=216000"),
+    ] {
+        let out = Command::new(BIN).args([flag, value]).output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(expected), "{flag} {value}: {stderr}");
+    }
+}
+
+#[test]
+fn replay_help_lists_the_exit_codes() {
+    let out = Command::new(BIN).args(["replay", "--help"]).output().expect("run");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Exit codes:"), "{help}");
+    for code in ["0  replayed to its end marker", "1  diverged", "2  cannot be replayed", "3  cut short"] {
+        assert!(help.contains(code), "{code:?} in {help}");
+    }
 }
 
 /// Joins the game at `addr` and returns the socket after `Welcome`.
@@ -112,8 +136,23 @@ async fn kill_9_leaves_a_recording_readable_up_to_its_last_complete_chunk() {
 
     let out = Command::new(BIN).arg("replay").arg(recording_in(dir.path())).output().expect("replay");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    assert_eq!(out.status.code(), Some(3), "cut short but verified: {stdout}");
     assert!(stdout.contains(&format!("ends at tick {last_tick} without an end marker")), "{stdout}");
+    assert!(stdout.contains(&format!("replayed and verified up to tick {last_tick}; exit code 3")), "{stdout}");
+
+    // A crash often leaves zeros after the last write (the size grew, the data never came):
+    // they read as a zero-length chunk whose CRC matches, and must not cost the file.
+    let path = recording_in(dir.path());
+    let good = std::fs::metadata(&path).expect("size").len();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
+    std::io::Write::write_all(&mut file, &[0; 64]).expect("append");
+    let out = Command::new(BIN).arg("replay").arg(&path).output().expect("replay");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let Ending::Cut { good_bytes, .. } = Recording::open(&path).expect("reads").ending else { panic!("cut") };
+    assert!(good_bytes as u64 <= good, "the good data ends at or before the old end");
+    assert!(stdout.contains(&format!("the good data ends at byte {good_bytes}")), "{stdout}");
+    assert!(stdout.contains(&format!("replayed and verified up to tick {last_tick}")), "{stdout}");
 }
 
 #[tokio::test]

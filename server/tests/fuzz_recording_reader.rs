@@ -2,18 +2,22 @@
 //! (flips, cuts, inserted bytes, huge length fields) and at the chunk level (chunks dropped,
 //! duplicated, swapped, re-framed with valid checksums around bad content), are read, and
 //! replayed when they still read. No panic, every failure a `RecordingError` with a message;
-//! a declared chunk length is never allocated before it is checked. `FUZZ_CASES` scales the
-//! counts.
+//! a declared chunk length is never allocated before it is checked. Crafted headers (every field
+//! drawn over its whole range) are refused unless within the command line's bounds, and crafted
+//! held runs and joins read only within the decode budget, one input per player and tick.
+//! `FUZZ_CASES` scales the counts.
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
 use std::path::PathBuf;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use server::config::bounds;
 use server::record::chunk::{assemble, split};
-use server::record::format::Chunk;
-use server::record::reader::Recording;
+use server::record::format::{Checksum, Chunk, Event, Header, TickRecord, map_hash};
+use server::record::reader::{DECODE_BYTES_PER_FILE_BYTE, DECODE_FLOOR_BYTES, Recording, UNBACKED_NPCS};
 use server::record::replay::Replayer;
+use server::sim::journal::JournalEntry;
 
 fn cases(default: u32) -> u32 {
     std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -152,4 +156,169 @@ fn reordered_dropped_and_duplicated_chunks_are_refused_or_replayed_without_panic
     // Dropping a trailing tick chunk, say, still reads: the generator reached both outcomes.
     let read_ok = read_ok.get();
     assert!(read_ok > 0 && read_ok < cases(800), "some edits read, some are refused: {read_ok}");
+}
+
+fn fight_header() -> Header {
+    match &split(&fixture("fight.rec"))[0] {
+        Chunk::Header(h) => h.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Header fields drawn over their whole ranges, with a bias to the edges of the valid ones.
+fn header_fields() -> impl Strategy<Value = (u16, u16, u16, u32, u16, u32, u8)> {
+    let rate = prop_oneof![Just(0u16), Just(1), Just(60), Just(1000), Just(1001), any::<u16>()];
+    let npcs = prop_oneof![Just(0u32), Just(UNBACKED_NPCS), Just(UNBACKED_NPCS + 1), Just(1_000_000), any::<u32>()];
+    let interval = prop_oneof![Just(0u32), Just(1), Just(216_000), Just(216_001), any::<u32>()];
+    (rate.clone(), rate, any::<u16>(), npcs, any::<u16>(), interval, 0u8..6)
+}
+
+#[test]
+fn crafted_headers_are_refused_unless_within_the_command_lines_bounds() {
+    let good = split(&fixture("fight.rec"));
+    runner(400)
+        .run(&header_fields(), |(tick_rate, snapshot_rate, max_players, npcs, rewind, interval, map_damage)| {
+            let mut h = fight_header();
+            (h.tick_rate, h.snapshot_rate, h.max_players, h.npcs) = (tick_rate, snapshot_rate, max_players, npcs);
+            (h.max_rewind_ms, h.checksum_interval) = (rewind, interval);
+            match map_damage {
+                0 => h.map.spawns.clear(),
+                1 => h.map.height = f32::NAN,
+                2 => h.map.walls.push(shared::Rect { x: 0.0, y: 0.0, w: -1.0, h: 1.0 }),
+                _ => {}
+            }
+            h.map_hash = map_hash(&h.map);
+            let valid = (1..=bounds::MAX_TICK_RATE).contains(&tick_rate)
+                && (1..=tick_rate).contains(&snapshot_rate)
+                && max_players >= 1
+                && npcs <= UNBACKED_NPCS
+                && rewind <= bounds::MAX_REWIND_MS
+                && (1..=bounds::MAX_CHECKSUM_INTERVAL).contains(&interval)
+                && map_damage >= 3;
+            let mut chunks = good.clone();
+            chunks[0] = Chunk::Header(h);
+            // Only the header is kept: what follows was recorded under other settings.
+            chunks.truncate(2);
+            let bytes = assemble(&chunks).expect("assemble");
+            match Recording::parse(&bytes, "fuzzed.rec") {
+                Ok(recording) => {
+                    prop_assert!(valid, "accepted {:?}", recording.header);
+                    read_and_replay(&bytes, 30)?;
+                }
+                Err(error) => {
+                    prop_assert!(!valid, "refused a valid header: {error}");
+                    prop_assert!(error.to_string().starts_with("fuzzed.rec cannot be replayed: its header is invalid"));
+                }
+            }
+            Ok(())
+        })
+        .expect("no failing case");
+}
+
+#[derive(Debug, Clone)]
+enum Crafted {
+    Join(u32),
+    Leave(u32),
+    Held(u32, u32, u32),
+    Input(u32),
+}
+
+/// Records of events, each event with whether it keeps to the rules (nine in ten do: the
+/// mapping below bends those into valid ones, so that files read often enough to be replayed).
+fn crafted_ticks() -> impl Strategy<Value = Vec<(u64, Vec<(Crafted, bool)>)>> {
+    let client = prop_oneof![1u32..6, 0u32..40, any::<u32>()];
+    let run = prop_oneof![1u32..=60, 0u32..2000, any::<u32>()];
+    let event = prop_oneof![
+        client.clone().prop_map(Crafted::Join),
+        client.clone().prop_map(Crafted::Leave),
+        (client.clone(), run, 0u32..3).prop_map(|(c, t, v)| Crafted::Held(c, t, v)),
+        client.prop_map(Crafted::Input),
+    ];
+    let gap = prop_oneof![8 => 1u64..5, 1 => 1u64..100, 1 => any::<u64>()];
+    let events = prop::collection::vec((event, prop::bool::weighted(0.9)), 0..12);
+    prop::collection::vec((gap, events), 1..40)
+}
+
+/// Crafted joins, leaves, inputs and held runs: whatever reads feeds one input per player and
+/// tick, never more players than the limit, within the decode budget.
+#[test]
+fn crafted_held_runs_read_only_within_their_bounds() {
+    let mut header = fight_header();
+    header.max_players = 8;
+    let accepted = std::cell::Cell::new(0u32);
+    runner(600)
+        .run(&crafted_ticks(), |records| {
+            let mut tick = 0u64;
+            let mut ticks = Vec::new();
+            // Players in the game, each with the last tick its inputs cover.
+            let mut joined: std::collections::BTreeMap<u32, u64> = Default::default();
+            for (gap, events) in records {
+                tick = tick.saturating_add(gap);
+                let events = events
+                    .into_iter()
+                    .filter_map(|(e, obey)| {
+                        if !obey {
+                            return Some(e);
+                        }
+                        match e {
+                            Crafted::Join(c) | Crafted::Leave(c) if joined.remove(&c).is_some() => {
+                                Some(Crafted::Leave(c))
+                            }
+                            Crafted::Join(c) if joined.len() < 8 => {
+                                joined.insert(c, 0);
+                                Some(Crafted::Join(c))
+                            }
+                            Crafted::Held(c, t, v) if joined.get(&c).is_some_and(|b| *b < tick) => {
+                                let t = t.clamp(1, 60);
+                                joined.insert(c, tick.saturating_add(u64::from(t) - 1));
+                                Some(Crafted::Held(c, t, v))
+                            }
+                            Crafted::Input(c) if joined.get(&c).is_some_and(|b| *b < tick) => {
+                                joined.insert(c, tick);
+                                Some(Crafted::Input(c))
+                            }
+                            _ => None,
+                        }
+                    })
+                    .map(|e| match e {
+                        Crafted::Join(client) => Event::Join { client, name: "x".into() },
+                        Crafted::Leave(client) => Event::Leave { client },
+                        Crafted::Held(client, ticks, view_step) => Event::Held { client, ticks, view_step },
+                        Crafted::Input(client) => Event::Input {
+                            client,
+                            delta: server::record::format::InputDelta {
+                                seq: None,
+                                movement: Some(glam::Vec2::X),
+                                aim: None,
+                                buttons: None,
+                                view_tick: None,
+                            },
+                        },
+                    })
+                    .collect();
+                ticks.push(TickRecord { tick, events });
+            }
+            let checksum = Chunk::Checksum(Checksum { tick: 0, hash: 0, listing: None });
+            let chunks = vec![Chunk::Header(header.clone()), checksum, Chunk::Ticks(ticks)];
+            let bytes = assemble(&chunks).expect("assemble");
+            let Ok(recording) = Recording::parse(&bytes, "fuzzed.rec") else {
+                return read_and_replay(&bytes, 0);
+            };
+            accepted.set(accepted.get() + 1);
+            let budget = DECODE_FLOOR_BYTES + DECODE_BYTES_PER_FILE_BYTE * bytes.len();
+            prop_assert!(recording.decoded_bytes <= budget);
+            for (tick, entries) in recording.journal() {
+                let mut clients: Vec<u32> = entries
+                    .iter()
+                    .filter_map(|e| if let JournalEntry::Input { client, .. } = e { Some(client.0) } else { None })
+                    .collect();
+                let inputs = clients.len();
+                clients.dedup();
+                prop_assert_eq!(clients.len(), inputs, "one input per client at tick {}", tick);
+                prop_assert!(inputs <= 8, "{} inputs at tick {}", inputs, tick);
+            }
+            read_and_replay(&bytes, 200)
+        })
+        .expect("no failing case");
+    assert!(accepted.get() > 0, "some crafted files read");
 }

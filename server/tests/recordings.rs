@@ -336,7 +336,7 @@ fn a_cut_recording_replays_up_to_its_last_complete_chunk() {
     // Cut inside the last chunks, as `kill -9` during a write would.
     let cut = &bytes[..bytes.len() - 30];
     let recording = Recording::parse(cut, "cut.rec").expect("readable");
-    let Ending::Cut { last_tick, trailing_bytes } = recording.ending else { panic!("{:?}", recording.ending) };
+    let Ending::Cut { last_tick, trailing_bytes, .. } = recording.ending else { panic!("{:?}", recording.ending) };
     assert!(trailing_bytes > 0, "the partial chunk is reported");
     assert!(last_tick > 600, "most of the match survives: {last_tick}");
     let mut replayer = Replayer::new(&recording, true).expect("replayable");
@@ -503,4 +503,19 @@ fn the_replay_command_fails_on_divergence_and_bad_files() {
     let (code, _, err) = replay_cli(&[text.to_str().expect("utf-8")]);
     assert_eq!(code, Some(2), "an unusable file exits 2");
     assert!(err.contains("is not a recording"), "{err}");
+}
+
+/// What a recording costs once read stays well inside the reader's decode budget: the fixtures
+/// take a few bytes of memory per byte of file (`DECODE_BYTES_PER_FILE_BYTE` allows 16; they
+/// must stay within three quarters of it).
+#[test]
+fn recordings_decode_well_within_the_budget() {
+    for name in ["fight.rec", "crowd500.rec"] {
+        let bytes = std::fs::read(fixture(name)).expect("read");
+        let recording = Recording::parse(&bytes, name).expect("reads");
+        let ratio = recording.decoded_bytes as f64 / bytes.len() as f64;
+        println!("{name}: {} bytes decode to about {} ({ratio:.1} per byte)", bytes.len(), recording.decoded_bytes);
+        let allowed = server::record::reader::DECODE_BYTES_PER_FILE_BYTE as f64;
+        assert!(ratio <= allowed * 0.75, "{name}: {ratio:.1} of {allowed}");
+    }
 }

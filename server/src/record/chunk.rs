@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::format::{Chunk, FORMAT_VERSION, MAGIC, MAX_CHUNK_BYTES};
+use super::format::{Chunk, FORMAT_VERSION, MAGIC, MAX_CHUNK_BYTES, MAX_TICKS_CHUNK_BYTES, TICKS_VARIANT};
 
 /// Appends one chunk to `out`.
 pub fn write_chunk(out: &mut impl Write, chunk: &Chunk) -> io::Result<usize> {
@@ -46,6 +46,11 @@ pub fn read_chunk(bytes: &[u8]) -> ReadChunk {
     let actual = crc32fast::hash(payload);
     if stored != actual {
         return ReadChunk::Corrupt(format!("CRC mismatch (stored {stored:08x}, computed {actual:08x})"));
+    }
+    if payload.first() == Some(&TICKS_VARIANT) && len > MAX_TICKS_CHUNK_BYTES {
+        return ReadChunk::Corrupt(format!(
+            "a tick batch of {len} bytes exceeds the limit of {MAX_TICKS_CHUNK_BYTES} (the writer cuts them far smaller)"
+        ));
     }
     match shared::codec::decode::<Chunk>(payload) {
         Ok(chunk) => ReadChunk::Chunk(Box::new(chunk), end + 4),

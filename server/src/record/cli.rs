@@ -1,6 +1,8 @@
 //! `server replay FILE` without `--serve`: replay as fast as possible, verify, report.
 //!
-//! Exit codes: 0 replayed (and verified), 1 diverged, 2 the file cannot be replayed.
+//! Exit codes ([`EXIT_CODES`]): 0 replayed (and verified) to the end marker, 1 diverged, 2 the
+//! file cannot be replayed, 3 the file is cut short (no end marker: a crash, a full disk, a
+//! damaged tail) and what it holds replayed (and verified) up to its last complete chunk.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -9,6 +11,17 @@ use std::time::Instant;
 use super::reader::{Ending, Recording};
 use super::replay::{Replayer, dump_state, scoreboard_text};
 use crate::config::ReplayArgs;
+
+/// The exit codes, as `server replay --help` lists them.
+pub const EXIT_CODES: &str = "Exit codes:
+  0  replayed to its end marker, every checksum verified (with --no-verify: replayed)
+  1  diverged: the first differing tick (and entities) on stderr
+  2  cannot be replayed: not a recording, damaged, another version, an invalid header
+  3  cut short (no end marker: a crash, a full disk, a damaged tail): replayed and verified up to
+     its last complete chunk, whose end the output names";
+
+/// Exit code of a replay of a file without an end marker that verified up to its last chunk.
+pub const EXIT_TRUNCATED: u8 = 3;
 
 /// Runs the replay the arguments describe, printing to stdout (errors to stderr). Output
 /// errors (a closed pipe, as with `| head`) are ignored: the replay's verdict is the exit code.
@@ -41,11 +54,16 @@ pub fn run_to(args: &ReplayArgs, out: &mut impl Write) -> ExitCode {
         Ending::Finished { last_tick } => {
             let _ = writeln!(out, "ends cleanly at tick {last_tick}");
         }
-        Ending::Cut { last_tick, trailing_bytes } => {
+        Ending::Cut { last_tick, good_bytes, trailing_bytes, damage } => {
+            let tail = match damage {
+                _ if *trailing_bytes == 0 => "nothing after it".to_owned(),
+                None => format!("the {trailing_bytes} bytes after it, an incomplete chunk, are ignored"),
+                Some(why) => format!("the {trailing_bytes} bytes after it are not a chunk ({why}) and are ignored"),
+            };
             let _ = writeln!(
                 out,
-                "ends at tick {last_tick} without an end marker: the server did not stop cleanly; replaying up to \
-             the last complete chunk ({trailing_bytes} bytes of an incomplete chunk ignored)"
+                "ends at tick {last_tick} without an end marker: the server did not stop cleanly; the good data \
+                 ends at byte {good_bytes}, after its last complete chunk; {tail}"
             );
         }
     }
@@ -83,6 +101,16 @@ pub fn run_to(args: &ReplayArgs, out: &mut impl Write) -> ExitCode {
     let (_, scores) = replayer.state();
     let _ = write!(out, "{}", scoreboard_text(&scores));
     match result {
+        Ok(()) if matches!(recording.ending, Ending::Cut { .. }) => {
+            let _ = writeln!(
+                out,
+                "truncated: the file ends at tick {} without an end marker; replayed{} up to tick {ticks}; exit code \
+                 {EXIT_TRUNCATED}",
+                recording.ending.last_tick(),
+                if args.no_verify { "" } else { " and verified" }
+            );
+            ExitCode::from(EXIT_TRUNCATED)
+        }
         Ok(()) => ExitCode::SUCCESS,
         Err(divergence) => {
             eprintln!("error: {divergence}");

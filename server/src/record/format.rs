@@ -11,7 +11,10 @@
 //! writer emits one at least every second) and [`Chunk::Checksum`]s (at tick 0 and every
 //! `checksum_interval` ticks). A cleanly stopped server ends the file with [`Chunk::End`]; a
 //! file without it was cut short (crash, `kill -9`) and is readable up to its last complete
-//! chunk. The file is append-only: nothing written is ever rewritten.
+//! chunk. The file is append-only: nothing written is ever rewritten. A recording past
+//! `--record-max-bytes` goes on in another file of this same layout (`….part2.rec`) whose first
+//! chunks after its header repeat the earlier parts' tick batches and checksums (see
+//! `record::writer::WriterOptions::max_bytes`), so each file replays from tick 0 on its own.
 //!
 //! Inputs are stored as deltas against the same client's previous input ([`InputDelta`]), and
 //! only when they say something new: a tick whose applied input is the previous one with `seq`
@@ -43,8 +46,18 @@ pub const MAGIC: [u8; 8] = *b"ARENAREC";
 pub const FORMAT_VERSION: u16 = 3;
 /// Oldest file layout still read.
 pub const OLDEST_FORMAT_VERSION: u16 = 3;
-/// Largest chunk payload a reader accepts (a corrupted length must not allocate gigabytes).
-pub const MAX_CHUNK_BYTES: u32 = 64 * 1024 * 1024;
+/// Largest chunk payload a reader accepts (a corrupted length must not allocate gigabytes; the
+/// protocol codec decodes at most this much anyway). A checksum listing a million entities takes
+/// about 3 MiB.
+pub const MAX_CHUNK_BYTES: u32 = 16 * 1024 * 1024;
+/// Largest [`Chunk::Ticks`] payload a reader accepts. Events decode to some 30 times their
+/// encoded size, so this bounds what one chunk costs in memory while it is read (about 30 MiB);
+/// the writer cuts batches long before (see `record::writer::BATCH_BYTES`).
+pub const MAX_TICKS_CHUNK_BYTES: u32 = 1024 * 1024;
+/// The first payload byte of a [`Chunk::Ticks`] (its variant index).
+pub const TICKS_VARIANT: u8 = 1;
+/// The first payload byte of a [`Chunk::Checksum`].
+pub const CHECKSUM_VARIANT: u8 = 2;
 /// Default ticks between two state digests.
 pub const DEFAULT_CHECKSUM_INTERVAL: u32 = 60;
 /// Every how many checksums one lists the per-entity hashes (counted by tick: a checksum at a

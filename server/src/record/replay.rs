@@ -196,10 +196,8 @@ impl<'r> Replayer<'r> {
     /// Replays one tick; with verification on, checks its digest if one was recorded.
     pub fn step(&mut self) -> Result<(), Divergence> {
         let tick = self.sim.tick() + 1;
-        if let Some(events) = self.recording.ticks.get(&tick) {
-            for event in events {
-                feed(&mut self.sim, event);
-            }
+        for event in &self.recording.entries_at(tick) {
+            feed(&mut self.sim, event);
         }
         self.sim.step();
         drop(self.sim.take_outbound());
