@@ -2,6 +2,8 @@
 //!
 //! - [`w1`]: the W1 crowd (`../shared/WORKLOADS.md`): the server with N NPCs, M bots, the W1
 //!   figures as one JSON object on stdout and a short table on stderr.
+//! - [`soak`]: players and spectators joining and leaving at a set rate for a long time; the
+//!   server's RSS over time and its slope as JSON (memory that grows per tick or per join).
 //! - [`child`]: the server under test as a child process (started from this binary, observed
 //!   through `/proc` and `GET /stats`, always stopped).
 //!
@@ -10,6 +12,7 @@
 //! tool, not the server, was the limit.
 
 pub mod child;
+pub mod soak;
 pub mod w1;
 
 use std::process::ExitCode;
@@ -23,6 +26,9 @@ pub enum BenchCommand {
     /// bytes and messages per client per second, server CPU and RSS, ticks per second and tick
     /// p50/p99 as JSON.
     W1(w1::W1Args),
+    /// Soak: players and spectators join and leave at a set rate for a set time against a
+    /// server child; prints its RSS over time and the slope as JSON.
+    Soak(soak::SoakArgs),
 }
 
 /// `server bench …`: runs on its own runtime; stops on SIGINT or SIGTERM (stopping the server
@@ -36,6 +42,24 @@ pub fn main(command: &BenchCommand) -> ExitCode {
         }
     };
     match command {
+        BenchCommand::Soak(args) => {
+            let result = runtime.block_on(async {
+                tokio::select! {
+                    result = soak::run(args) => result,
+                    () = interrupted() => Err(w1::BenchError::Interrupted),
+                }
+            });
+            match result {
+                Ok(report) => {
+                    eprintln!("{}", soak::table(&report));
+                    print_json(&report)
+                }
+                Err(e) => {
+                    eprintln!("bench: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         BenchCommand::W1(args) => {
             let result = runtime.block_on(async {
                 tokio::select! {
@@ -61,6 +85,20 @@ pub fn main(command: &BenchCommand) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Prints a report as pretty JSON on stdout.
+fn print_json(report: &impl serde::Serialize) -> ExitCode {
+    match serde_json::to_string_pretty(report) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench: cannot write the report: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -44,6 +44,16 @@ pub struct TargetHistory {
 }
 
 impl TargetHistory {
+    /// Ticks held (at most the longest rewind plus one).
+    pub fn len(&self) -> usize {
+        self.ticks.len()
+    }
+
+    /// Whether no tick is held.
+    pub fn is_empty(&self) -> bool {
+        self.ticks.is_empty()
+    }
+
     /// The targets as they were `rewind` ticks before `tick`, if that tick is still held.
     pub fn at(&self, tick: u64, rewind: u32) -> Option<&[Target]> {
         self.at_tick(tick.checked_sub(u64::from(rewind))?)

@@ -60,6 +60,23 @@ pub enum SimSet {
     Snapshot,
 }
 
+/// Sizes of the simulation's per-client and per-despawn tables; see [`Simulation::footprint`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// Connected clients that have not said `Hello`.
+    pub pending: usize,
+    /// Joined players.
+    pub players: usize,
+    /// Joined spectators.
+    pub spectators: usize,
+    /// Entities in the World (players, NPCs, shots).
+    pub entities: usize,
+    /// Removed-component messages the World holds (of the last two steps at most).
+    pub removed_component_messages: usize,
+    /// Ticks of lag-compensation history held.
+    pub lag_comp_ticks: usize,
+}
+
 /// A World and the Schedule that steps it.
 pub struct Simulation {
     world: World,
@@ -129,8 +146,31 @@ impl Simulation {
         }
         self.world.resource_mut::<Tick>().0 += 1;
         self.schedule.run(&mut self.world);
+        // A bare World never drops the removed-component messages a despawn writes (an App
+        // does this every frame): without it every shot, NPC and player ever despawned stays
+        // in memory. No system reads them or any change tick, so this changes no state.
+        self.world.clear_trackers();
     }
 
+    /// The sizes of the tables that follow clients and despawned entities (the bounded-memory
+    /// tests assert they return to their baseline after joins and leaves).
+    pub fn footprint(&mut self) -> Footprint {
+        let roster = self.world.resource::<Roster>();
+        let (pending, players, spectators) = (roster.pending.len(), roster.players.len(), roster.spectators.len());
+        Footprint {
+            pending,
+            players,
+            spectators,
+            entities: self.world.query::<()>().iter(&self.world).count(),
+            removed_component_messages: self
+                .world
+                .removed_components()
+                .iter()
+                .map(|(_, messages)| messages.len())
+                .sum(),
+            lag_comp_ticks: self.world.resource::<lag_comp::TargetHistory>().len(),
+        }
+    }
     /// Takes what the steps so far produced for the network.
     pub fn take_outbound(&mut self) -> Vec<ToNet> {
         std::mem::take(&mut self.world.resource_mut::<Outbox>().0)

@@ -1,0 +1,69 @@
+//! Bounded memory, without sockets: players and spectators join, play (moving and shooting, so
+//! shots are spawned and despawned) and leave, wave after wave, through the harness; the
+//! simulation's per-client and per-despawn tables must come back to their baseline after
+//! every wave, and the World must not keep what it removed (`Simulation::footprint`).
+//! `server bench soak` measures the same over the real network for half an hour.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
+use glam::Vec2;
+use server::sim::Footprint;
+use server::sim::harness::Harness;
+use server::sim::resources::SimSettings;
+use shared::{Buttons, Input, MapData};
+
+const NPCS: u32 = 50;
+const WAVES: u32 = 20;
+const PER_WAVE: u32 = 12;
+
+fn settings() -> SimSettings {
+    SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 64, seed: 11, npcs: NPCS, max_rewind_ms: 300 }
+}
+
+fn map() -> MapData {
+    server::map::load(None).expect("the built-in map loads")
+}
+
+/// One wave: `PER_WAVE` clients (every third a spectator) join, the players run and shoot
+/// for 2 s, everyone leaves, then 2 s pass for the last shots (1.5 s of flight) to expire.
+fn wave(h: &mut Harness, first: u32) {
+    let clients: Vec<_> = (first..first + PER_WAVE)
+        .map(|id| if id % 3 == 0 { (h.spectate(id, "watcher"), false) } else { (h.connect(id, "churn"), true) })
+        .collect();
+    h.step(1);
+    for seq in 1..=120u32 {
+        for (i, &(client, plays)) in clients.iter().enumerate() {
+            if plays {
+                let aim = (seq as f32 * 0.05 + i as f32).sin() * std::f32::consts::PI;
+                let buttons = if seq % 10 == 0 { Buttons::FIRE } else { 0 };
+                h.input(client, Input { seq, movement: Vec2::new(aim.cos(), aim.sin()), aim, buttons, view_tick: 0 });
+            }
+        }
+        h.step(1);
+    }
+    for &(client, _) in &clients {
+        h.take_mail(client);
+        h.disconnect(client);
+    }
+    h.step(120);
+}
+
+#[test]
+fn joins_and_leaves_leave_no_table_behind() {
+    let mut h = Harness::new(settings(), map());
+    h.step(120);
+    let baseline: Footprint = h.sim.footprint();
+    assert_eq!((baseline.pending, baseline.players, baseline.spectators), (0, 0, 0));
+    let mut most_removed = 0;
+    for w in 0..WAVES {
+        wave(&mut h, 1 + w * PER_WAVE);
+        let now = h.sim.footprint();
+        assert_eq!((now.pending, now.players, now.spectators), (0, 0, 0), "wave {w}: the roster empties");
+        assert_eq!(now.entities, baseline.entities, "wave {w}: players and shots are gone, the crowd remains");
+        assert_eq!(now.lag_comp_ticks, baseline.lag_comp_ticks, "wave {w}: the rewind history keeps its length");
+        most_removed = most_removed.max(now.removed_component_messages);
+    }
+    // 160 players and their shots were despawned, each removing a dozen components: a World
+    // that kept those messages would hold thousands. Two steps' worth are allowed.
+    assert!(most_removed <= 200, "removed-component messages pile up: {most_removed}");
+}
