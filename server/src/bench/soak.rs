@@ -237,6 +237,9 @@ fn server_flags(args: &SoakArgs) -> Vec<String> {
         most.saturating_add(CONNECTION_MARGIN).to_string(),
         "--max-connections-per-ip".into(),
         "0".into(),
+        // Every joiner connects from 127.0.0.1, at the soak's rate and in bursts.
+        "--connect-rate-per-ip".into(),
+        "0".into(),
         "--max-players".into(),
         most.clamp(32, u32::from(u16::MAX)).to_string(),
     ];
