@@ -29,7 +29,7 @@ use metrics::{Counter, Gauge, Key, Label, Level, Metadata, Recorder, SharedStrin
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use shared::DisconnectReason;
 
-use crate::net::auth::{Role, Secret, TokenError};
+use crate::net::auth::{Secret, TokenError};
 use crate::net::upgrade;
 use crate::record::writer::Recorder as RecordingRecorder;
 use crate::sim::Simulation;
@@ -299,36 +299,45 @@ impl Drop for ClientGuard {
 /// Who may scrape `GET /metrics`, and the answer.
 ///
 /// With auth off, anyone who can reach the port (like `/stats`: such a server lets anyone
-/// join anyway). With auth on, only the holder of an admin token as `Authorization: Bearer`
-/// (Prometheus's `authorization` scrape setting): the figures hold no names or addresses, but
-/// an Internet-facing server need not tell the world its player counts and load. Loopback is
-/// not exempt: behind a reverse proxy every request comes from loopback. 401 without a valid
-/// token, 403 for another role.
+/// join anyway). With auth on, see [`scrape_refusal`].
 pub fn serve(metrics: &Metrics, headers: &HeaderMap, auth: Option<&Secret>) -> Response<Full<Bytes>> {
-    if let Some(secret) = auth {
-        let claims = upgrade::bearer(headers)
-            .ok_or(TokenError::Missing)
-            .and_then(|token| secret.verify(&token, crate::record::writer::unix_now()));
-        match claims {
-            Ok(claims) if claims.role == Role::Admin => {}
-            Ok(_) => return plain(StatusCode::FORBIDDEN, "metrics take an admin token\n"),
-            Err(error) => {
-                let refusal = upgrade::unauthorized(error);
-                let mut response = plain(refusal.status, &refusal.body);
-                for (name, value) in refusal.headers {
-                    if let Ok(value) = HeaderValue::from_str(&value) {
-                        response.headers_mut().append(name, value);
-                    }
-                }
-                return response;
-            }
-        }
+    if let Some(refusal) = scrape_refusal(headers, auth) {
+        return refusal;
     }
     let mut response = Response::new(Full::new(Bytes::from(metrics.render())));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The access rule of `GET /metrics` and `GET /stats`: the refusal to send, if any.
+///
+/// With auth off, none. With auth on, only the holder of a `metrics` or `admin` token as
+/// `Authorization: Bearer` (Prometheus's `authorization` scrape setting) may read: the figures
+/// hold no names or addresses, but an Internet-facing server need not tell the world its
+/// player counts and load. A scraper gets a `metrics` token, which can do nothing else.
+/// Loopback is not exempt: behind a reverse proxy every request comes from loopback. 401
+/// without a valid token, 403 for another role.
+pub fn scrape_refusal(headers: &HeaderMap, auth: Option<&Secret>) -> Option<Response<Full<Bytes>>> {
+    let secret = auth?;
+    let claims = upgrade::bearer(headers)
+        .ok_or(TokenError::Missing)
+        .and_then(|token| secret.verify(&token, crate::record::writer::unix_now()));
+    match claims {
+        Ok(claims) if claims.role.may_scrape() => None,
+        Ok(_) => Some(plain(StatusCode::FORBIDDEN, "/metrics and /stats take a metrics or admin token\n")),
+        Err(error) => {
+            let refusal = upgrade::unauthorized(error);
+            let mut response = plain(refusal.status, &refusal.body);
+            for (name, value) in refusal.headers {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    response.headers_mut().append(name, value);
+                }
+            }
+            Some(response)
+        }
+    }
 }
 
 fn plain(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
@@ -420,8 +429,8 @@ mod tests {
     }
 
     #[test]
-    fn with_auth_on_scrapes_take_an_admin_token() {
-        use crate::net::auth::Claims;
+    fn with_auth_on_scrapes_take_a_metrics_or_admin_token() {
+        use crate::net::auth::{Claims, Role};
         let metrics = Metrics::new();
         let secret = Secret::from_bytes(&[7; 32]).unwrap();
         let now = crate::record::writer::unix_now();
@@ -437,8 +446,11 @@ mod tests {
         assert_eq!(status(&none, Some(&secret)), StatusCode::UNAUTHORIZED);
         assert_eq!(status(&bearer("x.y.z".into()), Some(&secret)), StatusCode::UNAUTHORIZED);
         assert_eq!(status(&bearer(token(Role::Player)), Some(&secret)), StatusCode::FORBIDDEN);
-        let answer = serve(&metrics, &bearer(token(Role::Admin)), Some(&secret));
-        assert_eq!(answer.status(), StatusCode::OK);
-        assert_eq!(answer.headers().get(header::CONTENT_TYPE).unwrap(), CONTENT_TYPE);
+        assert_eq!(status(&bearer(token(Role::Spectator)), Some(&secret)), StatusCode::FORBIDDEN);
+        for role in [Role::Admin, Role::Metrics] {
+            let answer = serve(&metrics, &bearer(token(role)), Some(&secret));
+            assert_eq!(answer.status(), StatusCode::OK, "{role}");
+            assert_eq!(answer.headers().get(header::CONTENT_TYPE).unwrap(), CONTENT_TYPE);
+        }
     }
 }

@@ -586,9 +586,10 @@ pub async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Vec<u
     received
 }
 
-/// Whether the server still answers plain HTTP: `GET /stats` on a fresh connection is 200.
+/// Whether the server still answers plain HTTP: `GET /healthz` (open with auth on, unlike
+/// `/stats`) on a fresh connection is 200.
 pub async fn still_serving(addr: SocketAddr) -> bool {
-    let response = exchange(addr, b"GET /stats HTTP/1.1\r\nHost: arena\r\nConnection: close\r\n\r\n").await;
+    let response = exchange(addr, b"GET /healthz HTTP/1.1\r\nHost: arena\r\nConnection: close\r\n\r\n").await;
     response.status == 200
 }
 

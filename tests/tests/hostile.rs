@@ -304,7 +304,7 @@ fn before_the_upgrade_every_refusal_is_the_documented_status() {
         // Every held connection was admitted: each still gets its page.
         let mut pages = JoinSet::new();
         for stream in held {
-            pages.spawn(exchange_on(stream, b"GET /stats HTTP/1.1\r\nHost: arena\r\nConnection: close\r\n\r\n"));
+            pages.spawn(exchange_on(stream, b"GET /healthz HTTP/1.1\r\nHost: arena\r\nConnection: close\r\n\r\n"));
         }
         while let Some(page) = pages.join_next().await {
             let page = page.expect("exchange task");

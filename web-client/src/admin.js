@@ -2,42 +2,58 @@
 // (p50/p99 of that second, from the tick-duration histogram), clients, bytes out per second
 // and CPU with uPlot (vendored in vendor/uplot/, served by the binary, no CDN), and lists the
 // clients with a kick button (POST /api/admin/kick?client=N: the client is closed with 4001).
-// With auth on, open it as /admin?token=ADMIN_TOKEN; the token leaves the address bar and is
-// sent as `Authorization: Bearer`. Names and addresses are shown with textContent only.
+// With auth on, open it as /admin#token=ADMIN_TOKEN (token.js: the fragment never reaches a
+// server or a log); the token leaves the address bar, is kept for this tab, and is sent as
+// `Authorization: Bearer`. The plots' x values are unix seconds, labelled as local time of
+// day. Names and addresses are shown with textContent only.
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { histogramQuantile, histogramSince } from './admin-stats.js';
+import { queryTokenWarning, takeToken } from './token.js';
 
 const POLL_MS = 1000;
 /** Points kept per plot: ten minutes at one a second. */
 const KEEP = 600;
 
-function takeToken() {
-  const params = new URLSearchParams(location.search);
-  const fromUrl = params.get('token');
-  if (fromUrl) {
-    sessionStorage.setItem('arena.admin.token', fromUrl);
-    params.delete('token');
-    const rest = params.toString();
-    history.replaceState(null, '', location.pathname + (rest ? `?${rest}` : '') + location.hash);
-    return fromUrl;
-  }
-  return sessionStorage.getItem('arena.admin.token');
-}
-
-const token = takeToken();
+const { token, queryToken } = takeToken('arena.admin.token');
 const headers = token ? { Authorization: `Bearer ${token}` } : {};
+if (queryToken) {
+  const warning = document.getElementById('token-warning');
+  warning.textContent = queryTokenWarning('/admin');
+  warning.hidden = false;
+}
 const message = document.getElementById('message');
 const summary = document.getElementById('summary');
 const tbody = document.querySelector('#clients tbody');
 
 const data = { t: [], p50: [], p99: [], clients: [], bytes: [], cpu: [] };
 
+/** Local time of day of unix seconds `t`, as HH:MM:SS (24 h). */
+const timeOfDay = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+const formatTime = (t) => timeOfDay.format(new Date(t * 1000));
+/** The x-axis labels each chart drew last (for tests: canvas text is not in the DOM). */
+const timeLabels = new Map();
+
 function plot(id, series, yLabel) {
   const opts = {
     width: 470,
     height: 180,
-    series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 1.5 }))],
-    axes: [{ stroke: '#aaa' }, { stroke: '#aaa', label: yLabel }],
+    series: [
+      { value: (_u, t) => (t === null ? '–' : formatTime(t)) },
+      ...series.map(([label, stroke]) => ({ label, stroke, width: 1.5 })),
+    ],
+    axes: [
+      {
+        stroke: '#aaa',
+        // Whole seconds and up: labels show seconds, so a finer split would repeat them.
+        incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600],
+        values: (_u, splits) => {
+          const labels = splits.map(formatTime);
+          timeLabels.set(id, labels);
+          return labels;
+        },
+      },
+      { stroke: '#aaa', label: yLabel },
+    ],
     legend: { show: true },
   };
   return new uPlot(opts, [[], ...series.map(() => [])], document.getElementById(id));
@@ -57,10 +73,11 @@ function push(key, value) {
   if (data[key].length > KEEP) data[key].shift();
 }
 
-function render(state, now) {
+/** Draws one poll: `now` is performance.now() (for rates), `wall` is Date.now() (for the x axis). */
+function render(state, now, wall) {
   const dt = previous ? Math.max((now - previous.at) / 1000, 0.001) : null;
   const seconds = histogramSince(state.tick_buckets_us, previous?.state.tick_buckets_us ?? []);
-  push('t', now / 1000);
+  push('t', wall / 1000);
   push('p50', histogramQuantile(seconds, 0.5));
   push('p99', histogramQuantile(seconds, 0.99));
   push('clients', state.clients.length);
@@ -111,11 +128,11 @@ async function poll() {
     const response = await fetch('api/admin/state', { headers, cache: 'no-store' });
     if (!response.ok) {
       message.textContent = `${response.status}: ${(await response.text()).trim()}` +
-        (response.status === 401 ? ' (open this page as /admin?token=ADMIN_TOKEN)' : '');
+        (response.status === 401 ? ' (open this page as /admin#token=ADMIN_TOKEN)' : '');
       return;
     }
     message.textContent = '';
-    render(await response.json(), performance.now());
+    render(await response.json(), performance.now(), Date.now());
   } catch (err) {
     message.textContent = `cannot reach the server: ${err.message}`;
   }
@@ -133,6 +150,10 @@ window.admin = Object.freeze({
   points: () => data.t.length,
   /** Points of the tick p99 series that hold a value. */
   tickPoints: () => data.p99.filter((v) => v !== null).length,
+  /** The tick plot's x range, unix seconds: { min, max }. */
+  xRange: () => ({ min: charts.tick.scales.x.min, max: charts.tick.scales.x.max }),
+  /** The x-axis labels the tick plot drew last. */
+  timeLabels: () => [...(timeLabels.get('plot-tick') ?? [])],
   /** Client ids in the table. */
   clients: () => [...tbody.querySelectorAll('tr')].map((tr) => Number(tr.dataset.client)),
   kick,

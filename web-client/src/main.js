@@ -2,7 +2,8 @@
 // input → connection (players) or replay bar → connection (spectators: Welcome.entity_id 0),
 // runs the frame loop, and publishes the read-only `window.game` hook. The own player is
 // predicted (prediction.js): it moves when the key is pressed, not a round trip later.
-import { Connection, defaultUrl, takeToken } from './net.js';
+import { Connection, defaultUrl } from './net.js';
+import { queryTokenWarning, takeToken } from './token.js';
 import { SnapshotBuffer } from './interpolation.js';
 import { Predictor } from './prediction.js';
 import { InputController } from './input.js';
@@ -17,8 +18,16 @@ const params = new URLSearchParams(location.search);
 const name = sanitizeName(params.get('name'), randomName);
 /** `?spectate=1`: watch without playing (no entity, no player slot). */
 const spectate = params.get('spectate') === '1';
-/** `?token=`: a signed token, for servers that require one (`server token`). */
-const token = takeToken();
+/**
+ * `#token=`: a signed token, for servers that require one (`server token`); kept for this
+ * tab. A `?token=` is refused with a warning (token.js says why).
+ */
+const { token, queryToken } = takeToken('arena.token');
+if (queryToken) {
+  const warning = document.getElementById('token-warning');
+  warning.textContent = queryTokenWarning('/');
+  warning.hidden = false;
+}
 
 const canvas = document.getElementById('view');
 const renderer = new Renderer(canvas);

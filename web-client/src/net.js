@@ -14,7 +14,7 @@ const BACKOFF_MAX_MS = 8000;
 /** Pings older than this are forgotten (their Pong is not coming). */
 const PING_FORGET_MS = 10000;
 /** Why a socket that never opened may have failed; browsers do not tell pages the HTTP status. */
-export const NOT_UPGRADED = 'no connection: server unreachable, or refused (a missing or expired ?token=, or this page\'s origin)';
+export const NOT_UPGRADED = 'no connection: server unreachable, or refused (a missing or expired #token=, or this page\'s origin)';
 /** Close code the client uses when the server's stream cannot be followed (4000–4999: private use). */
 export const CLOSE_UNDECODABLE = 4000;
 
@@ -276,34 +276,6 @@ export function socketProtocols(token) {
   const protocols = [`arena.v${PROTOCOL_VERSION}`];
   if (token) protocols.push(`bearer.${token}`);
   return protocols;
-}
-
-/**
- * The token from the page's URL (`?token=`), or the one this tab was opened with before a
- * reload. It is then removed from the address bar, so it is not bookmarked, shared or left in
- * the history, and kept for this tab only (sessionStorage). A token must be a JWT's
- * characters; anything else is ignored.
- */
-export function takeToken(loc = location, storage = globalThis.sessionStorage, history = globalThis.history) {
-  const params = new URLSearchParams(loc.search);
-  const fromUrl = params.get('token');
-  const valid = (t) => typeof t === 'string' && /^[A-Za-z0-9_.-]{1,2048}$/.test(t);
-  if (fromUrl !== null) {
-    params.delete('token');
-    const query = params.toString();
-    try {
-      history?.replaceState(history.state, '', `${loc.pathname}${query ? `?${query}` : ''}${loc.hash}`);
-    } catch {
-      // Not in a browser page: nothing to tidy.
-    }
-    if (valid(fromUrl)) {
-      storage?.setItem('arena.token', fromUrl);
-      return fromUrl;
-    }
-    return null;
-  }
-  const kept = storage?.getItem('arena.token');
-  return valid(kept) ? kept : null;
 }
 
 /** The WebSocket URL of the page's own server. */

@@ -1,7 +1,8 @@
 // wss and tokens end to end: the REAL server binary with a certificate from `server cert` and
 // an auth secret, tokens minted by `server token`. Node's `ws` connects with that certificate
 // pinned as its only CA (and fails without it: checks stay on); Chromium plays over wss in a
-// context set to accept the self-signed certificate, with the token taken from the page URL.
+// context set to accept the self-signed certificate, with the token taken from the page URL's
+// fragment (#token=).
 // Nothing turns certificate checking off globally.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,8 @@ import WebSocket from 'ws';
 
 import { SERVER_BIN, WEB_ROOT, launchChromium, pollPage, startServer, stopServer, watchdog } from './browser-helpers.js';
 import { PROTOCOL_VERSION, decodeServer, encodeClient } from '../src/protocol.js';
-import { socketProtocols, takeToken } from '../src/net.js';
+import { socketProtocols } from '../src/net.js';
+import { takeToken } from '../src/token.js';
 
 const HARD_TIMEOUT_MS = 90_000;
 
@@ -22,17 +24,43 @@ test('the token rides in a bearer. subprotocol beside ours', () => {
   assert.deepEqual(socketProtocols('a.b.c'), [`arena.v${PROTOCOL_VERSION}`, 'bearer.a.b.c']);
 });
 
-test('takeToken reads ?token=, tidies the URL and keeps it for reloads', () => {
+/** A sessionStorage stand-in, and a history that records what replaceState wrote. */
+function fakes() {
   const store = new Map();
   const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) };
   const replaced = [];
   const history = { state: null, replaceState: (_s, _t, url) => replaced.push(url) };
-  const loc = { search: '?name=ann&token=eyJ.x-y_z.sig', pathname: '/', hash: '#h' };
-  assert.equal(takeToken(loc, storage, history), 'eyJ.x-y_z.sig');
-  assert.deepEqual(replaced, ['/?name=ann#h'], 'the token leaves the address bar');
-  assert.equal(takeToken({ search: '', pathname: '/', hash: '' }, storage, history), 'eyJ.x-y_z.sig', 'a reload keeps it');
+  return { store, storage, replaced, history };
+}
+
+test('takeToken reads #token=, tidies the URL and keeps it for reloads', () => {
+  const { store, storage, replaced, history } = fakes();
+  const loc = { search: '?name=ann', pathname: '/', hash: '#token=eyJ.x-y_z.sig&view=1' };
+  assert.deepEqual(takeToken('k', loc, storage, history), { token: 'eyJ.x-y_z.sig', queryToken: false });
+  assert.deepEqual(replaced, ['/?name=ann#view=1'], 'the token leaves the address bar, the rest stays');
+  assert.equal(store.get('k'), 'eyJ.x-y_z.sig', 'kept under the page\'s key');
+  const reload = { search: '?name=ann', pathname: '/', hash: '' };
+  assert.deepEqual(takeToken('k', reload, storage, history), { token: 'eyJ.x-y_z.sig', queryToken: false }, 'a reload keeps it');
+  assert.equal(replaced.length, 1, 'nothing to tidy on a reload');
+  assert.deepEqual(takeToken('other', reload, storage, history).token, null, 'another page\'s key is its own');
+  const only = fakes();
+  takeToken('k', { search: '', pathname: '/admin', hash: '#token=a.b.c' }, only.storage, only.history);
+  assert.deepEqual(only.replaced, ['/admin'], 'no empty # or ? left behind');
   const empty = { getItem: () => null, setItem: () => assert.fail('an invalid token is not kept') };
-  assert.equal(takeToken({ search: '?token=<script>', pathname: '/', hash: '' }, empty, history), null);
+  assert.equal(takeToken('k', { search: '', pathname: '/', hash: '#token=<script>' }, empty, history).token, null);
+});
+
+test('takeToken never uses ?token=: it flags it and removes it from the address bar', () => {
+  const { store, storage, replaced, history } = fakes();
+  const loc = { search: '?name=ann&token=eyJ.leaked.sig', pathname: '/', hash: '' };
+  assert.deepEqual(takeToken('k', loc, storage, history), { token: null, queryToken: true });
+  assert.deepEqual(replaced, ['/?name=ann']);
+  assert.equal(store.size, 0, 'a query token is not stored');
+  // A token kept from an earlier #token= load still serves; the fragment wins over the query.
+  store.set('k', 'kept.token.sig');
+  assert.deepEqual(takeToken('k', loc, storage, history), { token: 'kept.token.sig', queryToken: true });
+  const both = { search: '?token=q.q.q', pathname: '/', hash: '#token=f.f.f' };
+  assert.deepEqual(takeToken('k', both, storage, history), { token: 'f.f.f', queryToken: true });
 });
 
 describe('wss with a certificate and tokens, against the real server', { timeout: HARD_TIMEOUT_MS }, () => {
@@ -112,13 +140,13 @@ describe('wss with a certificate and tokens, against the real server', { timeout
     assert.match(bad.challenge ?? '', /invalid_token/);
   });
 
-  test('Chromium plays over wss with the token from the page URL, under the token\'s name', async () => {
+  test('Chromium plays over wss with the token from the page URL\'s #token=, under the token\'s name', async () => {
     const context = await s.browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 960, height: 640 } });
     try {
       const page = await context.newPage();
       const problems = [];
       page.on('pageerror', (err) => problems.push(err.message));
-      await page.goto(`https://localhost:${s.port}/?name=mallory&token=${s.tokens.zoe}`, { waitUntil: 'load' });
+      await page.goto(`https://localhost:${s.port}/?name=mallory#token=${s.tokens.zoe}`, { waitUntil: 'load' });
       await pollPage(page, () => window.game.state === 'connected' && window.game.ownPosition(), {
         timeout: 15_000,
         what: 'connected over wss with an own position',

@@ -2,7 +2,7 @@
 //!
 //! A token is a JWT signed with HMAC-SHA256 (HS256): `base64url(header).base64url(claims).
 //! base64url(signature)`, header `{"alg":"HS256","typ":"JWT"}`, claims `{"sub": name,
-//! "role": "player"|"spectator"|"admin", "iat": unix seconds, "exp": unix seconds}`. Any JWT
+//! "role": "player"|"spectator"|"admin"|"metrics", "iat": unix seconds, "exp": unix seconds}`. Any JWT
 //! library can mint one from the same secret; `server token` does it here. Only HS256 is
 //! accepted (never `none`), the signature is checked in constant time (`ring::hmac::verify`)
 //! before the claims are read, and tokens are never logged.
@@ -34,8 +34,24 @@ pub enum Role {
     Player,
     /// Only watches: joins as a spectator whatever its `Hello` says.
     Spectator,
-    /// Plays, and may use the admin API (`POST /api/announce`).
+    /// Plays, and may use the admin API (`/api/*`) and scrape `/metrics` and `/stats`.
     Admin,
+    /// Only scrapes `/metrics` and `/stats` (a Prometheus scraper): no game socket (403 before
+    /// the upgrade) and no admin API (403), so a leaked scraper token cannot drain, kick,
+    /// announce or take a player slot.
+    Metrics,
+}
+
+impl Role {
+    /// Whether this role may read `/metrics` and `/stats` when auth is on.
+    pub fn may_scrape(self) -> bool {
+        matches!(self, Role::Admin | Role::Metrics)
+    }
+
+    /// Whether this role may open a game socket (`/ws`).
+    pub fn may_connect(self) -> bool {
+        !matches!(self, Role::Metrics)
+    }
 }
 
 impl fmt::Display for Role {
@@ -44,6 +60,7 @@ impl fmt::Display for Role {
             Role::Player => "player",
             Role::Spectator => "spectator",
             Role::Admin => "admin",
+            Role::Metrics => "metrics",
         })
     }
 }
@@ -249,6 +266,26 @@ mod tests {
         let tag = hmac::sign(&secret().0, input.as_bytes());
         let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
         assert_eq!(secret().verify(&token, 1500), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn the_metrics_role_round_trips_and_only_scrapes() {
+        let mut scraper = claims(2000);
+        scraper.role = Role::Metrics;
+        let token = secret().mint(&scraper);
+        let body = URL_SAFE_NO_PAD.decode(token.split('.').nth(1).expect("a body")).expect("base64url");
+        assert!(String::from_utf8(body).expect("utf-8").contains(r#""role":"metrics""#));
+        assert_eq!(secret().verify(&token, 1500), Ok(scraper));
+        let scrape: Vec<Role> = [Role::Player, Role::Spectator, Role::Admin, Role::Metrics]
+            .into_iter()
+            .filter(|r| r.may_scrape())
+            .collect();
+        assert_eq!(scrape, [Role::Admin, Role::Metrics]);
+        let connect: Vec<Role> = [Role::Player, Role::Spectator, Role::Admin, Role::Metrics]
+            .into_iter()
+            .filter(|r| r.may_connect())
+            .collect();
+        assert_eq!(connect, [Role::Player, Role::Spectator, Role::Admin]);
     }
 
     #[test]

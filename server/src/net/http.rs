@@ -4,7 +4,8 @@
 //!   upgraded connection becomes a [`super::session`] in its own task.
 //! - `POST /api/announce`: an admin broadcasts a line to every client (see [`announce`]).
 //! - `GET /stats`: the simulation's tick statistics as JSON (`sim::stats`).
-//! - `GET /metrics`: Prometheus metrics (see [`crate::metrics::serve`] for who may scrape).
+//! - `GET /metrics`: Prometheus metrics (see [`crate::metrics::scrape_refusal`] for who may
+//!   read it and `/stats`).
 //! - `GET /healthz`, `GET /readyz`: liveness and readiness (see [`super::health`]).
 //! - `POST /api/drain`: an admin starts a drain (see [`drain`]).
 //! - `GET /admin`: the operator's page (`web-client/admin.html`); its data come from
@@ -122,6 +123,9 @@ pub async fn route(
             crate::metrics::serve(&ctx.metrics, request.headers(), ctx.auth.as_ref())
         }
         (&Method::GET | &Method::HEAD, "/stats") => {
+            if let Some(refusal) = crate::metrics::scrape_refusal(request.headers(), ctx.auth.as_ref()) {
+                return Ok(refusal);
+            }
             let json = serde_json::to_vec(&ctx.stats.snapshot()).unwrap_or_default();
             body(StatusCode::OK, "application/json", json.into()).no_store()
         }

@@ -5,7 +5,7 @@
 //! Answers: 405 for a method other than GET; 400 for a request that is not a WebSocket
 //! upgrade, a bad key, or only unknown subprotocols; 426 for another WebSocket version; 403 for
 //! an Origin not allowed; 401 with `WWW-Authenticate` for a missing or invalid token when auth
-//! is on.
+//! is on; 403 for a `metrics` token, which only scrapes.
 
 use hyper::StatusCode;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -139,7 +139,13 @@ pub fn check(head: &Parts, gate: &Gate<'_>) -> Result<Accepted, Refusal> {
             let token = bearer(headers).or_else(|| query_token(head.uri.query())).or(offers.token);
             let claims = token.ok_or(TokenError::Missing).and_then(|t| secret.verify(&t, gate.now));
             match claims {
-                Ok(claims) => Identity { name: Some(claims.sub), role: claims.role },
+                Ok(claims) if claims.role.may_connect() => Identity { name: Some(claims.sub), role: claims.role },
+                Ok(_) => {
+                    return Err(Refusal::new(
+                        StatusCode::FORBIDDEN,
+                        "a metrics token only reads /metrics and /stats: it cannot open a game socket\n",
+                    ));
+                }
                 Err(error) => return Err(unauthorized(error)),
             }
         }
