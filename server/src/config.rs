@@ -59,7 +59,6 @@ pub enum LogFormat {
 
 /// Subcommands.
 #[derive(Subcommand, Debug, Clone)]
-#[expect(clippy::large_enum_variant, reason = "parsed once at start; boxing would only add noise at every use")]
 pub enum Command {
     /// Replay a recording: verify it as fast as possible, or serve it to browsers (--serve).
     Replay(ReplayArgs),
