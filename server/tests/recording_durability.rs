@@ -158,7 +158,8 @@ async fn a_full_disk_stops_the_recording_at_once_and_the_match_plays_on() {
     let dir = mount.path().to_str().expect("utf-8").to_owned();
     // A digest every tick, listing 1000 NPCs every tenth: about 20 KB a second.
     let (mut server, addr, log) =
-        spawn(&["--record", &dir, "--npcs", "1000", "--checksum-interval", "1", "--drain-timeout", "0"]);
+        // /metrics is polled every 50 ms on new connections: no per-address connection rate.
+        spawn(&["--record", &dir, "--npcs", "1000", "--checksum-interval", "1", "--drain-timeout", "0", "--connect-rate-per-ip", "0"]);
     let tick = Arc::new(AtomicU64::new(0));
     let player = tokio::spawn(play(addr, tick.clone()));
 

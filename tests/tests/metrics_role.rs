@@ -58,7 +58,9 @@ async fn a_metrics_token_scrapes_and_does_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret");
     std::fs::write(&secret, b"the metrics role test's secret, 32 bytes or more").unwrap();
-    let server = ServerChild::spawn(&["--no-web", "--auth-secret-file", secret.to_str().unwrap()]);
+    // Dozens of requests from 127.0.0.1 in a moment: the connection rate is tried in audit.rs.
+    let server =
+        ServerChild::spawn(&["--no-web", "--auth-secret-file", secret.to_str().unwrap(), "--connect-rate-per-ip", "0"]);
     let addr = server.addr;
     let scraper = mint(&secret, "prometheus", "metrics", "1h");
     let admin = mint(&secret, "root", "admin", "1h");
@@ -135,7 +137,7 @@ async fn a_metrics_token_scrapes_and_does_nothing_else() {
 
 #[tokio::test]
 async fn with_auth_off_stats_stays_open() {
-    let server = ServerChild::spawn(&["--no-web"]);
+    let server = ServerChild::spawn(&["--no-web", "--connect-rate-per-ip", "0"]);
     let stats = http(server.addr, &request("GET", "/stats", None)).await;
     assert_eq!(status(&stats), 200, "{stats}");
     let metrics = http(server.addr, &request("GET", "/metrics", None)).await;
