@@ -21,7 +21,7 @@ cargo build --locked --workspace --all-targets
 
 echo "== Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --locked --workspace --no-fail-fast
+  cargo nextest run --locked --workspace --no-fail-fast --config-file tests/nextest.toml
 else
   cargo test --locked --workspace --no-fail-fast
 fi
