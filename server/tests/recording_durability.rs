@@ -6,13 +6,16 @@
 //! (`Writer::start`), which runs everywhere.
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{BIN, Running};
 
 use futures_util::{SinkExt, StreamExt};
 use server::bridge::{ClientId, ToSim};
@@ -23,8 +26,6 @@ use server::sim::Simulation;
 use server::sim::resources::SimSettings;
 use shared::{ClientMessage, Input, PROTOCOL_VERSION, ServerMessage, codec};
 use tokio_tungstenite::tungstenite::Message;
-
-const BIN: &str = env!("CARGO_BIN_EXE_server");
 
 /// A tmpfs of `size` mounted on a new temporary directory, unmounted when dropped.
 struct Tmpfs {
@@ -60,44 +61,10 @@ impl Drop for Tmpfs {
     }
 }
 
-/// The server child, killed (by its own handle) if the test fails first.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 /// Starts the binary on an ephemeral loopback port; its address and its stderr lines so far.
 fn spawn(flags: &[&str]) -> (Running, SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let child = Command::new(BIN)
-        .args(["--bind", "127.0.0.1:0"])
-        .args(flags)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn server");
-    let mut running = Running(child);
-    let mut lines = BufReader::new(running.0.stderr.take().expect("stderr")).lines();
-    let addr = loop {
-        let line = lines.next().expect("server printed its address").expect("read stderr");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.trim_end_matches('/').parse().expect("address");
-        }
-    };
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let kept = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            kept.lock().unwrap().push(line);
-        }
-    });
-    (running, addr, log)
+    let (running, addr, log) = common::spawn_logged(flags);
+    (running, addr.parse().expect("address"), log)
 }
 
 /// `GET path` on loopback; the whole answer.

@@ -183,6 +183,16 @@ impl Drop for ServerChild {
     }
 }
 
+/// The flags every benchmark's server child starts with: headless on an ephemeral loopback
+/// port, `npcs` NPCs, room for `max_connections`, and no per-address limits (every bot of the
+/// load tool connects from 127.0.0.1, as fast as it can).
+pub fn base_flags(npcs: u32, max_connections: u32) -> Vec<String> {
+    let flags = ["--bind", "127.0.0.1:0", "--no-web", "--max-connections-per-ip", "0", "--connect-rate-per-ip", "0"];
+    let mut flags: Vec<String> = flags.into_iter().map(String::from).collect();
+    flags.extend(["--npcs".into(), npcs.to_string(), "--max-connections".into(), max_connections.to_string()]);
+    flags
+}
+
 /// Resident memory of a process, KiB (`VmRSS` in `/proc/PID/status`); `pid` may be `"self"`.
 pub fn rss_kib(pid: &str) -> Result<u64, ChildError> {
     let err = |why: String| ChildError::Proc { pid: pid.to_owned(), file: "status", why };

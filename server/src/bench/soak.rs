@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 
-use super::child::{ServerChild, cpu_seconds, rss_kib};
+use super::child::{ServerChild, base_flags, cpu_seconds, rss_kib};
 use super::w1::BenchError;
 use crate::bots::{SPARE_FILES, raise_nofile_limit};
 use crate::splitmix::SplitMix;
@@ -227,22 +227,8 @@ impl Counters {
 /// The server's flags for a run.
 fn server_flags(args: &SoakArgs) -> Vec<String> {
     let most = (args.rate * (args.stay_max + CLOSE_GRACE.as_secs_f64() + 1.0)).ceil() as u32 + 1;
-    let mut flags: Vec<String> = vec![
-        "--bind".into(),
-        "127.0.0.1:0".into(),
-        "--npcs".into(),
-        args.npcs.to_string(),
-        "--no-web".into(),
-        "--max-connections".into(),
-        most.saturating_add(CONNECTION_MARGIN).to_string(),
-        "--max-connections-per-ip".into(),
-        "0".into(),
-        // Every joiner connects from 127.0.0.1, at the soak's rate and in bursts.
-        "--connect-rate-per-ip".into(),
-        "0".into(),
-        "--max-players".into(),
-        most.clamp(32, u32::from(u16::MAX)).to_string(),
-    ];
+    let mut flags = base_flags(args.npcs, most.saturating_add(CONNECTION_MARGIN));
+    flags.extend(["--max-players".into(), most.clamp(32, u32::from(u16::MAX)).to_string()]);
     flags.extend(args.server_args.iter().cloned());
     flags
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use super::child::{ChildError, ServerChild, cpu_seconds, fetch_stats, rss_kib};
+use super::child::{ChildError, ServerChild, base_flags, cpu_seconds, fetch_stats, rss_kib};
 use crate::bots::{BotsArgs, BotsError, BotsReport, Fleet, Mode, SPARE_FILES, raise_nofile_limit};
 
 /// Connections the server may hold beyond the bots (the `/stats` requests, a browser).
@@ -200,20 +200,7 @@ pub struct W1Report {
 
 /// The server's flags for a run.
 fn server_flags(args: &W1Args) -> Vec<String> {
-    let mut flags: Vec<String> = vec![
-        "--bind".into(),
-        "127.0.0.1:0".into(),
-        "--npcs".into(),
-        args.npcs.to_string(),
-        "--no-web".into(),
-        "--max-connections".into(),
-        args.clients.saturating_add(CONNECTION_MARGIN).to_string(),
-        // Every bot connects from 127.0.0.1, as fast as it can.
-        "--max-connections-per-ip".into(),
-        "0".into(),
-        "--connect-rate-per-ip".into(),
-        "0".into(),
-    ];
+    let mut flags = base_flags(args.npcs, args.clients.saturating_add(CONNECTION_MARGIN));
     if args.mode == Mode::Play {
         // Spectators take no player slot; players do.
         flags.extend(["--max-players".into(), args.clients.clamp(32, u16::MAX.into()).to_string()]);

@@ -1,7 +1,9 @@
 //! Support shared by the tests that run the `server` binary as a child process.
+#![allow(dead_code, reason = "each test binary uses its own part of it")]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_server");
@@ -21,6 +23,12 @@ impl Drop for Running {
 /// Starts the binary on an ephemeral loopback port with `flags` and waits for its
 /// "listening on" line; returns it and the address (`127.0.0.1:PORT`).
 pub fn spawn(flags: &[&str]) -> (Running, String) {
+    let (running, addr, _log) = spawn_logged(flags);
+    (running, addr)
+}
+
+/// [`spawn`], also keeping every later line of the server's log.
+pub fn spawn_logged(flags: &[&str]) -> (Running, String, Arc<Mutex<Vec<String>>>) {
     let child = Command::new(BIN)
         .args(["--bind", "127.0.0.1:0"])
         .args(flags)
@@ -39,6 +47,12 @@ pub fn spawn(flags: &[&str]) -> (Running, String) {
         }
     };
     // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (running, addr)
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(line);
+        }
+    });
+    (running, addr, log)
 }
