@@ -1,7 +1,7 @@
 // Shared by the browser tests: launching the system Chromium (never a downloaded one),
 // spawning and stopping the real server binary, polling a page for a condition with a
 // timeout, and collecting page errors.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { after, before } from 'node:test';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +13,13 @@ export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 export const SERVER_BIN = process.env.SERVER_BIN || join(REPO_ROOT, 'target', 'debug', 'server');
 const LISTENING = /listening on https?:\/\/([0-9.:]+)\//;
+
+/** Mints a token with the server binary (`server token`), valid for 10 minutes. */
+export function mintToken(secretFile, name, role) {
+  return execFileSync(SERVER_BIN, ['token', '--auth-secret-file', secretFile, '--name', name, '--ttl', '10m', '--role', role], {
+    encoding: 'utf8',
+  }).trim();
+}
 
 /**
  * Spawns the server binary with `args`; resolves { child, address, output() } once it prints

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 
-import { SERVER_BIN, WEB_ROOT, launchChromium, pollPage, startServer, stopServer, watchdog } from './browser-helpers.js';
+import { SERVER_BIN, WEB_ROOT, launchChromium, mintToken, pollPage, startServer, stopServer, watchdog } from './browser-helpers.js';
 import { PROTOCOL_VERSION, decodeServer, encodeClient } from '../src/protocol.js';
 import { socketProtocols } from '../src/net.js';
 import { takeToken } from '../src/token.js';
@@ -73,10 +73,7 @@ describe('wss with a certificate and tokens, against the real server', { timeout
     s.ca = readFileSync(join(dir, 'cert.pem'));
     const secret = join(dir, 'secret');
     writeFileSync(secret, 'a test secret that is longer than thirty-two bytes\n');
-    const mint = (name, role) =>
-      execFileSync(SERVER_BIN, ['token', '--auth-secret-file', secret, '--name', name, '--ttl', '10m', '--role', role], {
-        encoding: 'utf8',
-      }).trim();
+    const mint = (name, role) => mintToken(secret, name, role);
     s.tokens = { ann: mint('ann', 'player'), zoe: mint('zoe', 'player') };
     s.server = await startServer([
       '--bind', '127.0.0.1:0', '--web-root', WEB_ROOT,

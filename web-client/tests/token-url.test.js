@@ -6,12 +6,11 @@
 // not use it. The admin plots' time axis reads wall-clock time of day in the page's time zone.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { SERVER_BIN, WEB_ROOT, pollPage, realServerSuite, screenshot } from './browser-helpers.js';
+import { WEB_ROOT, mintToken, pollPage, realServerSuite, screenshot } from './browser-helpers.js';
 
 const HARD_TIMEOUT_MS = 120_000;
 /** A zone far from UTC with a 45-minute offset: a UTC or 1970 label cannot pass for it. */
@@ -20,10 +19,7 @@ const TIME_ZONE = 'Pacific/Chatham';
 const dir = mkdtempSync(join(tmpdir(), 'arena-token-url-'));
 const secret = join(dir, 'secret');
 writeFileSync(secret, 'the token-url test secret, longer than thirty-two bytes\n');
-const mint = (name, role) =>
-  execFileSync(SERVER_BIN, ['token', '--auth-secret-file', secret, '--name', name, '--ttl', '10m', '--role', role], {
-    encoding: 'utf8',
-  }).trim();
+const mint = (name, role) => mintToken(secret, name, role);
 
 /**
  * Records what `page` sends: every HTTP request (URL as sent, Referer, Authorization) and every

@@ -71,14 +71,7 @@ pub fn main(command: &BenchCommand) -> ExitCode {
             match result {
                 Ok(report) => {
                     eprintln!("{}", w1::table(&report));
-                    match serde_json::to_string_pretty(&report) {
-                        Ok(json) => println!("{json}"),
-                        Err(e) => {
-                            eprintln!("bench: cannot write the report: {e}");
-                            return ExitCode::FAILURE;
-                        }
-                    }
-                    ExitCode::SUCCESS
+                    print_json(&report)
                 }
                 Err(e) => {
                     eprintln!("bench: {e}");
