@@ -9,12 +9,12 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use engine::bridge::ToNet;
+use engine::map;
+use engine::sim::harness::Harness;
+use engine::sim::lag_comp::DEFAULT_MAX_REWIND_MS;
+use engine::sim::resources::SimSettings;
 use glam::Vec2;
-use server::bridge::ToNet;
-use server::map;
-use server::sim::harness::Harness;
-use server::sim::lag_comp::DEFAULT_MAX_REWIND_MS;
-use server::sim::resources::SimSettings;
 use shared::snapshot::{ClientState, Frame, Snapshot};
 use shared::{ClientMessage, Input, codec};
 

@@ -9,13 +9,13 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use engine::bridge::{ClientId, ToSim};
+use engine::record::reader::Recording;
+use engine::record::replay::Replayer;
+use engine::record::writer::{Recorder, Writer, header_for};
+use engine::sim::Simulation;
+use engine::sim::resources::SimSettings;
 use glam::Vec2;
-use server::bridge::{ClientId, ToSim};
-use server::record::reader::Recording;
-use server::record::replay::Replayer;
-use server::record::writer::{Recorder, Writer, header_for};
-use server::sim::Simulation;
-use server::sim::resources::SimSettings;
 use shared::{Buttons, ClientMessage, Input, PROTOCOL_VERSION};
 
 const PLAYERS: u32 = 4;
@@ -66,9 +66,9 @@ fn world() -> Simulation {
         max_players: 8,
         seed: 2026,
         npcs: NPCS,
-        max_rewind_ms: server::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
+        max_rewind_ms: engine::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
     };
-    let mut sim = Simulation::new(settings, server::map::load(None).expect("map"));
+    let mut sim = Simulation::new(settings, engine::map::load(None).expect("map"));
     for i in 1..=PLAYERS {
         let client = ClientId(i);
         sim.push(ToSim::Connected { client, addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)) });

@@ -8,10 +8,10 @@
 
 use std::time::{Duration, Instant};
 
-use server::bridge::ToNet;
-use server::map;
-use server::sim::harness::Harness;
-use server::sim::resources::SimSettings;
+use engine::bridge::ToNet;
+use engine::map;
+use engine::sim::harness::Harness;
+use engine::sim::resources::SimSettings;
 use shared::Snapshot;
 use shared::snapshot::Frame;
 
@@ -29,7 +29,7 @@ fn bench(npcs: u32, clients: u32) {
         max_players: 1000,
         seed: 1,
         npcs,
-        max_rewind_ms: server::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
+        max_rewind_ms: engine::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
     };
     let mut h = Harness::new(settings, map::load(None).expect("built-in map"));
     let ids: Vec<_> = (1..=clients).map(|c| h.connect(c, "bench")).collect();

@@ -5,8 +5,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use server::config::{Cli, Command, LogFormat};
-use server::{Server, StartError};
+use engine::config::{Cli, Command, LogFormat};
+use engine::{Server, StartError};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -19,13 +19,13 @@ fn main() -> ExitCode {
         LogFormat::Json => logs.json().init(),
     }
     match cli.command {
-        Some(Command::Replay(args)) if !args.serve => server::record::cli::run(&args),
+        Some(Command::Replay(args)) if !args.serve => engine::record::cli::run(&args),
         Some(Command::Replay(args)) => serve(|| Server::start_replay_file(&args)),
         // The load tools run their own runtime.
-        Some(Command::Bots(args)) => server::bots::main(&args),
-        Some(Command::Bench(command)) => server::bench::main(&command),
-        Some(Command::Token(args)) => server::setup_cli::token(&args),
-        Some(Command::Cert(args)) => server::setup_cli::cert(&args),
+        Some(Command::Bots(args)) => engine::bots::main(&args),
+        Some(Command::Bench(command)) => engine::bench::main(&command),
+        Some(Command::Token(args)) => engine::setup_cli::token(&args),
+        Some(Command::Cert(args)) => engine::setup_cli::cert(&args),
         None => serve(|| Server::start(&cli.config)),
     }
 }

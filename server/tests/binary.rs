@@ -5,10 +5,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use engine::record::reader::{Ending, Recording};
+use engine::record::replay::Replayer;
 use futures_util::{SinkExt, StreamExt};
 use glam::Vec2;
-use server::record::reader::{Ending, Recording};
-use server::record::replay::Replayer;
 use shared::{ClientMessage, DisconnectReason, Input, PROTOCOL_VERSION, ServerMessage, codec};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;

@@ -6,10 +6,10 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
+use engine::sim::Footprint;
+use engine::sim::harness::Harness;
+use engine::sim::resources::SimSettings;
 use glam::Vec2;
-use server::sim::Footprint;
-use server::sim::harness::Harness;
-use server::sim::resources::SimSettings;
 use shared::{Buttons, Input, MapData};
 
 const NPCS: u32 = 50;
@@ -21,7 +21,7 @@ fn settings() -> SimSettings {
 }
 
 fn map() -> MapData {
-    server::map::load(None).expect("the built-in map loads")
+    engine::map::load(None).expect("the built-in map loads")
 }
 
 /// One wave: `PER_WAVE` clients (every third a spectator) join, the players run and shoot

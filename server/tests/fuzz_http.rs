@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use engine::net::auth::{Claims, Role, Secret};
+use engine::net::origin::OriginPolicy;
+use engine::net::upgrade::{self, Gate};
+use engine::{Config, Server};
 use futures_util::{SinkExt, StreamExt};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, TestRng, TestRunner};
-use server::net::auth::{Claims, Role, Secret};
-use server::net::origin::OriginPolicy;
-use server::net::upgrade::{self, Gate};
-use server::{Config, Server};
 use shared::{ClientMessage, PROTOCOL_VERSION, ServerMessage, codec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -10,14 +10,14 @@
 
 use std::path::PathBuf;
 
+use engine::config::bounds;
+use engine::record::chunk::{assemble, split};
+use engine::record::format::{Checksum, Chunk, Event, Header, TickRecord, map_hash};
+use engine::record::reader::{DECODE_BYTES_PER_FILE_BYTE, DECODE_FLOOR_BYTES, Recording, UNBACKED_NPCS};
+use engine::record::replay::Replayer;
+use engine::sim::journal::JournalEntry;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use server::config::bounds;
-use server::record::chunk::{assemble, split};
-use server::record::format::{Checksum, Chunk, Event, Header, TickRecord, map_hash};
-use server::record::reader::{DECODE_BYTES_PER_FILE_BYTE, DECODE_FLOOR_BYTES, Recording, UNBACKED_NPCS};
-use server::record::replay::Replayer;
-use server::sim::journal::JournalEntry;
 
 fn cases(default: u32) -> u32 {
     std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -286,7 +286,7 @@ fn crafted_held_runs_read_only_within_their_bounds() {
                         Crafted::Held(client, ticks, view_step) => Event::Held { client, ticks, view_step },
                         Crafted::Input(client) => Event::Input {
                             client,
-                            delta: server::record::format::InputDelta {
+                            delta: engine::record::format::InputDelta {
                                 seq: None,
                                 movement: Some(glam::Vec2::X),
                                 aim: None,

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use server::record::chunk::{assemble, split};
-use server::record::format::{Checksum, Chunk, Event, Header, TickRecord, map_hash};
-use server::record::reader::{Ending, Recording};
-use server::splitmix::SplitMix;
+use engine::record::chunk::{assemble, split};
+use engine::record::format::{Checksum, Chunk, Event, Header, TickRecord, map_hash};
+use engine::record::reader::{Ending, Recording};
+use engine::splitmix::SplitMix;
 
 const BIN: &str = env!("CARGO_BIN_EXE_server");
 /// The address space a hostile replay may use. The binary replays the checked-in crowd within

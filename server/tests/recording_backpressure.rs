@@ -3,12 +3,12 @@
 //! checksum), and the tick never blocks on it.
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
+use engine::record::reader::{Ending, Recording};
+use engine::record::replay::Replayer;
+use engine::record::writer::{RecordMsg, Recorder, Writer, header_for};
+use engine::sim::harness::Harness;
+use engine::sim::resources::SimSettings;
 use glam::Vec2;
-use server::record::reader::{Ending, Recording};
-use server::record::replay::Replayer;
-use server::record::writer::{RecordMsg, Recorder, Writer, header_for};
-use server::sim::harness::Harness;
-use server::sim::resources::SimSettings;
 use shared::{Input, MapData, Rect};
 
 fn settings() -> SimSettings {
@@ -18,7 +18,7 @@ fn settings() -> SimSettings {
         max_players: 4,
         seed: 7,
         npcs: 20,
-        max_rewind_ms: server::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
+        max_rewind_ms: engine::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
     }
 }
 

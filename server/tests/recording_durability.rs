@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 mod common;
 use common::{BIN, Running};
 
+use engine::bridge::{ClientId, ToSim};
+use engine::record::reader::{Ending, Recording};
+use engine::record::replay::Replayer;
+use engine::record::writer::{RecordFile, Recorder, Writer, WriterOptions, header_for};
+use engine::sim::Simulation;
+use engine::sim::resources::SimSettings;
 use futures_util::{SinkExt, StreamExt};
-use server::bridge::{ClientId, ToSim};
-use server::record::reader::{Ending, Recording};
-use server::record::replay::Replayer;
-use server::record::writer::{RecordFile, Recorder, Writer, WriterOptions, header_for};
-use server::sim::Simulation;
-use server::sim::resources::SimSettings;
 use shared::{ClientMessage, Input, PROTOCOL_VERSION, ServerMessage, codec};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -213,7 +213,7 @@ impl RecordFile for FailingFile {
 fn a_writer_whose_file_fails_stops_the_recorder_and_leaves_a_readable_file() {
     let settings =
         SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 8, seed: 3, npcs: 50, max_rewind_ms: 300 };
-    let mut sim = Simulation::new(settings, server::map::load(None).expect("map"));
+    let mut sim = Simulation::new(settings, engine::map::load(None).expect("map"));
     let header = header_for(&sim, 10, 0);
     let written = Arc::new(Mutex::new(Vec::new()));
     let file = FailingFile { written: written.clone(), budget: 6000 };

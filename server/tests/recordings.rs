@@ -12,14 +12,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use engine::record::chunk::{assemble, split};
+use engine::record::format::Chunk;
+use engine::record::reader::{Ending, Recording};
+use engine::record::replay::{EntityDiff, Replayer};
+use engine::record::writer::{Recorder, Writer, header_for};
+use engine::sim::harness::Harness;
+use engine::sim::resources::SimSettings;
 use glam::Vec2;
-use server::record::chunk::{assemble, split};
-use server::record::format::Chunk;
-use server::record::reader::{Ending, Recording};
-use server::record::replay::{EntityDiff, Replayer};
-use server::record::writer::{Recorder, Writer, header_for};
-use server::sim::harness::Harness;
-use server::sim::resources::SimSettings;
 use shared::{Buttons, EntityKind, Input, MapData, Rect};
 
 fn fixture(name: &str) -> PathBuf {
@@ -55,7 +55,7 @@ struct Pad {
 }
 
 impl Pad {
-    fn send(&mut self, h: &mut Harness, client: server::bridge::ClientId, movement: Vec2, aim: f32, fire: bool) {
+    fn send(&mut self, h: &mut Harness, client: engine::bridge::ClientId, movement: Vec2, aim: f32, fire: bool) {
         self.seq += 1;
         let buttons = if fire { Buttons::FIRE } else { 0 };
         // Drawing others 6 ticks (100 ms) behind the tick that applies it: shots are rewound.
@@ -120,7 +120,7 @@ fn fight_settings() -> SimSettings {
         max_players: 8,
         seed: 42,
         npcs: 0,
-        max_rewind_ms: server::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
+        max_rewind_ms: engine::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
     }
 }
 
@@ -143,14 +143,14 @@ fn crowd_settings() -> SimSettings {
         max_players: 8,
         seed: 7,
         npcs: 500,
-        max_rewind_ms: server::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
+        max_rewind_ms: engine::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
     }
 }
 
 type Script = fn(&mut Harness);
 
 fn fixtures() -> [(&'static str, SimSettings, MapData, Script); 2] {
-    let arena = server::map::load(None).expect("built-in map");
+    let arena = engine::map::load(None).expect("built-in map");
     [("fight.rec", fight_settings(), duel_map(), fight), ("crowd500.rec", crowd_settings(), arena, crowd)]
 }
 
@@ -352,7 +352,7 @@ fn chat_is_recorded_and_an_older_format_is_refused_by_its_version() {
         .iter()
         .flat_map(|(tick, entries)| entries.iter().map(move |e| (*tick, e)))
         .filter_map(|(tick, e)| match e {
-            server::sim::journal::JournalEntry::Chat { client, name, text } => {
+            engine::sim::journal::JournalEntry::Chat { client, name, text } => {
                 Some((tick, client.0, name.as_str(), text.as_str()))
             }
             _ => None,
@@ -415,7 +415,7 @@ fn a_recording_of_another_simulation_version_is_refused() {
     assert!(
         message.starts_with(&format!(
             "this recording was made by simulation version {recorded}; this build is simulation version {}",
-            server::sim::SIM_VERSION
+            engine::sim::SIM_VERSION
         )),
         "{message}"
     );
@@ -515,7 +515,7 @@ fn recordings_decode_well_within_the_budget() {
         let recording = Recording::parse(&bytes, name).expect("reads");
         let ratio = recording.decoded_bytes as f64 / bytes.len() as f64;
         println!("{name}: {} bytes decode to about {} ({ratio:.1} per byte)", bytes.len(), recording.decoded_bytes);
-        let allowed = server::record::reader::DECODE_BYTES_PER_FILE_BYTE as f64;
+        let allowed = engine::record::reader::DECODE_BYTES_PER_FILE_BYTE as f64;
         assert!(ratio <= allowed * 0.75, "{name}: {ratio:.1} of {allowed}");
     }
 }

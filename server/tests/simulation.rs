@@ -5,9 +5,9 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
+use engine::sim::harness::Harness;
+use engine::sim::resources::SimSettings;
 use glam::Vec2;
-use server::sim::harness::Harness;
-use server::sim::resources::SimSettings;
 use shared::{Buttons, DisconnectReason, EntityKind, Input, MapData, Rect, ServerMessage};
 
 const RATE: u16 = 64;
@@ -152,7 +152,7 @@ fn projectiles_stop_at_walls() {
     assert!(!flying.is_empty(), "ann is still firing");
     assert!(flying.iter().all(|p| p.pos.x < 600.0), "no projectile beyond the wall: {flying:?}");
     // Control: with the wall gone, the same shots kill him.
-    h.sim.world_mut().resource_mut::<server::sim::resources::Arena>().0.walls.clear();
+    h.sim.world_mut().resource_mut::<engine::sim::resources::Arena>().0.walls.clear();
     h.step(150);
     assert_eq!(h.sim.state().1.iter().find(|s| s.client == 2).map(|s| s.deaths), Some(1));
 }
@@ -306,7 +306,7 @@ fn the_rewind_is_capped_at_200_ms() {
 /// a client never sees one id name two entities.
 #[test]
 fn entity_ids_start_again_before_they_wrap_and_skip_live_ones() {
-    use server::sim::resources::{NET_ID_HEADROOM, NetIds};
+    use engine::sim::resources::{NET_ID_HEADROOM, NetIds};
     let mut h = Harness::new(settings(3), test_map());
     let ann = h.connect(1, "ann");
     h.step(1);

@@ -10,9 +10,9 @@ pub mod hostile;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use engine::net::NetLimits;
+use engine::{Config, Server};
 use futures_util::{SinkExt, StreamExt};
-use server::net::NetLimits;
-use server::{Config, Server};
 use shared::snapshot::{ClientState, EntityRecord};
 use shared::{
     ClientMessage, DisconnectReason, EntityState, Input, PROTOCOL_VERSION, ScoreEntry, ServerMessage, Welcome, codec,

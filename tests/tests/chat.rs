@@ -7,12 +7,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use engine::Server;
+use engine::config::ReplayArgs;
+use engine::net::auth::{Claims, Role, Secret};
+use engine::record::reader::Recording;
+use engine::record::writer::unix_now;
 use integration_tests::{Client, http, start, status};
-use server::Server;
-use server::config::ReplayArgs;
-use server::net::auth::{Claims, Role, Secret};
-use server::record::reader::Recording;
-use server::record::writer::unix_now;
 use shared::{ChatLine, ClientMessage, DisconnectReason, ReplayCommand, ServerMessage};
 
 const SECRET: &[u8] = b"the chat test's secret, over thirty-two bytes";

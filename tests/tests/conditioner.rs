@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use engine::Config;
 use integration_tests::{Client, start};
-use server::Config;
 use shared::{ClientMessage, ServerMessage};
 
 const MS: Duration = Duration::from_millis(1);

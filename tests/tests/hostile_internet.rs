@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use engine::net::auth::{Claims, Role, Secret};
+use engine::record::writer::unix_now;
 use futures_util::{SinkExt, StreamExt};
 use glam::Vec2;
 use integration_tests::{header, status};
-use server::net::auth::{Claims, Role, Secret};
-use server::record::writer::unix_now;
 use shared::{ClientMessage, Input, PROTOCOL_VERSION, ServerMessage, codec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -70,7 +70,7 @@ fn spawn(secret: &std::path::Path) -> (ServerChild, SocketAddr) {
         .args(["--connect-rate-per-ip", "0", "--max-sessions-per-name", "0"])
         // SIGTERM closes at once: the witnesses check their 1001 (drains: tests/drain.rs).
         .args(["--drain-timeout", "0"])
-        .env("RUST_LOG", "warn,server::server=info")
+        .env("RUST_LOG", "warn,engine::server=info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

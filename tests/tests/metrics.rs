@@ -152,9 +152,9 @@ async fn metrics_are_served_in_prometheus_text_format_and_move_with_play() {
     assert_eq!(value(&samples, "arena_recording_stopped", &[]), 0.0);
 
     let build = [
-        ("version", server::metrics::BUILD_VERSION.to_owned()),
+        ("version", engine::metrics::BUILD_VERSION.to_owned()),
         ("protocol_version", shared::PROTOCOL_VERSION.to_string()),
-        ("sim_version", server::sim::SIM_VERSION.to_string()),
+        ("sim_version", engine::sim::SIM_VERSION.to_string()),
     ];
     let labels: Vec<(&str, &str)> = build.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(value(&samples, "arena_build_info", &labels), 1.0);

@@ -6,13 +6,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use engine::Server;
+use engine::config::ReplayArgs;
+use engine::record::reader::{Ending, Recording};
+use engine::record::replay::Replayer;
+use engine::sim::systems::snapshot::is_snapshot_tick;
 use glam::Vec2;
 use integration_tests::{Client, Snapshot, start};
-use server::Server;
-use server::config::ReplayArgs;
-use server::record::reader::{Ending, Recording};
-use server::record::replay::Replayer;
-use server::sim::systems::snapshot::is_snapshot_tick;
 use shared::snapshot::Replicator;
 use shared::{Buttons, ClientMessage, DisconnectReason, ReplayCommand, ServerMessage};
 

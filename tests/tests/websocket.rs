@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use engine::net::NetLimits;
 use futures_util::SinkExt;
 use glam::Vec2;
 use integration_tests::{Client, start, start_with_limits};
-use server::net::NetLimits;
 use shared::{Buttons, ClientMessage, DisconnectReason, EntityKind, Input, PROTOCOL_VERSION, ServerMessage};
 use tokio_tungstenite::tungstenite::Message;
 

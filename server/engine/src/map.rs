@@ -6,7 +6,7 @@ use std::path::Path;
 use shared::MapData;
 
 /// The map used when no `--map` is given.
-pub const DEFAULT_MAP: &str = include_str!("../../assets/maps/arena.json");
+pub const DEFAULT_MAP: &str = include_str!("../../../assets/maps/arena.json");
 
 /// Why a map could not be loaded.
 #[derive(Debug, thiserror::Error)]

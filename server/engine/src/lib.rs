@@ -1,4 +1,5 @@
-//! Authoritative multiplayer game-state server.
+//! The engine: a fixed-tick bevy_ecs simulation, replication, recording and the WebSocket
+//! front end, in one library that the `server` binary (`server/src/main.rs`) runs.
 //!
 //! Module map, following one message from socket to ECS and back:
 //! - [`net::listener`] accepts TCP (and TLS); [`net::connection`] runs hyper, whose routes

@@ -10,7 +10,7 @@ const EXTENSIONS: &[&str] = &["html", "js", "mjs", "css", "svg", "png", "ico", "
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let root = manifest.join("../web-client");
+    let root = manifest.join("../../web-client");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
     collect(&root, &root, &mut files);
