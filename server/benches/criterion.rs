@@ -93,13 +93,13 @@ fn decode(c: &mut Criterion) {
     let (a, b) = frames(1000);
     let keyframe = codec::encode(&shared::ServerMessage::Snapshot(Snapshot::between(None, &a))).expect("encodes");
     let delta = codec::encode(&shared::ServerMessage::Snapshot(Snapshot::between(Some(&a), &b))).expect("encodes");
-    let mut base = ClientState::new(60);
+    let mut base = ClientState::new(shared::arena::schema(), 60);
     if let Ok(shared::ServerMessage::Snapshot(s)) = codec::decode_server(&keyframe) {
         base.apply(&s).expect("keyframe applies");
     }
     c.bench_function("decode/snapshot keyframe, 1000 npcs, decode and apply", |bench| {
         bench.iter(|| {
-            let mut state = ClientState::new(60);
+            let mut state = ClientState::new(shared::arena::schema(), 60);
             if let Ok(shared::ServerMessage::Snapshot(s)) = codec::decode_server(black_box(&keyframe)) {
                 state.apply(&s).expect("applies");
             }

@@ -20,6 +20,7 @@ use engine::record::writer::{Recorder, Writer, header_for};
 use engine::sim::harness::Harness;
 use engine::sim::resources::SimSettings;
 use glam::Vec2;
+use shared::arena::ArenaRecord;
 use shared::{Buttons, EntityKind, Input, MapData, Rect};
 
 fn fixture(name: &str) -> PathBuf {
@@ -198,11 +199,11 @@ fn the_fight_recording_has_hits_a_death_a_respawn_and_scores() {
     while replayer.tick() < replayer.end_tick() {
         replayer.step().expect("matches");
         let (entities, _) = replayer.state();
-        let bob = entities.iter().find(|e| e.kind == EntityKind::Player && e.owner == 2).expect("bob");
-        saw_hit |= bob.health > 0 && bob.health < 100;
-        saw_death |= bob.health == 0;
-        saw_respawn |= bob_was_dead && bob.health == 100;
-        bob_was_dead = bob.health == 0 || (bob_was_dead && bob.health != 100);
+        let bob = entities.iter().find(|e| e.is(EntityKind::Player) && e.owner == 2).expect("bob");
+        saw_hit |= bob.health() > 0 && bob.health() < 100;
+        saw_death |= bob.health() == 0;
+        saw_respawn |= bob_was_dead && bob.health() == 100;
+        bob_was_dead = bob.health() == 0 || (bob_was_dead && bob.health() != 100);
     }
     assert!(saw_hit && saw_death && saw_respawn, "hit {saw_hit}, death {saw_death}, respawn {saw_respawn}");
     let (_, scores) = replayer.state();

@@ -8,6 +8,7 @@
 use engine::sim::harness::Harness;
 use engine::sim::resources::SimSettings;
 use glam::Vec2;
+use shared::arena::ArenaRecord;
 use shared::{Buttons, DisconnectReason, EntityKind, Input, MapData, Rect, ServerMessage};
 
 const RATE: u16 = 64;
@@ -45,7 +46,7 @@ fn join_is_welcomed_with_own_entity() {
     assert_eq!(welcome.map, test_map(), "the map travels in Welcome");
     let me = h.player(ann).expect("player spawned");
     assert_eq!(me.id, welcome.entity_id);
-    assert_eq!((me.pos, me.health), (Vec2::new(300.0, 500.0), 100));
+    assert_eq!((me.pos, me.health()), (Vec2::new(300.0, 500.0), 100));
 }
 
 #[test]
@@ -101,12 +102,12 @@ fn shots_hit_kill_score_and_the_victim_respawns() {
     let fire = Input { seq: 1, movement: Vec2::ZERO, aim: std::f32::consts::PI, buttons: Buttons::FIRE, view_tick: 0 };
     h.input(ann, fire);
     h.step(1);
-    let shots = h.entities().into_iter().filter(|e| e.kind == EntityKind::Projectile).count();
+    let shots = h.entities().into_iter().filter(|e| e.is(EntityKind::Projectile)).count();
     assert_eq!(shots, 1, "one projectile after the first tick of fire");
     let mut died_at = None;
     for tick in 0..200 {
         h.step(1);
-        if died_at.is_none() && h.player(bob).is_some_and(|b| b.health == 0) {
+        if died_at.is_none() && h.player(bob).is_some_and(|b| b.health() == 0) {
             died_at = Some(tick);
         }
     }
@@ -117,13 +118,13 @@ fn shots_hit_kill_score_and_the_victim_respawns() {
     assert_eq!(died_at, 54, "bob died at tick {died_at}");
     let ann_state = h.player(ann).expect("ann");
     let bob_state = h.player(bob).expect("bob");
-    assert_eq!(bob_state.health, 100, "respawned 2 s (128 ticks) after death");
+    assert_eq!(bob_state.health(), 100, "respawned 2 s (128 ticks) after death");
     assert_eq!(bob_state.pos, Vec2::new(300.0, 500.0), "at the only spawn point");
     let board = h.sim.state().1;
     let score = |c: u32| board.iter().find(|s| s.client == c).map(|s| (s.kills, s.deaths));
     assert_eq!(score(1), Some((1, 0)), "ann scored the kill");
     assert_eq!(score(2), Some((0, 1)), "bob died once");
-    assert!(ann_state.health == 100, "ann is never hit by her own shots");
+    assert!(ann_state.health() == 100, "ann is never hit by her own shots");
 }
 
 #[test]
@@ -147,8 +148,8 @@ fn projectiles_stop_at_walls() {
     let aim = f32::atan2(-300.0, 500.0);
     h.input(ann, Input { seq: 1, movement: Vec2::ZERO, aim, buttons: Buttons::FIRE, view_tick: 0 });
     h.step(150);
-    assert_eq!(h.player(bob).map(|b| b.health), Some(100), "the wall absorbs every shot");
-    let flying: Vec<_> = h.entities().into_iter().filter(|e| e.kind == EntityKind::Projectile).collect();
+    assert_eq!(h.player(bob).map(|b| b.health()), Some(100), "the wall absorbs every shot");
+    let flying: Vec<_> = h.entities().into_iter().filter(|e| e.is(EntityKind::Projectile)).collect();
     assert!(!flying.is_empty(), "ann is still firing");
     assert!(flying.iter().all(|p| p.pos.x < 600.0), "no projectile beyond the wall: {flying:?}");
     // Control: with the wall gone, the same shots kill him.
@@ -282,8 +283,8 @@ fn strafe_shot(seen_back: u32, view_back: Option<u32>) -> u8 {
     h.step(1);
     h.input(ann, Input { seq: 2, movement: Vec2::ZERO, aim, buttons: 0, view_tick: view_tick + 1 });
     h.step(40);
-    assert!(h.player(ann).is_some_and(|a| a.health == 100), "ann is never hit");
-    h.player(bob).map(|b| b.health).expect("bob is alive")
+    assert!(h.player(ann).is_some_and(|a| a.health() == 100), "ann is never hit");
+    h.player(bob).map(|b| b.health()).expect("bob is alive")
 }
 
 #[test]

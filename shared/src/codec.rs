@@ -33,6 +33,9 @@ pub enum CodecError {
     /// bincode could not read a value of the expected type.
     #[error("malformed message: {0}")]
     Decode(#[from] bincode::error::DecodeError),
+    /// A snapshot did not parse with the schema it was read with.
+    #[error("malformed snapshot: {0}")]
+    Snapshot(crate::snapshot::SnapshotError),
     /// A whole value was read but bytes remain.
     #[error("{0} trailing bytes after the message")]
     TrailingBytes(usize),
@@ -74,6 +77,23 @@ pub fn decode_client(bytes: &[u8]) -> Result<ClientMessage, CodecError> {
 /// Decodes what a server sent.
 pub fn decode_server(bytes: &[u8]) -> Result<ServerMessage, CodecError> {
     decode_limited::<ServerMessage, MAX_SERVER_MESSAGE_BYTES>(bytes)
+}
+
+/// Decodes what a server of `schema`'s game sent: a `Snapshot` is parsed with that schema's
+/// tables, anything else as [`decode_server`] does.
+pub fn decode_server_with(
+    bytes: &[u8],
+    schema: &std::sync::Arc<crate::schema::Schema>,
+) -> Result<ServerMessage, CodecError> {
+    if bytes.len() > MAX_SERVER_MESSAGE_BYTES {
+        return Err(CodecError::TooLarge { len: bytes.len(), max: MAX_SERVER_MESSAGE_BYTES });
+    }
+    match bytes.split_first() {
+        Some((&SNAPSHOT_VARIANT, body)) => crate::snapshot::Snapshot::from_bytes(schema, body)
+            .map(ServerMessage::Snapshot)
+            .map_err(CodecError::Snapshot),
+        _ => decode_server(bytes),
+    }
 }
 
 /// Variant index of `ServerMessage::Snapshot`, the first byte of its encoding.

@@ -6,7 +6,10 @@
 //! - [`input`]: one tick of player input and its legal ranges.
 //! - [`state`]: the simulation's entity state as the snapshot stage gathers it, and the
 //!   scoreboard.
-//! - [`snapshot`]: quantization, dead reckoning, the field table, delta encode and decode.
+//! - [`schema`]: a game's replicated schema: kinds, fields, encodings, the row tables that
+//!   drive every snapshot entry's encoder and decoder; sent to clients in `Welcome`.
+//! - [`snapshot`]: quantization, dead reckoning, delta encode and decode, interest.
+//! - [`arena`]: the arena's schema (until the arena is a game crate of its own).
 //! - [`map`]: the arena description loaded from `assets/` and sent in `Welcome`.
 //! - [`movement`]: how a player moves and meets walls, applied by the server and replayed by
 //!   clients to predict their own player.
@@ -15,11 +18,13 @@
 //! The byte layout is documented in `shared/WIRE.md`; the browser client follows it and the
 //! golden vectors in `shared/tests/golden_vectors.json` hold both sides to it.
 
+pub mod arena;
 pub mod codec;
 pub mod input;
 pub mod map;
 pub mod message;
 pub mod movement;
+pub mod schema;
 pub mod snapshot;
 pub mod state;
 
@@ -30,8 +35,9 @@ pub use message::{
     ChatLine, ClientMessage, ConnectionState, DisconnectReason, InvalidMessage, REPLAY_SPEEDS, ReplayCommand,
     ServerMessage, Welcome,
 };
+pub use schema::Schema;
 pub use snapshot::{ClientState, EntityRecord, Snapshot};
 pub use state::{EntityKind, EntityState, ScoreEntry};
 
 /// Bumped on any change to the bytes on the wire. A client with another version is refused.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;

@@ -265,6 +265,9 @@ pub struct Welcome {
     pub tick_rate: u16,
     /// Snapshots per second.
     pub snapshot_rate: u16,
+    /// The running game's replicated schema: the tables every snapshot entry follows (its
+    /// hash, `Schema::hash`, names the protocol a client must speak).
+    pub schema: std::sync::Arc<crate::schema::Schema>,
     /// The arena.
     pub map: MapData,
 }

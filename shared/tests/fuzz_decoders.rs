@@ -139,7 +139,7 @@ fn arbitrary_bytes_never_panic_the_client_or_server_decoders() {
                 let _ = refusal_code(&message);
             }
             if let Ok(ServerMessage::Snapshot(snapshot)) = codec::decode_server(&bytes) {
-                let _ = ClientState::new(60).apply(&snapshot);
+                let _ = ClientState::new(shared::arena::schema(), 60).apply(&snapshot);
             }
             Ok(())
         })
@@ -149,14 +149,16 @@ fn arbitrary_bytes_never_panic_the_client_or_server_decoders() {
 fn entity() -> impl Strategy<Value = EntityState> {
     let kind = prop_oneof![Just(EntityKind::Player), Just(EntityKind::Npc), Just(EntityKind::Projectile)];
     (0u32..40, kind, any_f32(), any_f32(), -500.0f32..500.0, -500.0f32..500.0, any::<u8>()).prop_map(
-        |(id, kind, x, y, vx, vy, health)| EntityState {
-            id: id * 7,
-            kind,
-            pos: Vec2::new(x.clamp(-1.0e6, 1.0e6), y.clamp(-1.0e6, 1.0e6)),
-            vel: Vec2::new(vx, vy),
-            aim: 0.5,
-            health,
-            owner: id,
+        |(id, kind, x, y, vx, vy, health)| {
+            let mut state = EntityState {
+                pos: Vec2::new(x.clamp(-1.0e6, 1.0e6), y.clamp(-1.0e6, 1.0e6)),
+                vel: Vec2::new(vx, vy),
+                owner: id,
+                ..EntityState::new(id * 7, kind.index())
+            };
+            state.values[shared::arena::HEALTH] = health.into();
+            state.values[shared::arena::AIM] = 341;
+            state
         },
     )
 }
@@ -169,7 +171,7 @@ fn two_frames() -> impl Strategy<Value = (Frame, Frame)> {
                 world.sort_by_key(|e| e.id);
                 world.dedup_by_key(|e| e.id);
             }
-            let mut replicator = Replicator::new(60);
+            let mut replicator = Replicator::new(shared::arena::schema(), 60);
             let first = replicator.update(100, &a);
             let second = replicator.update(100 + gap, &b);
             ((*first).clone(), (*second).clone())
@@ -182,7 +184,7 @@ fn mutated_deltas_on_the_right_baseline_never_panic_and_never_claim_more_than_th
     let applied = std::cell::Cell::new(0u32);
     runner(3000)
         .run(&(two_frames(), mutations(), any::<u32>()), |((a, b), how, seq)| {
-            let mut holder = ClientState::new(60);
+            let mut holder = ClientState::new(shared::arena::schema(), 60);
             let keyframe = Snapshot { last_input_seq: seq, ..Snapshot::between(None, &a) };
             holder.apply(&keyframe).expect("a keyframe applies");
             let delta = ServerMessage::Snapshot(Snapshot { last_input_seq: seq, ..Snapshot::between(Some(&a), &b) });

@@ -3,6 +3,10 @@
 //! client's `node --test` suite decodes and encodes the same file, so a protocol change that
 //! is not mirrored in `web-client/src/protocol.js` fails CI too.
 //!
+//! The same file carries the protocol's tables (`tables`: variant names in wire order, replay
+//! speeds, limits), read off the real types here, which the JS tests compare with its own: no
+//! test reads Rust source.
+//!
 //! After an intended change: `UPDATE_GOLDEN=1 cargo test -p shared --test golden`, then bump
 //! `PROTOCOL_VERSION` and update the JS codec and `shared/WIRE.md`.
 
@@ -12,7 +16,9 @@ use std::path::PathBuf;
 
 use glam::Vec2;
 use serde_json::{Value, json};
-use shared::snapshot::{FIELDS, Frame, Replicator, Snapshot};
+use shared::arena::{AIM, HEALTH};
+use shared::schema::Encoding;
+use shared::snapshot::{Frame, Replicator, Snapshot};
 use shared::{
     Buttons, ChatLine, ClientMessage, DisconnectReason, EntityKind, EntityState, Input, MapData, PROTOCOL_VERSION,
     Rect, ReplayCommand, ScoreEntry, ServerMessage, Welcome, codec,
@@ -60,20 +66,20 @@ fn client_samples() -> Vec<(&'static str, ClientMessage)> {
 }
 
 fn entity(id: u32, kind: EntityKind, pos: Vec2, vel: Vec2) -> EntityState {
-    EntityState { id, kind, pos, vel, aim: 0.0, health: 0, owner: 0 }
+    EntityState { pos, vel, ..EntityState::new(id, kind.index()) }
 }
 
 /// Three frames of a small world, made by the real replicator: a keyframe's worth of
 /// entities with id gaps up to `u32::MAX`, then a tick where a player turns and is hit, an
 /// NPC stops, one starts, one bounces, and a projectile appears; then one where entities go.
 fn frames() -> [std::sync::Arc<Frame>; 3] {
-    let player = |health: u8, aim: f32, vel: Vec2, pos: Vec2| EntityState {
-        aim,
-        health,
-        owner: 3,
-        ..entity(250, EntityKind::Player, pos, vel)
+    let player = |health: u8, aim: f32, vel: Vec2, pos: Vec2| {
+        let mut state = EntityState { owner: 3, ..entity(250, EntityKind::Player, pos, vel) };
+        state.values[HEALTH] = health.into();
+        state.values[AIM] = Encoding::Angle { steps: shared::arena::AIM_STEPS }.quantize(aim);
+        state
     };
-    let mut rep = Replicator::new(60);
+    let mut rep = Replicator::new(shared::arena::schema(), 60);
     let a = rep.update(
         4_294_967_301,
         &[
@@ -131,6 +137,7 @@ fn server_samples() -> Vec<(&'static str, ServerMessage)> {
                 entity_id: 251,
                 tick_rate: 60,
                 snapshot_rate: 20,
+                schema: shared::arena::schema(),
                 map: MapData {
                     id: "mini".into(),
                     width: 400.0,
@@ -175,6 +182,7 @@ fn server_samples() -> Vec<(&'static str, ServerMessage)> {
                 entity_id: 0,
                 tick_rate: 60,
                 snapshot_rate: 20,
+                schema: shared::arena::schema(),
                 map: MapData { id: "m".into(), width: 10.0, height: 10.0, walls: vec![], spawns: vec![Vec2::ONE] },
             }),
         ),
@@ -224,8 +232,58 @@ fn build() -> Value {
     }
     json!({
         "protocol_version": PROTOCOL_VERSION,
-        "snapshot_fields": serde_json::to_value(FIELDS).expect("json"),
+        "schema": serde_json::to_value(&*shared::arena::schema()).expect("json"),
+        "tables": tables(),
         "vectors": vectors,
+    })
+}
+
+/// The name serde gives a value's variant: the key of `{"Variant": …}` or the unit string.
+fn variant_name(value: &Value) -> String {
+    match value {
+        Value::String(name) => name.clone(),
+        Value::Object(map) if map.len() == 1 => map.keys().next().cloned().expect("one key"),
+        other => panic!("not an externally tagged enum value: {other}"),
+    }
+}
+
+/// Variant names in wire order, from values of an enum (bincode writes the variant index
+/// first, one byte below 251): every index from 0 up must be present, once per name.
+fn variant_table<T: serde::Serialize>(values: impl IntoIterator<Item = T>) -> Vec<String> {
+    let mut by_index = std::collections::BTreeMap::new();
+    for value in values {
+        let index = codec::encode(&value).expect("encodes")[0];
+        let name = variant_name(&serde_json::to_value(&value).expect("json"));
+        let known = by_index.entry(index).or_insert_with(|| name.clone());
+        assert_eq!(*known, name, "variant index {index} has one name");
+    }
+    let names: Vec<String> = by_index.values().cloned().collect();
+    assert_eq!(by_index.keys().copied().collect::<Vec<u8>>(), (0..names.len() as u8).collect::<Vec<u8>>());
+    names
+}
+
+/// The tables the JS codec keeps its own copy of.
+fn tables() -> Value {
+    let commands = client_samples().into_iter().filter_map(|(_, m)| match m {
+        ClientMessage::ReplayControl(command) => Some(command),
+        _ => None,
+    });
+    json!({
+        "client_variants": variant_table(client_samples().into_iter().map(|(_, m)| m)),
+        "server_variants": variant_table(server_samples().into_iter().map(|(_, m)| m)),
+        "replay_commands": variant_table(commands),
+        "disconnect_reasons": variant_table(DisconnectReason::ALL),
+        "replay_speeds": shared::REPLAY_SPEEDS,
+        "max_name_bytes": shared::message::MAX_NAME_BYTES,
+        "max_chat_bytes": shared::message::MAX_CHAT_BYTES,
+        "max_client_message_bytes": codec::MAX_CLIENT_MESSAGE_BYTES,
+        "max_server_message_bytes": codec::MAX_SERVER_MESSAGE_BYTES,
+        "button_fire": shared::Buttons::FIRE,
+        "schema_limits": {
+            "max_values": shared::schema::MAX_VALUES,
+            "max_kinds": shared::schema::MAX_KINDS,
+            "max_text": shared::schema::MAX_TEXT,
+        },
     })
 }
 

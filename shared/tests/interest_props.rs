@@ -36,13 +36,15 @@ impl World {
     fn spawn(&mut self, rng: &mut Rng, kind: EntityKind, owner: u32, pos: Vec2) {
         self.next_id += 1;
         let vel = if rng.chance(60) { rng.vel_among(&SPEEDS) } else { Vec2::ZERO };
-        let health = if kind == EntityKind::Player { 100 } else { 0 };
-        let state = EntityState { id: self.next_id, kind, pos, vel, aim: 0.0, health, owner };
+        let mut state = EntityState { pos, vel, owner, ..EntityState::new(self.next_id, kind.index()) };
+        if kind == EntityKind::Player {
+            state.values[shared::arena::HEALTH] = 100;
+        }
         self.entities.insert(state.id, state);
     }
 
     fn player_of(&self, client: u32) -> Option<&EntityState> {
-        self.entities.values().find(|e| e.kind == EntityKind::Player && e.owner == client)
+        self.entities.values().find(|e| e.kind == EntityKind::Player.index() && e.owner == client)
     }
 
     fn step(&mut self, rng: &mut Rng, dt: f32) {
@@ -66,7 +68,7 @@ impl World {
         }
         if rng.chance(10) && self.entities.len() > 1 {
             let victim = *self.entities.keys().nth(rng.below(self.entities.len() as u64) as usize).unwrap();
-            if self.entities[&victim].kind != EntityKind::Player {
+            if self.entities[&victim].kind != EntityKind::Player.index() {
                 self.entities.remove(&victim);
             }
         }
@@ -82,7 +84,7 @@ impl World {
     }
 
     fn truth(&self) -> Vec<EntityState> {
-        self.entities.values().copied().collect()
+        self.entities.values().cloned().collect()
     }
 }
 
@@ -146,7 +148,7 @@ fn check_rules(
         });
         let p = record.pos_at(world.tick, world.tick_rate);
         let d2 = ((p[0] - center[0]) as f64).powi(2) + ((p[1] - center[1]) as f64).powi(2);
-        let own = record.owner == client && record.kind != EntityKind::Npc;
+        let own = record.owner == client && record.kind != EntityKind::Npc.index();
         let was_shown = previous.is_some_and(|f| f.entities.binary_search_by_key(&record.id, |r| r.id).is_ok());
         if own || d2 <= (interest.enter() as f64).powi(2) {
             assert!(shown, "entity {} at distance² {d2} (own: {own}) must be in client {client}'s view", record.id);
@@ -167,13 +169,13 @@ fn run_case(seed: u64, ticks: u64, radius: f32) -> Vec<Client> {
         world.spawn(&mut rng, EntityKind::Npc, 0, pos);
     }
     let interest = Interest::new(radius).expect("a radius");
-    let mut rep = Replicator::new(60);
+    let mut rep = Replicator::new(shared::arena::schema(), 60);
     let mut clients: Vec<Client> = (1..=CLIENTS)
         .map(|id| Client {
             id,
             view: View::default(),
             baseline: None,
-            state: ClientState::new(60),
+            state: ClientState::new(shared::arena::schema(), 60),
             skip_percent: [0, 30, 70, 95, 20][(id as usize - 1) % 5],
             entered: 0,
             left: 0,
@@ -220,25 +222,15 @@ fn a_view_costs_what_it_holds_not_what_the_world_holds() {
     let mut rng = Rng(11);
     let mut truth: Vec<EntityState> = (1..=20_000)
         .map(|id| EntityState {
-            id,
-            kind: EntityKind::Npc,
             pos: Vec2::new(rng.f32(0.0, 4000.0), rng.f32(0.0, 4000.0)),
-            vel: Vec2::ZERO,
-            aim: 0.0,
-            health: 0,
-            owner: 0,
+            ..EntityState::new(id, EntityKind::Npc.index())
         })
         .collect();
-    truth.push(EntityState {
-        id: 20_001,
-        kind: EntityKind::Player,
-        pos: Vec2::splat(2000.0),
-        vel: Vec2::ZERO,
-        aim: 0.0,
-        health: 100,
-        owner: 1,
-    });
-    let frame = Replicator::new(60).update(3, &truth);
+    let mut player =
+        EntityState { pos: Vec2::splat(2000.0), owner: 1, ..EntityState::new(20_001, EntityKind::Player.index()) };
+    player.values[shared::arena::HEALTH] = 100;
+    truth.push(player);
+    let frame = Replicator::new(shared::arena::schema(), 60).update(3, &truth);
     let interest = Interest::new(400.0).expect("a radius");
     let grid = Grid::build(&frame, interest.cell());
     let view = View::default().frame_for(&interest, &grid, &frame, 1);

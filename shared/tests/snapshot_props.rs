@@ -16,8 +16,9 @@ use std::sync::Arc;
 
 use glam::Vec2;
 use serde_json::{Value, json};
+use shared::schema::{Encoding, Hint, KindBuilder, Motion, Schema};
 use shared::snapshot::{ClientState, Frame, Replicator, Snapshot, SnapshotError};
-use shared::{EntityKind, EntityState, ServerMessage, codec};
+use shared::{EntityState, ServerMessage, codec};
 
 mod common;
 
@@ -25,6 +26,44 @@ use common::Rng;
 
 /// Speeds the random worlds' entities move at.
 const SPEEDS: [f32; 4] = [100.0, 200.0, 600.0, 33.3];
+
+/// A schema with every encoding, a static kind, a kind with no owner, and a kind of more rows
+/// than the op byte's mask holds (so that the mask extension is exercised).
+fn schema() -> Arc<Schema> {
+    let rich = KindBuilder::new("rich")
+        .avatar()
+        .motion(Motion::DeadReckoned)
+        .field("hp", Encoding::Byte, Hint::Interpolate)
+        .field("aim", Encoding::Angle { steps: 4096 }, Hint::InterpolateAngle)
+        .field("mass", Encoding::Scalar { scale: 10.0, min: 0.0, max: 5000.0 }, Hint::Interpolate)
+        .field("name", Encoding::Text { max_bytes: 24 }, Hint::Snap)
+        .field("color", Encoding::Enum { variants: vec!["red".into(), "green".into(), "blue".into()] }, Hint::Snap)
+        .field("level", Encoding::UInt { max: 1_000_000 }, Hint::Snap)
+        .build();
+    let wall =
+        KindBuilder::new("wall").motion(Motion::Static).field("t", Encoding::Int { min: -5, max: 5 }, Hint::Snap);
+    let crowd = KindBuilder::new("crowd").motion(Motion::DeadReckoned).build();
+    let shot = KindBuilder::new("shot").owned().motion(Motion::DeadReckoned).build();
+    Arc::new(Schema::new("props", vec![rich, wall.build(), crowd, shot]).expect("valid schema"))
+}
+
+/// Random in-range values for kind `kind`'s fields.
+fn values(rng: &mut Rng, kind: u8, state: &mut EntityState) {
+    if kind == 0 {
+        state.values = [
+            rng.below(256) as i32,
+            rng.below(4096) as i32 - 2048,
+            rng.below(50_001) as i32,
+            rng.below(3) as i32,
+            rng.below(1_000_001) as i32,
+            0,
+        ];
+    } else if kind == 1 {
+        state.values[0] = rng.below(11) as i32 - 5;
+    }
+}
+
+const NAMES: [&str; 4] = ["ann", "Zoë ⚔", "b", "twenty-four bytes, max!!"];
 
 /// A toy world with the behaviours the encoder must survive.
 struct World {
@@ -38,19 +77,18 @@ impl World {
     }
 
     fn spawn(&mut self, rng: &mut Rng) {
-        let kind = [EntityKind::Player, EntityKind::Npc, EntityKind::Projectile][rng.below(3) as usize];
+        let kind = rng.below(4) as u8;
         // Mostly consecutive ids, sometimes a jump (ids are never reused).
         self.next_id += if rng.chance(20) { 1 + rng.below(100_000) as u32 } else { 1 };
-        let vel = if rng.chance(50) { rng.vel_among(&SPEEDS) } else { Vec2::ZERO };
-        let state = EntityState {
-            id: self.next_id,
-            kind,
+        let vel = if rng.chance(50) && kind != 1 { rng.vel_among(&SPEEDS) } else { Vec2::ZERO };
+        let mut state = EntityState {
             pos: Vec2::new(rng.f32(0.0, 2000.0), rng.f32(0.0, 2000.0)),
             vel,
-            aim: rng.f32(-PI, PI),
-            health: rng.below(101) as u8,
-            owner: rng.below(5) as u32,
+            owner: if kind == 0 || kind == 3 { rng.below(5) as u32 } else { 0 },
+            text: (kind == 0 && rng.chance(70)).then(|| NAMES[rng.below(4) as usize].into()),
+            ..EntityState::new(self.next_id, kind)
         };
+        values(rng, kind, &mut state);
         self.entities.insert(state.id, state);
     }
 
@@ -63,22 +101,23 @@ impl World {
             self.entities.remove(&victim);
         }
         for e in self.entities.values_mut() {
+            let moves = e.kind != 1;
             e.pos += e.vel * dt;
             match rng.below(200) {
                 0 => e.vel = Vec2::ZERO,
-                1 => e.vel = rng.vel_among(&SPEEDS),
+                1 if moves => e.vel = rng.vel_among(&SPEEDS),
                 2 => e.vel.x = -e.vel.x,
                 3 => e.pos = Vec2::new(rng.f32(0.0, 2000.0), rng.f32(0.0, 2000.0)),
-                4 => e.aim = rng.f32(-PI, PI),
-                5 => e.health = rng.below(101) as u8,
+                4 | 5 => values(rng, e.kind, e),
                 6 => e.pos.y += 1.5, // a nudge past the tolerance
+                7 => e.values[1] = Encoding::Angle { steps: 4096 }.quantize(rng.f32(-PI, PI)) * i32::from(e.kind == 0),
                 _ => {}
             }
         }
     }
 
     fn truth(&self) -> Vec<EntityState> {
-        self.entities.values().copied().collect()
+        self.entities.values().cloned().collect()
     }
 }
 
@@ -97,7 +136,9 @@ impl Client {
         let snapshot = Snapshot::between(base, frame);
         let mut bytes = codec::snapshot_head(last_input_seq);
         snapshot.write_body(&mut bytes);
-        let ServerMessage::Snapshot(decoded) = codec::decode_server(&bytes).expect("snapshot decodes") else {
+        let ServerMessage::Snapshot(decoded) =
+            codec::decode_server_with(&bytes, self.state.schema()).expect("snapshot decodes")
+        else {
             panic!("not a snapshot")
         };
         assert_eq!(decoded, Snapshot { last_input_seq, ..snapshot }, "parse inverts write");
@@ -125,11 +166,11 @@ impl Client {
 fn run_case(seed: u64, ticks: u64, clients: usize) -> Vec<Vec<Value>> {
     let mut rng = Rng(seed);
     let mut world = World::new();
-    let mut rep = Replicator::new(60);
+    let mut rep = Replicator::new(schema(), 60);
     let mut clients: Vec<Client> = (0..clients)
         .map(|i| Client {
             baseline: None,
-            state: ClientState::new(60),
+            state: ClientState::new(schema(), 60),
             skip_percent: [0, 30, 70, 95][i % 4],
             received: Vec::new(),
         })
@@ -163,20 +204,18 @@ fn quiet_worlds_cost_nothing() {
     let mut rng = Rng(7);
     let truth: Vec<EntityState> = (1..=200)
         .map(|id| EntityState {
-            id,
-            kind: EntityKind::Npc,
             pos: Vec2::new(rng.f32(800.0, 1200.0), rng.f32(800.0, 1200.0)),
             vel: if id % 2 == 0 { rng.vel_among(&SPEEDS) * 0.5 } else { Vec2::ZERO },
-            aim: 0.0,
-            health: 0,
-            owner: 0,
+            ..EntityState::new(id, 2)
         })
         .collect();
-    let mut rep = Replicator::new(60);
+    let mut rep = Replicator::new(schema(), 60);
     let mut previous = rep.update(3, &truth);
     for tick in (6..=180).step_by(3) {
-        let moved: Vec<EntityState> =
-            truth.iter().map(|e| EntityState { pos: e.pos + e.vel * ((tick - 3) as f32 / 60.0), ..*e }).collect();
+        let moved: Vec<EntityState> = truth
+            .iter()
+            .map(|e| EntityState { pos: e.pos + e.vel * ((tick - 3) as f32 / 60.0), ..e.clone() })
+            .collect();
         let frame = rep.update(tick, &moved);
         let delta = Snapshot::between(Some(&previous), &frame);
         assert!(
@@ -195,8 +234,8 @@ fn the_encoder_never_panics_on_any_state() {
     let mut rng = Rng(99);
     let wild = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX, f32::MIN, 0.0, -0.0, 1e-30, 3e9];
     for round in 0..300u64 {
-        let mut rep = Replicator::new([1u16, 60, 1000][round as usize % 3]);
-        let mut client = ClientState::new(rep_rate(round));
+        let mut rep = Replicator::new(schema(), [1u16, 60, 1000][round as usize % 3]);
+        let mut client = ClientState::new(schema(), rep_rate(round));
         let mut baseline: Option<Arc<Frame>> = None;
         for step in 0..8u64 {
             let mut ids: Vec<u32> = (0..rng.below(12)).map(|_| rng.next() as u32).collect();
@@ -207,19 +246,23 @@ fn the_encoder_never_panics_on_any_state() {
                 .iter()
                 .map(|&id| EntityState {
                     id,
-                    kind: [EntityKind::Player, EntityKind::Npc, EntityKind::Projectile][rng.below(3) as usize],
+                    // Kind 4 is none the schema declares: it must encode as an entity of no rows.
+                    kind: rng.below(5) as u8,
                     pos: Vec2::new(pick(&mut rng), pick(&mut rng)),
                     vel: Vec2::new(pick(&mut rng), pick(&mut rng)),
-                    aim: pick(&mut rng),
-                    health: rng.next() as u8,
                     owner: rng.next() as u32,
+                    values: std::array::from_fn(|_| rng.next() as i32),
+                    text: rng.chance(50).then(|| "ü".repeat(rng.below(40) as usize).into()),
                 })
                 .collect();
             let tick = round * 1000 + step * 70_000 + 1;
             let frame = rep.update(tick, &truth);
             let snapshot = Snapshot::between(baseline.as_deref().filter(|b| b.can_base(&frame)), &frame);
             let bytes = codec::encode(&ServerMessage::Snapshot(snapshot)).expect("encodes");
-            let ServerMessage::Snapshot(back) = codec::decode_server(&bytes).expect("decodes") else { panic!() };
+            let ServerMessage::Snapshot(back) = codec::decode_server_with(&bytes, client.schema()).expect("decodes")
+            else {
+                panic!()
+            };
             client.apply(&back).expect("applies");
             assert_eq!(client.entities(), &frame.entities[..]);
             baseline = Some(frame);
@@ -241,15 +284,18 @@ fn decoders_reject_truncated_and_garbage_frames() {
             let bytes: Vec<u8> =
                 (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
             for cut in 1..bytes.len() {
-                assert!(codec::decode_server(&bytes[..cut]).is_err(), "a {cut}-byte prefix must not decode");
+                assert!(
+                    codec::decode_server_with(&bytes[..cut], &schema()).is_err(),
+                    "a {cut}-byte prefix must not decode"
+                );
             }
             // Flipped bytes: an error or a different snapshot, never a panic.
             for _ in 0..50 {
                 let mut bad = bytes.clone();
                 let at = rng.below(bad.len() as u64) as usize;
                 bad[at] ^= 1 << rng.below(8);
-                if let Ok(ServerMessage::Snapshot(s)) = codec::decode_server(&bad) {
-                    let _ = ClientState::new(60).apply(&s);
+                if let Ok(ServerMessage::Snapshot(s)) = codec::decode_server_with(&bad, &schema()) {
+                    let _ = ClientState::new(schema(), 60).apply(&s);
                 }
             }
         }
@@ -260,15 +306,15 @@ fn decoders_reject_truncated_and_garbage_frames() {
         if let Some(first) = garbage.first_mut() {
             *first = 1; // always the Snapshot variant
         }
-        if let Ok(ServerMessage::Snapshot(s)) = codec::decode_server(&garbage) {
-            let _ = ClientState::new(60).apply(&s);
+        if let Ok(ServerMessage::Snapshot(s)) = codec::decode_server_with(&garbage, &schema()) {
+            let _ = ClientState::new(schema(), 60).apply(&s);
         }
     }
     // A delta on the wrong baseline is refused and leaves the state as it was.
-    let mut state = ClientState::new(60);
-    let delta = Snapshot { tick: 10, baseline_tick: Some(7), ..Default::default() };
+    let mut state = ClientState::new(schema(), 60);
+    let delta = Snapshot { tick: 10, baseline_tick: Some(7), ..Snapshot::empty(schema()) };
     assert_eq!(state.apply(&delta), Err(SnapshotError::Baseline { held: None, wanted: 7 }));
-    assert_eq!(state, ClientState::new(60));
+    assert_eq!(state, ClientState::new(schema(), 60));
 }
 
 #[test]
@@ -276,6 +322,7 @@ fn cross_language_stream_matches_the_checked_in_file() {
     let clients = run_case(2026, 240, 3);
     let built = json!({
         "tick_rate": 60,
+        "schema": serde_json::to_value(&*schema()).unwrap(),
         "clients": clients.into_iter().enumerate().map(|(i, frames)| json!({
             "name": format!("client {i} (skips {}%)", [0, 30, 70][i]),
             "frames": frames,

@@ -416,7 +416,7 @@ async fn play(
         Ok(Some(Ok(Message::Binary(bytes)))) => match codec::decode_server(&bytes) {
             Ok(ServerMessage::Welcome(welcome)) => {
                 lock().welcomed_at = Some(Instant::now());
-                let state = ClientState::new(welcome.tick_rate);
+                let state = ClientState::new(welcome.schema.clone(), welcome.tick_rate);
                 // Ticks between two snapshots.
                 let step = u64::from((welcome.tick_rate / welcome.snapshot_rate.max(1)).max(1));
                 let _ = welcomed.send(Ok(welcome));

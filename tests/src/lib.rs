@@ -13,6 +13,7 @@ use std::time::Duration;
 use engine::net::NetLimits;
 use engine::{Config, Server};
 use futures_util::{SinkExt, StreamExt};
+use shared::arena::ArenaRecord;
 use shared::snapshot::{ClientState, EntityRecord};
 use shared::{
     ClientMessage, DisconnectReason, EntityState, Input, PROTOCOL_VERSION, ScoreEntry, ServerMessage, Welcome, codec,
@@ -69,7 +70,7 @@ pub fn to_world(record: &EntityRecord, tick: u64, tick_rate: u16) -> EntityState
 impl Snapshot {
     /// The player entity owned by `client_id`.
     pub fn player(&self, client_id: u32) -> Option<&EntityState> {
-        self.entities.iter().find(|e| e.kind == shared::EntityKind::Player && e.owner == client_id)
+        self.entities.iter().find(|e| e.is(shared::EntityKind::Player) && e.owner == client_id)
     }
 }
 
@@ -175,7 +176,7 @@ impl Client {
             protocol,
             welcome: None,
             next_seq: 0,
-            state: ClientState::default(),
+            state: ClientState::new(shared::arena::schema(), 0),
             scoreboard: Vec::new(),
             scoreboards_received: 0,
             last_snapshot: None,
@@ -202,7 +203,7 @@ impl Client {
         client.send(&ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: name.into(), spectate }).await;
         match client.next_message().await {
             ServerMessage::Welcome(welcome) => {
-                client.state = ClientState::new(welcome.tick_rate);
+                client.state = ClientState::new(welcome.schema.clone(), welcome.tick_rate);
                 client.welcome = Some(welcome);
             }
             other => panic!("expected Welcome, got {other:?}"),

@@ -11,6 +11,7 @@ use std::time::Duration;
 use glam::Vec2;
 use integration_tests::{Client, Snapshot, start};
 use shared::EntityKind;
+use shared::arena::ArenaRecord;
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -67,7 +68,7 @@ async fn players_see_each_other_only_within_the_radius() {
     bob.input(Vec2::ZERO, 0.0, 0).await;
     let near = bob.snapshot_where(2 * SECOND, |s| s.player(a).is_some()).await;
     assert!(own(&near, b).distance(ann_pos) <= 300.5, "and bob sees her");
-    assert_eq!(near.entities.iter().filter(|e| e.kind == EntityKind::Player).count(), 2);
+    assert_eq!(near.entities.iter().filter(|e| e.is(EntityKind::Player)).count(), 2);
 
     // He walks back: she keeps seeing him through the band, and loses him beyond 330 units.
     bob.input(-toward, 0.0, 0).await;
@@ -111,13 +112,13 @@ async fn a_radius_cuts_what_a_player_in_a_crowd_is_sent() {
     let crowd = ["--npcs", "3000", "--seed", "3"];
     let (all_bytes, all, _) = forty_snapshots(&crowd).await;
     let (view_bytes, view, spectated) = forty_snapshots(&[&crowd[..], &["--view-radius", "300"]].concat()).await;
-    let npcs = |s: &Snapshot| s.entities.iter().filter(|e| e.kind == EntityKind::Npc).count();
+    let npcs = |s: &Snapshot| s.entities.iter().filter(|e| e.is(EntityKind::Npc)).count();
     assert_eq!(npcs(&all), 3000, "without a radius, everything");
     assert_eq!(npcs(&spectated), 3000, "a spectator sees everything even with a radius");
     // π · 300² / 2000² ≈ 7% of the crowd at most, minus what the map's edge cuts off.
-    let me = own(&view, view.entities.iter().find(|e| e.kind == EntityKind::Player).unwrap().owner);
+    let me = own(&view, view.entities.iter().find(|e| e.is(EntityKind::Player)).unwrap().owner);
     assert!(npcs(&view) > 0 && npcs(&view) < 300, "{} NPCs in view", npcs(&view));
-    for npc in view.entities.iter().filter(|e| e.kind == EntityKind::Npc) {
+    for npc in view.entities.iter().filter(|e| e.is(EntityKind::Npc)) {
         assert!(npc.pos.distance(me) <= 331.0, "NPC {} is {} units away", npc.id, npc.pos.distance(me));
     }
     assert!(view_bytes * 5 < all_bytes, "{view_bytes} bytes with a radius, {all_bytes} without");

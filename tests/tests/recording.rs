@@ -13,6 +13,7 @@ use engine::record::replay::Replayer;
 use engine::sim::systems::snapshot::is_snapshot_tick;
 use glam::Vec2;
 use integration_tests::{Client, Snapshot, start};
+use shared::arena::ArenaRecord;
 use shared::snapshot::Replicator;
 use shared::{Buttons, ClientMessage, DisconnectReason, ReplayCommand, ServerMessage};
 
@@ -47,7 +48,7 @@ async fn a_live_session_records_and_replays_to_the_same_state() {
     // Replicate the replay as the live server did, at every snapshot tick: the frames, and so
     // what the client decoded, depend on the inputs alone.
     let header = &recording.header;
-    let mut replicator = Replicator::new(header.tick_rate);
+    let mut replicator = Replicator::new(shared::arena::schema(), header.tick_rate);
     let mut frame = None;
     for tick in (1..=seen.tick).filter(|t| is_snapshot_tick(*t, header.tick_rate, header.snapshot_rate)) {
         replayer.run_to(tick).unwrap_or_else(|d| panic!("{d}"));
@@ -109,7 +110,7 @@ async fn spectators_watch_pause_seek_and_speed_up_a_replay() {
     assert_eq!(welcome.map.id, "duel", "the recording's map");
     let (_, end, paused, speed) = status(&mut viewer).await;
     assert_eq!((end, paused, speed), (901, false, 100));
-    let players = |s: &Snapshot| s.entities.iter().filter(|e| e.kind == shared::EntityKind::Player).count();
+    let players = |s: &Snapshot| s.entities.iter().filter(|e| e.is(shared::EntityKind::Player)).count();
     let playing = viewer.snapshot_where(Duration::from_secs(2), |s| players(s) == 2).await;
     assert!(playing.tick >= 1, "the recorded players joined on tick 1");
 
@@ -143,7 +144,8 @@ async fn spectators_watch_pause_seek_and_speed_up_a_replay() {
     let recording = Recording::open(&fight()).expect("fixture");
     let mut reference = Replayer::new(&recording, true).expect("replayable");
     reference.run_to(120).expect("matches");
-    let expected = Replicator::new(recording.header.tick_rate).update(120, &reference.state().0);
+    let expected =
+        Replicator::new(shared::arena::schema(), recording.header.tick_rate).update(120, &reference.state().0);
     assert_eq!(shown.records, expected.entities, "the spectator sees the replayed world");
 
     // Play at 4x: about 240 ticks per second.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures_util::SinkExt;
 use glam::Vec2;
 use integration_tests::{Client, start};
+use shared::arena::ArenaRecord;
 use shared::{DisconnectReason, EntityKind, ServerMessage};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -19,7 +20,7 @@ async fn a_join_gets_a_keyframe_then_deltas_from_each_previous_snapshot() {
     let mut ann = Client::join(server.local_addr(), "ann").await;
     let first = ann.next_snapshot().await;
     assert!(first.keyframe, "the first snapshot is a keyframe");
-    assert_eq!(first.entities.iter().filter(|e| e.kind == EntityKind::Npc).count(), 200);
+    assert_eq!(first.entities.iter().filter(|e| e.is(EntityKind::Npc)).count(), 200);
     let mut previous = first.tick;
     let mut delta_bytes = 0;
     for _ in 0..20 {
@@ -69,7 +70,7 @@ async fn spectators_see_everything_and_take_no_player_slot() {
     let before = eve.next_snapshot().await.entities;
     eve.input(Vec2::new(1.0, 0.0), 0.0, 0).await;
     let after = eve.next_snapshot().await;
-    assert_eq!(after.entities.iter().filter(|e| e.kind == EntityKind::Player).count(), 1);
+    assert_eq!(after.entities.iter().filter(|e| e.is(EntityKind::Player)).count(), 1);
     assert_eq!(
         before.iter().find(|e| e.owner == ann.id()).map(|e| e.pos),
         ann.next_snapshot().await.player(ann.id()).map(|e| e.pos)

@@ -8,6 +8,7 @@ use engine::net::NetLimits;
 use futures_util::SinkExt;
 use glam::Vec2;
 use integration_tests::{Client, start, start_with_limits};
+use shared::arena::ArenaRecord;
 use shared::{Buttons, ClientMessage, DisconnectReason, EntityKind, Input, PROTOCOL_VERSION, ServerMessage};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -23,8 +24,8 @@ async fn handshake_welcomes_and_snapshots_follow() {
     assert_eq!(welcome.map.id, "arena", "built-in map");
     let snapshot = ann.next_snapshot().await;
     let me = snapshot.player(welcome.client_id).expect("own player in the snapshot");
-    assert_eq!((me.id, me.health), (welcome.entity_id, 100));
-    assert_eq!(snapshot.entities.iter().filter(|e| e.kind == EntityKind::Npc).count(), 10, "--npcs 10");
+    assert_eq!((me.id, me.health()), (welcome.entity_id, 100));
+    assert_eq!(snapshot.entities.iter().filter(|e| e.is(EntityKind::Npc)).count(), 10, "--npcs 10");
     assert_eq!(snapshot.scoreboard.len(), 1);
     assert_eq!(snapshot.scoreboard[0].name, "ann");
     server.shutdown().await;

@@ -197,15 +197,17 @@ export class SnapshotBuffer {
       }
       const x = ea.pos.x + (eb.pos.x - ea.pos.x) * f;
       const y = ea.pos.y + (eb.pos.y - ea.pos.y) * f;
-      out.push(at(nearer, x, y, lerpAngle(ea.aim, eb.aim, f)));
+      out.push(at(nearer, x, y, ea.aim === undefined ? undefined : lerpAngle(ea.aim, eb.aim, f)));
     }
     // Entities in a but not b were removed before b: not drawn.
     return out;
   }
 }
 
+/** `e`'s fields with its place at the render time (and its aim blended, where it has one). */
 function at(e, x, y, aim) {
-  return { id: e.id, kind: e.kind, x, y, aim, health: e.health, owner: e.owner };
+  const { pos: _pos, vel: _vel, ...fields } = e;
+  return aim === undefined ? { ...fields, x, y } : { ...fields, x, y, aim };
 }
 
 /**

@@ -6,7 +6,7 @@
 // snapshot that does not apply, breaks the delta chain: the socket is closed (4000, with the
 // reason logged) and the reconnect brings a keyframe. Corrupt state is never shown.
 import { PROTOCOL_VERSION, decodeServer, encodeClient } from './protocol.js';
-import { SnapshotDecoder, aimRadians, velocityWorld } from './snapshot.js';
+import { SnapshotDecoder } from './snapshot.js';
 
 const PING_INTERVAL_MS = 1000;
 const BACKOFF_MIN_MS = 500;
@@ -23,8 +23,9 @@ export const CLOSE_UNDECODABLE = 4000;
  *
  * Callbacks (all optional): onWelcome(welcome), onSnapshot(view), onReplayStatus(status),
  * onStateChange(state), onClose({code, reason}, retryInMs|null). A snapshot view is
- * `{ tick, last_input_seq, keyframe, entities, scoreboard }` with entities in world units
- * (`{ id, kind, pos: {x, y}, vel: {x, y}, aim, health, owner }`, dead-reckoned to `tick`).
+ * `{ tick, last_input_seq, keyframe, entities, scoreboard }` with entities as
+ * `SnapshotDecoder.view` gives them: `{ id, kind, owner, pos: {x, y}, vel: {x, y}, ...fields }`
+ * in world units, dead-reckoned to `tick`, each field of the game's schema unquantized.
  */
 export class Connection {
   constructor({ url, name, spectate = false, token = null, callbacks = {} }) {
@@ -128,7 +129,7 @@ export class Connection {
     }
     let msg;
     try {
-      msg = decodeServer(data);
+      msg = decodeServer(data, this.decoder?.schema ?? null);
       if (msg.type === 'Snapshot' && this.decoder) {
         this.decoder.apply(msg);
         this.snapshotBytes += data.byteLength;
@@ -149,15 +150,7 @@ export class Connection {
   /** The decoded world as a snapshot view (see the class comment). */
   view(msg) {
     const d = this.decoder;
-    const entities = d.entities.map((e) => ({
-      id: e.id,
-      kind: e.kind,
-      pos: d.positionAt(e, d.tick),
-      vel: velocityWorld(e),
-      aim: aimRadians(e.aim),
-      health: e.health,
-      owner: e.owner,
-    }));
+    const entities = d.entities.map((e) => d.view(e));
     return { tick: d.tick, last_input_seq: msg.last_input_seq, keyframe: msg.baseline_tick === null, entities, scoreboard: this.scoreboard };
   }
 
@@ -165,7 +158,7 @@ export class Connection {
     switch (msg.type) {
       case 'Welcome':
         this.welcome = msg;
-        this.decoder = new SnapshotDecoder(msg.tick_rate);
+        this.decoder = new SnapshotDecoder(msg.schema, msg.tick_rate);
         this.attempt = 0;
         this.rtt = null;
         this.pingsSent.clear();

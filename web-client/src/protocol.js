@@ -1,20 +1,22 @@
-// Wire protocol v5 (shared/WIRE.md): bincode 2 `standard` encoding of ClientMessage and
+// Wire protocol v6 (shared/WIRE.md): bincode 2 `standard` encoding of ClientMessage and
 // ServerMessage — varints, little-endian f32, length-prefixed strings and vectors, enums as
 // varint variant indices — except the Snapshot, whose own compact layout snapshot.js reads
 // and writes. Pure functions, no DOM: runs in the browser and under node:test.
 //
 // JS shapes: a message is `{ type: 'Variant', ...fields }`; Vec2 is `{ x, y }`; unit enum
-// values (EntityKind, DisconnectReason) are their variant names as strings; u64 fields are
+// values (DisconnectReason) are their variant names as strings; u64 fields are
 // Numbers (values above 2^53 are refused rather than silently rounded). A ReplayCommand is
 // `{ type: 'Play' } | { type: 'Pause' } | { type: 'Speed', percent } | { type: 'Seek', tick }`.
-// A Scoreboard is `{ type: 'Scoreboard', rows }`; a Snapshot is what snapshot.js parses; a chat
+// A Scoreboard is `{ type: 'Scoreboard', rows }`; a Snapshot is what snapshot.js parses, by the
+// schema of the game that the Welcome before it carried (compiled: `Welcome.schema`); a chat
 // line is `{ type: 'Chat', from, name, tick, text }` (from 0: a server announcement).
 import { ProtocolError } from './errors.js';
-import { Cursor, parseSnapshot, writeSnapshot } from './snapshot.js';
+import { readSchemaDesc, writeSchemaDesc } from './schema-wire.js';
+import { Cursor, compileSchema, parseSnapshot, writeSnapshot } from './snapshot.js';
 
 export { ProtocolError };
 
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 /** Longest chat line, in UTF-8 bytes (longer lines close the connection with 1007). */
 export const MAX_CHAT_BYTES = 200;
 /** Largest client message the server accepts (WIRE.md: over 256 bytes → close 1009). */
@@ -26,7 +28,6 @@ export const MAX_NAME_BYTES = 24;
 /** Button bits of Input.buttons. */
 export const BUTTON_FIRE = 1;
 
-export const ENTITY_KINDS = Object.freeze(['Player', 'Npc', 'Projectile']);
 export const DISCONNECT_REASONS = Object.freeze([
   'ServerShutdown',
   'VersionMismatch',
@@ -422,10 +423,11 @@ function readMap(r) {
 }
 
 /**
- * Decodes a ServerMessage from an ArrayBuffer or Uint8Array. Throws ProtocolError on
- * truncated input, unknown variants, bad UTF-8, out-of-range varints or trailing bytes.
+ * Decodes a ServerMessage from an ArrayBuffer or Uint8Array; a Snapshot's entries are read by
+ * `schema` (compiled, from the Welcome). Throws ProtocolError on truncated input, unknown
+ * variants, bad UTF-8, out-of-range varints, trailing bytes, or a Snapshot with no schema.
  */
-export function decodeServer(bytes) {
+export function decodeServer(bytes, schema = null) {
   const r = new Reader(bytes);
   if (r.remaining > MAX_SERVER_MESSAGE_BYTES) {
     throw new ProtocolError(`server message of ${r.remaining} bytes exceeds ${MAX_SERVER_MESSAGE_BYTES}`);
@@ -440,12 +442,14 @@ export function decodeServer(bytes) {
         entity_id: r.u32('Welcome.entity_id'),
         tick_rate: r.u16('Welcome.tick_rate'),
         snapshot_rate: r.u16('Welcome.snapshot_rate'),
+        schema: compileSchema(readSchemaDesc(r)),
         map: readMap(r),
       };
       break;
     case 'Snapshot': {
+      if (!schema) throw new ProtocolError('a Snapshot before the Welcome: no schema to read it by');
       const cursor = new Cursor(r.bytes, r.pos);
-      msg = parseSnapshot(cursor);
+      msg = parseSnapshot(cursor, schema);
       r.pos = cursor.pos;
       break;
     }
@@ -491,8 +495,11 @@ export function decodeServer(bytes) {
   return msg;
 }
 
-/** Encodes a ServerMessage (for tests and fake servers; the real server is Rust). */
-export function encodeServer(msg) {
+/**
+ * Encodes a ServerMessage (for tests and fake servers; the real server is Rust). A Snapshot is
+ * written by `schema` (compiled).
+ */
+export function encodeServer(msg, schema = null) {
   const w = new Writer(128);
   w.variant(SERVER_VARIANTS, msg?.type, 'ServerMessage');
   switch (msg.type) {
@@ -501,6 +508,7 @@ export function encodeServer(msg) {
       w.u32(msg.entity_id, 'Welcome.entity_id');
       w.u16(msg.tick_rate, 'Welcome.tick_rate');
       w.u16(msg.snapshot_rate, 'Welcome.snapshot_rate');
+      writeSchemaDesc(w, msg.schema);
       const map = msg.map;
       w.string(map.id, 'MapData.id');
       w.f32(map.width, 'MapData.width');
@@ -515,7 +523,8 @@ export function encodeServer(msg) {
       break;
     }
     case 'Snapshot': {
-      const body = writeSnapshot(msg);
+      if (!schema) throw new ProtocolError('a Snapshot is written by a schema');
+      const body = writeSnapshot(msg, schema);
       w.reserve(body.length);
       w.bytes.set(body, w.pos);
       w.pos += body.length;

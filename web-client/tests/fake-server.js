@@ -1,6 +1,6 @@
 // A tiny stand-in for the Rust server, for tests of client behaviour the real server cannot be
 // made to show on demand (garbage frames, VersionMismatch, abrupt closes, replay controls on a
-// known recording). Serves web-client/ over HTTP and speaks protocol v5 on /ws with a
+// known recording). Serves web-client/ over HTTP and speaks protocol v6 on /ws with a
 // hand-rolled RFC 6455 server (node has none built in). Snapshots are real deltas (each
 // client's baseline is its last snapshot; keyframes on join and after a replay jump), made by
 // snapshot.js's encoder from entities quantized here. Game logic is a toy: players move at
@@ -8,16 +8,21 @@
 // of a scripted recording (replayEntities) with its own play/pause/speed/seek state.
 import { createServer } from 'node:http';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
 import { PROTOCOL_VERSION, REPLAY_SPEEDS, decodeClient, encodeServer } from '../src/protocol.js';
-import { AIM_STEPS, POS_SCALE, VEL_SCALE, snapshotBetween } from '../src/snapshot.js';
+import { POS_SCALE, VEL_SCALE, compileSchema, quantize, snapshotBetween } from '../src/snapshot.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json' };
 const TICK_RATE = 60;
 const SNAPSHOT_RATE = 20;
 const SPEED = 200;
+/** The arena's schema, as the Rust golden vectors record what the server sends. */
+export const ARENA_SCHEMA = compileSchema(
+  JSON.parse(readFileSync(new URL('../../shared/tests/golden_vectors.json', import.meta.url), 'utf8')).schema,
+);
 const MAP = {
   id: 'fake',
   width: 2000,
@@ -42,21 +47,20 @@ export function replayEntities(tick) {
   ];
 }
 
-/** A world-unit entity ({ pos: {x, y}, vel: {x, y}, aim }) as the record a snapshot carries at `tick`. */
+/**
+ * A world-unit entity ({ kind, owner, pos: {x, y}, vel: {x, y}, ...fields }) as the record a
+ * snapshot carries at `tick`, each field of its kind quantized by the schema.
+ */
 export function toRecord(e, tick) {
   const moving = e.vel.x !== 0 || e.vel.y !== 0;
-  const half = AIM_STEPS / 2;
-  const aim = ((((Math.round((e.aim / (2 * Math.PI)) * AIM_STEPS) + half) % AIM_STEPS) + AIM_STEPS) % AIM_STEPS) - half;
-  return {
-    id: e.id,
-    kind: e.kind,
-    owner: e.owner,
-    health: e.health,
-    aim,
+  const kind = ARENA_SCHEMA.kind(e.kind);
+  const record = { id: e.id, kind: e.kind, owner: kind.owned ? e.owner : 0 };
+  for (const field of kind.fields) record[field.name] = quantize(field, e[field.name] ?? 0);
+  return Object.assign(record, {
     pos: [Math.round(e.pos.x * POS_SCALE), Math.round(e.pos.y * POS_SCALE)],
     vel: [Math.round(e.vel.x * VEL_SCALE), Math.round(e.vel.y * VEL_SCALE)],
     base_tick: moving ? tick : 0,
-  };
+  });
 }
 
 /**
@@ -66,7 +70,7 @@ export function toRecord(e, tick) {
 function sendSnapshot(client, entities, tick, lastInputSeq) {
   const records = entities.map((e) => toRecord(e, tick)).sort((a, b) => a.id - b.id);
   const base = client.baseline && client.baseline.tick < tick ? client.baseline : null;
-  client.peer.send(encodeServer(snapshotBetween(base, records, tick, TICK_RATE, lastInputSeq)));
+  client.peer.send(encodeServer(snapshotBetween(ARENA_SCHEMA, base, records, tick, TICK_RATE, lastInputSeq), ARENA_SCHEMA));
   client.baseline = { tick, entities: records };
 }
 
@@ -252,7 +256,7 @@ export async function startFakeServer({ webRoot, replay = null }) {
       client.entityId = replay || msg.spectate ? 0 : nextEntity++;
       client.pos = { ...MAP.spawns[0] };
       client.peer.send(
-        encodeServer({ type: 'Welcome', client_id: client.clientId, entity_id: client.entityId, tick_rate: TICK_RATE, snapshot_rate: SNAPSHOT_RATE, map: MAP }),
+        encodeServer({ type: 'Welcome', client_id: client.clientId, entity_id: client.entityId, tick_rate: TICK_RATE, snapshot_rate: SNAPSHOT_RATE, schema: ARENA_SCHEMA, map: MAP }),
       );
       return;
     }
@@ -354,7 +358,7 @@ export async function startFakeServer({ webRoot, replay = null }) {
       sendScoreboard(c, scoreboard);
       if (corrupt && c.baseline) {
         // A delta on a tick this client never had: it cannot be applied.
-        c.peer.send(encodeServer({ type: 'Snapshot', last_input_seq: c.lastSeq, tick, baseline_tick: c.baseline.tick - 1, removed: [], created: [], updated: [] }));
+        c.peer.send(encodeServer({ type: 'Snapshot', last_input_seq: c.lastSeq, tick, baseline_tick: c.baseline.tick - 1, removed: [], created: [], updated: [] }, ARENA_SCHEMA));
         continue;
       }
       sendSnapshot(c, entities, tick, c.lastSeq);

@@ -1,6 +1,8 @@
 // Holds src/protocol.js to the Rust codec: every golden vector in
 // shared/tests/golden_vectors.json must decode to its `value` and encode back to its bytes.
-// If a Rust message type changes without the JS following, this file fails.
+// If a Rust message type changes without the JS following, this file fails. The file's
+// `tables` (variant orders, limits), written by the Rust test from the real types, must be
+// the JS codec's own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -9,7 +11,11 @@ import { fileURLToPath } from 'node:url';
 import {
   CLIENT_VARIANTS,
   DISCONNECT_REASONS,
-  ENTITY_KINDS,
+  BUTTON_FIRE,
+  MAX_CHAT_BYTES,
+  MAX_CLIENT_MESSAGE_BYTES,
+  MAX_NAME_BYTES,
+  MAX_SERVER_MESSAGE_BYTES,
   PROTOCOL_VERSION,
   REPLAY_COMMANDS,
   REPLAY_SPEEDS,
@@ -25,10 +31,12 @@ import {
   sanitizeName,
   toHex,
 } from '../src/protocol.js';
-import { SNAPSHOT_FIELDS } from '../src/snapshot.js';
+import { MAX_KINDS, MAX_TEXT, MAX_VALUES, compileSchema } from '../src/snapshot.js';
+import { snapshotFromRust } from './rust-forms.js';
 
 const goldenPath = fileURLToPath(new URL('../../shared/tests/golden_vectors.json', import.meta.url));
 const golden = JSON.parse(readFileSync(goldenPath, 'utf8'));
+const arena = compileSchema(golden.schema);
 
 // Keys whose numbers are f32 on the wire; their JSON value is the f64 rendering of the f32.
 const F32_KEYS = new Set(['aim', 'width', 'height', 'x', 'y', 'w', 'h']);
@@ -71,21 +79,20 @@ function toMessage(tagged) {
   const [type] = keys;
   if (type === 'ReplayControl') return { type, command: toReplayCommand(tagged[type]) };
   // Snapshot records are integers on the wire: [x, y] pairs stay pairs.
-  if (type === 'Snapshot') return { type, ...tagged[type] };
+  if (type === 'Snapshot') return snapshotFromRust(arena, tagged[type]);
+  // The schema is compiled on decode; its description is what serde writes.
+  if (type === 'Welcome') return { type, ...adapt(tagged[type]), schema: compileSchema(tagged[type].schema) };
   if (type === 'Scoreboard') return { type, rows: tagged[type] };
   return { type, ...adapt(tagged[type]) };
 }
 
-test('the JS snapshot field table is the Rust one', () => {
-  assert.deepEqual(
-    SNAPSHOT_FIELDS.map(({ name, wire }) => ({ name, wire })),
-    golden.snapshot_fields.map(({ name, wire }) => ({ name, wire })),
-    'same rows, same order, same wire types as shared::snapshot::FIELDS',
-  );
-});
+/** A decoded message with its compiled schema (functions and row tables) as its description. */
+function comparable(msg) {
+  return msg.type === 'Welcome' ? { ...msg, schema: msg.schema.desc } : msg;
+}
 
 test('golden vectors file is this protocol version and covers every variant', () => {
-  assert.equal(PROTOCOL_VERSION, 5);
+  assert.equal(PROTOCOL_VERSION, 6);
   assert.equal(golden.protocol_version, PROTOCOL_VERSION);
   const dirs = new Set(golden.vectors.map((v) => v.direction));
   assert.deepEqual([...dirs].sort(), ['client', 'server']);
@@ -104,12 +111,12 @@ test('golden vectors file is this protocol version and covers every variant', ()
 });
 
 for (const vector of golden.vectors) {
-  const decode = vector.direction === 'client' ? decodeClient : decodeServer;
-  const encode = vector.direction === 'client' ? encodeClient : encodeServer;
+  const decode = vector.direction === 'client' ? decodeClient : (bytes) => decodeServer(bytes, arena);
+  const encode = vector.direction === 'client' ? encodeClient : (msg) => encodeServer(msg, arena);
 
   test(`golden ${vector.direction} '${vector.name}' decodes to its value`, () => {
     const decoded = decode(fromHex(vector.hex));
-    assert.deepStrictEqual(decoded, toMessage(vector.value));
+    assert.deepStrictEqual(comparable(decoded), comparable(toMessage(vector.value)));
   });
 
   test(`golden ${vector.direction} '${vector.name}' encodes to its bytes`, () => {
@@ -129,38 +136,24 @@ for (const vector of golden.vectors) {
   });
 }
 
-/** Variant names of `pub enum NAME` in a Rust source, in declaration order. */
-function rustEnumVariants(source, name) {
-  const start = source.indexOf(`pub enum ${name} {`);
-  assert.ok(start >= 0, `pub enum ${name} found in the Rust source`);
-  const variants = [];
-  let depth = 0;
-  for (const line of source.slice(start).split('\n').slice(1)) {
-    const code = line.replace(/\/\/.*$/, '');
-    if (depth === 0) {
-      if (/^\s*}/.test(code)) break;
-      const m = /^\s*([A-Z][A-Za-z0-9]*)\s*[,({]?\s*$/.exec(code) ?? /^\s*([A-Z][A-Za-z0-9]*)\s*[({]/.exec(code);
-      if (m) variants.push(m[1]);
-    }
-    for (const ch of code) {
-      if (ch === '{' || ch === '(') depth++;
-      if (ch === '}' || ch === ')') depth--;
-    }
-  }
-  return variants;
-}
+test('JS tables are the ones the Rust test read off the real types', () => {
+  const t = golden.tables;
+  assert.deepEqual([...CLIENT_VARIANTS], t.client_variants);
+  assert.deepEqual([...SERVER_VARIANTS], t.server_variants);
+  assert.deepEqual([...REPLAY_COMMANDS], t.replay_commands);
+  assert.deepEqual([...DISCONNECT_REASONS], t.disconnect_reasons);
+  assert.deepEqual([...REPLAY_SPEEDS], t.replay_speeds);
+  assert.deepEqual(
+    [MAX_NAME_BYTES, MAX_CHAT_BYTES, MAX_CLIENT_MESSAGE_BYTES, MAX_SERVER_MESSAGE_BYTES, BUTTON_FIRE],
+    [t.max_name_bytes, t.max_chat_bytes, t.max_client_message_bytes, t.max_server_message_bytes, t.button_fire],
+  );
+  assert.deepEqual([MAX_VALUES, MAX_KINDS, MAX_TEXT], [t.schema_limits.max_values, t.schema_limits.max_kinds, t.schema_limits.max_text]);
+});
 
-test('JS enum tables list the Rust variants in the same order', () => {
-  const src = (f) => readFileSync(fileURLToPath(new URL(`../../shared/src/${f}`, import.meta.url)), 'utf8');
-  const message = src('message.rs');
-  assert.deepEqual(rustEnumVariants(message, 'ClientMessage'), [...CLIENT_VARIANTS]);
-  assert.deepEqual(rustEnumVariants(message, 'ServerMessage'), [...SERVER_VARIANTS]);
-  assert.deepEqual(rustEnumVariants(message, 'ReplayCommand'), [...REPLAY_COMMANDS]);
-  const speeds = /REPLAY_SPEEDS: \[u16; \d+\] = \[([^\]]*)\]/.exec(message);
-  assert.ok(speeds, 'REPLAY_SPEEDS found in message.rs');
-  assert.deepEqual(speeds[1].split(',').map((v) => Number(v.trim())).filter(Boolean), [...REPLAY_SPEEDS]);
-  assert.deepEqual(rustEnumVariants(message, 'DisconnectReason'), [...DISCONNECT_REASONS]);
-  assert.deepEqual(rustEnumVariants(src('state.rs'), 'EntityKind'), [...ENTITY_KINDS]);
+test('a Snapshot is read only by a schema: before any Welcome it is refused', () => {
+  const empty = golden.vectors.find((v) => v.name === 'snapshot_empty');
+  assert.throws(() => decodeServer(fromHex(empty.hex)), /before the Welcome/);
+  assert.equal(decodeServer(fromHex(empty.hex), arena).type, 'Snapshot');
 });
 
 test('varint boundaries encode shortest and round-trip', () => {
@@ -193,7 +186,7 @@ test('varints are limited to their type', () => {
   assert.throws(() => new Writer().u8(256), ProtocolError);
   assert.throws(() => new Writer().u32(-1), ProtocolError);
   // A Snapshot tick beyond 2^53 would lose precision as a Number: refused, not rounded.
-  assert.throws(() => decodeServer(fromHex('0100' + '8080808080808080' + '10' + '00000000000000')), /tick.*2\^53/);
+  assert.throws(() => decodeServer(fromHex('0100' + '8080808080808080' + '10' + '00000000000000'), arena), /tick.*2\^53/);
 });
 
 test('truncated input throws a clear error', () => {
@@ -209,7 +202,7 @@ test('truncated input throws a clear error', () => {
   // Hello whose name claims 0xff000000 bytes.
   assert.throws(() => decodeClient(fromHex('0001fc000000ff')), /truncated message: Hello\.name/);
   // Snapshot claiming a billion removed ids in a few bytes: refused before allocating.
-  assert.throws(() => decodeServer(fromHex('01000300' + '8094ebdc03')), /1000000000 removed ids in 0 bytes/);
+  assert.throws(() => decodeServer(fromHex('01000300' + '8094ebdc03'), arena), /1000000000 removed ids in 0 bytes/);
 });
 
 test('unknown variants and bad UTF-8 are refused', () => {

@@ -1,22 +1,31 @@
 //! The client's side: [`ClientState`] applies snapshots in order and holds the quantized
 //! world, exactly as the server's frame at the same tick.
 
+use std::sync::Arc;
+
 use super::SnapshotError;
 use super::fields::EntityRecord;
 use super::message::Snapshot;
+use crate::schema::Schema;
 
 /// What a client knows of the world: the entities of the last applied snapshot.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientState {
+    schema: Arc<Schema>,
     tick_rate: u16,
     tick: Option<u64>,
     entities: Vec<EntityRecord>,
 }
 
 impl ClientState {
-    /// An empty state for a server ticking at `tick_rate` (from `Welcome`).
-    pub fn new(tick_rate: u16) -> Self {
-        ClientState { tick_rate, tick: None, entities: Vec::new() }
+    /// An empty state for a server of `schema` ticking at `tick_rate` (both from `Welcome`).
+    pub fn new(schema: Arc<Schema>, tick_rate: u16) -> Self {
+        ClientState { schema, tick_rate, tick: None, entities: Vec::new() }
+    }
+
+    /// The schema its records follow.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
     }
 
     /// The tick of the last applied snapshot.
@@ -46,7 +55,10 @@ impl ClientState {
         let (tick, rate) = (snapshot.tick, self.tick_rate);
         let mut out = Vec::with_capacity(base.len() + snapshot.created.len());
         let mut removed = snapshot.removed.iter().copied().peekable();
-        let mut updated = snapshot.updated.iter().peekable();
+        // Updates travel grouped by kind; applying them walks the baseline in id order.
+        let mut by_id: Vec<&(u8, super::EntityUpdate)> = snapshot.updated.iter().collect();
+        by_id.sort_unstable_by_key(|(_, u)| u.id);
+        let mut updated = by_id.into_iter().map(|(kind, u)| (*kind, u)).peekable();
         for record in base {
             if let Some(id) = removed.next_if(|&id| id <= record.id) {
                 if id < record.id {
@@ -54,13 +66,16 @@ impl ClientState {
                 }
                 continue;
             }
-            match updated.next_if(|u| u.id <= record.id) {
-                Some(u) if u.id < record.id => return Err(SnapshotError::UnknownEntity(u.id)),
-                Some(u) => out.push(u.apply(record, tick, rate)?),
-                None => out.push(*record),
+            match updated.next_if(|(_, u)| u.id <= record.id) {
+                Some((_, u)) if u.id < record.id => return Err(SnapshotError::UnknownEntity(u.id)),
+                Some((kind, _)) if kind != record.kind => {
+                    return Err(SnapshotError::Malformed("update of an entity as another kind"));
+                }
+                Some((_, u)) => out.push(u.apply(record, tick, rate)?),
+                None => out.push(record.clone()),
             }
         }
-        if let Some(id) = removed.next().or(updated.next().map(|u| u.id)) {
+        if let Some(id) = removed.next().or(updated.next().map(|(_, u)| u.id)) {
             return Err(SnapshotError::UnknownEntity(id));
         }
         if !snapshot.created.is_empty() {

@@ -1,45 +1,47 @@
-//! The field table, after Quake III's `msg.c`: one list of the fields of [`EntityRecord`]
-//! that a snapshot can carry, in wire order, each with its wire type. The encoder and decoder
-//! here walk it, and the JavaScript decoder walks a copy that the golden vectors check
-//! against this one; a test fails when `EntityRecord` gains a field this table lacks.
+//! One entity's replicated state ([`EntityRecord`]) and one entry of a snapshot
+//! ([`EntityUpdate`]), encoded and decoded by walking the kind's row table from the game's
+//! [`Schema`] (after Quake III's `msg.c`: one table drives both directions).
 //!
-//! An entry on the wire is an op byte, an optional id gap, then the fields whose bit is set
-//! in the op byte's mask, in table order (see `shared/WIRE.md`).
+//! An entry on the wire is an op byte, an optional id gap, an optional mask extension, then
+//! the rows whose bit is set in the mask, in table order (see `shared/WIRE.md`).
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::SnapshotError;
 use super::quant::{MAX_ELAPSED, MAX_POS, MAX_VEL};
 use super::wire::{Source, get_varint, get_zigzag, put_varint, put_zigzag};
-use crate::state::{EntityKind, EntityState};
+use crate::schema::{MAX_TEXT, MAX_VALUES, Row, ValueWire};
 
 /// The quantized replicated state of one entity: what a client holds after decoding, and
 /// what the server's dead-reckoning model holds for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntityRecord {
     /// Network id; records are kept in increasing id.
     pub id: u32,
-    /// What the entity is (fixed for its life; sent once, by the group it is created in).
-    pub kind: EntityKind,
-    /// Owning client id (player: its client; projectile: the shooter; else 0).
+    /// Index of its kind in the schema (fixed for its life; sent once, by the group it is
+    /// created in).
+    pub kind: u8,
+    /// Owning client id (0: none; always 0 for a kind without an owner).
     pub owner: u32,
-    /// Health (players), else 0.
-    pub health: u8,
-    /// Aim in 1/4096 turn (players), else 0.
-    pub aim: i16,
-    /// Position at `base_tick`, in 1/4 world unit.
+    /// The kind's value fields, quantized, in declared order (text fields excepted); unused
+    /// slots are 0.
+    pub values: [i32; MAX_VALUES],
+    /// The kind's text field, if it has one and it is set.
+    pub text: Option<Arc<str>>,
+    /// Position at `base_tick`, in 1/4 world unit (0 for a kind with no position).
     pub pos: [i32; 2],
-    /// Velocity in 1/16 world unit per second.
+    /// Velocity in 1/16 world unit per second (0 unless dead-reckoned).
     pub vel: [i32; 2],
     /// The tick `pos` holds at. 0 for an entity at rest, whose position does not depend on it.
     pub base_tick: u64,
 }
 
 impl EntityRecord {
-    /// A record with every table field at its default: what a created entry's fields are
-    /// relative to.
-    pub fn blank(id: u32, kind: EntityKind) -> Self {
-        EntityRecord { id, kind, owner: 0, health: 0, aim: 0, pos: [0, 0], vel: [0, 0], base_tick: 0 }
+    /// A record with every row at its default: what a created entry's rows are relative to.
+    pub fn blank(id: u32, kind: u8) -> Self {
+        EntityRecord { id, kind, owner: 0, values: [0; MAX_VALUES], text: None, pos: [0, 0], vel: [0, 0], base_tick: 0 }
     }
 
     /// Its position at `tick`, in position units (dead reckoning, see `quant::extrapolate`).
@@ -47,19 +49,29 @@ impl EntityRecord {
         super::quant::extrapolate(self.pos, self.vel, self.base_tick, tick, tick_rate)
     }
 
-    /// The entity as a client sees it at `tick`, in world units: its dead-reckoned position,
-    /// its velocity and aim unquantized.
-    pub fn to_state(&self, tick: u64, tick_rate: u16) -> EntityState {
+    /// Its dead-reckoned position at `tick`, in world units.
+    pub fn world_pos_at(&self, tick: u64, tick_rate: u16) -> glam::Vec2 {
         let [x, y] = self.pos_at(tick, tick_rate);
-        EntityState {
+        super::quant::pos_to_world([x as i32, y as i32])
+    }
+
+    /// The entity as a client sees it at `tick`: its dead-reckoned position and its velocity
+    /// in world units, its values as quantized.
+    pub fn to_state(&self, tick: u64, tick_rate: u16) -> crate::state::EntityState {
+        crate::state::EntityState {
             id: self.id,
             kind: self.kind,
-            pos: super::quant::pos_to_world([x as i32, y as i32]),
-            vel: super::quant::vel_to_world(self.vel),
-            aim: super::quant::aim_to_radians(self.aim),
-            health: self.health,
             owner: self.owner,
+            pos: self.world_pos_at(tick, tick_rate),
+            vel: self.world_vel(),
+            values: self.values,
+            text: self.text.clone(),
         }
+    }
+
+    /// Its velocity in world units per second.
+    pub fn world_vel(&self) -> glam::Vec2 {
+        super::quant::vel_to_world(self.vel)
     }
 
     /// Whether the motion (position, velocity, base tick) equals `other`'s.
@@ -76,73 +88,28 @@ impl EntityRecord {
     }
 }
 
-/// How a field is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Wire {
-    /// Unsigned LEB128 varint.
-    Varint,
-    /// One raw byte.
-    Byte,
-    /// Zigzag then LEB128.
-    Zigzag,
-    /// Two zigzag varints: x then y.
-    ZigzagPair,
-}
-
-/// One row of the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct FieldSpec {
-    /// The [`EntityRecord`] field it carries.
-    pub name: &'static str,
-    /// How it is written.
-    pub wire: Wire,
-    /// What the value on the wire is, for readers of WIRE.md and the JS decoder.
-    pub carries: &'static str,
-}
-
-/// The table. Bit `i` of an entry's mask says that field `i` follows. `id` and `kind` are
-/// structural (the id by its gap, the kind by the created group), so they are not rows.
-pub const FIELDS: [FieldSpec; 6] = [
-    FieldSpec { name: "owner", wire: Wire::Varint, carries: "the value" },
-    FieldSpec { name: "health", wire: Wire::Byte, carries: "the value" },
-    FieldSpec { name: "aim", wire: Wire::Zigzag, carries: "the value" },
-    FieldSpec {
-        name: "pos",
-        wire: Wire::ZigzagPair,
-        carries: "offset from the dead-reckoned position at the new base tick",
-    },
-    FieldSpec { name: "vel", wire: Wire::ZigzagPair, carries: "the value" },
-    FieldSpec { name: "base_tick", wire: Wire::Varint, carries: "age: snapshot tick minus base tick" },
-];
-
-/// Fields of [`EntityRecord`] that are not table rows.
-pub const STRUCTURAL: [&str; 2] = ["id", "kind"];
-
-/// Mask bits of the motion fields: any of them present re-bases the motion.
-pub const MOTION_MASK: u8 = 0b11_1000;
-
-/// A field's value as the wire carries it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A row's value as the wire carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Value {
     U(u64),
     I(i64),
     I2([i64; 2]),
+    T(Arc<str>),
 }
 
-/// One entry of a snapshot: the fields present for one entity, as the wire carries them.
+/// One entry of a snapshot: the rows present for one entity, as the wire carries them.
 /// For a created entity they are relative to [`EntityRecord::blank`]; for an updated one, to
 /// the client's record of it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntityUpdate {
     /// Network id.
     pub id: u32,
     /// New owner.
     pub owner: Option<u32>,
-    /// New health.
-    pub health: Option<u8>,
-    /// New aim.
-    pub aim: Option<i16>,
+    /// New values, by slot.
+    pub values: [Option<i32>; MAX_VALUES],
+    /// The text (in a creation only).
+    pub text: Option<Arc<str>>,
     /// Position units to add to the dead-reckoned position at the new base tick.
     pub pos: Option<[i32; 2]>,
     /// New velocity.
@@ -157,88 +124,119 @@ fn differs<T: PartialEq>(a: T, b: T) -> Option<T> {
 }
 
 impl EntityUpdate {
-    fn get(&self, field: usize) -> Option<Value> {
-        match field {
-            0 => self.owner.map(|v| Value::U(v.into())),
-            1 => self.health.map(|v| Value::U(v.into())),
-            2 => self.aim.map(|v| Value::I(v.into())),
-            3 => self.pos.map(|[x, y]| Value::I2([x.into(), y.into()])),
-            4 => self.vel.map(|[x, y]| Value::I2([x.into(), y.into()])),
-            5 => self.age.map(Value::U),
-            _ => None,
+    fn get(&self, row: Row) -> Option<Value> {
+        match row {
+            Row::Owner => self.owner.map(|v| Value::U(v.into())),
+            Row::Value { slot, wire: ValueWire::Varint { .. } | ValueWire::Byte } => {
+                self.values.get(usize::from(slot)).copied().flatten().map(|v| Value::U(v as u64))
+            }
+            Row::Value { slot, wire: ValueWire::Zigzag { .. } } => {
+                self.values.get(usize::from(slot)).copied().flatten().map(|v| Value::I(v.into()))
+            }
+            Row::Text { .. } => self.text.clone().map(Value::T),
+            Row::Pos => self.pos.map(|[x, y]| Value::I2([x.into(), y.into()])),
+            Row::Vel => self.vel.map(|[x, y]| Value::I2([x.into(), y.into()])),
+            Row::Age => self.age.map(Value::U),
         }
     }
 
-    fn set(&mut self, field: usize, value: Value) -> Result<(), SnapshotError> {
+    fn set(&mut self, row: Row, value: Value) -> Result<(), SnapshotError> {
         let range = |what| SnapshotError::OutOfRange(what);
         // unsigned_abs: i64::MIN from the wire has no i64 absolute value (abs overflows).
         let pair = |[x, y]: [i64; 2], max: i64, what| {
             let max = max.unsigned_abs();
             if x.unsigned_abs() > max || y.unsigned_abs() > max { Err(range(what)) } else { Ok([x as i32, y as i32]) }
         };
-        match (field, value) {
-            (0, Value::U(v)) => self.owner = Some(u32::try_from(v).map_err(|_| range("owner"))?),
-            (1, Value::U(v)) => self.health = Some(u8::try_from(v).map_err(|_| range("health"))?),
-            (2, Value::I(v)) if (-2048..2048).contains(&v) => self.aim = Some(v as i16),
-            (3, Value::I2(v)) => self.pos = Some(pair(v, 4 * MAX_POS, "pos")?),
-            (4, Value::I2(v)) => self.vel = Some(pair(v, MAX_VEL, "vel")?),
-            (5, Value::U(v)) if v <= MAX_ELAPSED as u64 => self.age = Some(v),
-            (2, _) => return Err(range("aim")),
-            (5, _) => return Err(range("base_tick age")),
+        match (row, value) {
+            (Row::Owner, Value::U(v)) => self.owner = Some(u32::try_from(v).map_err(|_| range("owner"))?),
+            (Row::Value { slot, wire }, value @ (Value::U(_) | Value::I(_))) => {
+                let v = match value {
+                    Value::U(v) => i64::try_from(v).map_err(|_| range("field value"))?,
+                    Value::I(v) => v,
+                    _ => return Err(SnapshotError::Malformed("field does not match its wire type")),
+                };
+                if !wire.allows(v) {
+                    return Err(range("field value"));
+                }
+                let cell = self.values.get_mut(usize::from(slot)).ok_or(range("field slot"))?;
+                *cell = Some(v as i32);
+            }
+            (Row::Text { max }, Value::T(t)) if t.len() <= usize::from(max) => self.text = Some(t),
+            (Row::Text { .. }, Value::T(_)) => return Err(range("text length")),
+            (Row::Pos, Value::I2(v)) => self.pos = Some(pair(v, 4 * MAX_POS, "pos")?),
+            (Row::Vel, Value::I2(v)) => self.vel = Some(pair(v, MAX_VEL, "vel")?),
+            (Row::Age, Value::U(v)) if v <= MAX_ELAPSED as u64 => self.age = Some(v),
+            (Row::Age, _) => return Err(range("base_tick age")),
             _ => return Err(SnapshotError::Malformed("field does not match its wire type")),
         }
         Ok(())
     }
 
-    /// The field mask of the present fields.
-    pub fn mask(&self) -> u8 {
-        (0..FIELDS.len()).filter(|&i| self.get(i).is_some()).fold(0, |m, i| m | 1 << i)
+    /// The mask of the present rows of a kind whose table is `rows`.
+    pub fn mask(&self, rows: &[Row]) -> u32 {
+        rows.iter().enumerate().filter(|(_, r)| self.get(**r).is_some()).fold(0, |m, (i, _)| m | 1 << i)
     }
 
-    /// Writes the present fields in table order.
-    pub(super) fn write_fields(&self, out: &mut Vec<u8>) {
-        for (i, spec) in FIELDS.iter().enumerate() {
-            match (self.get(i), spec.wire) {
-                (None, _) => {}
-                (Some(Value::U(v)), Wire::Varint) => put_varint(out, v),
-                (Some(Value::U(v)), Wire::Byte) => out.push(v as u8),
-                (Some(Value::I(v)), Wire::Zigzag) => put_zigzag(out, v),
-                (Some(Value::I2([x, y])), Wire::ZigzagPair) => {
+    /// Whether no row of `rows` is present.
+    pub fn is_empty(&self, rows: &[Row]) -> bool {
+        self.mask(rows) == 0
+    }
+
+    /// Writes the present rows in table order.
+    pub(super) fn write_fields(&self, rows: &[Row], out: &mut Vec<u8>) {
+        for &row in rows {
+            match self.get(row) {
+                None => {}
+                Some(Value::U(v)) if matches!(row, Row::Value { wire: ValueWire::Byte, .. }) => out.push(v as u8),
+                Some(Value::U(v)) => put_varint(out, v),
+                Some(Value::I(v)) => put_zigzag(out, v),
+                Some(Value::I2([x, y])) => {
                     put_zigzag(out, x);
                     put_zigzag(out, y);
                 }
-                (Some(other), wire) => unreachable!("field {i} holds {other:?}, table says {wire:?}"),
+                Some(Value::T(t)) => {
+                    put_varint(out, t.len() as u64);
+                    out.extend_from_slice(t.as_bytes());
+                }
             }
         }
     }
 
-    /// Reads the fields named by `mask`, in table order.
-    pub(super) fn read_fields(id: u32, mask: u8, src: &mut impl Source) -> Result<Self, SnapshotError> {
+    /// Reads the rows named by `mask`, in table order.
+    pub(super) fn read_fields(id: u32, mask: u32, rows: &[Row], src: &mut impl Source) -> Result<Self, SnapshotError> {
+        if rows.len() < 32 && mask >> rows.len() != 0 {
+            return Err(SnapshotError::Malformed("mask names a row the kind does not have"));
+        }
         let mut update = EntityUpdate { id, ..Default::default() };
-        for (i, spec) in FIELDS.iter().enumerate() {
+        for (i, &row) in rows.iter().enumerate() {
             if mask & (1 << i) == 0 {
                 continue;
             }
-            let value = match spec.wire {
-                Wire::Varint => Value::U(get_varint(src)?),
-                Wire::Byte => Value::U(src.byte()?.into()),
-                Wire::Zigzag => Value::I(get_zigzag(src)?),
-                Wire::ZigzagPair => Value::I2([get_zigzag(src)?, get_zigzag(src)?]),
+            let value = match row {
+                Row::Owner | Row::Age | Row::Value { wire: ValueWire::Varint { .. }, .. } => Value::U(get_varint(src)?),
+                Row::Value { wire: ValueWire::Byte, .. } => Value::U(src.byte()?.into()),
+                Row::Value { wire: ValueWire::Zigzag { .. }, .. } => Value::I(get_zigzag(src)?),
+                Row::Pos | Row::Vel => Value::I2([get_zigzag(src)?, get_zigzag(src)?]),
+                Row::Text { .. } => Value::T(read_text(src)?),
             };
-            update.set(i, value)?;
+            update.set(row, value)?;
         }
         Ok(update)
     }
 
-    /// What `record` becomes with this update applied at `tick`: plain fields are replaced;
-    /// if any motion field is present, the motion is re-based at `tick − age`, from where the
+    /// What `record` becomes with this update applied at `tick`: plain rows are replaced;
+    /// if any motion row is present, the motion is re-based at `tick − age`, from where the
     /// old motion had carried the entity by then, plus `pos`, with the new velocity.
     pub fn apply(&self, record: &EntityRecord, tick: u64, tick_rate: u16) -> Result<EntityRecord, SnapshotError> {
-        let mut next = *record;
+        let mut next = record.clone();
         next.owner = self.owner.unwrap_or(next.owner);
-        next.health = self.health.unwrap_or(next.health);
-        next.aim = self.aim.unwrap_or(next.aim);
-        if self.mask() & MOTION_MASK != 0 {
+        for (cell, new) in next.values.iter_mut().zip(self.values) {
+            *cell = new.unwrap_or(*cell);
+        }
+        if let Some(text) = &self.text {
+            next.text = Some(text.clone());
+        }
+        if self.pos.is_some() || self.vel.is_some() || self.age.is_some() {
             let age = self.age.unwrap_or(0);
             let base_tick = tick.checked_sub(age).ok_or(SnapshotError::OutOfRange("age beyond the snapshot's tick"))?;
             let elapsed = super::quant::elapsed(record.base_tick, base_tick);
@@ -259,18 +257,21 @@ impl EntityUpdate {
     }
 
     /// The entry that takes a client holding `from` (or nothing: `None`, for a creation) to
-    /// `to`, at `tick`. Every field that differs is present; an unchanged entity gives an
-    /// update with an empty mask.
+    /// `to`, at `tick`. Every row that differs is present (the text only in a creation); an
+    /// unchanged entity gives an update with an empty mask.
     pub fn between(from: Option<&EntityRecord>, to: &EntityRecord, tick: u64, tick_rate: u16) -> Self {
         let blank = EntityRecord::blank(to.id, to.kind);
+        let created = from.is_none();
         let from = from.unwrap_or(&blank);
         let mut update = EntityUpdate {
             id: to.id,
             owner: differs(from.owner, to.owner),
-            health: differs(from.health, to.health),
-            aim: differs(from.aim, to.aim),
+            text: if created { to.text.clone() } else { None },
             ..Default::default()
         };
+        for ((cell, old), new) in update.values.iter_mut().zip(from.values).zip(to.values) {
+            *cell = differs(old, new);
+        }
         if !from.same_motion(to) {
             let age = if to.vel == [0, 0] { 0 } else { tick.saturating_sub(to.base_tick) };
             let base_tick = tick - age;
@@ -278,7 +279,7 @@ impl EntityUpdate {
             let add = [i64::from(to.pos[0]) - expected[0], i64::from(to.pos[1]) - expected[1]];
             update.vel = differs(from.vel, to.vel);
             update.age = differs(0, age);
-            // Some motion field must be present to re-base, and pos carries any remainder.
+            // Some motion row must be present to re-base, and pos carries any remainder.
             if add != [0, 0] || (update.vel.is_none() && update.age.is_none()) {
                 update.pos = Some([add[0] as i32, add[1] as i32]);
             }
@@ -287,84 +288,104 @@ impl EntityUpdate {
     }
 }
 
+fn read_text(src: &mut impl Source) -> Result<Arc<str>, SnapshotError> {
+    let len = get_varint(src)?;
+    if len > u64::from(MAX_TEXT) {
+        return Err(SnapshotError::OutOfRange("text length"));
+    }
+    let bytes = (0..len).map(|_| src.byte()).collect::<Result<Vec<u8>, _>>()?;
+    String::from_utf8(bytes).map(Arc::from).map_err(|_| SnapshotError::Malformed("text is not UTF-8"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arena::{AIM, HEALTH};
+    use crate::state::EntityKind;
+
+    fn rows(kind: EntityKind) -> Vec<Row> {
+        crate::arena::schema().rows(kind.index()).to_vec()
+    }
 
     #[test]
     fn the_most_negative_wire_value_is_out_of_range_not_an_overflow() {
         let mut update = EntityUpdate::default();
-        for field in [3, 4] {
+        for row in [Row::Pos, Row::Vel] {
             for v in [[i64::MIN, 0], [0, i64::MIN], [i64::MAX, 0]] {
-                assert!(matches!(update.set(field, Value::I2(v)), Err(SnapshotError::OutOfRange(_))), "{field} {v:?}");
+                assert!(matches!(update.set(row, Value::I2(v)), Err(SnapshotError::OutOfRange(_))), "{row:?} {v:?}");
             }
         }
-        assert!(update.set(3, Value::I2([-4 * MAX_POS, 4 * MAX_POS])).is_ok(), "the bounds themselves pass");
-    }
-
-    #[test]
-    fn the_table_names_every_record_field() {
-        let record = EntityRecord::blank(1, EntityKind::Npc);
-        // Destructuring without `..` stops compiling when a field is added to the record.
-        let EntityRecord { id: _, kind: _, owner: _, health: _, aim: _, pos: _, vel: _, base_tick: _ } = record;
-        let value = serde_json::to_value(record).expect("serializable");
-        let mut names: Vec<&str> = value.as_object().expect("a map").keys().map(String::as_str).collect();
-        names.retain(|n| !STRUCTURAL.contains(n));
-        let mut table: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
-        names.sort_unstable();
-        table.sort_unstable();
-        assert_eq!(names, table, "FIELDS must have a row for every EntityRecord field but id and kind");
-        // And every row is reachable through the update's accessors.
-        let EntityUpdate { id: _, owner: _, health: _, aim: _, pos: _, vel: _, age: _ } = EntityUpdate::default();
-        let full = EntityUpdate {
-            id: 1,
-            owner: Some(1),
-            health: Some(1),
-            aim: Some(1),
-            pos: Some([1, 1]),
-            vel: Some([1, 1]),
-            age: Some(1),
-        };
-        assert_eq!(full.mask(), (1u8 << FIELDS.len()) - 1, "every table row maps to an update field");
+        assert!(update.set(Row::Pos, Value::I2([-4 * MAX_POS, 4 * MAX_POS])).is_ok(), "the bounds themselves pass");
+        let aim = rows(EntityKind::Player)[2];
+        assert!(matches!(update.set(aim, Value::I(2048)), Err(SnapshotError::OutOfRange(_))));
+        assert!(matches!(update.set(aim, Value::U(u64::MAX)), Err(SnapshotError::OutOfRange(_))));
     }
 
     #[test]
     fn fields_round_trip_through_the_table() {
+        let mut values = [None; MAX_VALUES];
+        values[HEALTH] = Some(255);
+        values[AIM] = Some(-2048);
         let update = EntityUpdate {
             id: 9,
             owner: Some(70_000),
-            health: Some(255),
-            aim: Some(-2048),
+            values,
+            text: None,
             pos: Some([-5, 40_000]),
             vel: None,
             age: Some(3),
         };
+        let rows = rows(EntityKind::Player);
         let mut out = Vec::new();
-        update.write_fields(&mut out);
-        let back = EntityUpdate::read_fields(9, update.mask(), &mut super::super::wire::SliceSource::new(&out))
-            .expect("decodes");
+        update.write_fields(&rows, &mut out);
+        let back =
+            EntityUpdate::read_fields(9, update.mask(&rows), &rows, &mut super::super::wire::SliceSource::new(&out))
+                .expect("decodes");
         assert_eq!(back, update);
+        assert_eq!(update.mask(&rows), 0b10_1111);
+        assert!(
+            EntityUpdate::read_fields(9, 1 << 6, &rows, &mut super::super::wire::SliceSource::new(&out)).is_err(),
+            "a row the kind does not have"
+        );
+    }
+
+    #[test]
+    fn text_rows_carry_utf8_and_refuse_the_rest() {
+        let rows = [Row::Text { max: 24 }, Row::Pos];
+        let update = EntityUpdate { id: 1, text: Some("blöb".into()), pos: Some([1, 2]), ..Default::default() };
+        let mut out = Vec::new();
+        update.write_fields(&rows, &mut out);
+        let read =
+            |bytes: &[u8]| EntityUpdate::read_fields(1, 0b11, &rows, &mut super::super::wire::SliceSource::new(bytes));
+        assert_eq!(read(&out).expect("decodes"), update);
+        assert!(read(&[2, 0xff, 0xfe, 0, 0]).is_err(), "not UTF-8");
+        assert!(read(&[200]).is_err(), "longer than any text field");
     }
 
     #[test]
     fn between_then_apply_reaches_the_target() {
         let rate = 60;
-        let from =
-            EntityRecord { pos: [400, 400], vel: [1600, 0], base_tick: 30, ..EntityRecord::blank(3, EntityKind::Npc) };
+        let npc = EntityKind::Npc.index();
+        let from = EntityRecord { pos: [400, 400], vel: [1600, 0], base_tick: 30, ..EntityRecord::blank(3, npc) };
         // Stopped at tick 90 where the motion had carried it: only the velocity is sent.
-        let stopped = EntityRecord { pos: from.pos_at(90, rate).map(|p| p as i32), vel: [0, 0], base_tick: 0, ..from };
+        let stopped =
+            EntityRecord { pos: from.pos_at(90, rate).map(|p| p as i32), vel: [0, 0], base_tick: 0, ..from.clone() };
         let update = EntityUpdate::between(Some(&from), &stopped, 90, rate);
         assert_eq!((update.pos, update.vel, update.age), (None, Some([0, 0]), None));
         assert_eq!(update.apply(&from, 90, rate).expect("applies"), stopped);
         // Re-based at 84 by a bounce, seen first at 90: age 6 and the correction.
-        let bounced = EntityRecord { pos: [801, 399], vel: [-1600, 0], base_tick: 84, ..from };
+        let bounced = EntityRecord { pos: [801, 399], vel: [-1600, 0], base_tick: 84, ..from.clone() };
         let update = EntityUpdate::between(Some(&from), &bounced, 90, rate);
         assert_eq!(update.age, Some(6));
         assert_eq!(update.apply(&from, 90, rate).expect("applies"), bounced);
         // Created: relative to the blank record.
         let created = EntityUpdate::between(None, &bounced, 90, rate);
-        let blank = EntityRecord::blank(3, EntityKind::Npc);
+        let blank = EntityRecord::blank(3, npc);
         assert_eq!(created.apply(&blank, 90, rate).expect("applies"), bounced);
-        assert_eq!(EntityUpdate::between(Some(&from), &from, 90, rate).mask(), 0, "unchanged: empty mask");
+        assert!(EntityUpdate::between(Some(&from), &from, 90, rate).is_empty(&rows(EntityKind::Npc)), "unchanged");
+        // Text goes with the creation only.
+        let named = EntityRecord { text: Some("ann".into()), ..bounced.clone() };
+        assert_eq!(EntityUpdate::between(None, &named, 90, rate).text.as_deref(), Some("ann"));
+        assert_eq!(EntityUpdate::between(Some(&bounced), &named, 90, rate).text, None);
     }
 }

@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use super::fields::EntityRecord;
-use super::quant::{MAX_AGE, MAX_POS, POS_TOLERANCE, quantize_aim, quantize_pos, quantize_vel};
+use super::quant::{MAX_AGE, MAX_POS, POS_TOLERANCE, quantize_pos, quantize_vel};
+use crate::schema::{MAX_VALUES, Motion, Row, Schema};
 use crate::state::EntityState;
 
 /// How many snapshots back a client's baseline may be and still get a delta; an older one
@@ -17,6 +18,8 @@ pub const HISTORY: u64 = 32;
 /// The quantized world at one snapshot tick.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
+    /// The schema its records follow.
+    pub schema: Arc<Schema>,
     /// Position in the producer's sequence of frames, from 1.
     pub serial: u64,
     /// Frames of different epochs never serve as each other's baseline (a replay seek starts
@@ -48,6 +51,7 @@ impl Frame {
 /// Keeps the dead-reckoning models and produces frames.
 #[derive(Debug)]
 pub struct Replicator {
+    schema: Arc<Schema>,
     tick_rate: u16,
     serial: u64,
     epoch: u64,
@@ -55,9 +59,14 @@ pub struct Replicator {
 }
 
 impl Replicator {
-    /// A replicator with no history.
-    pub fn new(tick_rate: u16) -> Self {
-        Replicator { tick_rate, serial: 0, epoch: 0, records: Vec::new() }
+    /// A replicator with no history, for states of `schema`'s kinds.
+    pub fn new(schema: Arc<Schema>, tick_rate: u16) -> Self {
+        Replicator { schema, tick_rate, serial: 0, epoch: 0, records: Vec::new() }
+    }
+
+    /// The schema its frames follow.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
     }
 
     /// Forgets the models and starts a new epoch: the next frame will be sent as a keyframe
@@ -82,7 +91,9 @@ impl Replicator {
     pub fn update(&mut self, tick: u64, truth: &[EntityState]) -> Arc<Frame> {
         let mut next = Vec::with_capacity(truth.len());
         let mut old = self.records.iter().peekable();
-        for state in truth {
+        // A state of a kind the schema lacks has no rows to be written in: it is left out
+        // rather than sent as something no client can read.
+        for state in truth.iter().filter(|s| self.schema.kind(s.kind).is_some()) {
             while old.next_if(|r| r.id < state.id).is_some() {}
             let previous = old.next_if(|r| r.id == state.id && r.kind == state.kind);
             next.push(self.model(previous, state, tick));
@@ -90,6 +101,7 @@ impl Replicator {
         self.records = next;
         self.serial += 1;
         Arc::new(Frame {
+            schema: self.schema.clone(),
             serial: self.serial,
             epoch: self.epoch,
             tick,
@@ -100,18 +112,34 @@ impl Replicator {
     }
 
     fn model(&self, previous: Option<&EntityRecord>, state: &EntityState, tick: u64) -> EntityRecord {
-        let pos = quantize_pos(state.pos);
-        let vel = quantize_vel(state.vel);
+        // What the kind does not replicate stays at its default, so that a client's record
+        // equals this one.
+        let kind = self.schema.kind(state.kind);
+        let motion = kind.map_or(Motion::None, |k| k.motion);
+        let pos = if motion == Motion::None { [0, 0] } else { quantize_pos(state.pos) };
+        let vel = if motion == Motion::DeadReckoned { quantize_vel(state.vel) } else { [0, 0] };
         let mut record = EntityRecord {
             id: state.id,
             kind: state.kind,
-            owner: state.owner,
-            health: state.health,
-            aim: quantize_aim(state.aim),
+            owner: if kind.is_some_and(|k| k.owned) { state.owner } else { 0 },
+            values: [0; MAX_VALUES],
+            text: None,
             pos,
             vel,
             base_tick: tick,
         };
+        // Values are clamped into their rows' ranges and texts cut to their length, so that
+        // whatever a game leaves in its state, every frame encodes and decodes.
+        for row in self.schema.rows(state.kind) {
+            match *row {
+                Row::Value { slot, wire } => {
+                    let slot = usize::from(slot);
+                    record.values[slot] = wire.clamp(state.values[slot].into());
+                }
+                Row::Text { max } => record.text = state.text.as_ref().map(|t| cut(t, usize::from(max))),
+                _ => {}
+            }
+        }
         if let Some(prev) = previous {
             let predicted = prev.pos_at(tick, self.tick_rate);
             let within = (0..2).all(|i| (i64::from(pos[i]) - predicted[i]).abs() <= POS_TOLERANCE);
@@ -126,6 +154,15 @@ impl Replicator {
     }
 }
 
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn cut(text: &Arc<str>, max: usize) -> Arc<str> {
+    if text.len() <= max {
+        return text.clone();
+    }
+    let end = (0..=max).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    Arc::from(&text[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use glam::Vec2;
@@ -134,12 +171,12 @@ mod tests {
     use crate::state::EntityKind;
 
     fn npc(id: u32, pos: Vec2, vel: Vec2) -> EntityState {
-        EntityState { id, kind: EntityKind::Npc, pos, vel, aim: 0.0, health: 0, owner: 0 }
+        EntityState { pos, vel, ..EntityState::new(id, EntityKind::Npc.index()) }
     }
 
     #[test]
     fn straight_lines_and_rest_keep_their_model() {
-        let mut rep = Replicator::new(60);
+        let mut rep = Replicator::new(crate::arena::schema(), 60);
         let vel = Vec2::new(100.0, 0.0);
         let first = rep.update(3, &[npc(1, Vec2::new(10.0, 10.0), vel), npc(2, Vec2::new(5.0, 5.0), Vec2::ZERO)]);
         let mut pos = Vec2::new(10.0, 10.0);
@@ -158,7 +195,7 @@ mod tests {
 
     #[test]
     fn drift_beyond_tolerance_is_corrected_from_the_truth() {
-        let mut rep = Replicator::new(60);
+        let mut rep = Replicator::new(crate::arena::schema(), 60);
         rep.update(1, &[npc(1, Vec2::new(100.0, 100.0), Vec2::new(100.0, 0.0))]);
         // Held against a wall: the truth does not move while the velocity says it does.
         let frame = rep.update(4, &[npc(1, Vec2::new(100.0, 100.0), Vec2::new(100.0, 0.0))]);

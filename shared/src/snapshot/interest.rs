@@ -27,7 +27,6 @@ use std::sync::Arc;
 use super::fields::EntityRecord;
 use super::frame::Frame;
 use super::quant::POS_SCALE;
-use crate::state::EntityKind;
 
 /// An entity in view stays in view until it is beyond the radius times this.
 pub const LEAVE_FACTOR: f32 = 1.1;
@@ -139,13 +138,8 @@ impl Grid {
             items[fill[c] as usize] = i as u32;
             fill[c] += 1;
         }
-        let mut owned: Vec<(u32, u32)> = frame
-            .entities
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.owner != 0 && r.kind != EntityKind::Npc)
-            .map(|(i, r)| (r.owner, i as u32))
-            .collect();
+        let mut owned: Vec<(u32, u32)> =
+            frame.entities.iter().enumerate().filter(|(_, r)| r.owner != 0).map(|(i, r)| (r.owner, i as u32)).collect();
         owned.sort_unstable();
         Grid { points, origin: lo, cell, cols, rows, starts, items, owned }
     }
@@ -215,9 +209,9 @@ impl View {
             // 0 is nobody's client id (NPCs are owned by 0), and view 0 means "the world".
             return world.clone();
         }
-        let own_player = grid
-            .owned_by(client)
-            .find(|&i| world.entities.get(i as usize).is_some_and(|r| r.kind == EntityKind::Player));
+        let own_player = grid.owned_by(client).find(|&i| {
+            world.entities.get(i as usize).is_some_and(|r| world.schema.kind(r.kind).is_some_and(|k| k.avatar))
+        });
         if let Some(point) = own_player.and_then(|i| grid.point(i)) {
             self.center = Some(point);
         }
@@ -243,9 +237,10 @@ impl View {
         picked.sort_unstable();
         picked.dedup();
         let entities: Vec<EntityRecord> =
-            picked.iter().filter_map(|&i| world.entities.get(i as usize)).copied().collect();
+            picked.iter().filter_map(|&i| world.entities.get(i as usize)).cloned().collect();
         (self.near, self.picked) = (near, picked);
         let frame = Arc::new(Frame {
+            schema: world.schema.clone(),
             serial: world.serial,
             epoch: world.epoch,
             tick: world.tick,
@@ -261,20 +256,29 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::EntityKind;
 
     fn npc(id: u32, x: f32, y: f32) -> EntityRecord {
         EntityRecord {
             pos: [(x * POS_SCALE) as i32, (y * POS_SCALE) as i32],
-            ..EntityRecord::blank(id, EntityKind::Npc)
+            ..EntityRecord::blank(id, EntityKind::Npc.index())
         }
     }
 
     fn player(id: u32, client: u32, x: f32, y: f32) -> EntityRecord {
-        EntityRecord { kind: EntityKind::Player, owner: client, ..npc(id, x, y) }
+        EntityRecord { kind: EntityKind::Player.index(), owner: client, ..npc(id, x, y) }
     }
 
     fn world(serial: u64, entities: Vec<EntityRecord>) -> Arc<Frame> {
-        Arc::new(Frame { serial, epoch: 0, tick: serial * 3, tick_rate: 60, view: 0, entities })
+        Arc::new(Frame {
+            schema: crate::arena::schema(),
+            serial,
+            epoch: 0,
+            tick: serial * 3,
+            tick_rate: 60,
+            view: 0,
+            entities,
+        })
     }
 
     fn ids(frame: &Frame) -> Vec<u32> {
@@ -352,8 +356,8 @@ mod tests {
     #[test]
     fn own_entities_are_always_in_view_and_spectators_see_everything() {
         let interest = Interest::new(50.0).expect("a radius");
-        let shot = EntityRecord { kind: EntityKind::Projectile, owner: 7, ..npc(4, 1900.0, 1900.0) };
-        let foreign_shot = EntityRecord { kind: EntityKind::Projectile, owner: 8, ..npc(5, 1900.0, 1900.0) };
+        let shot = EntityRecord { kind: EntityKind::Projectile.index(), owner: 7, ..npc(4, 1900.0, 1900.0) };
+        let foreign_shot = EntityRecord { kind: EntityKind::Projectile.index(), owner: 8, ..npc(5, 1900.0, 1900.0) };
         let frame = world(
             1,
             vec![player(1, 7, 10.0, 10.0), player(2, 8, 1000.0, 1000.0), npc(3, 20.0, 20.0), shot, foreign_shot],

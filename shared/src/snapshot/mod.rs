@@ -2,8 +2,8 @@
 //! bots and the tests, and mirrored by `web-client/src/snapshot.js`.
 //!
 //! - [`quant`]: wire units, ranges and errors; the integer extrapolation.
-//! - [`fields`]: [`EntityRecord`] (one entity's quantized state) and the field table that
-//!   drives every encoder and decoder of an entity entry.
+//! - [`fields`]: [`EntityRecord`] (one entity's quantized state) and [`EntityUpdate`] (one
+//!   entry), encoded and decoded by walking the kind's row table (`crate::schema`).
 //! - [`frame`]: the server side: [`Replicator`] keeps a dead-reckoning model per entity and
 //!   makes one immutable [`Frame`] per snapshot tick.
 //! - [`message`]: the [`Snapshot`] message: the delta between two frames (or a keyframe),
@@ -21,7 +21,7 @@ pub mod quant;
 pub mod wire;
 
 pub use client::ClientState;
-pub use fields::{EntityRecord, EntityUpdate, FIELDS, FieldSpec};
+pub use fields::{EntityRecord, EntityUpdate};
 pub use frame::{Frame, HISTORY, Replicator};
 pub use interest::{Grid, Interest, View};
 pub use message::Snapshot;

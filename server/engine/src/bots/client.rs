@@ -118,7 +118,7 @@ pub(super) async fn run(common: Arc<Common>, index: usize, mut stop: watch::Rece
         permit: Some(permit),
         joined: false,
         settled: false,
-        decoder: (index < common.decode).then(|| ClientState::new(0)),
+        decoder: (index < common.decode).then(|| ClientState::new(shared::arena::schema(), 0)),
         join_bytes: Some(0),
         last_snapshot: None,
         pending_inputs: VecDeque::new(),
@@ -334,7 +334,12 @@ impl Bot<'_> {
 
     /// A decoding bot's path: every message through the real decoder, every snapshot applied.
     fn decode(&mut self, bytes: &[u8], now: Instant) {
-        let message = match codec::decode_server(bytes) {
+        // Snapshots follow the schema the server's Welcome named.
+        let decoded = match &self.decoder {
+            Some(state) => codec::decode_server_with(bytes, state.schema()),
+            None => codec::decode_server(bytes),
+        };
+        let message = match decoded {
             Ok(message) => message,
             Err(_) => {
                 self.shared.decode_errors.fetch_add(1, Ordering::Relaxed);
@@ -344,7 +349,7 @@ impl Bot<'_> {
         self.shared.decoded.fetch_add(1, Ordering::Relaxed);
         match message {
             ServerMessage::Welcome(welcome) => {
-                self.decoder = Some(ClientState::new(welcome.tick_rate));
+                self.decoder = Some(ClientState::new(welcome.schema.clone(), welcome.tick_rate));
                 self.on_welcome();
             }
             ServerMessage::Snapshot(snapshot) => {

@@ -87,9 +87,17 @@ mod tests {
     use super::*;
 
     fn frame(serial: u64, npcs: u32) -> Frame {
-        let entities =
-            (1..=npcs).map(|id| EntityRecord { pos: [id as i32, 0], ..EntityRecord::blank(id, EntityKind::Npc) });
-        Frame { serial, epoch: 0, tick: serial * 3, tick_rate: 60, view: 0, entities: entities.collect() }
+        let entities = (1..=npcs)
+            .map(|id| EntityRecord { pos: [id as i32, 0], ..EntityRecord::blank(id, EntityKind::Npc.index()) });
+        Frame {
+            schema: shared::arena::schema(),
+            serial,
+            epoch: 0,
+            tick: serial * 3,
+            tick_rate: 60,
+            view: 0,
+            entities: entities.collect(),
+        }
     }
 
     #[test]
@@ -115,7 +123,7 @@ mod tests {
         // Client 5 was sent NPCs 1 to 3 of frame 1, and gets NPCs 2 to 4 of frame 2.
         let view = |f: &Frame, ids: std::ops::RangeInclusive<u32>| Frame {
             view: 5,
-            entities: f.entities.iter().filter(|r| ids.contains(&r.id)).copied().collect(),
+            entities: f.entities.iter().filter(|r| ids.contains(&r.id)).cloned().collect(),
             ..f.clone()
         };
         let (va, vb) = (view(&a, 1..=3), view(&b, 2..=4));

@@ -231,7 +231,15 @@ mod tests {
     }
 
     fn state(serial: u64) -> Arc<Frame> {
-        Arc::new(Frame { serial, epoch: 0, tick: serial * 3, tick_rate: 60, view: 0, entities: Vec::new() })
+        Arc::new(Frame {
+            schema: shared::arena::schema(),
+            serial,
+            epoch: 0,
+            tick: serial * 3,
+            tick_rate: 60,
+            view: 0,
+            entities: Vec::new(),
+        })
     }
 
     #[test]

@@ -359,15 +359,14 @@ pub fn dump_state(replayer: &mut Replayer<'_>) -> String {
     for e in &entities {
         let _ = writeln!(
             out,
-            "  #{:<6} {:<10} pos ({:>9.3}, {:>9.3})  vel ({:>8.3}, {:>8.3})  aim {:>7.4}  health {:>3}  owner {}",
+            "  #{:<6} {:<10} pos ({:>9.3}, {:>9.3})  vel ({:>8.3}, {:>8.3})  values {:?}  owner {}",
             e.id,
-            format!("{:?}", e.kind),
+            shared::EntityKind::from_index(e.kind).map_or_else(|| format!("kind {}", e.kind), |k| format!("{k:?}")),
             e.pos.x,
             e.pos.y,
             e.vel.x,
             e.vel.y,
-            e.aim,
-            e.health,
+            e.values,
             e.owner
         );
     }

@@ -99,7 +99,7 @@ impl<'r> Playback<'r> {
             last_snapshot: None,
             reported_divergence: false,
             pending_seek: None,
-            replicator: Replicator::new(recording.header.tick_rate),
+            replicator: Replicator::new(shared::arena::schema(), recording.header.tick_rate),
             frame: None,
             scoreboard: ScoreboardSync::default(),
             out: Vec::new(),
@@ -241,6 +241,7 @@ impl<'r> Playback<'r> {
             entity_id: 0,
             tick_rate: header.tick_rate,
             snapshot_rate: header.snapshot_rate,
+            schema: self.replicator.schema().clone(),
             map: header.map.clone(),
         });
         if let Ok(bytes) = codec::encode(&welcome) {

@@ -129,7 +129,10 @@ impl Harness {
             ToNet::State(update) => {
                 let rate = self.sim.settings().tick_rate;
                 for &client in self.subscribed.iter().filter(|c| update.only.is_none_or(|only| only == **c)) {
-                    let (baseline, state) = self.views.entry(client).or_insert_with(|| (None, ClientState::new(rate)));
+                    let (baseline, state) = self
+                        .views
+                        .entry(client)
+                        .or_insert_with(|| (None, ClientState::new(shared::arena::schema(), rate)));
                     let base = baseline.as_deref().filter(|b| b.can_base(&update.frame));
                     let mut bytes = codec::snapshot_head(update.ack(client));
                     Snapshot::between(base, &update.frame).write_body(&mut bytes);
@@ -177,6 +180,6 @@ impl Harness {
 
     /// The player entity of `client`, if it has one.
     pub fn player(&mut self, client: ClientId) -> Option<EntityState> {
-        self.entities().into_iter().find(|e| e.kind == shared::EntityKind::Player && e.owner == client.0)
+        self.entities().into_iter().find(|e| e.kind == shared::EntityKind::Player.index() && e.owner == client.0)
     }
 }

@@ -88,7 +88,9 @@ impl Simulation {
     pub fn new(settings: SimSettings, map: MapData) -> Self {
         let mut world = World::new();
         world.insert_resource(SimRng::new(settings.seed));
-        world.insert_resource(snapshot::Replication(Replicator::new(settings.tick_rate)));
+        let schema = shared::arena::schema();
+        world.insert_resource(snapshot::Replication(Replicator::new(schema.clone(), settings.tick_rate)));
+        world.insert_resource(resources::GameSchema(schema));
         world.insert_resource(settings);
         world.insert_resource(Arena(map));
         world.init_resource::<Tick>();

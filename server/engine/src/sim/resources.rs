@@ -37,6 +37,11 @@ impl SimSettings {
 #[derive(Resource, Debug, Clone)]
 pub struct Arena(pub MapData);
 
+/// The running game's replicated schema: what the snapshot stage's frames follow and what
+/// `Welcome` tells clients.
+#[derive(Resource, Debug, Clone)]
+pub struct GameSchema(pub std::sync::Arc<shared::Schema>);
+
 /// The number of the tick being simulated (1 for the first step); the simulation's only clock.
 #[derive(Resource, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tick(pub u64);

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use glam::Vec2;
+use shared::arena::ArenaRecord;
 use shared::snapshot::ClientState;
 use shared::{Buttons, ClientMessage, EntityKind, Input, MapData, PROTOCOL_VERSION, ServerMessage, codec};
 use tokio::net::TcpStream;
@@ -223,7 +224,7 @@ impl Bot {
             tick_rate,
             entity_id,
             role,
-            state: ClientState::new(tick_rate),
+            state: ClientState::new(shared::arena::schema(), tick_rate),
             view: View::new(tick_rate, snapshot_rate),
             snaps: SnapCounter::default(),
             seq: 0,
@@ -255,9 +256,15 @@ impl Bot {
                     .state
                     .entities()
                     .iter()
-                    .map(|r| {
-                        let e = r.to_state(tick, rate);
-                        Seen { id: e.id, kind: e.kind, pos: e.pos, vel: e.vel, health: e.health }
+                    .filter_map(|r| {
+                        let kind = r.arena_kind()?;
+                        Some(Seen {
+                            id: r.id,
+                            kind,
+                            pos: r.world_pos_at(tick, rate),
+                            vel: r.world_vel(),
+                            health: r.health(),
+                        })
                     })
                     .collect();
                 if let Some(own) = seen.iter().find(|e| e.id == self.entity_id) {
@@ -478,7 +485,7 @@ fn target_of(state: &ClientState, id: u32) -> Option<u32> {
 /// The health of `client`'s player in the decoded state.
 fn snapshot_health(state: &ClientState, client: Option<u32>) -> Option<u8> {
     let client = client?;
-    state.entities().iter().find(|r| r.kind == EntityKind::Player && r.owner == client).map(|r| r.health)
+    state.entities().iter().find(|r| r.is(EntityKind::Player) && r.owner == client).map(|r| r.health())
 }
 
 /// The direction to fire from `from` to meet a target at `pos` moving at `vel`.

@@ -9,7 +9,7 @@ use shared::{ClientMessage, DisconnectReason, ServerMessage, Welcome, codec};
 use crate::bridge::{ClientId, OutFrame, ToNet, ToSim};
 use crate::sim::components::{Combatant, InputQueue, NetId, Player, Position, Velocity};
 use crate::sim::journal::{Journal, JournalEntry};
-use crate::sim::resources::{Arena, Inbox, NetIds, Outbox, Roster, SimSettings};
+use crate::sim::resources::{Arena, GameSchema, Inbox, NetIds, Outbox, Roster, SimSettings};
 use crate::sim::rng::SimRng;
 use crate::sim::rules::MAX_HEALTH;
 use crate::sim::systems::chat::{self, ChatInbox};
@@ -80,6 +80,7 @@ pub struct Admission<'w> {
     scoreboard: ResMut<'w, ScoreboardSync>,
     settings: Res<'w, SimSettings>,
     arena: Res<'w, Arena>,
+    schema: Res<'w, GameSchema>,
 }
 
 /// Spawns a player for each `Hello` while there is room, and welcomes it; refuses the rest.
@@ -91,14 +92,15 @@ pub fn admit_players(
     mut roster: ResMut<Roster>,
     admission: Admission,
 ) {
-    let Admission { mut ids, mut rng, mut outbox, mut journal, mut scoreboard, settings, arena } = admission;
+    let Admission { mut ids, mut rng, mut outbox, mut journal, mut scoreboard, settings, arena, schema } = admission;
+    let game = (&*settings, &*arena, &*schema);
     for Join { client, name, spectate } in joins.0.drain(..) {
         if !roster.pending.remove(&client) {
             continue; // already gone, or a second Hello the network layer let through
         }
         if spectate {
             roster.spectators.insert(client, name);
-            welcome(&mut outbox.0, client, 0, &settings, &arena);
+            welcome(&mut outbox.0, client, 0, game);
             scoreboard.newcomers.push(client);
             continue;
         }
@@ -124,18 +126,20 @@ pub fn admit_players(
             .id();
         roster.players.insert(client, entity);
         journal.record(JournalEntry::Join { client, name });
-        welcome(&mut outbox.0, client, id, &settings, &arena);
+        welcome(&mut outbox.0, client, id, game);
         scoreboard.newcomers.push(client);
     }
 }
 
 /// Queues `Welcome` (entity 0 for a spectator) and subscribes the client to the world.
-fn welcome(out: &mut Vec<ToNet>, client: ClientId, entity_id: u32, settings: &SimSettings, arena: &Arena) {
+fn welcome(out: &mut Vec<ToNet>, client: ClientId, entity_id: u32, game: (&SimSettings, &Arena, &GameSchema)) {
+    let (settings, arena, schema) = game;
     let welcome = ServerMessage::Welcome(Welcome {
         client_id: client.0,
         entity_id,
         tick_rate: settings.tick_rate,
         snapshot_rate: settings.snapshot_rate,
+        schema: schema.0.clone(),
         map: arena.0.clone(),
     });
     match codec::encode(&welcome) {

@@ -5,8 +5,9 @@
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::{SystemParam, SystemState};
+use shared::schema::Encoding;
 use shared::snapshot::Replicator;
-use shared::{EntityKind, EntityState, ScoreEntry, ServerMessage, codec};
+use shared::{EntityKind, EntityState, ScoreEntry, ServerMessage, arena, codec};
 
 use crate::bridge::{ClientId, OutFrame, StateUpdate, ToNet};
 use crate::sim::components::{Combatant, InputQueue, NetId, Npc, Player, Position, Projectile, Velocity};
@@ -43,15 +44,15 @@ fn collect(params: &GatherParams, entities: &mut Vec<EntityState>, scores: &mut 
     entities.clear();
     scores.clear();
     for (id, pos, vel, player, combat) in players {
-        entities.push(EntityState {
-            id: id.0,
-            kind: EntityKind::Player,
+        let mut state = EntityState {
+            owner: player.client.0,
             pos: pos.0,
             vel: vel.0,
-            aim: combat.aim,
-            health: combat.health,
-            owner: player.client.0,
-        });
+            ..EntityState::new(id.0, EntityKind::Player.index())
+        };
+        state.values[arena::HEALTH] = combat.health.into();
+        state.values[arena::AIM] = Encoding::Angle { steps: arena::AIM_STEPS }.quantize(combat.aim);
+        entities.push(state);
         scores.push(ScoreEntry {
             client: player.client.0,
             name: player.name.clone(),
@@ -60,25 +61,14 @@ fn collect(params: &GatherParams, entities: &mut Vec<EntityState>, scores: &mut 
         });
     }
     for (id, pos, vel) in npcs {
-        entities.push(EntityState {
-            id: id.0,
-            kind: EntityKind::Npc,
-            pos: pos.0,
-            vel: vel.0,
-            aim: 0.0,
-            health: 0,
-            owner: 0,
-        });
+        entities.push(EntityState { pos: pos.0, vel: vel.0, ..EntityState::new(id.0, EntityKind::Npc.index()) });
     }
     for (id, pos, vel, shot) in projectiles {
         entities.push(EntityState {
-            id: id.0,
-            kind: EntityKind::Projectile,
+            owner: shot.shooter.0,
             pos: pos.0,
             vel: vel.0,
-            aim: 0.0,
-            health: 0,
-            owner: shot.shooter.0,
+            ..EntityState::new(id.0, EntityKind::Projectile.index())
         });
     }
     entities.sort_unstable_by_key(|e| e.id);
