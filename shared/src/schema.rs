@@ -316,7 +316,11 @@ impl Schema {
             rows.push(kind_rows(kind)?);
         }
         let desc = SchemaDesc { game: game.clone(), kinds: kinds.clone() };
-        let hash = fnv1a(&crate::codec::encode(&desc).map_err(|e| SchemaError(e.to_string()))?);
+        // The bytes `Welcome` carries (bincode `standard`, as `codec` writes them), hashed here
+        // without going through `codec`, which sits above the message types.
+        let bytes = bincode::serde::encode_to_vec(&desc, bincode::config::standard())
+            .map_err(|e| SchemaError(e.to_string()))?;
+        let hash = fnv1a(&bytes);
         Ok(Schema { game, kinds, rows, hash })
     }
 
