@@ -114,13 +114,7 @@ impl Client {
             panic!("not a snapshot")
         };
         self.state.apply(&decoded).expect("a filtered delta applies on the filtered baseline");
-        assert_eq!(
-            self.state.entities(),
-            &frame.entities[..],
-            "client {} holds its view at tick {}",
-            self.id,
-            frame.tick
-        );
+        assert_eq!(frame.entities, *self.state.entities(), "client {} holds its view at tick {}", self.id, frame.tick);
         self.baseline = Some(frame.clone());
     }
 }
@@ -141,7 +135,7 @@ fn check_rules(
     };
     assert_eq!((view.view, view.serial, view.tick, view.epoch), (client, world.serial, world.tick, world.epoch));
     let mut in_view = view.entities.iter().peekable();
-    for record in &world.entities {
+    for record in world.entities.iter() {
         let shown = in_view.next_if(|r| r.id == record.id).is_some_and(|r| {
             assert_eq!(r, record, "records are the world's, unchanged");
             true
@@ -149,7 +143,7 @@ fn check_rules(
         let p = record.pos_at(world.tick, world.tick_rate);
         let d2 = ((p[0] - center[0]) as f64).powi(2) + ((p[1] - center[1]) as f64).powi(2);
         let own = record.owner == client && record.kind != EntityKind::Npc.index();
-        let was_shown = previous.is_some_and(|f| f.entities.binary_search_by_key(&record.id, |r| r.id).is_ok());
+        let was_shown = previous.is_some_and(|f| f.entities.contains(record.id));
         if own || d2 <= (interest.enter() as f64).powi(2) {
             assert!(shown, "entity {} at distance² {d2} (own: {own}) must be in client {client}'s view", record.id);
         } else if d2 > (interest.leave() as f64).powi(2) {

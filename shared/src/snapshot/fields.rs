@@ -172,9 +172,20 @@ impl EntityUpdate {
         Ok(())
     }
 
+    fn has(&self, row: Row) -> bool {
+        match row {
+            Row::Owner => self.owner.is_some(),
+            Row::Value { slot, .. } => self.values.get(usize::from(slot)).is_some_and(Option::is_some),
+            Row::Text { .. } => self.text.is_some(),
+            Row::Pos => self.pos.is_some(),
+            Row::Vel => self.vel.is_some(),
+            Row::Age => self.age.is_some(),
+        }
+    }
+
     /// The mask of the present rows of a kind whose table is `rows`.
     pub fn mask(&self, rows: &[Row]) -> u32 {
-        rows.iter().enumerate().filter(|(_, r)| self.get(**r).is_some()).fold(0, |m, (i, _)| m | 1 << i)
+        rows.iter().enumerate().filter(|(_, r)| self.has(**r)).fold(0, |m, (i, _)| m | 1 << i)
     }
 
     /// Whether no row of `rows` is present.

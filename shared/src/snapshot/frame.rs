@@ -3,11 +3,20 @@
 //! entity. A world frame is the same for every client; deltas are computed between two
 //! frames. With interest management (`interest`), a client may instead be sent a subset of a
 //! world frame: a frame of its own, marked by [`Frame::view`].
+//!
+//! A frame's records are [`Records`]: chunks shared with the frame before wherever nothing
+//! changed. The replicator takes either the whole state ([`Replicator::update`]) or only what
+//! may have changed ([`Replicator::remodel`], [`Replicator::commit`]): a simulation that knows
+//! which entities changed pays for those, plus a cheap check of each moving one
+//! ([`Replicator::keeps`]), not for the world.
 
 use std::sync::Arc;
 
+use glam::Vec2;
+
 use super::fields::EntityRecord;
 use super::quant::{MAX_AGE, MAX_POS, POS_TOLERANCE, quantize_pos, quantize_vel};
+use super::records::{Change, Records};
 use crate::schema::{MAX_VALUES, Motion, Row, Schema};
 use crate::state::EntityState;
 
@@ -35,7 +44,7 @@ pub struct Frame {
     /// must tell them apart.
     pub view: u32,
     /// Every replicated entity, in increasing id (of the view, for a filtered frame).
-    pub entities: Vec<EntityRecord>,
+    pub entities: Records,
 }
 
 impl Frame {
@@ -48,6 +57,32 @@ impl Frame {
     }
 }
 
+/// The motion of an entity's record: what a simulation keeps beside the entity to ask
+/// [`Replicator::keeps`] whether its record holds without looking the record up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Model {
+    /// The record's kind.
+    pub kind: u8,
+    /// Its `pos`, `vel` and `base_tick`.
+    pub pos: [i32; 2],
+    /// Its velocity.
+    pub vel: [i32; 2],
+    /// Its base tick.
+    pub base_tick: u64,
+}
+
+impl Model {
+    /// The motion of `record`.
+    pub fn of(record: &EntityRecord) -> Model {
+        Model { kind: record.kind, pos: record.pos, vel: record.vel, base_tick: record.base_tick }
+    }
+
+    /// Whether it moves (an entity at rest whose state did not change keeps its record).
+    pub fn moving(&self) -> bool {
+        self.vel != [0, 0]
+    }
+}
+
 /// Keeps the dead-reckoning models and produces frames.
 #[derive(Debug)]
 pub struct Replicator {
@@ -55,13 +90,13 @@ pub struct Replicator {
     tick_rate: u16,
     serial: u64,
     epoch: u64,
-    records: Vec<EntityRecord>,
+    records: Records,
 }
 
 impl Replicator {
     /// A replicator with no history, for states of `schema`'s kinds.
     pub fn new(schema: Arc<Schema>, tick_rate: u16) -> Self {
-        Replicator { schema, tick_rate, serial: 0, epoch: 0, records: Vec::new() }
+        Replicator { schema, tick_rate, serial: 0, epoch: 0, records: Records::default() }
     }
 
     /// The schema its frames follow.
@@ -73,7 +108,7 @@ impl Replicator {
     /// to everyone (after a replay seek, when the world jumps).
     pub fn restart(&mut self) {
         self.epoch += 1;
-        self.records.clear();
+        self.records = Records::default();
     }
 
     /// The epoch the next frame will have.
@@ -81,7 +116,12 @@ impl Replicator {
         self.epoch
     }
 
-    /// The next frame, for the state `truth` (in increasing id) at `tick`.
+    /// The records of the last frame.
+    pub fn records(&self) -> &Records {
+        &self.records
+    }
+
+    /// The next frame, for the whole state `truth` (in increasing id) at `tick`.
     ///
     /// Each entity keeps its model (base position, velocity, base tick) while the truth stays
     /// within [`POS_TOLERANCE`] of the extrapolation and the quantized velocity is unchanged.
@@ -98,7 +138,51 @@ impl Replicator {
             let previous = old.next_if(|r| r.id == state.id && r.kind == state.kind);
             next.push(self.model(previous, state, tick));
         }
-        self.records = next;
+        drop(old);
+        self.records = Records::from_sorted(next);
+        self.frame(tick)
+    }
+
+    /// Whether the record of an entity whose motion is `model` holds at `tick` for a truth at
+    /// `pos` moving at `vel`, if its other fields are unchanged: what [`Replicator::update`]
+    /// would decide, without the record.
+    pub fn keeps(&self, model: &Model, pos: Vec2, vel: Vec2, tick: u64) -> bool {
+        let motion = self.schema.kind(model.kind).map_or(Motion::None, |k| k.motion);
+        let (pos, vel) = quantized_motion(motion, pos, vel);
+        holds(model.pos, model.vel, model.base_tick, pos, vel, tick, self.tick_rate)
+    }
+
+    /// The record `state` has at `tick`, from its last one: `Some` when it differs from that
+    /// one (or is new), for [`Replicator::commit`]; `None` when the record holds, or when the
+    /// schema has no such kind.
+    pub fn remodel(&self, state: &EntityState, tick: u64) -> Option<EntityRecord> {
+        self.schema.kind(state.kind)?;
+        let previous = self.records.find(state.id).filter(|r| r.kind == state.kind);
+        let record = self.model(previous, state, tick);
+        (previous != Some(&record)).then_some(record)
+    }
+
+    /// The next frame: the last one's records with `upserts` (records from
+    /// [`Replicator::remodel`] at this `tick`) and `removed` ids applied. The caller vouches
+    /// that every entity not upserted nor removed keeps its record: its state is unchanged
+    /// and it is at rest, or [`Replicator::keeps`] said so.
+    pub fn commit(&mut self, tick: u64, upserts: Vec<EntityRecord>, removed: &[u32]) -> Arc<Frame> {
+        let mut changes: Vec<Change> = removed
+            .iter()
+            .filter(|id| self.records.contains(**id))
+            .map(|&id| Change::Remove(id))
+            .chain(upserts.into_iter().map(Change::Upsert))
+            .collect();
+        // An upsert wins over a removal of the same id (a new entity that took a freed id).
+        changes.sort_by_key(|c| (c.id(), matches!(c, Change::Upsert(_))));
+        changes.reverse();
+        changes.dedup_by_key(|c| c.id());
+        changes.reverse();
+        self.records.apply(&changes);
+        self.frame(tick)
+    }
+
+    fn frame(&mut self, tick: u64) -> Arc<Frame> {
         self.serial += 1;
         Arc::new(Frame {
             schema: self.schema.clone(),
@@ -116,8 +200,7 @@ impl Replicator {
         // equals this one.
         let kind = self.schema.kind(state.kind);
         let motion = kind.map_or(Motion::None, |k| k.motion);
-        let pos = if motion == Motion::None { [0, 0] } else { quantize_pos(state.pos) };
-        let vel = if motion == Motion::DeadReckoned { quantize_vel(state.vel) } else { [0, 0] };
+        let (pos, vel) = quantized_motion(motion, state.pos, state.vel);
         let mut record = EntityRecord {
             id: state.id,
             kind: state.kind,
@@ -141,17 +224,46 @@ impl Replicator {
             }
         }
         if let Some(prev) = previous {
-            let predicted = prev.pos_at(tick, self.tick_rate);
-            let within = (0..2).all(|i| (i64::from(pos[i]) - predicted[i]).abs() <= POS_TOLERANCE);
-            let stale = prev.vel != [0, 0] && tick.saturating_sub(prev.base_tick) >= MAX_AGE;
-            if vel == prev.vel && within && !stale {
-                (record.pos, record.base_tick) = (prev.pos, prev.base_tick);
-            } else if vel != prev.vel && within && predicted.iter().all(|p| p.abs() <= MAX_POS) {
-                record.pos = [predicted[0] as i32, predicted[1] as i32];
+            if holds(prev.pos, prev.vel, prev.base_tick, pos, vel, tick, self.tick_rate) {
+                (record.pos, record.vel, record.base_tick) = (prev.pos, prev.vel, prev.base_tick);
+            } else {
+                let predicted = prev.pos_at(tick, self.tick_rate);
+                let within = (0..2).all(|i| (i64::from(pos[i]) - predicted[i]).abs() <= POS_TOLERANCE);
+                if vel != prev.vel && within && predicted.iter().all(|p| p.abs() <= MAX_POS) {
+                    record.pos = [predicted[0] as i32, predicted[1] as i32];
+                }
             }
         }
         record.canonical()
     }
+}
+
+/// The quantized truth a kind of `motion` replicates: none, a position, or both.
+fn quantized_motion(motion: Motion, pos: Vec2, vel: Vec2) -> ([i32; 2], [i32; 2]) {
+    let pos = if motion == Motion::None { [0, 0] } else { quantize_pos(pos) };
+    let vel = if motion == Motion::DeadReckoned { quantize_vel(vel) } else { [0, 0] };
+    (pos, vel)
+}
+
+/// Whether a model (`base`, `model_vel` from `base_tick`) still stands for a quantized truth
+/// at `pos` moving at `vel` at `tick`: the same velocity, within tolerance of where the model
+/// has it, and not so old that it must be re-based.
+fn holds(
+    base: [i32; 2],
+    model_vel: [i32; 2],
+    base_tick: u64,
+    pos: [i32; 2],
+    vel: [i32; 2],
+    tick: u64,
+    rate: u16,
+) -> bool {
+    if vel != model_vel {
+        return false;
+    }
+    let predicted = super::quant::extrapolate(base, model_vel, base_tick, tick, rate);
+    let within = (0..2).all(|i| (i64::from(pos[i]) - predicted[i]).abs() <= POS_TOLERANCE);
+    let stale = model_vel != [0, 0] && tick.saturating_sub(base_tick) >= MAX_AGE;
+    within && !stale
 }
 
 /// `text` cut to at most `max` bytes, at a character boundary.
@@ -188,9 +300,10 @@ mod tests {
         // It moves one last tick and stops: re-based where the model had it, velocity 0.
         pos += vel / 60.0;
         let stopped = rep.update(181, &[npc(1, pos, Vec2::ZERO), npc(2, Vec2::new(5.0, 5.0), Vec2::ZERO)]);
-        let model = first.entities[0].pos_at(181, 60);
-        assert_eq!(stopped.entities[0].pos, [model[0] as i32, model[1] as i32]);
-        assert_eq!((stopped.entities[0].vel, stopped.entities[0].base_tick), ([0, 0], 0));
+        let model = first.entities.to_vec()[0].pos_at(181, 60);
+        let stopped = stopped.entities.to_vec();
+        assert_eq!(stopped[0].pos, [model[0] as i32, model[1] as i32]);
+        assert_eq!((stopped[0].vel, stopped[0].base_tick), ([0, 0], 0));
     }
 
     #[test]
@@ -199,6 +312,7 @@ mod tests {
         rep.update(1, &[npc(1, Vec2::new(100.0, 100.0), Vec2::new(100.0, 0.0))]);
         // Held against a wall: the truth does not move while the velocity says it does.
         let frame = rep.update(4, &[npc(1, Vec2::new(100.0, 100.0), Vec2::new(100.0, 0.0))]);
-        assert_eq!((frame.entities[0].pos, frame.entities[0].base_tick), ([400, 400], 4));
+        let record = frame.entities.to_vec()[0].clone();
+        assert_eq!((record.pos, record.base_tick), ([400, 400], 4));
     }
 }

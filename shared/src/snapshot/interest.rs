@@ -27,6 +27,7 @@ use std::sync::Arc;
 use super::fields::EntityRecord;
 use super::frame::Frame;
 use super::quant::POS_SCALE;
+use super::records::Records;
 
 /// An entity in view stays in view until it is beyond the radius times this.
 pub const LEAVE_FACTOR: f32 = 1.1;
@@ -218,8 +219,7 @@ impl View {
         let Some(center) = self.center else { return world.clone() };
         let enter2 = (interest.enter as u64).pow(2);
         let leave2 = (interest.leave as u64).pow(2);
-        let was_in_view =
-            |id: u32| self.last.as_ref().is_some_and(|l| l.entities.binary_search_by_key(&id, |r| r.id).is_ok());
+        let was_in_view = |id: u32| self.last.as_ref().is_some_and(|l| l.entities.contains(id));
         let (mut near, mut picked) = (std::mem::take(&mut self.near), std::mem::take(&mut self.picked));
         near.clear();
         picked.clear();
@@ -246,7 +246,7 @@ impl View {
             tick: world.tick,
             tick_rate: world.tick_rate,
             view: client,
-            entities,
+            entities: Records::from_sorted(entities),
         });
         self.last = Some(frame.clone());
         frame
@@ -277,7 +277,7 @@ mod tests {
             tick: serial * 3,
             tick_rate: 60,
             view: 0,
-            entities,
+            entities: Records::from_sorted(entities),
         })
     }
 
@@ -338,7 +338,7 @@ mod tests {
         let seen = view.frame_for(&interest, &grid, &first, 7);
         assert_eq!(ids(&seen), [1, 2, 3], "105 and 300 units away: not in view");
         assert_eq!((seen.view, seen.serial, seen.tick), (7, 1, 3));
-        assert_eq!(seen.entities[..], first.entities[..3], "records are the world's, unchanged");
+        assert_eq!(seen.entities.to_vec(), first.entities.to_vec()[..3], "records are the world's, unchanged");
         // NPC 4 comes within the radius, then drifts out into the band (105, within 110):
         // it stays; beyond 110 it leaves.
         for (serial, x, expected) in [

@@ -69,32 +69,63 @@ impl Snapshot {
         }
     }
 
-    /// The delta that takes a client holding `baseline` (or nothing) to `target`.
+    /// The delta that takes a client holding `baseline` (or nothing) to `target`. Chunks of
+    /// records the two frames share are skipped whole: the cost is that of what changed.
     pub fn between(baseline: Option<&Frame>, target: &Frame) -> Snapshot {
         let (tick, rate) = (target.tick, target.tick_rate);
         let mut snapshot =
             Snapshot { tick, baseline_tick: baseline.map(|b| b.tick), ..Snapshot::empty(target.schema.clone()) };
-        let old = baseline.map_or(&[][..], |b| &b.entities[..]);
-        let mut old = old.iter().peekable();
-        for record in &target.entities {
-            while let Some(gone) = old.next_if(|o| o.id < record.id) {
-                snapshot.removed.push(gone.id);
+        let old_chunks = baseline.map_or(&[][..], |b| b.entities.chunks());
+        // The baseline's read position: chunk, and record within it.
+        let (mut oc, mut oi) = (0, 0);
+        let next_old = |oc: &mut usize, oi: &mut usize| -> Option<&EntityRecord> {
+            let chunk = old_chunks.get(*oc)?;
+            let record = chunk.get(*oi)?;
+            *oi += 1;
+            if *oi == chunk.len() {
+                (*oc, *oi) = (*oc + 1, 0);
             }
-            match old.next_if(|o| o.id == record.id) {
-                Some(prev) if prev.kind == record.kind => {
-                    let update = EntityUpdate::between(Some(prev), record, tick, rate);
-                    if !update.is_empty(target.schema.rows(record.kind)) {
-                        snapshot.updated.push((record.kind, update));
+            Some(record)
+        };
+        let peek_old = |oc: usize, oi: usize| old_chunks.get(oc).and_then(|c| c.get(oi));
+        for chunk in target.entities.chunks() {
+            let first = chunk.first().map_or(u32::MAX, |r| r.id);
+            while peek_old(oc, oi).is_some_and(|o| o.id < first) {
+                if let Some(gone) = next_old(&mut oc, &mut oi) {
+                    snapshot.removed.push(gone.id);
+                }
+            }
+            if oi == 0 && old_chunks.get(oc).is_some_and(|o| Arc::ptr_eq(o, chunk)) {
+                oc += 1;
+                continue;
+            }
+            for record in chunk.iter() {
+                while peek_old(oc, oi).is_some_and(|o| o.id < record.id) {
+                    if let Some(gone) = next_old(&mut oc, &mut oi) {
+                        snapshot.removed.push(gone.id);
                     }
                 }
-                Some(prev) => {
-                    snapshot.removed.push(prev.id);
-                    snapshot.created.push(record.clone());
+                let prev =
+                    if peek_old(oc, oi).is_some_and(|o| o.id == record.id) { next_old(&mut oc, &mut oi) } else { None };
+                match prev {
+                    Some(prev) if prev == record => {}
+                    Some(prev) if prev.kind == record.kind => {
+                        let update = EntityUpdate::between(Some(prev), record, tick, rate);
+                        if !update.is_empty(target.schema.rows(record.kind)) {
+                            snapshot.updated.push((record.kind, update));
+                        }
+                    }
+                    Some(prev) => {
+                        snapshot.removed.push(prev.id);
+                        snapshot.created.push(record.clone());
+                    }
+                    None => snapshot.created.push(record.clone()),
                 }
-                None => snapshot.created.push(record.clone()),
             }
         }
-        snapshot.removed.extend(old.map(|o| o.id));
+        while let Some(gone) = next_old(&mut oc, &mut oi) {
+            snapshot.removed.push(gone.id);
+        }
         snapshot.created.sort_by_key(|r| (r.kind, r.id));
         snapshot.updated.sort_by_key(|(kind, u)| (*kind, u.id));
         snapshot

@@ -5,7 +5,8 @@
 //! - [`fields`]: [`EntityRecord`] (one entity's quantized state) and [`EntityUpdate`] (one
 //!   entry), encoded and decoded by walking the kind's row table (`crate::schema`).
 //! - [`frame`]: the server side: [`Replicator`] keeps a dead-reckoning model per entity and
-//!   makes one immutable [`Frame`] per snapshot tick.
+//!   makes one immutable [`Frame`] per snapshot tick, from the whole state or from what changed.
+//! - [`records`]: [`Records`], a frame's records in chunks shared between frames.
 //! - [`message`]: the [`Snapshot`] message: the delta between two frames (or a keyframe),
 //!   its bytes, its parser.
 //! - [`client`]: [`ClientState`], which applies snapshots in order.
@@ -18,13 +19,15 @@ pub mod frame;
 pub mod interest;
 pub mod message;
 pub mod quant;
+pub mod records;
 pub mod wire;
 
 pub use client::ClientState;
 pub use fields::{EntityRecord, EntityUpdate};
-pub use frame::{Frame, HISTORY, Replicator};
+pub use frame::{Frame, HISTORY, Model, Replicator};
 pub use interest::{Grid, Interest, View};
 pub use message::Snapshot;
+pub use records::{Change, Records};
 
 /// Why snapshot bytes could not be parsed or applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -238,7 +238,7 @@ mod tests {
             tick: serial * 3,
             tick_rate: 60,
             view: 0,
-            entities: Vec::new(),
+            entities: Default::default(),
         })
     }
 

@@ -31,7 +31,7 @@ use shared::{EntityState, MapData, ScoreEntry};
 use crate::bridge::{ToNet, ToSim};
 use components::NetId;
 use journal::{Journal, JournalEntry};
-use resources::{Arena, Hits, Inbox, NetIds, Outbox, Roster, SimSettings, SnapshotsEnabled, Tick};
+use resources::{Arena, Despawned, Hits, Inbox, NetIds, Outbox, Roster, SimSettings, SnapshotsEnabled, Tick};
 use rng::SimRng;
 use systems::{chat, collisions, combat, crowd, inputs, movement, receive, respawn, snapshot};
 
@@ -89,7 +89,15 @@ impl Simulation {
         let mut world = World::new();
         world.insert_resource(SimRng::new(settings.seed));
         let schema = shared::arena::schema();
-        world.insert_resource(snapshot::Replication(Replicator::new(schema.clone(), settings.tick_rate)));
+        world.insert_resource(snapshot::Replication::new(Replicator::new(schema.clone(), settings.tick_rate)));
+        world.init_resource::<Despawned>();
+        // Despawns are told to the snapshot stage here: removal messages of a bare World last
+        // one step (see `step`), and the stage runs every few.
+        world.register_component_hooks::<NetId>().on_remove(|mut world, context| {
+            if let Some(id) = world.get::<NetId>(context.entity).map(|id| id.0) {
+                world.resource_mut::<Despawned>().0.push(id);
+            }
+        });
         world.insert_resource(resources::GameSchema(schema));
         world.insert_resource(settings);
         world.insert_resource(Arena(map));
@@ -148,6 +156,10 @@ impl Simulation {
         }
         self.world.resource_mut::<Tick>().0 += 1;
         self.schedule.run(&mut self.world);
+        if !self.world.resource::<SnapshotsEnabled>().0 {
+            // No frame is made, so none needs to know what left.
+            self.world.resource_mut::<Despawned>().0.clear();
+        }
         // A bare World never drops the removed-component messages a despawn writes (an App
         // does this every frame): without it every shot, NPC and player ever despawned stays
         // in memory. No system reads them or any change tick, so this changes no state.
@@ -188,8 +200,12 @@ impl Simulation {
         std::mem::take(&mut self.world.resource_mut::<Journal>().entries)
     }
 
-    /// Turns the snapshot stage on or off (off: no snapshot is gathered or encoded).
+    /// Turns the snapshot stage on or off (off: no snapshot is gathered or encoded). Turned
+    /// back on, its first frame is made from the whole state.
     pub fn set_snapshots(&mut self, enabled: bool) {
+        if enabled && !self.world.resource::<SnapshotsEnabled>().0 {
+            self.world.resource_mut::<snapshot::Replication>().resync = true;
+        }
         self.world.insert_resource(SnapshotsEnabled(enabled));
     }
 

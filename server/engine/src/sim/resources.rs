@@ -113,6 +113,14 @@ pub struct Inbox(pub Vec<ToSim>);
 #[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotsEnabled(pub bool);
 
+/// Network ids of entities despawned since the last frame (a hook on [`NetId`] removal
+/// writes them), for the snapshot stage to remove from the next one. Emptied every step
+/// while snapshots are off.
+///
+/// [`NetId`]: super::components::NetId
+#[derive(Resource, Debug, Default)]
+pub struct Despawned(pub Vec<u32>);
+
 /// What the step produced for the network. Drained by the runner after each step.
 #[derive(Resource, Debug, Default)]
 pub struct Outbox(pub Vec<ToNet>);

@@ -63,7 +63,9 @@ pub fn wander(
         if npc.phase == CrowdPhase::Moving {
             let (p, v) = bounce(pos.0 + vel.0 * dt, vel.0);
             pos.0 = p;
-            vel.0 = v;
+            // Written only when it changes (a bounce): the snapshot stage skips what change
+            // detection says is unchanged.
+            vel.set_if_neq(Velocity(v));
         }
         npc.ticks_left -= 1;
         if npc.ticks_left == 0 {

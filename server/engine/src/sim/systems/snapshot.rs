@@ -1,17 +1,20 @@
-//! Snapshot stage: at the snapshot rate, gathers every entity's state in `NetId` order, turns
-//! it into one quantized `Frame` (the dead-reckoning models live in [`Replication`]) and
-//! hands it to the network side, which encodes each client's delta. The tick's cost does not
-//! grow with the number of clients. The scoreboard goes out only when it changes.
+//! Snapshot stage: at the snapshot rate, turns the world into one quantized `Frame` (the
+//! dead-reckoning models live in [`Replication`]) and hands it to the network side, which
+//! encodes each client's delta. The tick's cost does not grow with the number of clients, nor
+//! with the entities at rest or moving as their model says: change detection names the
+//! entities whose state changed, each entity's [`Replica`] says whether its model moves, and
+//! only the records that change are rebuilt (the frame shares the rest with the one before).
+//! The scoreboard goes out only when it changes.
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::{SystemParam, SystemState};
 use shared::schema::Encoding;
-use shared::snapshot::Replicator;
+use shared::snapshot::{EntityRecord, Model, Replicator};
 use shared::{EntityKind, EntityState, ScoreEntry, ServerMessage, arena, codec};
 
 use crate::bridge::{ClientId, OutFrame, StateUpdate, ToNet};
-use crate::sim::components::{Combatant, InputQueue, NetId, Npc, Player, Position, Projectile, Velocity};
-use crate::sim::resources::{Outbox, Roster, SimSettings, SnapshotsEnabled, Tick};
+use crate::sim::components::{Combatant, InputQueue, NetId, Npc, Player, Position, Projectile, Replica, Velocity};
+use crate::sim::resources::{Despawned, Outbox, Roster, SimSettings, SnapshotsEnabled, Tick};
 
 /// Whether `tick` is one at which a snapshot goes out: `snapshot_rate` of every `tick_rate`
 /// ticks, evenly spread (every 3rd at 60/20).
@@ -44,15 +47,7 @@ fn collect(params: &GatherParams, entities: &mut Vec<EntityState>, scores: &mut 
     entities.clear();
     scores.clear();
     for (id, pos, vel, player, combat) in players {
-        let mut state = EntityState {
-            owner: player.client.0,
-            pos: pos.0,
-            vel: vel.0,
-            ..EntityState::new(id.0, EntityKind::Player.index())
-        };
-        state.values[arena::HEALTH] = combat.health.into();
-        state.values[arena::AIM] = Encoding::Angle { steps: arena::AIM_STEPS }.quantize(combat.aim);
-        entities.push(state);
+        entities.push(player_state(id, pos, vel, player, combat));
         scores.push(ScoreEntry {
             client: player.client.0,
             name: player.name.clone(),
@@ -71,7 +66,136 @@ fn collect(params: &GatherParams, entities: &mut Vec<EntityState>, scores: &mut 
             ..EntityState::new(id.0, EntityKind::Projectile.index())
         });
     }
-    entities.sort_unstable_by_key(|e| e.id);
+    // Each query yields sorted runs (ids follow spawn order): a stable sort merges them in
+    // linear time where an unstable one would sort the world from scratch.
+    entities.sort_by_key(|e| e.id);
+    scores.sort_unstable_by_key(|s| s.client);
+}
+
+fn player_state(id: &NetId, pos: &Position, vel: &Velocity, player: &Player, combat: &Combatant) -> EntityState {
+    let mut state = EntityState {
+        owner: player.client.0,
+        pos: pos.0,
+        vel: vel.0,
+        ..EntityState::new(id.0, EntityKind::Player.index())
+    };
+    state.values[arena::HEALTH] = combat.health.into();
+    state.values[arena::AIM] = Encoding::Angle { steps: arena::AIM_STEPS }.quantize(combat.aim);
+    state
+}
+
+/// The entities with their change ticks and models, by kind (disjoint by their filters).
+type LiveParams<'w, 's> = (
+    Query<
+        'w,
+        's,
+        (
+            &'static NetId,
+            Ref<'static, Position>,
+            Ref<'static, Velocity>,
+            Ref<'static, Player>,
+            Ref<'static, Combatant>,
+            &'static mut Replica,
+        ),
+        (Without<Npc>, Without<Projectile>),
+    >,
+    Query<
+        'w,
+        's,
+        (&'static NetId, Ref<'static, Position>, Ref<'static, Velocity>, &'static mut Replica),
+        (With<Npc>, Without<Player>, Without<Projectile>),
+    >,
+    Query<
+        'w,
+        's,
+        (
+            &'static NetId,
+            Ref<'static, Position>,
+            Ref<'static, Velocity>,
+            Ref<'static, Projectile>,
+            &'static mut Replica,
+        ),
+        (Without<Player>, Without<Npc>),
+    >,
+);
+
+/// One entity's part of the next frame: nothing when its record holds (its state unchanged
+/// and at rest, or moving as its model says); else its record, remodelled from `state`, if
+/// that differs from the last one.
+struct Remodel<'a> {
+    replicator: &'a Replicator,
+    tick: u64,
+    upserts: Vec<EntityRecord>,
+}
+
+impl Remodel<'_> {
+    fn entity(
+        &mut self,
+        replica: &mut Replica,
+        pos: &Ref<Position>,
+        vel: &Ref<Velocity>,
+        fields_changed: bool,
+        state: impl FnOnce() -> EntityState,
+    ) {
+        if let Some(model) = &replica.0 {
+            let changed = fields_changed || pos.is_changed() || vel.is_changed();
+            if !changed && !model.moving() {
+                return;
+            }
+            if !fields_changed && self.replicator.keeps(model, pos.0, vel.0, self.tick) {
+                return;
+            }
+        }
+        if let Some(record) = self.replicator.remodel(&state(), self.tick) {
+            replica.0 = Some(Model::of(&record));
+            self.upserts.push(record);
+        }
+    }
+}
+
+/// The records that change in the next frame, found through change detection.
+fn remodel(live: &mut LiveParams, replicator: &Replicator, tick: u64) -> Vec<EntityRecord> {
+    let (players, npcs, projectiles) = live;
+    let mut work = Remodel { replicator, tick, upserts: Vec::new() };
+    for (id, pos, vel, player, combat, mut replica) in players.iter_mut() {
+        let fields = player.is_changed() || combat.is_changed();
+        work.entity(&mut replica, &pos, &vel, fields, || player_state(id, &pos, &vel, &player, &combat));
+    }
+    for (id, pos, vel, mut replica) in npcs.iter_mut() {
+        work.entity(&mut replica, &pos, &vel, false, || EntityState {
+            pos: pos.0,
+            vel: vel.0,
+            ..EntityState::new(id.0, EntityKind::Npc.index())
+        });
+    }
+    for (id, pos, vel, shot, mut replica) in projectiles.iter_mut() {
+        work.entity(&mut replica, &pos, &vel, shot.is_changed(), || EntityState {
+            owner: shot.shooter.0,
+            pos: pos.0,
+            vel: vel.0,
+            ..EntityState::new(id.0, EntityKind::Projectile.index())
+        });
+    }
+    work.upserts
+}
+
+/// Every entity's model set from `frame` (after a frame made from the whole state).
+fn reset_models(live: &mut LiveParams, frame: &shared::snapshot::Frame) {
+    let model = |id: &NetId| frame.entities.find(id.0).map(Model::of);
+    let (players, npcs, projectiles) = live;
+    players.iter_mut().for_each(|(id, .., mut replica)| replica.0 = model(id));
+    npcs.iter_mut().for_each(|(id, .., mut replica)| replica.0 = model(id));
+    projectiles.iter_mut().for_each(|(id, .., mut replica)| replica.0 = model(id));
+}
+
+fn scores_of(players: &Query<(&NetId, &Position, &Velocity, &Player, &Combatant)>, scores: &mut Vec<ScoreEntry>) {
+    scores.clear();
+    scores.extend(players.iter().map(|(.., player, _)| ScoreEntry {
+        client: player.client.0,
+        name: player.name.clone(),
+        kills: player.kills,
+        deaths: player.deaths,
+    }));
     scores.sort_unstable_by_key(|s| s.client);
 }
 
@@ -85,7 +209,20 @@ pub struct SnapshotScratch {
 /// The replication models. They advance at every snapshot tick, whoever is connected, so
 /// the frames of a run depend on its inputs alone (a replay reproduces them).
 #[derive(Resource, Debug)]
-pub struct Replication(pub Replicator);
+pub struct Replication {
+    /// The models and the last frame's records.
+    pub replicator: Replicator,
+    /// The next frame is made from the whole state (the first one, and the first after
+    /// snapshots were off, when no change was tracked).
+    pub resync: bool,
+}
+
+impl Replication {
+    /// Models for `replicator`'s schema; the first frame is made from the whole state.
+    pub fn new(replicator: Replicator) -> Self {
+        Replication { replicator, resync: true }
+    }
+}
 
 /// The scoreboard as last broadcast, and who joined since and has not been sent it.
 #[derive(Resource, Debug, Default)]
@@ -128,6 +265,7 @@ pub struct SnapshotOutput<'w> {
     replication: ResMut<'w, Replication>,
     scoreboard: ResMut<'w, ScoreboardSync>,
     outbox: ResMut<'w, Outbox>,
+    despawned: ResMut<'w, Despawned>,
 }
 
 /// Run condition of [`send_snapshots`]: snapshots are on and this is a snapshot tick.
@@ -139,16 +277,30 @@ pub fn snapshot_due(settings: Res<SimSettings>, enabled: Res<SnapshotsEnabled>, 
 /// applied input, and the scoreboard where due.
 pub fn send_snapshots(
     params: GatherParams,
+    mut live: LiveParams,
     queues: Query<&InputQueue>,
     mut scratch: Local<SnapshotScratch>,
     out: SnapshotOutput,
     roster: Res<Roster>,
     tick: Res<Tick>,
 ) {
-    let SnapshotOutput { mut replication, mut scoreboard, mut outbox } = out;
+    let SnapshotOutput { mut replication, mut scoreboard, mut outbox, mut despawned } = out;
     let SnapshotScratch { entities, scores } = &mut *scratch;
-    collect(&params, entities, scores);
-    let frame = replication.0.update(tick.0, entities);
+    let replication = &mut *replication;
+    let frame = if replication.resync {
+        collect(&params, entities, scores);
+        let frame = replication.replicator.update(tick.0, entities);
+        reset_models(&mut live, &frame);
+        replication.resync = false;
+        despawned.0.clear();
+        frame
+    } else {
+        scores_of(&params.0, scores);
+        let upserts = remodel(&mut live, &replication.replicator, tick.0);
+        let frame = replication.replicator.commit(tick.0, upserts, &despawned.0);
+        despawned.0.clear();
+        frame
+    };
     if roster.players.is_empty() && roster.spectators.is_empty() {
         return;
     }
