@@ -25,7 +25,8 @@
 //! received (`server bots`); [`bench`](mod@bench) runs a benchmark workload against a server child and
 //! reports its figures (`server bench w1`).
 //!
-//! Also: [`config`] (the CLI), [`map`] (arena files), [`server`] (start and shutdown),
+//! Also: [`config`] (the CLI), [`limits`] (the ranges of the settings, which the CLI and the
+//! recording reader both enforce), [`map`] (arena files), [`server`] (start and shutdown),
 //! [`setup_cli`] (`server token`, `server cert`).
 //! [`splitmix`] is the randomness outside the simulation (link conditioner, bots).
 
@@ -34,6 +35,7 @@ pub mod bots;
 pub mod bridge;
 pub mod clock;
 pub mod config;
+pub mod limits;
 pub mod map;
 pub mod metrics;
 pub mod net;

@@ -40,7 +40,7 @@ pub struct W1Args {
     pub mode: Mode,
     /// The server child's `--view-radius` (world units; 0: off). Spectators see everything
     /// regardless, so it matters with `--mode play`.
-    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = crate::config::view_radius)]
+    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = crate::limits::view_radius)]
     pub view_radius: f32,
     /// How many bots decode every message and apply every snapshot.
     #[arg(long, default_value_t = 4)]
