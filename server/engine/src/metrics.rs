@@ -323,7 +323,7 @@ pub fn scrape_refusal(headers: &HeaderMap, auth: Option<&Secret>) -> Option<Resp
     let secret = auth?;
     let claims = upgrade::bearer(headers)
         .ok_or(TokenError::Missing)
-        .and_then(|token| secret.verify(&token, crate::record::writer::unix_now()));
+        .and_then(|token| secret.verify(&token, crate::clock::unix_now()));
     match claims {
         Ok(claims) if claims.role.may_scrape() => None,
         Ok(_) => Some(plain(StatusCode::FORBIDDEN, "/metrics and /stats take a metrics or admin token\n")),
@@ -433,7 +433,7 @@ mod tests {
         use crate::net::auth::{Claims, Role};
         let metrics = Metrics::new();
         let secret = Secret::from_bytes(&[7; 32]).unwrap();
-        let now = crate::record::writer::unix_now();
+        let now = crate::clock::unix_now();
         let token = |role| secret.mint(&Claims { sub: "prometheus".into(), role, iat: now, exp: now + 60 });
         let bearer = |token: String| {
             let mut headers = HeaderMap::new();

@@ -171,7 +171,7 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, ctx: Arc<NetCo
     let gate = Gate {
         origins: &ctx.origins,
         auth: ctx.auth.as_ref(),
-        now: crate::record::writer::unix_now(),
+        now: crate::clock::unix_now(),
         https: conn.https(&client),
     };
     let accepted = match upgrade::check(&head, &gate) {
@@ -269,7 +269,7 @@ fn admin_state(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -
     let stats = ctx.stats.snapshot();
     let clients = ctx.clients.rows();
     let state = serde_json::json!({
-        "unix_s": crate::record::writer::unix_now(),
+        "unix_s": crate::clock::unix_now(),
         "tick": stats.tick,
         "tick_rate": stats.tick_rate,
         "overruns": stats.overruns,
@@ -324,7 +324,7 @@ fn admin_refusal(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext)
         Some(secret) => {
             let claims = upgrade::bearer(headers)
                 .ok_or(TokenError::Missing)
-                .and_then(|token| secret.verify(&token, crate::record::writer::unix_now()));
+                .and_then(|token| secret.verify(&token, crate::clock::unix_now()));
             match claims {
                 Ok(claims) if claims.role == Role::Admin => None,
                 Ok(_) => Some(text(StatusCode::FORBIDDEN, "the admin API takes an admin token\n")),
