@@ -28,7 +28,8 @@
 //! Also: [`config`] (the CLI), [`limits`] (the ranges of the settings, which the CLI and the
 //! recording reader both enforce), [`map`] (arena files), [`server`] (start and shutdown),
 //! [`setup_cli`] (`server token`, `server cert`).
-//! [`splitmix`] is the randomness outside the simulation (link conditioner, bots).
+//! [`splitmix`] is the randomness outside the simulation (link conditioner, bots);
+//! [`procstat`] reads a process's CPU time and memory (the bench, the admin page).
 
 pub mod bench;
 pub mod bots;
@@ -39,6 +40,7 @@ pub mod limits;
 pub mod map;
 pub mod metrics;
 pub mod net;
+pub mod procstat;
 pub mod record;
 pub mod server;
 pub mod setup_cli;

@@ -274,7 +274,7 @@ fn admin_state(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -
         "tick_rate": stats.tick_rate,
         "overruns": stats.overruns,
         "tick_buckets_us": stats.buckets,
-        "cpu_s": crate::bench::child::cpu_seconds("self").ok(),
+        "cpu_s": crate::procstat::cpu_seconds("self").ok(),
         "bytes_out": ctx.clients.bytes_out(),
         "draining": ctx.drain.is_draining(),
         "clients": clients,
