@@ -10,6 +10,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Most ticks run back to back after a stall before the rest are dropped (a quarter second
+/// at 60 Hz): the live simulation thread's and a served replay's `max_catch_up`.
+pub const MAX_CATCH_UP_TICKS: u32 = 15;
+
 /// What the loop should do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Poll {

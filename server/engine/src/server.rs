@@ -32,8 +32,8 @@ use crate::net::{NetContext, NetLimits, listener};
 use crate::record::reader::Recording;
 use crate::record::spectate::ReplayThread;
 use crate::record::writer::{Recorder, Writer, WriterOptions, header_for};
+use crate::runner::SimThread;
 use crate::sim::Simulation;
-use crate::sim::runner::SimThread;
 use crate::sim::stats::TickStats;
 
 /// How long shutdown waits for clients to acknowledge their close before it stops anyway.
