@@ -354,7 +354,7 @@ fn serve_metrics(metrics: &Metrics, headers: &HeaderMap, auth: Option<&Secret>) 
 /// player counts and load. A scraper gets a `metrics` token, which can do nothing else.
 /// Loopback is not exempt: behind a reverse proxy every request comes from loopback. 401
 /// without a valid token, 403 for another role.
-fn scrape_refusal(headers: &HeaderMap, auth: Option<&Secret>) -> Option<HttpResponse> {
+pub fn scrape_refusal(headers: &HeaderMap, auth: Option<&Secret>) -> Option<HttpResponse> {
     let secret = auth?;
     let claims = upgrade::bearer(headers)
         .ok_or(TokenError::Missing)
