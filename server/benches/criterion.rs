@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use engine::bridge::ToNet;
+use engine::harness::Harness;
 use engine::map;
-use engine::sim::harness::Harness;
 use engine::sim::lag_comp::DEFAULT_MAX_REWIND_MS;
 use engine::sim::resources::SimSettings;
 use glam::Vec2;

@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use engine::bridge::ToNet;
+use engine::harness::Harness;
 use engine::map;
-use engine::sim::harness::Harness;
 use engine::sim::resources::SimSettings;
 use shared::Snapshot;
 use shared::snapshot::Frame;

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         LogFormat::Json => logs.json().init(),
     }
     match cli.command {
-        Some(Command::Replay(args)) if !args.serve => engine::record::cli::run(&args),
+        Some(Command::Replay(args)) if !args.serve => engine::record::cli::run(&args.cli_options()),
         Some(Command::Replay(args)) => serve(|| Server::start_replay_file(&args)),
         // The load tools run their own runtime.
         Some(Command::Bots(args)) => engine::bots::main(&args),

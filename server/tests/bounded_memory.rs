@@ -6,8 +6,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
+use engine::harness::Harness;
 use engine::sim::Footprint;
-use engine::sim::harness::Harness;
 use engine::sim::resources::SimSettings;
 use glam::Vec2;
 use shared::{Buttons, Input, MapData};

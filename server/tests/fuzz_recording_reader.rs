@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use engine::config::bounds;
+use engine::limits;
 use engine::record::chunk::{assemble, split};
 use engine::record::format::{Checksum, Chunk, Event, Header, TickRecord, map_hash};
 use engine::record::reader::{DECODE_BYTES_PER_FILE_BYTE, DECODE_FLOOR_BYTES, Recording, UNBACKED_NPCS};
@@ -188,12 +188,12 @@ fn crafted_headers_are_refused_unless_within_the_command_lines_bounds() {
                 _ => {}
             }
             h.map_hash = map_hash(&h.map);
-            let valid = (1..=bounds::MAX_TICK_RATE).contains(&tick_rate)
+            let valid = (1..=limits::MAX_TICK_RATE).contains(&tick_rate)
                 && (1..=tick_rate).contains(&snapshot_rate)
                 && max_players >= 1
                 && npcs <= UNBACKED_NPCS
-                && rewind <= bounds::MAX_REWIND_MS
-                && (1..=bounds::MAX_CHECKSUM_INTERVAL).contains(&interval)
+                && rewind <= limits::MAX_REWIND_MS
+                && (1..=limits::MAX_CHECKSUM_INTERVAL).contains(&interval)
                 && map_damage >= 3;
             let mut chunks = good.clone();
             chunks[0] = Chunk::Header(h);

@@ -3,10 +3,10 @@
 //! checksum), and the tick never blocks on it.
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
+use engine::harness::Harness;
 use engine::record::reader::{Ending, Recording};
 use engine::record::replay::Replayer;
 use engine::record::writer::{RecordMsg, Recorder, Writer, header_for};
-use engine::sim::harness::Harness;
 use engine::sim::resources::SimSettings;
 use glam::Vec2;
 use shared::{Input, MapData, Rect};

@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use engine::harness::Harness;
 use engine::record::chunk::{assemble, split};
 use engine::record::format::Chunk;
 use engine::record::reader::{Ending, Recording};
 use engine::record::replay::{EntityDiff, Replayer};
 use engine::record::writer::{Recorder, Writer, header_for};
-use engine::sim::harness::Harness;
 use engine::sim::resources::SimSettings;
 use glam::Vec2;
 use shared::arena::ArenaRecord;

@@ -5,7 +5,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-use engine::sim::harness::Harness;
+use engine::harness::Harness;
 use engine::sim::resources::SimSettings;
 use glam::Vec2;
 use shared::arena::ArenaRecord;

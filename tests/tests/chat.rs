@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use engine::Server;
+use engine::clock::unix_now;
 use engine::config::ReplayArgs;
 use engine::net::auth::{Claims, Role, Secret};
 use engine::record::reader::Recording;
-use engine::record::writer::unix_now;
 use integration_tests::{Client, http, start, status};
 use shared::{ChatLine, ClientMessage, DisconnectReason, ReplayCommand, ServerMessage};
 

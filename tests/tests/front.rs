@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use engine::clock::unix_now;
 use engine::net::auth::{Claims, Role, Secret};
 use engine::net::upgrade::subprotocol;
-use engine::record::writer::unix_now;
 use integration_tests::{Client, Connect, header, http, start, status};
 use shared::{ClientMessage, DisconnectReason, PROTOCOL_VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

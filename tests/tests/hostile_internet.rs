@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use engine::clock::unix_now;
 use engine::net::auth::{Claims, Role, Secret};
-use engine::record::writer::unix_now;
 use futures_util::{SinkExt, StreamExt};
 use glam::Vec2;
 use integration_tests::{header, status};

@@ -4,8 +4,15 @@
 //! at `origin + n * dt`; deadlines are never accumulated from "now", so the rate never drifts.
 //! After a stall the loop catches up at most `max_catch_up` ticks at once; the rest are dropped
 //! by moving the origin forward, and the caller logs how many.
+//!
+//! Also the wall clock's Unix time ([`unix_now`]), which tokens, the admin page and recording
+//! headers are stamped with: here, at the bottom, so that each of those takes it from below.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Most ticks run back to back after a stall before the rest are dropped (a quarter second
+/// at 60 Hz): the live simulation thread's and a served replay's `max_catch_up`.
+pub const MAX_CATCH_UP_TICKS: u32 = 15;
 
 /// What the loop should do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +80,11 @@ impl FixedClock {
         let nanos = self.dt.as_nanos().saturating_mul(u128::from(tick));
         self.origin + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
+}
+
+/// Seconds since the Unix epoch now.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::bench::BenchCommand;
 use crate::bots::BotsArgs;
+use crate::limits;
 use crate::net::admission::ConnectRate;
 use crate::net::auth::Role;
 use crate::net::conditioner::LinkConditioner;
@@ -15,21 +16,6 @@ use crate::net::tls::TlsSource;
 use crate::net::web_files::WebRoot;
 use crate::record::format::DEFAULT_CHECKSUM_INTERVAL;
 use crate::sim::resources::SimSettings;
-
-/// Bounds of the simulation's flags. A recording's header is held to the same bounds when it is
-/// read (`record::reader`), so a file claims nothing the command line would refuse.
-pub mod bounds {
-    /// Most ticks (and snapshots) per second.
-    pub const MAX_TICK_RATE: u16 = 1000;
-    /// Longest lag-compensation rewind, milliseconds.
-    pub const MAX_REWIND_MS: u16 = 1000;
-    /// Most NPCs.
-    pub const MAX_NPCS: u32 = 1_000_000;
-    /// Most ticks between two checksums of a recording (an hour at 60 Hz). It also bounds the
-    /// ticks a recording may skip between two chunks, so that a replay's length is paid for by
-    /// the file's checksums, and a crafted file diverges within this many ticks.
-    pub const MAX_CHECKSUM_INTERVAL: u32 = 216_000;
-}
 
 /// The whole command line: serve a live game (no subcommand), work with a recording, or load
 /// and measure a server.
@@ -225,24 +211,24 @@ pub struct Config {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
     /// Simulation ticks per second.
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u16).range(1..=i64::from(bounds::MAX_TICK_RATE)))]
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u16).range(1..=i64::from(limits::MAX_TICK_RATE)))]
     pub tick_rate: u16,
     /// Snapshots sent to clients per second (at most the tick rate).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=i64::from(bounds::MAX_TICK_RATE)))]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=i64::from(limits::MAX_TICK_RATE)))]
     pub snapshot_rate: u16,
     /// Lag compensation: judge a shot against the targets as its shooter drew them, at most this
     /// many milliseconds back (its round trip, its interpolation delay and its input's wait in
     /// the jitter buffer; 300 covers a player at 150 ± 20 ms round trip). 0: judge against the
     /// present.
-    #[arg(long, value_name = "MS", default_value_t = crate::sim::lag_comp::DEFAULT_MAX_REWIND_MS, value_parser = clap::value_parser!(u16).range(0..=i64::from(bounds::MAX_REWIND_MS)))]
+    #[arg(long, value_name = "MS", default_value_t = crate::sim::lag_comp::DEFAULT_MAX_REWIND_MS, value_parser = clap::value_parser!(u16).range(0..=i64::from(limits::MAX_REWIND_MS)))]
     pub max_rewind_ms: u16,
     /// Interest management: send each player only the entities within this many world units
     /// of its own player (and its own shots); an entity in view leaves it beyond 1.1 × this.
     /// Spectators still get everything. 0: everyone gets everything.
-    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = view_radius)]
+    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = limits::view_radius)]
     pub view_radius: f32,
     /// Wandering NPCs to spawn (the W1 crowd benchmark workload).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(bounds::MAX_NPCS)))]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(limits::MAX_NPCS)))]
     pub npcs: u32,
     /// Most players at once; later joins are refused with close code 1013.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
@@ -266,7 +252,7 @@ pub struct Config {
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
     /// Ticks between two state checksums in a recording.
-    #[arg(long, default_value_t = DEFAULT_CHECKSUM_INTERVAL, value_parser = clap::value_parser!(u32).range(1..=i64::from(bounds::MAX_CHECKSUM_INTERVAL)))]
+    #[arg(long, default_value_t = DEFAULT_CHECKSUM_INTERVAL, value_parser = clap::value_parser!(u32).range(1..=i64::from(limits::MAX_CHECKSUM_INTERVAL)))]
     pub checksum_interval: u32,
     /// Seconds between two syncs of the recording to disk (`sync_data`): what a crash of the
     /// machine can lose at most. 0: at every flush (about once a second anyway).
@@ -302,14 +288,6 @@ fn byte_size(s: &str) -> Result<u64, String> {
     match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)) {
         Some(bytes) if bytes >= 4096 => Ok(bytes),
         _ => Err(format!("{s:?} is not a size of at least 4096 bytes (4096, 64K, 512M, 1G)")),
-    }
-}
-
-/// A view radius in world units, 0 (off) to 1 000 000 (clap value parser; also the bench's).
-pub(crate) fn view_radius(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(r) if r.is_finite() && (0.0..=shared::snapshot::interest::MAX_RADIUS).contains(&r) => Ok(r),
-        _ => Err(format!("{s:?} is not a radius in world units in [0, 1000000]")),
     }
 }
 
@@ -349,6 +327,16 @@ impl ReplayArgs {
     /// Where static files come from.
     pub fn web_root(&self) -> WebRoot {
         self.web_root.clone().map_or(WebRoot::Embedded, WebRoot::Dir)
+    }
+
+    /// What a replay without --serve runs ([`record::cli::run`](crate::record::cli::run)).
+    pub fn cli_options(&self) -> crate::record::cli::Options {
+        crate::record::cli::Options {
+            file: self.file.clone(),
+            until: self.until,
+            dump_state: self.dump_state,
+            verify: !self.no_verify,
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //!   ([`net::http`]) serve files or check and upgrade `/ws` ([`net::upgrade`]);
 //!   [`net::session`] decodes and verifies each client message (`shared::codec`,
 //!   `ClientMessage::verify`) and sends it over the [`bridge`].
-//! - [`sim::runner`] drains the bridge into the [`sim::Simulation`]'s inbox each tick, paced
+//! - [`runner`] drains the bridge into the [`sim::Simulation`]'s inbox each tick, paced
 //!   by the [`clock`]; the systems in [`sim::systems`] run in [`sim::SimSet`] order, and the
 //!   snapshot stage turns the world into one quantized frame (`shared::snapshot`) per
 //!   snapshot tick.
@@ -25,19 +25,33 @@
 //! received (`server bots`); [`bench`](mod@bench) runs a benchmark workload against a server child and
 //! reports its figures (`server bench w1`).
 //!
-//! Also: [`config`] (the CLI), [`map`] (arena files), [`server`] (start and shutdown),
+//! [`harness`] steps a simulation in memory, with no sockets and no clock, for tests, benches
+//! and tools.
+//!
+//! Also: [`config`] (the CLI), [`limits`] (the ranges of the settings, which the CLI and the
+//! recording reader both enforce), [`map`] (arena files), [`server`] (start and shutdown),
 //! [`setup_cli`] (`server token`, `server cert`).
-//! [`splitmix`] is the randomness outside the simulation (link conditioner, bots).
+//! [`splitmix`] is the randomness outside the simulation (link conditioner, bots);
+//! [`procstat`] reads a process's CPU time and memory (the bench, the admin page).
+//!
+//! Layers, top to bottom; a module imports only from the layers below its own:
+//! [`server`], [`setup_cli`] > [`config`] > [`bench`](mod@bench) > [`bots`] > [`net`] >
+//! [`runner`], [`harness`] > [`metrics`](mod@metrics) > [`record`] > [`sim`] > [`bridge`],
+//! [`map`] > [`clock`], [`limits`], [`procstat`], [`splitmix`] (and the `shared` crate).
 
 pub mod bench;
 pub mod bots;
 pub mod bridge;
 pub mod clock;
 pub mod config;
+pub mod harness;
+pub mod limits;
 pub mod map;
 pub mod metrics;
 pub mod net;
+pub mod procstat;
 pub mod record;
+pub mod runner;
 pub mod server;
 pub mod setup_cli;
 pub mod sim;

@@ -2,10 +2,11 @@
 //!
 //! This module owns every `arena_*` metric: their names, help texts and buckets, the
 //! [`Metrics`] struct of handles registered once at start, the small hooks the simulation
-//! thread and the sessions call, and the `/metrics` route's answer ([`serve`]). The recorder is
-//! the `metrics-exporter-prometheus` crate's, kept per server (never installed globally, so
-//! several servers in one process, as in tests, do not mix their figures); the crate renders
-//! the text exposition format.
+//! thread and the sessions call, and their text ([`Metrics::render`]). The route and who may
+//! read it are the network layer's (`net::http`), beside the other routes' access rules. The
+//! recorder is the `metrics-exporter-prometheus` crate's, kept per server (never installed
+//! globally, so several servers in one process, as in tests, do not mix their figures); the
+//! crate renders the text exposition format.
 //!
 //! Cost: a hook is an atomic add or store on a handle registered once (no allocation, no
 //! lock). The tick histogram is this module's own ([`TickHistogram`]: an atomic count per
@@ -21,16 +22,10 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{self, HeaderValue};
-use hyper::{HeaderMap, Response, StatusCode};
 use metrics::{Counter, Gauge, Key, Label, Level, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use shared::DisconnectReason;
 
-use crate::net::auth::{Secret, TokenError};
-use crate::net::upgrade;
 use crate::record::writer::Recorder as RecordingRecorder;
 use crate::sim::Simulation;
 use crate::sim::components::{Npc, Player, Projectile};
@@ -296,57 +291,6 @@ impl Drop for ClientGuard {
     }
 }
 
-/// Who may scrape `GET /metrics`, and the answer.
-///
-/// With auth off, anyone who can reach the port (like `/stats`: such a server lets anyone
-/// join anyway). With auth on, see [`scrape_refusal`].
-pub fn serve(metrics: &Metrics, headers: &HeaderMap, auth: Option<&Secret>) -> Response<Full<Bytes>> {
-    if let Some(refusal) = scrape_refusal(headers, auth) {
-        return refusal;
-    }
-    let mut response = Response::new(Full::new(Bytes::from(metrics.render())));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// The access rule of `GET /metrics` and `GET /stats`: the refusal to send, if any.
-///
-/// With auth off, none. With auth on, only the holder of a `metrics` or `admin` token as
-/// `Authorization: Bearer` (Prometheus's `authorization` scrape setting) may read: the figures
-/// hold no names or addresses, but an Internet-facing server need not tell the world its
-/// player counts and load. A scraper gets a `metrics` token, which can do nothing else.
-/// Loopback is not exempt: behind a reverse proxy every request comes from loopback. 401
-/// without a valid token, 403 for another role.
-pub fn scrape_refusal(headers: &HeaderMap, auth: Option<&Secret>) -> Option<Response<Full<Bytes>>> {
-    let secret = auth?;
-    let claims = upgrade::bearer(headers)
-        .ok_or(TokenError::Missing)
-        .and_then(|token| secret.verify(&token, crate::record::writer::unix_now()));
-    match claims {
-        Ok(claims) if claims.role.may_scrape() => None,
-        Ok(_) => Some(plain(StatusCode::FORBIDDEN, "/metrics and /stats take a metrics or admin token\n")),
-        Err(error) => {
-            let refusal = upgrade::unauthorized(error);
-            let mut response = plain(refusal.status, &refusal.body);
-            for (name, value) in refusal.headers {
-                if let Ok(value) = HeaderValue::from_str(&value) {
-                    response.headers_mut().append(name, value);
-                }
-            }
-            Some(response)
-        }
-    }
-}
-
-fn plain(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::copy_from_slice(message.as_bytes())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    response
-}
-
 /// [`name::TICK_SECONDS`]: a count per bucket of [`TICK_BUCKETS`] (each tick counted in the
 /// first bucket that holds it; the rendering makes them cumulative), the count and the sum.
 /// Fixed memory, an atomic add per tick, nothing to drain.
@@ -426,31 +370,5 @@ mod tests {
         assert!(text.contains("arena_tick_overruns_total 1"), "{text}");
         assert!(text.contains("arena_ws_closes_total{code=\"1008\"} 1"), "{text}");
         assert!(text.contains("arena_ws_closes_total{code=\"none\"} 1"), "{text}");
-    }
-
-    #[test]
-    fn with_auth_on_scrapes_take_a_metrics_or_admin_token() {
-        use crate::net::auth::{Claims, Role};
-        let metrics = Metrics::new();
-        let secret = Secret::from_bytes(&[7; 32]).unwrap();
-        let now = crate::record::writer::unix_now();
-        let token = |role| secret.mint(&Claims { sub: "prometheus".into(), role, iat: now, exp: now + 60 });
-        let bearer = |token: String| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
-            headers
-        };
-        let none = HeaderMap::new();
-        let status = |headers: &HeaderMap, auth| serve(&metrics, headers, auth).status();
-        assert_eq!(status(&none, None), StatusCode::OK, "auth off: open");
-        assert_eq!(status(&none, Some(&secret)), StatusCode::UNAUTHORIZED);
-        assert_eq!(status(&bearer("x.y.z".into()), Some(&secret)), StatusCode::UNAUTHORIZED);
-        assert_eq!(status(&bearer(token(Role::Player)), Some(&secret)), StatusCode::FORBIDDEN);
-        assert_eq!(status(&bearer(token(Role::Spectator)), Some(&secret)), StatusCode::FORBIDDEN);
-        for role in [Role::Admin, Role::Metrics] {
-            let answer = serve(&metrics, &bearer(token(role)), Some(&secret));
-            assert_eq!(answer.status(), StatusCode::OK, "{role}");
-            assert_eq!(answer.headers().get(header::CONTENT_TYPE).unwrap(), CONTENT_TYPE);
-        }
     }
 }

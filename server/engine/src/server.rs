@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle as TaskHandle;
 
 use crate::bridge::{Bridge, ToNet, ToSim};
+use crate::clock::unix_now;
 use crate::config::{Config, FrontArgs, ReplayArgs};
 use crate::map::{self, MapError};
 use crate::metrics::Metrics;
@@ -30,9 +31,9 @@ use crate::net::web_files::WebRoot;
 use crate::net::{NetContext, NetLimits, listener};
 use crate::record::reader::Recording;
 use crate::record::spectate::ReplayThread;
-use crate::record::writer::{Recorder, Writer, WriterOptions, header_for, unix_now};
+use crate::record::writer::{Recorder, Writer, WriterOptions, header_for};
+use crate::runner::SimThread;
 use crate::sim::Simulation;
-use crate::sim::runner::SimThread;
 use crate::sim::stats::TickStats;
 
 /// How long shutdown waits for clients to acknowledge their close before it stops anyway.

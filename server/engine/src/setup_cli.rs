@@ -4,10 +4,10 @@
 
 use std::process::ExitCode;
 
+use crate::clock::unix_now;
 use crate::config::{CertArgs, TokenArgs};
 use crate::net::auth::{Claims, Secret, valid_name};
 use crate::net::tls;
-use crate::record::writer::unix_now;
 
 /// Mints a token and prints it.
 pub fn token(args: &TokenArgs) -> ExitCode {

@@ -27,9 +27,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 
-use super::child::{ServerChild, base_flags, cpu_seconds, rss_kib};
+use super::child::{ServerChild, base_flags};
 use super::w1::BenchError;
 use crate::bots::{SPARE_FILES, raise_nofile_limit};
+use crate::procstat::{cpu_seconds, rss_kib};
 use crate::splitmix::SplitMix;
 
 /// Connections the server may hold beyond the joiners.

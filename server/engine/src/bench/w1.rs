@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use super::child::{ChildError, ServerChild, base_flags, cpu_seconds, fetch_stats, rss_kib};
+use super::child::{ChildError, ServerChild, base_flags, fetch_stats};
 use crate::bots::{BotsArgs, BotsError, BotsReport, Fleet, Mode, SPARE_FILES, raise_nofile_limit};
+use crate::procstat::{ProcError, cpu_seconds, rss_kib};
 
 /// Connections the server may hold beyond the bots (the `/stats` requests, a browser).
 const CONNECTION_MARGIN: u32 = 64;
@@ -40,7 +41,7 @@ pub struct W1Args {
     pub mode: Mode,
     /// The server child's `--view-radius` (world units; 0: off). Spectators see everything
     /// regardless, so it matters with `--mode play`.
-    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = crate::config::view_radius)]
+    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = crate::limits::view_radius)]
     pub view_radius: f32,
     /// How many bots decode every message and apply every snapshot.
     #[arg(long, default_value_t = 4)]
@@ -98,6 +99,9 @@ pub enum BenchError {
     /// Starting or observing the server.
     #[error(transparent)]
     Child(#[from] ChildError),
+    /// Reading the server's or this process's `/proc`.
+    #[error(transparent)]
+    Proc(#[from] ProcError),
     /// Starting the bots.
     #[error(transparent)]
     Bots(#[from] BotsError),

@@ -4,8 +4,8 @@
 //!   upgraded connection becomes a [`super::session`] in its own task.
 //! - `POST /api/announce`: an admin broadcasts a line to every client (see [`announce`]).
 //! - `GET /stats`: the simulation's tick statistics as JSON (`sim::stats`).
-//! - `GET /metrics`: Prometheus metrics (see [`crate::metrics::scrape_refusal`] for who may
-//!   read it and `/stats`).
+//! - `GET /metrics`: Prometheus metrics (see [`scrape_refusal`] for who may read it and
+//!   `/stats`).
 //! - `GET /healthz`, `GET /readyz`: liveness and readiness (see [`super::health`]).
 //! - `POST /api/drain`: an admin starts a drain (see [`drain`]).
 //! - `GET /admin`: the operator's page (`web-client/admin.html`); its data come from
@@ -30,13 +30,13 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
 use super::admission::{Admitted, Refused};
-use super::auth::{Role, TokenError};
+use super::auth::{Role, Secret, TokenError};
 use super::conditioner;
 use super::health;
 use super::origin::is_loopback_host;
@@ -44,6 +44,7 @@ use super::proxy::ClientAddr;
 use super::upgrade::{self, Gate, Refusal};
 use super::{NetContext, session, ws_config};
 use crate::bridge::ToSim;
+use crate::metrics::Metrics;
 
 /// Largest announcement body read.
 const MAX_ANNOUNCE_BODY: usize = 1024;
@@ -119,11 +120,9 @@ pub async fn route(
             }
             None => text(StatusCode::OK, "ready\n").no_store(),
         },
-        (&Method::GET | &Method::HEAD, "/metrics") => {
-            crate::metrics::serve(&ctx.metrics, request.headers(), ctx.auth.as_ref())
-        }
+        (&Method::GET | &Method::HEAD, "/metrics") => serve_metrics(&ctx.metrics, request.headers(), ctx.auth.as_ref()),
         (&Method::GET | &Method::HEAD, "/stats") => {
-            if let Some(refusal) = crate::metrics::scrape_refusal(request.headers(), ctx.auth.as_ref()) {
+            if let Some(refusal) = scrape_refusal(request.headers(), ctx.auth.as_ref()) {
                 return Ok(refusal);
             }
             let json = serde_json::to_vec(&ctx.stats.snapshot()).unwrap_or_default();
@@ -171,7 +170,7 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, ctx: Arc<NetCo
     let gate = Gate {
         origins: &ctx.origins,
         auth: ctx.auth.as_ref(),
-        now: crate::record::writer::unix_now(),
+        now: crate::clock::unix_now(),
         https: conn.https(&client),
     };
     let accepted = match upgrade::check(&head, &gate) {
@@ -269,12 +268,12 @@ fn admin_state(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -
     let stats = ctx.stats.snapshot();
     let clients = ctx.clients.rows();
     let state = serde_json::json!({
-        "unix_s": crate::record::writer::unix_now(),
+        "unix_s": crate::clock::unix_now(),
         "tick": stats.tick,
         "tick_rate": stats.tick_rate,
         "overruns": stats.overruns,
         "tick_buckets_us": stats.buckets,
-        "cpu_s": crate::bench::child::cpu_seconds("self").ok(),
+        "cpu_s": crate::procstat::cpu_seconds("self").ok(),
         "bytes_out": ctx.clients.bytes_out(),
         "draining": ctx.drain.is_draining(),
         "clients": clients,
@@ -324,7 +323,7 @@ fn admin_refusal(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext)
         Some(secret) => {
             let claims = upgrade::bearer(headers)
                 .ok_or(TokenError::Missing)
-                .and_then(|token| secret.verify(&token, crate::record::writer::unix_now()));
+                .and_then(|token| secret.verify(&token, crate::clock::unix_now()));
             match claims {
                 Ok(claims) if claims.role == Role::Admin => None,
                 Ok(_) => Some(text(StatusCode::FORBIDDEN, "the admin API takes an admin token\n")),
@@ -333,6 +332,37 @@ fn admin_refusal(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext)
         }
         None if client.ip.is_loopback() && is_loopback_host(host) => None,
         None => Some(text(StatusCode::FORBIDDEN, ADMIN_NEEDS_AUTH)),
+    }
+}
+
+/// Who may scrape `GET /metrics`, and the answer.
+///
+/// With auth off, anyone who can reach the port (like `/stats`: such a server lets anyone
+/// join anyway). With auth on, see [`scrape_refusal`].
+fn serve_metrics(metrics: &Metrics, headers: &HeaderMap, auth: Option<&Secret>) -> HttpResponse {
+    if let Some(refusal) = scrape_refusal(headers, auth) {
+        return refusal;
+    }
+    body(StatusCode::OK, crate::metrics::CONTENT_TYPE, Bytes::from(metrics.render())).no_store()
+}
+
+/// The access rule of `GET /metrics` and `GET /stats`: the refusal to send, if any.
+///
+/// With auth off, none. With auth on, only the holder of a `metrics` or `admin` token as
+/// `Authorization: Bearer` (Prometheus's `authorization` scrape setting) may read: the figures
+/// hold no names or addresses, but an Internet-facing server need not tell the world its
+/// player counts and load. A scraper gets a `metrics` token, which can do nothing else.
+/// Loopback is not exempt: behind a reverse proxy every request comes from loopback. 401
+/// without a valid token, 403 for another role.
+pub fn scrape_refusal(headers: &HeaderMap, auth: Option<&Secret>) -> Option<HttpResponse> {
+    let secret = auth?;
+    let claims = upgrade::bearer(headers)
+        .ok_or(TokenError::Missing)
+        .and_then(|token| secret.verify(&token, crate::clock::unix_now()));
+    match claims {
+        Ok(claims) if claims.role.may_scrape() => None,
+        Ok(_) => Some(text(StatusCode::FORBIDDEN, "/metrics and /stats take a metrics or admin token\n")),
+        Err(error) => Some(refused(upgrade::unauthorized(error))),
     }
 }
 
@@ -424,5 +454,37 @@ impl ResponseExt for HttpResponse {
     fn no_store(mut self) -> Self {
         self.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         self
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+mod tests {
+    use super::*;
+    use crate::net::auth::Claims;
+
+    #[test]
+    fn with_auth_on_scrapes_take_a_metrics_or_admin_token() {
+        let metrics = Metrics::new();
+        let secret = Secret::from_bytes(&[7; 32]).unwrap();
+        let now = crate::clock::unix_now();
+        let token = |role| secret.mint(&Claims { sub: "prometheus".into(), role, iat: now, exp: now + 60 });
+        let bearer = |token: String| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
+            headers
+        };
+        let none = HeaderMap::new();
+        let status = |headers: &HeaderMap, auth| serve_metrics(&metrics, headers, auth).status();
+        assert_eq!(status(&none, None), StatusCode::OK, "auth off: open");
+        assert_eq!(status(&none, Some(&secret)), StatusCode::UNAUTHORIZED);
+        assert_eq!(status(&bearer("x.y.z".into()), Some(&secret)), StatusCode::UNAUTHORIZED);
+        assert_eq!(status(&bearer(token(Role::Player)), Some(&secret)), StatusCode::FORBIDDEN);
+        assert_eq!(status(&bearer(token(Role::Spectator)), Some(&secret)), StatusCode::FORBIDDEN);
+        for role in [Role::Admin, Role::Metrics] {
+            let answer = serve_metrics(&metrics, &bearer(token(role)), Some(&secret));
+            assert_eq!(answer.status(), StatusCode::OK, "{role}");
+            assert_eq!(answer.headers().get(header::CONTENT_TYPE).unwrap(), crate::metrics::CONTENT_TYPE);
+        }
     }
 }

@@ -5,12 +5,12 @@
 //! damaged tail) and what it holds replayed (and verified) up to its last complete chunk.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use super::reader::{Ending, Recording};
 use super::replay::{Replayer, dump_state, scoreboard_text};
-use crate::config::ReplayArgs;
 
 /// The exit codes, as `server replay --help` lists them.
 pub const EXIT_CODES: &str = "Exit codes:
@@ -23,14 +23,28 @@ pub const EXIT_CODES: &str = "Exit codes:
 /// Exit code of a replay of a file without an end marker that verified up to its last chunk.
 pub const EXIT_TRUNCATED: u8 = 3;
 
-/// Runs the replay the arguments describe, printing to stdout (errors to stderr). Output
+/// What a replay to the end is asked to do. The flags are parsed in `config` (`ReplayArgs`),
+/// which sits above this module and hands them down as these plain values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The recording file.
+    pub file: PathBuf,
+    /// Stop after this tick.
+    pub until: Option<u64>,
+    /// Print the state at this tick in a readable form.
+    pub dump_state: Option<u64>,
+    /// Verify the recorded checksums.
+    pub verify: bool,
+}
+
+/// Runs the replay the options describe, printing to stdout (errors to stderr). Output
 /// errors (a closed pipe, as with `| head`) are ignored: the replay's verdict is the exit code.
-pub fn run(args: &ReplayArgs) -> ExitCode {
+pub fn run(args: &Options) -> ExitCode {
     run_to(args, &mut std::io::stdout().lock())
 }
 
 /// [`run`], printing to `out`.
-pub fn run_to(args: &ReplayArgs, out: &mut impl Write) -> ExitCode {
+pub fn run_to(args: &Options, out: &mut impl Write) -> ExitCode {
     let recording = match Recording::open(&args.file) {
         Ok(recording) => recording,
         Err(e) => {
@@ -68,7 +82,7 @@ pub fn run_to(args: &ReplayArgs, out: &mut impl Write) -> ExitCode {
         }
     }
     // Straight through, never seeking: no keyframes to keep.
-    let mut replayer = match Replayer::new(&recording, !args.no_verify).map(Replayer::without_keyframes) {
+    let mut replayer = match Replayer::new(&recording, args.verify).map(Replayer::without_keyframes) {
         Ok(replayer) => replayer,
         Err(e) => {
             eprintln!("error: {e}");
@@ -107,7 +121,7 @@ pub fn run_to(args: &ReplayArgs, out: &mut impl Write) -> ExitCode {
                 "truncated: the file ends at tick {} without an end marker; replayed{} up to tick {ticks}; exit code \
                  {EXIT_TRUNCATED}",
                 recording.ending.last_tick(),
-                if args.no_verify { "" } else { " and verified" }
+                if args.verify { " and verified" } else { "" }
             );
             ExitCode::from(EXIT_TRUNCATED)
         }

@@ -16,13 +16,13 @@ use std::path::Path;
 use shared::Input;
 
 use crate::bridge::ClientId;
+use crate::limits;
 use crate::sim::journal::JournalEntry;
 
 use super::chunk::{ReadChunk, read_chunk};
 use super::format::{
     Checksum, Chunk, Event, FORMAT_VERSION, Header, InputDelta, MAGIC, MAX_CHUNK_BYTES, OLDEST_FORMAT_VERSION, map_hash,
 };
-use crate::config::bounds;
 
 /// Why a file could not be opened as a recording.
 #[derive(Debug, thiserror::Error)]
@@ -477,12 +477,12 @@ fn intact_chunk_after(rest: &[u8]) -> bool {
     rest.get(next..).is_some_and(|after| matches!(read_chunk(after), ReadChunk::Chunk(..)))
 }
 
-/// Holds a header to the bounds the command line sets (`config::bounds`) and its map to the
+/// Holds a header to the bounds the command line sets ([`crate::limits`]) and its map to the
 /// checks a map file gets.
 fn check_header(h: &Header) -> Result<(), String> {
-    let rate = 1..=bounds::MAX_TICK_RATE;
+    let rate = 1..=limits::MAX_TICK_RATE;
     if !rate.contains(&h.tick_rate) {
-        return Err(format!("tick rate {} is outside 1 to {}", h.tick_rate, bounds::MAX_TICK_RATE));
+        return Err(format!("tick rate {} is outside 1 to {}", h.tick_rate, limits::MAX_TICK_RATE));
     }
     if !(1..=h.tick_rate).contains(&h.snapshot_rate) {
         return Err(format!("snapshot rate {} is outside 1 to the tick rate ({})", h.snapshot_rate, h.tick_rate));
@@ -490,21 +490,21 @@ fn check_header(h: &Header) -> Result<(), String> {
     if h.max_players == 0 {
         return Err("a player limit of 0".into());
     }
-    if h.npcs > bounds::MAX_NPCS {
-        return Err(format!("{} NPCs is more than the {} allowed", h.npcs, bounds::MAX_NPCS));
+    if h.npcs > limits::MAX_NPCS {
+        return Err(format!("{} NPCs is more than the {} allowed", h.npcs, limits::MAX_NPCS));
     }
-    if h.max_rewind_ms > bounds::MAX_REWIND_MS {
+    if h.max_rewind_ms > limits::MAX_REWIND_MS {
         return Err(format!(
             "a rewind of {} ms is more than the {} ms allowed",
             h.max_rewind_ms,
-            bounds::MAX_REWIND_MS
+            limits::MAX_REWIND_MS
         ));
     }
-    if !(1..=bounds::MAX_CHECKSUM_INTERVAL).contains(&h.checksum_interval) {
+    if !(1..=limits::MAX_CHECKSUM_INTERVAL).contains(&h.checksum_interval) {
         return Err(format!(
             "a checksum interval of {} ticks is outside 1 to {}",
             h.checksum_interval,
-            bounds::MAX_CHECKSUM_INTERVAL
+            limits::MAX_CHECKSUM_INTERVAL
         ));
     }
     h.map.validate().map_err(|why| format!("its map is invalid: {why}"))?;

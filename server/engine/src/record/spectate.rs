@@ -25,9 +25,8 @@ use shared::{ClientMessage, ReplayCommand, ServerMessage, Welcome, codec};
 use super::reader::Recording;
 use super::replay::Replayer;
 use crate::bridge::{ClientId, Delivery, OutFrame, StateUpdate, ToNet, ToSim};
-use crate::clock::{FixedClock, Poll};
+use crate::clock::{FixedClock, MAX_CATCH_UP_TICKS, Poll};
 use crate::sim::journal::JournalEntry;
-use crate::sim::runner::MAX_CATCH_UP_TICKS;
 use crate::sim::systems::chat::chat_frame;
 use crate::sim::systems::snapshot::ScoreboardSync;
 

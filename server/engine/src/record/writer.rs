@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use shared::Input;
@@ -353,11 +353,6 @@ impl Writer {
     pub fn join(self) -> io::Result<PathBuf> {
         self.handle.join().map_err(|_| io::Error::other("recording writer panicked"))?
     }
-}
-
-/// Seconds since the Unix epoch now.
-pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// `YYYYMMDD-HHMMSS` in UTC (civil-from-days, H. Hinnant).

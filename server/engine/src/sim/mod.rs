@@ -1,8 +1,10 @@
 //! The simulation: a bevy_ecs `World` and `Schedule` stepped one fixed tick at a time.
 //!
 //! [`Simulation`] is driven from outside: push [`ToSim`] events, call [`Simulation::step`],
-//! take the [`ToNet`] output. The runner (`runner.rs`) does this on its own thread against the
-//! network; tests and tools do it in memory with no sockets and no clock.
+//! take the [`ToNet`] output. The runner (`crate::runner`) does this on its own thread against
+//! the network; tests and tools do it in memory with no sockets and no clock
+//! (`crate::harness`). Both live above this module and above `record`, whose recorder they
+//! hand each step to: the simulation only journals, and knows no recorder.
 //!
 //! Determinism contract: systems read no wall clock (the [`Tick`] is the time), draw
 //! randomness only from the seeded [`SimRng`] resource, iterate entities in `NetId` order
@@ -12,14 +14,12 @@
 pub mod checksum;
 pub mod components;
 pub mod geometry;
-pub mod harness;
 pub mod input_buffer;
 pub mod journal;
 pub mod lag_comp;
 pub mod resources;
 pub mod rng;
 pub mod rules;
-pub mod runner;
 pub mod stats;
 pub mod systems;
 

@@ -1,6 +1,9 @@
 //! The simulation thread: a [`FixedClock`] paces [`Simulation::step`], events come in from
 //! the network and frames go out to it over the bridge's crossbeam channels. It never waits
 //! on a socket: receiving is `try_iter`, sending is to an unbounded channel.
+//!
+//! It stands above `sim`, `record` and `metrics`, since it hands each step to the recorder and
+//! the tick timings to the metrics: the simulation itself knows neither.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,15 +13,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::bridge::{ToNet, ToSim};
-use crate::clock::{FixedClock, Poll};
+use crate::clock::{FixedClock, MAX_CATCH_UP_TICKS, Poll};
 use crate::metrics::Metrics;
 use crate::record::writer::Recorder;
 use crate::sim::Simulation;
 use crate::sim::stats::TickStats;
 
-/// Most ticks run back to back after a stall before the rest are dropped (a quarter second
-/// at 60 Hz).
-pub const MAX_CATCH_UP_TICKS: u32 = 15;
 /// How often tick timings are logged.
 const REPORT_EVERY: Duration = Duration::from_secs(30);
 

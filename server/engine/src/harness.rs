@@ -3,6 +3,9 @@
 //! each client is sent the delta from the last state it was sent, through the real encoder
 //! and decoder, and holds the decoded world in a [`ClientState`]. Used by tests, benchmarks
 //! and tools.
+//!
+//! Above `sim` and `record`, not inside `sim`: it can hand each step to a recording's
+//! [`Recorder`], which the simulation never sees.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
