@@ -8,6 +8,7 @@ import { SnapshotBuffer } from './interpolation.js';
 import { Predictor } from './prediction.js';
 import { InputController } from './input.js';
 import { Renderer } from './render.js';
+import { loadGame } from './games/index.js';
 import { Hud, sortScoreboard } from './hud.js';
 import { ReplayBar, playbackRate } from './replay-bar.js';
 import { sanitizeName } from './protocol.js';
@@ -54,6 +55,10 @@ const conn = new Connection({
   token,
   callbacks: {
     onWelcome(welcome) {
+      const schema = welcome.schema;
+      loadGame(schema.game).then((game) => {
+        if (conn.welcome?.schema === schema) renderer.setGame(game, schema);
+      });
       buffer.reset(welcome.tick_rate, welcome.snapshot_rate);
       predictor = welcome.entity_id === 0 ? null : new Predictor(welcome.map, welcome.tick_rate);
       ownPos = null;

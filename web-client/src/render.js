@@ -1,12 +1,9 @@
-// Canvas 2D drawing of the world: map bounds, walls, players (name, health bar, aim; own one
-// highlighted, dead ones faded), NPCs and projectiles. Players: the camera centres on the own
-// player, one world unit per CSS pixel. Spectators: the whole map scaled to fit the canvas
-// (between the HUD at the top and the replay bar at the bottom). World and screen are y-down.
-
-export const PLAYER_RADIUS = 16;
-export const NPC_RADIUS = 8;
-export const PROJECTILE_RADIUS = 4;
-export const MAX_HEALTH = 100;
+// Canvas 2D drawing of the world: map bounds and walls, then each entity as the running
+// game's client module draws it (games/, chosen by the schema's game name; the own entity
+// last). Players: the camera centres on the own entity, one world unit per CSS pixel.
+// Spectators: the whole map scaled to fit the canvas (between the HUD at the top and the
+// replay bar at the bottom). World and screen are y-down.
+import { generic } from './games/index.js';
 
 const GRID = 100;
 /** Screen space (CSS px) the fitted map keeps clear for the HUD and the replay bar. */
@@ -18,13 +15,6 @@ const COLORS = {
   bounds: '#5a6b8c',
   wall: '#56627a',
   wallEdge: '#8391ad',
-  player: '#4aa3ff',
-  own: '#ffd84a',
-  npc: '#9fd86b',
-  projectile: '#ff7a59',
-  name: '#e8ecf4',
-  hpBack: '#40161a',
-  hpFront: '#4ee07a',
 };
 
 export class Renderer {
@@ -38,6 +28,15 @@ export class Renderer {
     this.scale = 1;
     /** Screen point (CSS px) the camera is drawn at. */
     this.focus = { x: 0, y: 0 };
+    /** The running game's client module, and its schema (for kind indices). */
+    this.game = generic;
+    this.schema = null;
+  }
+
+  /** Draws entities with `game`'s module from now on. */
+  setGame(game, schema) {
+    this.game = game;
+    this.schema = schema;
   }
 
   /** Matches the backing store to the element size and device pixel ratio. */
@@ -133,55 +132,8 @@ export class Renderer {
   }
 
   drawEntity(e, isOwn, names) {
-    const { ctx } = this;
-    switch (e.kind) {
-      case 'Player':
-        this.drawPlayer(e, isOwn, names?.get(e.owner));
-        break;
-      case 'Npc':
-        circle(ctx, e.x, e.y, NPC_RADIUS, COLORS.npc);
-        break;
-      case 'Projectile':
-        circle(ctx, e.x, e.y, PROJECTILE_RADIUS, COLORS.projectile);
-        break;
-    }
-  }
-
-  drawPlayer(e, isOwn, name) {
-    const { ctx } = this;
-    const dead = e.health === 0;
-    ctx.save();
-    ctx.globalAlpha = dead ? 0.3 : 1;
-    const color = isOwn ? COLORS.own : COLORS.player;
-    // Aim line.
-    ctx.strokeStyle = color;
-    ctx.lineWidth = 4;
-    ctx.beginPath();
-    ctx.moveTo(e.x, e.y);
-    ctx.lineTo(e.x + Math.cos(e.aim) * (PLAYER_RADIUS + 10), e.y + Math.sin(e.aim) * (PLAYER_RADIUS + 10));
-    ctx.stroke();
-    circle(ctx, e.x, e.y, PLAYER_RADIUS, color);
-    if (isOwn) {
-      ctx.strokeStyle = '#ffffff';
-      ctx.lineWidth = 2;
-      ctx.beginPath();
-      ctx.arc(e.x, e.y, PLAYER_RADIUS + 4, 0, Math.PI * 2);
-      ctx.stroke();
-    }
-    // Health bar and name keep their screen size when the map is shown scaled down.
-    const k = 1 / Math.min(this.scale, 1);
-    const bw = 36 * k;
-    const by = e.y - PLAYER_RADIUS - 10 * k;
-    ctx.fillStyle = COLORS.hpBack;
-    ctx.fillRect(e.x - bw / 2, by, bw, 5 * k);
-    ctx.fillStyle = COLORS.hpFront;
-    ctx.fillRect(e.x - bw / 2, by, (bw * Math.min(e.health, MAX_HEALTH)) / MAX_HEALTH, 5 * k);
-    ctx.fillStyle = COLORS.name;
-    ctx.font = `${12 * k}px system-ui, sans-serif`;
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'bottom';
-    ctx.fillText(name ?? `#${e.owner}`, e.x, by - 3 * k);
-    ctx.restore();
+    const kindIndex = this.schema?.kinds.findIndex((k) => k.name === e.kind) ?? 0;
+    this.game.drawEntity(this.ctx, e, { own: isOwn, name: names?.get(e.owner), scale: this.scale, kindIndex });
   }
 }
 
@@ -194,11 +146,4 @@ export function fitMapView(map, width, height, insets = FIT_INSETS) {
   const h = Math.max(height - insets.top - insets.bottom, 1);
   const scale = Math.min(w / Math.max(map.width, 1), h / Math.max(map.height, 1));
   return { scale, focus: { x: insets.left + w / 2, y: insets.top + h / 2 } };
-}
-
-function circle(ctx, x, y, r, color) {
-  ctx.fillStyle = color;
-  ctx.beginPath();
-  ctx.arc(x, y, r, 0, Math.PI * 2);
-  ctx.fill();
 }
