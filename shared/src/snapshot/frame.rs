@@ -260,10 +260,8 @@ fn holds(
     if vel != model_vel {
         return false;
     }
-    let predicted = super::quant::extrapolate(base, model_vel, base_tick, tick, rate);
-    let within = (0..2).all(|i| (i64::from(pos[i]) - predicted[i]).abs() <= POS_TOLERANCE);
     let stale = model_vel != [0, 0] && tick.saturating_sub(base_tick) >= MAX_AGE;
-    within && !stale
+    !stale && super::quant::within(pos, base, model_vel, base_tick, tick, rate, POS_TOLERANCE)
 }
 
 /// `text` cut to at most `max` bytes, at a character boundary.

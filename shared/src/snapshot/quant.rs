@@ -106,6 +106,37 @@ pub fn extrapolate(pos: [i32; 2], vel: [i32; 2], base_tick: u64, tick: u64, tick
     [at(0), at(1)]
 }
 
+/// Whether `pos` is within `tolerance` position units, on both axes, of where motion based at
+/// `base` (tick `base_tick`) with velocity `vel` is at `tick`: `|pos − extrapolate(…)| ≤
+/// tolerance`. The check every moving entity takes at every snapshot, so it is decided
+/// without a division: with `offset = floor(n / D)`, `lo ≤ offset ≤ hi ⟺ lo·D ≤ n < (hi+1)·D`.
+pub fn within(
+    pos: [i32; 2],
+    base: [i32; 2],
+    vel: [i32; 2],
+    base_tick: u64,
+    tick: u64,
+    tick_rate: u16,
+    tolerance: i64,
+) -> bool {
+    let elapsed = elapsed(base_tick, tick);
+    let small = |v: i32| i64::from(v).unsigned_abs() <= 1 << 30;
+    // Outside the documented ranges (hostile values only), the division does it.
+    if elapsed.unsigned_abs() > 1 << 31
+        || vel.iter().any(|&v| i64::from(v).unsigned_abs() > MAX_VEL as u64)
+        || !(pos.iter().chain(&base).all(|&p| small(p)) && tolerance.unsigned_abs() <= 1 << 20)
+    {
+        let at = extrapolate(base, vel, base_tick, tick, tick_rate);
+        return (0..2).all(|i| (i64::from(pos[i]) - at[i]).abs() <= tolerance);
+    }
+    let d = 4 * i64::from(tick_rate.max(1));
+    (0..2).all(|i| {
+        let want = i64::from(pos[i]) - i64::from(base[i]);
+        let n = 2 * i64::from(vel[i]) * elapsed + d;
+        (want - tolerance) * (2 * d) <= n && n < (want + tolerance + 1) * (2 * d)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +154,33 @@ mod tests {
         assert_eq!(quantize_aim(std::f32::consts::PI), -2048, "π wraps to −π");
         assert_eq!(quantize_aim(-std::f32::consts::FRAC_PI_2), -1024);
         assert!((aim_to_radians(quantize_aim(1.0)) - 1.0).abs() <= std::f32::consts::PI / 4096.0 + 1e-6);
+    }
+
+    #[test]
+    fn within_is_the_distance_to_the_extrapolation() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for case in 0..200_000 {
+            let vel = [next(2 * MAX_VEL as u64 + 1) as i32 - MAX_VEL as i32, next(3201) as i32 - 1600];
+            let base = [next(1 << 20) as i32 - (1 << 19), next(16_000) as i32];
+            let base_tick = next(1 << 20);
+            let tick = base_tick + next(if case % 2 == 0 { 100 } else { 1 << 17 });
+            let at = extrapolate(base, vel, base_tick, tick, 60);
+            let pos = [(at[0] + next(9) as i64 - 4) as i32, (at[1] + next(9) as i64 - 4) as i32];
+            let rate = [60, 64, 1, 30][case % 4];
+            let at = extrapolate(base, vel, base_tick, tick, rate);
+            let expected = (0..2).all(|i| (i64::from(pos[i]) - at[i]).abs() <= POS_TOLERANCE);
+            assert_eq!(
+                within(pos, base, vel, base_tick, tick, rate, POS_TOLERANCE),
+                expected,
+                "{pos:?} {base:?} {vel:?} {base_tick} {tick} {rate}"
+            );
+        }
     }
 
     #[test]
