@@ -69,33 +69,27 @@ pub trait ArenaRecord {
     fn aim(&self) -> i16;
 }
 
-impl ArenaRecord for EntityRecord {
-    fn arena_kind(&self) -> Option<EntityKind> {
-        EntityKind::from_index(self.kind)
-    }
+/// Implements [`ArenaRecord`] for a type with the engine's `kind` and `values` fields.
+macro_rules! arena_record {
+    ($ty:ty) => {
+        impl ArenaRecord for $ty {
+            fn arena_kind(&self) -> Option<EntityKind> {
+                EntityKind::from_index(self.kind)
+            }
 
-    fn health(&self) -> u8 {
-        if self.is(EntityKind::Player) { self.values[HEALTH].clamp(0, 255) as u8 } else { 0 }
-    }
+            fn health(&self) -> u8 {
+                if self.is(EntityKind::Player) { self.values[HEALTH].clamp(0, 255) as u8 } else { 0 }
+            }
 
-    fn aim(&self) -> i16 {
-        if self.is(EntityKind::Player) { self.values[AIM] as i16 } else { 0 }
-    }
+            fn aim(&self) -> i16 {
+                if self.is(EntityKind::Player) { self.values[AIM] as i16 } else { 0 }
+            }
+        }
+    };
 }
 
-impl ArenaRecord for crate::state::EntityState {
-    fn arena_kind(&self) -> Option<EntityKind> {
-        EntityKind::from_index(self.kind)
-    }
-
-    fn health(&self) -> u8 {
-        if self.is(EntityKind::Player) { self.values[HEALTH].clamp(0, 255) as u8 } else { 0 }
-    }
-
-    fn aim(&self) -> i16 {
-        if self.is(EntityKind::Player) { self.values[AIM] as i16 } else { 0 }
-    }
-}
+arena_record!(EntityRecord);
+arena_record!(crate::state::EntityState);
 
 #[cfg(test)]
 mod tests {
