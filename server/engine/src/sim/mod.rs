@@ -156,7 +156,7 @@ impl Simulation {
         }
         self.world.resource_mut::<Tick>().0 += 1;
         self.schedule.run(&mut self.world);
-        if !self.world.resource::<SnapshotsEnabled>().0 {
+        if !self.world.resource::<SnapshotsEnabled>().0 || self.settings().snapshot_rate == 0 {
             // No frame is made, so none needs to know what left.
             self.world.resource_mut::<Despawned>().0.clear();
         }
