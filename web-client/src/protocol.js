@@ -12,7 +12,7 @@
 // line is `{ type: 'Chat', from, name, tick, text }` (from 0: a server announcement).
 import { ProtocolError } from './errors.js';
 import { readSchemaDesc, writeSchemaDesc } from './schema-wire.js';
-import { Cursor, compileSchema, parseSnapshot, writeSnapshot } from './snapshot.js';
+import { Cursor, compileSchema, decodeUtf8, parseSnapshot, writeSnapshot } from './snapshot.js';
 
 export { ProtocolError };
 
@@ -49,7 +49,6 @@ export const SERVER_VARIANTS = Object.freeze([
   'Welcome', 'Snapshot', 'Pong', 'Disconnect', 'ReplayStatus', 'Scoreboard', 'Chat', 'Notice', 'Draining',
 ]);
 
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 const utf8Encoder = new TextEncoder();
 
 // Varint markers (bincode 2 standard): <251 is the value itself.
@@ -146,11 +145,7 @@ export class Reader {
     this.need(len, what);
     const slice = this.bytes.subarray(this.pos, this.pos + len);
     this.pos += len;
-    try {
-      return utf8Decoder.decode(slice);
-    } catch {
-      throw new ProtocolError(`${what} is not valid UTF-8`);
-    }
+    return decodeUtf8(slice, what);
   }
 
   /** Vec<T>: count, then `count` elements read by `readOne`. */

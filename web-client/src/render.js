@@ -132,7 +132,7 @@ export class Renderer {
   }
 
   drawEntity(e, isOwn, names) {
-    const kindIndex = this.schema?.kinds.findIndex((k) => k.name === e.kind) ?? 0;
+    const kindIndex = this.schema ? this.schema.kind(e.kind).index : 0;
     this.game.drawEntity(this.ctx, e, { own: isOwn, name: names?.get(e.owner), scale: this.scale, kindIndex });
   }
 }

@@ -39,6 +39,15 @@ const MOTION_KEYS = new Set(['pos', 'vel', 'age']);
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 const utf8Encoder = new TextEncoder();
 
+/** `bytes` as UTF-8; ProtocolError if they are not (both codecs read text with it). */
+export function decodeUtf8(bytes, what) {
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch {
+    throw new ProtocolError(`${what} is not valid UTF-8`);
+  }
+}
+
 /** Rust's f64::round: half away from zero. */
 function roundAway(x) {
   return Math.sign(x) * Math.round(Math.abs(x));
@@ -210,17 +219,14 @@ export class Cursor {
     return raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2;
   }
 
-  text(what) {
+  /** A varint length, then that many bytes of UTF-8: at most `max` bytes. */
+  text(what, max) {
     const len = this.varint(`${what} length`);
-    if (len > MAX_TEXT) throw new ProtocolError(`${what}: ${len} bytes, above ${MAX_TEXT}`);
+    if (len > Math.min(max, MAX_TEXT)) throw new ProtocolError(`${what}: ${len} bytes, above ${Math.min(max, MAX_TEXT)}`);
     if (len > this.remaining) throw new ProtocolError(`truncated snapshot: ${what} at offset ${this.pos}`);
     const slice = this.bytes.subarray(this.pos, this.pos + len);
     this.pos += len;
-    try {
-      return utf8Decoder.decode(slice);
-    } catch {
-      throw new ProtocolError(`${what} is not valid UTF-8`);
-    }
+    return decodeUtf8(slice, what);
   }
 }
 
@@ -472,9 +478,7 @@ function readRow(cur, row, id) {
       }
       return v;
     case 'text':
-      v = cur.text(row.key);
-      if (utf8Encoder.encode(v).length > row.max) throw new ProtocolError(`entity ${id}: ${row.key} too long`);
-      return v;
+      return cur.text(`entity ${id}: ${row.key}`, row.max);
   }
   if (v < row.min || v > row.max) throw new ProtocolError(`entity ${id}: ${row.key} out of range`);
   return v;

@@ -175,9 +175,7 @@ impl Replicator {
             .collect();
         // An upsert wins over a removal of the same id (a new entity that took a freed id).
         changes.sort_by_key(|c| (c.id(), matches!(c, Change::Upsert(_))));
-        changes.reverse();
-        changes.dedup_by_key(|c| c.id());
-        changes.reverse();
+        super::records::keep_last_of_each(&mut changes, Change::id);
         self.records.apply(&changes);
         self.frame(tick)
     }

@@ -189,6 +189,13 @@ fn push_rebuilt(out: &mut Vec<Arc<Vec<EntityRecord>>>, mut records: Vec<EntityRe
     }
 }
 
+/// Of each run of items with the same id in `items` (sorted by id), keeps the last.
+pub(super) fn keep_last_of_each<T>(items: &mut Vec<T>, id: impl Fn(&T) -> u32) {
+    items.reverse();
+    items.dedup_by_key(|item| id(item));
+    items.reverse();
+}
+
 impl fmt::Debug for Records {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.iter()).finish()
@@ -233,9 +240,7 @@ impl From<Vec<EntityRecord>> for Records {
     /// stays).
     fn from(mut records: Vec<EntityRecord>) -> Self {
         records.sort_by_key(|r| r.id);
-        records.reverse();
-        records.dedup_by_key(|r| r.id);
-        records.reverse();
+        keep_last_of_each(&mut records, |r| r.id);
         Records::from_sorted(records)
     }
 }
@@ -244,15 +249,6 @@ impl FromIterator<EntityRecord> for Records {
     /// Records from any order, as [`From<Vec<EntityRecord>>`] takes them.
     fn from_iter<I: IntoIterator<Item = EntityRecord>>(iter: I) -> Self {
         Records::from(iter.into_iter().collect::<Vec<_>>())
-    }
-}
-
-impl<'a> IntoIterator for &'a Records {
-    type Item = &'a EntityRecord;
-    type IntoIter = Box<dyn Iterator<Item = &'a EntityRecord> + 'a>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
     }
 }
 

@@ -292,15 +292,13 @@ pub fn send_snapshots(
         let frame = replication.replicator.update(tick.0, entities);
         reset_models(&mut live, &frame);
         replication.resync = false;
-        despawned.0.clear();
         frame
     } else {
         scores_of(&params.0, scores);
         let upserts = remodel(&mut live, &replication.replicator, tick.0);
-        let frame = replication.replicator.commit(tick.0, upserts, &despawned.0);
-        despawned.0.clear();
-        frame
+        replication.replicator.commit(tick.0, upserts, &despawned.0)
     };
+    despawned.0.clear();
     if roster.players.is_empty() && roster.spectators.is_empty() {
         return;
     }
