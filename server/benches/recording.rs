@@ -10,13 +10,15 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use engine::bridge::{ClientId, ToSim};
+use engine::games::arena::Arena;
 use engine::record::reader::Recording;
 use engine::record::replay::Replayer;
 use engine::record::writer::{Recorder, Writer, header_for};
 use engine::sim::Simulation;
 use engine::sim::resources::SimSettings;
 use glam::Vec2;
-use shared::{Buttons, ClientMessage, Input, PROTOCOL_VERSION};
+use shared::arena::{Buttons, Input};
+use shared::{ClientMessage, InputFrame, PROTOCOL_VERSION};
 
 const PLAYERS: u32 = 4;
 const NPCS: u32 = 1000;
@@ -36,7 +38,7 @@ impl Bots {
         (self.state >> 40) as f32 / (1u64 << 24) as f32
     }
 
-    fn inputs(&mut self, tick: u32) -> Vec<(ClientId, Input)> {
+    fn inputs(&mut self, tick: u32) -> Vec<(ClientId, InputFrame)> {
         self.seq += 1;
         (0..PLAYERS as usize)
             .map(|i| {
@@ -46,29 +48,18 @@ impl Bots {
                 }
                 self.aims[i] = (self.aims[i] + (self.next() - 0.5) * 0.2).clamp(-3.1, 3.1);
                 let fire = (tick / 30 + i as u32).is_multiple_of(3);
-                let input = Input {
-                    seq: self.seq,
-                    movement: self.moves[i],
-                    aim: self.aims[i],
-                    buttons: if fire { Buttons::FIRE } else { 0 },
-                    view_tick: tick.saturating_sub(8),
-                };
-                (ClientId(i as u32 + 1), input)
+                let input =
+                    Input { movement: self.moves[i], aim: self.aims[i], buttons: if fire { Buttons::FIRE } else { 0 } };
+                (ClientId(i as u32 + 1), InputFrame::new(self.seq, tick.saturating_sub(8), &input))
             })
             .collect()
     }
 }
 
 fn world() -> Simulation {
-    let settings = SimSettings {
-        tick_rate: 60,
-        snapshot_rate: 20,
-        max_players: 8,
-        seed: 2026,
-        npcs: NPCS,
-        max_rewind_ms: engine::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
-    };
-    let mut sim = Simulation::new(settings, engine::map::load(None).expect("map"));
+    let settings = SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 8, seed: 2026 };
+    let arena = Arena { npcs: NPCS, max_rewind_ms: engine::games::arena::lag_comp::DEFAULT_MAX_REWIND_MS };
+    let mut sim = Simulation::new(arena, settings, engine::map::load(None).expect("map")).expect("the arena");
     for i in 1..=PLAYERS {
         let client = ClientId(i);
         sim.push(ToSim::Connected { client, addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)) });
@@ -138,7 +129,8 @@ fn main() {
     let began = Instant::now();
     let recording = Recording::open(&path).expect("opens");
     let opened = began.elapsed().as_secs_f64();
-    let mut verifier = Replayer::new(&recording, true).expect("replayable").without_keyframes();
+    let mut verifier =
+        Replayer::new(&recording, true, &engine::games::catalog()).expect("replayable").without_keyframes();
     verifier.run_to(u64::MAX).expect("replay matches every checksum");
     let wall = began.elapsed().as_secs_f64();
     println!(
@@ -154,7 +146,7 @@ fn main() {
     );
     // A served replay keeps keyframes as it plays, for seeking.
     let began = Instant::now();
-    let mut replayer = Replayer::new(&recording, true).expect("replayable");
+    let mut replayer = Replayer::new(&recording, true, &engine::games::catalog()).expect("replayable");
     replayer.run_to(u64::MAX).expect("replay matches every checksum");
     let wall = began.elapsed().as_secs_f64();
     println!("replay keeping keyframes (served replays): {:.0}x real time", f64::from(ticks) / 60.0 / wall);

@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use engine::bridge::ToNet;
+use engine::games::arena::Arena;
 use engine::harness::Harness;
 use engine::map;
 use engine::sim::resources::SimSettings;
@@ -25,15 +26,9 @@ fn percentile(sorted: &[Duration], q: f64) -> f64 {
 }
 
 fn bench(npcs: u32, clients: u32) {
-    let settings = SimSettings {
-        tick_rate: 60,
-        snapshot_rate: 20,
-        max_players: 1000,
-        seed: 1,
-        npcs,
-        max_rewind_ms: engine::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
-    };
-    let mut h = Harness::new(settings, map::load(None).expect("built-in map"));
+    let settings = SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 1000, seed: 1 };
+    let arena = Arena { npcs, ..Arena::default() };
+    let mut h = Harness::new(arena, settings, map::load(None).expect("built-in map")).expect("the arena");
     let ids: Vec<_> = (1..=clients).map(|c| h.connect(c, "bench")).collect();
     h.step(WARM_UP_TICKS);
     let mut durations = Vec::with_capacity(MEASURED_TICKS as usize);

@@ -9,7 +9,8 @@ use engine::record::reader::{Ending, Recording};
 use engine::record::replay::Replayer;
 use futures_util::{SinkExt, StreamExt};
 use glam::Vec2;
-use shared::{ClientMessage, DisconnectReason, Input, PROTOCOL_VERSION, ServerMessage, codec};
+use shared::arena::Input;
+use shared::{ClientMessage, DisconnectReason, InputFrame, PROTOCOL_VERSION, ServerMessage, codec};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{WebSocketStream, client_async};
@@ -26,6 +27,7 @@ fn help_lists_every_flag_with_its_default() {
     for expected in [
         "--bind <BIND>",
         "[default: 127.0.0.1:8080]",
+        "--game <GAME>",
         "--tick-rate <TICK_RATE>",
         "[default: 60]",
         "--snapshot-rate <SNAPSHOT_RATE>",
@@ -99,8 +101,8 @@ async fn join(addr: &str) -> WebSocketStream<TcpStream> {
 async fn play(ws: &mut WebSocketStream<TcpStream>, frames: u32) {
     for seq in 1..=frames {
         let angle = seq as f32 * 0.1;
-        let input = Input { seq, movement: Vec2::new(angle.cos(), angle.sin()), aim: 0.5, buttons: 0, view_tick: 0 };
-        let bytes = codec::encode(&ClientMessage::Input(input)).expect("encode");
+        let input = Input { movement: Vec2::new(angle.cos(), angle.sin()), aim: 0.5, buttons: 0 };
+        let bytes = codec::encode(&ClientMessage::Input(InputFrame::new(seq, 0, &input))).expect("encode");
         ws.send(Message::Binary(bytes.into())).await.expect("send");
         tokio::time::sleep(Duration::from_millis(16)).await;
     }
@@ -131,7 +133,7 @@ async fn kill_9_leaves_a_recording_readable_up_to_its_last_complete_chunk() {
     assert!(last_tick >= 60, "at least a second survived: {last_tick}");
     let inputs = recording.ticks.values().flatten().count();
     assert!(inputs >= 50, "the inputs sent before the last flush are there: {inputs}");
-    let mut replayer = Replayer::new(&recording, true).expect("replayable");
+    let mut replayer = Replayer::new(&recording, true, &engine::games::catalog()).expect("replayable");
     replayer.run_to(u64::MAX).unwrap_or_else(|d| panic!("{d}"));
 
     let out = Command::new(BIN).arg("replay").arg(recording_in(dir.path())).output().expect("replay");
@@ -196,5 +198,8 @@ async fn sigterm_without_drain_time_closes_clients_with_1001_and_exits_0_within_
     // The recording is complete and marked finished.
     let recording = Recording::open(&recording_in(dir.path())).expect("readable");
     assert!(matches!(recording.ending, Ending::Finished { .. }), "{:?}", recording.ending);
-    Replayer::new(&recording, true).expect("replayable").run_to(u64::MAX).unwrap_or_else(|d| panic!("{d}"));
+    Replayer::new(&recording, true, &engine::games::catalog())
+        .expect("replayable")
+        .run_to(u64::MAX)
+        .unwrap_or_else(|d| panic!("{d}"));
 }

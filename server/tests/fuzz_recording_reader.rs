@@ -3,18 +3,21 @@
 //! duplicated, swapped, re-framed with valid checksums around bad content), are read, and
 //! replayed when they still read. No panic, every failure a `RecordingError` with a message;
 //! a declared chunk length is never allocated before it is checked. Crafted headers (every field
-//! drawn over its whole range) are refused unless within the command line's bounds, and crafted
+//! drawn over its whole range) are refused unless within the command line's bounds (the engine's
+//! fields by the reader, the game's settings by the replay), and crafted
 //! held runs and joins read only within the decode budget, one input per player and tick.
 //! `FUZZ_CASES` scales the counts.
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
 use std::path::PathBuf;
 
+use engine::games::arena::Arena;
 use engine::limits;
 use engine::record::chunk::{assemble, split};
 use engine::record::format::{Checksum, Chunk, Event, Header, TickRecord, map_hash};
-use engine::record::reader::{DECODE_BYTES_PER_FILE_BYTE, DECODE_FLOOR_BYTES, Recording, UNBACKED_NPCS};
-use engine::record::replay::Replayer;
+use engine::record::reader::{DECODE_BYTES_PER_FILE_BYTE, DECODE_FLOOR_BYTES, Recording, UNBACKED_SPAWNS};
+use engine::record::replay::{ReplayError, Replayer};
+use engine::sim::game::GameError;
 use engine::sim::journal::JournalEntry;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -77,7 +80,7 @@ fn apply(mut bytes: Vec<u8>, damage: &[Damage]) -> Vec<u8> {
 fn read_and_replay(bytes: &[u8], ticks: u64) -> Result<(), TestCaseError> {
     match Recording::parse(bytes, "fuzzed.rec") {
         Ok(recording) => {
-            if let Ok(mut replayer) = Replayer::new(&recording, true) {
+            if let Ok(mut replayer) = Replayer::new(&recording, true, &engine::games::catalog()) {
                 let _ = replayer.check_start();
                 let _ = replayer.run_to(ticks);
             }
@@ -168,7 +171,8 @@ fn fight_header() -> Header {
 /// Header fields drawn over their whole ranges, with a bias to the edges of the valid ones.
 fn header_fields() -> impl Strategy<Value = (u16, u16, u16, u32, u16, u32, u8)> {
     let rate = prop_oneof![Just(0u16), Just(1), Just(60), Just(1000), Just(1001), any::<u16>()];
-    let npcs = prop_oneof![Just(0u32), Just(UNBACKED_NPCS), Just(UNBACKED_NPCS + 1), Just(1_000_000), any::<u32>()];
+    let unbacked = UNBACKED_SPAWNS as u32;
+    let npcs = prop_oneof![Just(0u32), Just(unbacked), Just(unbacked + 1), Just(1_000_000), any::<u32>()];
     let interval = prop_oneof![Just(0u32), Just(1), Just(216_000), Just(216_001), any::<u32>()];
     (rate.clone(), rate, any::<u16>(), npcs, any::<u16>(), interval, 0u8..6)
 }
@@ -179,8 +183,9 @@ fn crafted_headers_are_refused_unless_within_the_command_lines_bounds() {
     runner(400)
         .run(&header_fields(), |(tick_rate, snapshot_rate, max_players, npcs, rewind, interval, map_damage)| {
             let mut h = fight_header();
-            (h.tick_rate, h.snapshot_rate, h.max_players, h.npcs) = (tick_rate, snapshot_rate, max_players, npcs);
-            (h.max_rewind_ms, h.checksum_interval) = (rewind, interval);
+            (h.tick_rate, h.snapshot_rate, h.max_players) = (tick_rate, snapshot_rate, max_players);
+            h.game_settings = shared::codec::encode(&Arena { npcs, max_rewind_ms: rewind }).expect("encode");
+            h.checksum_interval = interval;
             match map_damage {
                 0 => h.map.spawns.clear(),
                 1 => h.map.height = f32::NAN,
@@ -188,13 +193,16 @@ fn crafted_headers_are_refused_unless_within_the_command_lines_bounds() {
                 _ => {}
             }
             h.map_hash = map_hash(&h.map);
-            let valid = (1..=limits::MAX_TICK_RATE).contains(&tick_rate)
+            // The engine's fields, which the reader checks.
+            let header_valid = (1..=limits::MAX_TICK_RATE).contains(&tick_rate)
                 && (1..=tick_rate).contains(&snapshot_rate)
                 && max_players >= 1
-                && npcs <= UNBACKED_NPCS
-                && rewind <= limits::MAX_REWIND_MS
                 && (1..=limits::MAX_CHECKSUM_INTERVAL).contains(&interval)
                 && map_damage >= 3;
+            // The arena's, which the replay checks before it builds anything: in range, and a
+            // crowd beyond the unbacked limit only if the file lists it (this one lists none).
+            let settings_valid = npcs <= limits::MAX_NPCS && rewind <= limits::MAX_REWIND_MS;
+            let backed = u64::from(npcs) <= UNBACKED_SPAWNS;
             let mut chunks = good.clone();
             chunks[0] = Chunk::Header(h);
             // Only the header is kept: what follows was recorded under other settings.
@@ -202,11 +210,22 @@ fn crafted_headers_are_refused_unless_within_the_command_lines_bounds() {
             let bytes = assemble(&chunks).expect("assemble");
             match Recording::parse(&bytes, "fuzzed.rec") {
                 Ok(recording) => {
-                    prop_assert!(valid, "accepted {:?}", recording.header);
+                    prop_assert!(header_valid, "accepted {:?}", recording.header);
+                    match Replayer::check_replayable(&recording, &engine::games::catalog()) {
+                        Ok(()) => prop_assert!(settings_valid && backed, "replays {npcs} NPCs, rewind {rewind} ms"),
+                        Err(ReplayError::Game(GameError::Settings { game: "arena", .. })) => {
+                            prop_assert!(!settings_valid, "refused valid settings: {npcs} NPCs, rewind {rewind} ms");
+                        }
+                        Err(ReplayError::Unbacked(why)) => {
+                            prop_assert!(settings_valid && !backed, "refused as unbacked: {why}");
+                            prop_assert!(why.contains(&format!("its game spawns {npcs} entities at start")), "{why}");
+                        }
+                        Err(other) => prop_assert!(false, "refused for another reason: {other}"),
+                    }
                     read_and_replay(&bytes, 30)?;
                 }
                 Err(error) => {
-                    prop_assert!(!valid, "refused a valid header: {error}");
+                    prop_assert!(!header_valid, "refused a valid header: {error}");
                     prop_assert!(error.to_string().starts_with("fuzzed.rec cannot be replayed: its header is invalid"));
                 }
             }
@@ -245,6 +264,9 @@ fn crafted_ticks() -> impl Strategy<Value = Vec<(u64, Vec<(Crafted, bool)>)>> {
 fn crafted_held_runs_read_only_within_their_bounds() {
     let mut header = fight_header();
     header.max_players = 8;
+    // The game's bytes of an input that changes the movement only.
+    let moving_right =
+        shared::codec::encode(&shared::arena::Input { movement: glam::Vec2::X, ..Default::default() }).expect("encode");
     let accepted = std::cell::Cell::new(0u32);
     runner(600)
         .run(&crafted_ticks(), |records| {
@@ -288,10 +310,8 @@ fn crafted_held_runs_read_only_within_their_bounds() {
                             client,
                             delta: engine::record::format::InputDelta {
                                 seq: None,
-                                movement: Some(glam::Vec2::X),
-                                aim: None,
-                                buttons: None,
                                 view_tick: None,
+                                data: Some(moving_right.clone()),
                             },
                         },
                     })

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use engine::games::arena::Arena;
 use engine::record::chunk::{assemble, split};
 use engine::record::format::{Checksum, Chunk, Event, Header, TickRecord, map_hash};
 use engine::record::reader::{Ending, Recording};
@@ -43,13 +44,26 @@ fn with_header(change: impl FnOnce(&mut Header)) -> Vec<u8> {
     assemble(&chunks).expect("assemble")
 }
 
+/// The arena settings a header carries.
+fn arena_of(header: &Header) -> Arena {
+    assert_eq!(header.game, "arena");
+    shared::codec::decode(&header.game_settings).expect("arena settings")
+}
+
+/// Changes the arena settings `header` carries.
+fn change_arena(header: &mut Header, change: impl FnOnce(&mut Arena)) {
+    let mut arena = arena_of(header);
+    change(&mut arena);
+    header.game_settings = shared::codec::encode(&arena).expect("encode arena settings");
+}
+
 /// A header for hand-made recordings: the fight's map, `tick_rate`, 32 players, no NPCs.
 fn bare_header(tick_rate: u16, checksum_interval: u32) -> Header {
     let mut header = header_of(&fixture_chunks("fight.rec"));
     header.tick_rate = tick_rate;
     header.snapshot_rate = 20;
     header.max_players = 32;
-    header.npcs = 0;
+    change_arena(&mut header, |a| a.npcs = 0);
     header.checksum_interval = checksum_interval;
     header
 }
@@ -108,14 +122,12 @@ type HeaderChange = Box<dyn Fn(&mut Header)>;
 
 #[test]
 fn headers_outside_the_command_lines_bounds_are_refused() {
-    let cases: [(&str, HeaderChange); 9] = [
-        ("1000000000 NPCs is more than the 1000000 allowed", Box::new(|h| h.npcs = 1_000_000_000)),
+    let cases: [(&str, HeaderChange); 7] = [
         ("tick rate 0 is outside 1 to 1000", Box::new(|h| h.tick_rate = 0)),
         ("tick rate 65535 is outside 1 to 1000", Box::new(|h| h.tick_rate = u16::MAX)),
         ("snapshot rate 0 is outside 1 to the tick rate (60)", Box::new(|h| h.snapshot_rate = 0)),
         ("snapshot rate 61 is outside 1 to the tick rate (60)", Box::new(|h| h.snapshot_rate = 61)),
         ("a player limit of 0", Box::new(|h| h.max_players = 0)),
-        ("a rewind of 60000 ms is more than the 1000 ms allowed", Box::new(|h| h.max_rewind_ms = 60_000)),
         ("a checksum interval of 0 ticks is outside 1 to 216000", Box::new(|h| h.checksum_interval = 0)),
         ("a checksum interval of 4294967295 ticks", Box::new(|h| h.checksum_interval = u32::MAX)),
     ];
@@ -123,6 +135,29 @@ fn headers_outside_the_command_lines_bounds_are_refused() {
         let bytes = with_header(change);
         assert_refused(&bytes, expected);
         assert_refused(&bytes, "crafted.rec cannot be replayed: its header is invalid: ");
+    }
+}
+
+/// The game's settings in the header are the game's to check, as `--npcs` and `--max-rewind-ms`
+/// are on the command line: the replay refuses them before it builds anything.
+#[test]
+fn game_settings_outside_the_command_lines_bounds_are_refused() {
+    let cases: [(&str, HeaderChange); 4] = [
+        (
+            "bad arena settings: 1000000000 NPCs is more than the 1000000 allowed",
+            Box::new(|h| change_arena(h, |a| a.npcs = 1_000_000_000)),
+        ),
+        (
+            "bad arena settings: a rewind of 60000 ms is more than the 1000 ms allowed",
+            Box::new(|h| change_arena(h, |a| a.max_rewind_ms = 60_000)),
+        ),
+        ("bad arena settings: ", Box::new(|h| h.game_settings.clear())),
+        ("no game named \"chess\"", Box::new(|h| h.game = "chess".into())),
+    ];
+    for (expected, change) in cases {
+        let bytes = with_header(change);
+        assert_refused(&bytes, expected);
+        assert_refused(&bytes, "error: cannot replay this recording: ");
     }
 }
 
@@ -148,10 +183,13 @@ fn bad_maps_are_refused_as_a_map_file_would_be() {
 /// claim it only if its first checksum lists that crowd (3 bytes each), so the file pays for it.
 #[test]
 fn a_crowd_the_file_does_not_list_is_refused_before_it_is_built() {
-    assert_refused(&with_header(|h| h.npcs = 1_000_000), "it claims 1000000 NPCs, but its first checksum lists");
+    assert_refused(
+        &with_header(|h| change_arena(h, |a| a.npcs = 1_000_000)),
+        "its game spawns 1000000 entities at start, but its first checksum lists",
+    );
     // A crowd of up to 10 000 needs no listing: it is built (and then diverges at tick 0, since
     // the fight had none).
-    let out = replay(&with_header(|h| h.npcs = 10_000), &[]);
+    let out = replay(&with_header(|h| change_arena(h, |a| a.npcs = 10_000)), &[]);
     assert_eq!(out.code, Some(1), "built and diverged: {}{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("diverged at tick 0"), "{}", out.stderr);
 }

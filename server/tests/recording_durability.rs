@@ -18,13 +18,15 @@ mod common;
 use common::{BIN, Running};
 
 use engine::bridge::{ClientId, ToSim};
+use engine::games::arena::Arena;
 use engine::record::reader::{Ending, Recording};
 use engine::record::replay::Replayer;
 use engine::record::writer::{RecordFile, Recorder, Writer, WriterOptions, header_for};
 use engine::sim::Simulation;
 use engine::sim::resources::SimSettings;
 use futures_util::{SinkExt, StreamExt};
-use shared::{ClientMessage, Input, PROTOCOL_VERSION, ServerMessage, codec};
+use shared::arena::Input;
+use shared::{ClientMessage, InputFrame, PROTOCOL_VERSION, ServerMessage, codec};
 use tokio_tungstenite::tungstenite::Message;
 
 /// A tmpfs of `size` mounted on a new temporary directory, unmounted when dropped.
@@ -104,8 +106,8 @@ async fn play(addr: SocketAddr, tick: Arc<AtomicU64>) {
             seq += 1;
             let angle = seq as f32 * 0.3;
             let movement = glam::Vec2::new(angle.cos(), angle.sin());
-            let input = Input { seq, movement, aim: angle.sin(), buttons: 0, view_tick: 0 };
-            let bytes = codec::encode(&ClientMessage::Input(input)).expect("encode");
+            let input = Input { movement, aim: angle.sin(), buttons: 0 };
+            let bytes = codec::encode(&ClientMessage::Input(InputFrame::new(seq, 0, &input))).expect("encode");
             if ws.send(Message::Binary(bytes.into())).await.is_err() {
                 break;
             }
@@ -211,9 +213,9 @@ impl RecordFile for FailingFile {
 
 #[test]
 fn a_writer_whose_file_fails_stops_the_recorder_and_leaves_a_readable_file() {
-    let settings =
-        SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 8, seed: 3, npcs: 50, max_rewind_ms: 300 };
-    let mut sim = Simulation::new(settings, engine::map::load(None).expect("map"));
+    let settings = SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 8, seed: 3 };
+    let arena = Arena { npcs: 50, max_rewind_ms: 300 };
+    let mut sim = Simulation::new(arena, settings, engine::map::load(None).expect("map")).expect("the arena");
     let header = header_for(&sim, 10, 0);
     let written = Arc::new(Mutex::new(Vec::new()));
     let file = FailingFile { written: written.clone(), budget: 6000 };
@@ -233,9 +235,8 @@ fn a_writer_whose_file_fails_stops_the_recorder_and_leaves_a_readable_file() {
         assert!(began.elapsed() < Duration::from_secs(30), "the recorder never noticed");
         seq += 1;
         let angle = seq as f32 * 0.2;
-        let input =
-            Input { seq, movement: glam::Vec2::new(angle.cos(), angle.sin()), aim: angle.sin(), ..Input::default() };
-        sim.push(ToSim::Message { client, message: ClientMessage::Input(input) });
+        let input = Input { movement: glam::Vec2::new(angle.cos(), angle.sin()), aim: angle.sin(), ..Input::default() };
+        sim.push(ToSim::Message { client, message: ClientMessage::Input(InputFrame::new(seq, 0, &input)) });
         sim.step();
         drop(sim.take_outbound());
         recorder.after_step(&mut sim);
@@ -260,7 +261,7 @@ fn a_writer_whose_file_fails_stops_the_recorder_and_leaves_a_readable_file() {
     let recording = Recording::parse(&bytes, "failing.rec").expect("readable");
     let Ending::Cut { last_tick, good_bytes, .. } = recording.ending else { panic!("{:?}", recording.ending) };
     assert!(good_bytes <= 6000 && last_tick > 0, "{good_bytes} bytes, tick {last_tick}");
-    let mut replayer = Replayer::new(&recording, true).expect("replayable");
+    let mut replayer = Replayer::new(&recording, true, &engine::games::catalog()).expect("replayable");
     replayer.run_to(u64::MAX).unwrap_or_else(|d| panic!("{d}"));
     assert!(replayer.checked() > 1, "verified {} checksums", replayer.checked());
 }

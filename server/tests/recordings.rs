@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use engine::games::arena::Arena;
 use engine::harness::Harness;
 use engine::record::chunk::{assemble, split};
 use engine::record::format::Chunk;
@@ -20,17 +21,22 @@ use engine::record::replay::{EntityDiff, Replayer};
 use engine::record::writer::{Recorder, Writer, header_for};
 use engine::sim::resources::SimSettings;
 use glam::Vec2;
-use shared::arena::ArenaRecord;
-use shared::{Buttons, EntityKind, Input, MapData, Rect};
+use shared::arena::{ArenaRecord, Buttons, Input};
+use shared::{EntityKind, InputFrame, MapData, Rect};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/recordings").join(name)
 }
 
-/// Runs `script` on a harness that records into `path`.
-fn record(path: &Path, settings: SimSettings, map: MapData, script: impl FnOnce(&mut Harness)) {
+/// A replay of `recording` with the games this server ships.
+fn replay_of(recording: &Recording, verify: bool) -> Result<Replayer<'_>, engine::record::replay::ReplayError> {
+    Replayer::new(recording, verify, &engine::games::catalog())
+}
+
+/// Runs `script` on an arena harness that records into `path`.
+fn record(path: &Path, settings: SimSettings, arena: Arena, map: MapData, script: impl FnOnce(&mut Harness)) {
     let _ = std::fs::remove_file(path);
-    let mut h = Harness::new(settings, map);
+    let mut h = Harness::new(arena, settings, map).expect("the arena");
     let (writer, tx) = Writer::create(path, &header_for(&h.sim, 60, 0)).expect("create recording");
     let recorder = Recorder::attach(&mut h.sim, tx, 60);
     h.record(recorder);
@@ -61,7 +67,7 @@ impl Pad {
         let buttons = if fire { Buttons::FIRE } else { 0 };
         // Drawing others 6 ticks (100 ms) behind the tick that applies it: shots are rewound.
         let view_tick = (h.sim.tick() + 1).saturating_sub(6) as u32;
-        h.input(client, Input { seq: self.seq, movement, aim, buttons, view_tick });
+        h.input(client, InputFrame::new(self.seq, view_tick, &Input { movement, aim, buttons }));
     }
 }
 
@@ -115,14 +121,11 @@ fn fight(h: &mut Harness) {
 }
 
 fn fight_settings() -> SimSettings {
-    SimSettings {
-        tick_rate: 60,
-        snapshot_rate: 20,
-        max_players: 8,
-        seed: 42,
-        npcs: 0,
-        max_rewind_ms: engine::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
-    }
+    SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 8, seed: 42 }
+}
+
+fn fight_arena() -> Arena {
+    Arena { npcs: 0, max_rewind_ms: engine::games::arena::lag_comp::DEFAULT_MAX_REWIND_MS }
 }
 
 /// One player wanders among 500 W1 NPCs.
@@ -132,35 +135,38 @@ fn crowd(h: &mut Harness) {
     let mut pad = Pad { seq: 0 };
     for t in 0..600u32 {
         let angle = (t / 40) as f32 * 1.3;
-        pad.send(h, ann, Vec2::new(angle.cos(), angle.sin()) * 0.9, angle - std::f32::consts::PI, t % 90 < 10);
+        // Aiming back the way she walks: the opposite angle, in [-π, π] (the simulation applies
+        // only inputs that pass the game's checks).
+        let aim = angle.rem_euclid(std::f32::consts::TAU) - std::f32::consts::PI;
+        pad.send(h, ann, Vec2::new(angle.cos(), angle.sin()) * 0.9, aim, t % 90 < 10);
         h.step(1);
     }
 }
 
 fn crowd_settings() -> SimSettings {
-    SimSettings {
-        tick_rate: 60,
-        snapshot_rate: 20,
-        max_players: 8,
-        seed: 7,
-        npcs: 500,
-        max_rewind_ms: engine::sim::lag_comp::DEFAULT_MAX_REWIND_MS,
-    }
+    SimSettings { tick_rate: 60, snapshot_rate: 20, max_players: 8, seed: 7 }
+}
+
+fn crowd_arena() -> Arena {
+    Arena { npcs: 500, max_rewind_ms: engine::games::arena::lag_comp::DEFAULT_MAX_REWIND_MS }
 }
 
 type Script = fn(&mut Harness);
 
-fn fixtures() -> [(&'static str, SimSettings, MapData, Script); 2] {
-    let arena = engine::map::load(None).expect("built-in map");
-    [("fight.rec", fight_settings(), duel_map(), fight), ("crowd500.rec", crowd_settings(), arena, crowd)]
+fn fixtures() -> [(&'static str, SimSettings, Arena, MapData, Script); 2] {
+    let arena_map = engine::map::load(None).expect("built-in map");
+    [
+        ("fight.rec", fight_settings(), fight_arena(), duel_map(), fight),
+        ("crowd500.rec", crowd_settings(), crowd_arena(), arena_map, crowd),
+    ]
 }
 
 #[test]
 fn checked_in_recordings_are_what_the_scripts_produce() {
     let dir = tempfile::tempdir().expect("temp dir");
-    for (name, settings, map, script) in fixtures() {
+    for (name, settings, arena, map, script) in fixtures() {
         let fresh = dir.path().join(name);
-        record(&fresh, settings, map, script);
+        record(&fresh, settings, arena, map, script);
         let fresh_bytes = std::fs::read(&fresh).expect("read fresh");
         if std::env::var_os("UPDATE_RECORDINGS").is_some() {
             std::fs::write(fixture(name), &fresh_bytes).expect("update fixture");
@@ -181,7 +187,7 @@ fn checked_in_recordings_replay_and_match_every_checksum() {
     for (name, ..) in fixtures() {
         let recording = Recording::open(&fixture(name)).expect("opens");
         assert!(matches!(recording.ending, Ending::Finished { .. }), "{name} was finished cleanly");
-        let mut replayer = Replayer::new(&recording, true).expect("same simulation version");
+        let mut replayer = replay_of(&recording, true).expect("same simulation version");
         replayer.check_start().expect("initial state matches");
         replayer.run_to(u64::MAX).unwrap_or_else(|d| panic!("{name}: {d}"));
         assert_eq!(replayer.tick(), recording.ending.last_tick());
@@ -193,7 +199,7 @@ fn checked_in_recordings_replay_and_match_every_checksum() {
 #[test]
 fn the_fight_recording_has_hits_a_death_a_respawn_and_scores() {
     let recording = Recording::open(&fixture("fight.rec")).expect("opens");
-    let mut replayer = Replayer::new(&recording, true).expect("replayable");
+    let mut replayer = replay_of(&recording, true).expect("replayable");
     let (mut saw_hit, mut saw_death, mut saw_respawn) = (false, false, false);
     let mut bob_was_dead = false;
     while replayer.tick() < replayer.end_tick() {
@@ -215,7 +221,7 @@ fn the_fight_recording_has_hits_a_death_a_respawn_and_scores() {
 
 /// Every digest of a replay, from start to end.
 fn all_digests(recording: &Recording, disturb: impl Fn()) -> Vec<(u64, u64)> {
-    let mut replayer = Replayer::new(recording, true).expect("replayable");
+    let mut replayer = replay_of(recording, true).expect("replayable");
     let mut digests = vec![(0, replayer.digest().hash)];
     while replayer.tick() < replayer.end_tick() {
         replayer.step().expect("matches");
@@ -250,14 +256,14 @@ fn strafe(h: &mut Harness) {
 fn seeking_through_keyframes_gives_the_straight_runs_digests() {
     let dir = tempfile::tempdir().expect("temp dir");
     let strafed = dir.path().join("strafe.rec");
-    record(&strafed, fight_settings(), duel_map(), strafe);
+    record(&strafed, fight_settings(), fight_arena(), duel_map(), strafe);
     for (name, path) in
         [("fight.rec", fixture("fight.rec")), ("crowd500.rec", fixture("crowd500.rec")), ("strafe", strafed)]
     {
         let recording = Recording::open(&path).expect("opens");
         let straight = all_digests(&recording, || {});
         let end = recording.ending.last_tick();
-        let mut replayer = Replayer::new(&recording, true).expect("replayable");
+        let mut replayer = replay_of(&recording, true).expect("replayable");
         replayer.run_to(u64::MAX).expect("matches");
         let (kept, every, bytes) = replayer.keyframes();
         assert_eq!((kept as u64, every), (end / 60 + 1, 60), "{name}: a keyframe a second, tick 0 included");
@@ -340,7 +346,7 @@ fn a_cut_recording_replays_up_to_its_last_complete_chunk() {
     let Ending::Cut { last_tick, trailing_bytes, .. } = recording.ending else { panic!("{:?}", recording.ending) };
     assert!(trailing_bytes > 0, "the partial chunk is reported");
     assert!(last_tick > 600, "most of the match survives: {last_tick}");
-    let mut replayer = Replayer::new(&recording, true).expect("replayable");
+    let mut replayer = replay_of(&recording, true).expect("replayable");
     replayer.run_to(u64::MAX).expect("what is there matches");
     assert_eq!(replayer.tick(), last_tick);
 }
@@ -361,12 +367,13 @@ fn chat_is_recorded_and_an_older_format_is_refused_by_its_version() {
         .collect();
     assert_eq!(lines, [(232, 1, "ann", "gg <b>bob</b>"), (242, 0, "server", "round two")]);
 
-    // Version 3 changed every input's layout (lag compensation's view tick) along with the
-    // simulation: a version-2 file is refused by its version, before anything misreads it.
+    // Version 4 changed the header and every input's layout (the engine's, for any game) along
+    // with the simulation: a version-3 file is refused by its version, before anything misreads
+    // it.
     let mut bytes = std::fs::read(fixture("crowd500.rec")).expect("read");
-    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
-    let refused = Recording::parse(&bytes, "v2.rec").expect_err("v2 refused").to_string();
-    assert!(refused.contains("format version 2"), "{refused}");
+    bytes[8..10].copy_from_slice(&3u16.to_le_bytes());
+    let refused = Recording::parse(&bytes, "v3.rec").expect_err("v3 refused").to_string();
+    assert!(refused.contains("format version 3"), "{refused}");
 }
 
 #[test]
@@ -381,7 +388,7 @@ fn bad_files_get_clear_errors() {
     foreign[8..10].copy_from_slice(&99u16.to_le_bytes());
     assert_eq!(
         err(&foreign),
-        "x.rec is a recording in format version 99; this build reads format version 3 only (older files come \
+        "x.rec is a recording in format version 99; this build reads format version 4 only (older files come \
          from a server whose simulation this one cannot replay)"
     );
 
@@ -412,7 +419,7 @@ fn a_recording_of_another_simulation_version_is_refused() {
     let recorded = header.sim_version;
     let recording =
         Recording::parse(&assemble(&chunks).expect("assemble"), "old.rec").expect("the file itself is fine");
-    let message = Replayer::new(&recording, true).err().expect("refused").to_string();
+    let message = replay_of(&recording, true).err().expect("refused").to_string();
     assert!(
         message.starts_with(&format!(
             "this recording was made by simulation version {recorded}; this build is simulation version {}",
@@ -426,7 +433,7 @@ fn a_recording_of_another_simulation_version_is_refused() {
 fn a_divergence_names_the_first_tick_and_the_entities() {
     // Tick 600 is the 10th checksum after tick 0: the next one that lists the entities.
     let recording = Recording::parse(&tampered_crowd(600), "t.rec").expect("parses");
-    let mut replayer = Replayer::new(&recording, true).expect("replayable");
+    let mut replayer = replay_of(&recording, true).expect("replayable");
     let divergence = replayer.run_to(u64::MAX).expect_err("diverges");
     assert_eq!(divergence.tick, 600, "the first tampered checksum");
     assert!(divergence.listed);
@@ -448,7 +455,7 @@ fn entities_are_listed_every_tenth_checksum_and_a_divergence_between_says_so() {
     assert_eq!(recording.checksums.len(), 11, "the whole-state hash is at every checksum");
 
     let recording = Recording::parse(&tampered_crowd(240), "t.rec").expect("parses");
-    let mut replayer = Replayer::new(&recording, true).expect("replayable");
+    let mut replayer = replay_of(&recording, true).expect("replayable");
     let divergence = replayer.run_to(u64::MAX).expect_err("diverges");
     assert_eq!((divergence.tick, divergence.listed, divergence.next_listing), (240, false, Some(600)));
     assert!(divergence.entities.is_empty());

@@ -5,16 +5,29 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
+use engine::games::arena::Arena;
 use engine::harness::Harness;
 use engine::sim::resources::SimSettings;
+use std::f32::consts::{PI, TAU};
+
 use glam::Vec2;
-use shared::arena::ArenaRecord;
-use shared::{Buttons, DisconnectReason, EntityKind, Input, MapData, Rect, ServerMessage};
+use shared::arena::{ArenaRecord, Buttons, Input};
+use shared::{DisconnectReason, EntityKind, InputFrame, MapData, Rect, ServerMessage};
 
 const RATE: u16 = 64;
 
-fn settings(npcs: u32) -> SimSettings {
-    SimSettings { tick_rate: RATE, snapshot_rate: 16, max_players: 4, seed: 7, npcs, max_rewind_ms: 200 }
+fn settings() -> SimSettings {
+    SimSettings { tick_rate: RATE, snapshot_rate: 16, max_players: 4, seed: 7 }
+}
+
+/// The arena with `npcs` NPCs and lag compensation capped at 200 ms.
+fn arena(npcs: u32) -> Arena {
+    Arena { npcs, max_rewind_ms: 200 }
+}
+
+/// A harness running the arena with `npcs` NPCs.
+fn harness(settings: SimSettings, npcs: u32, map: MapData) -> Harness {
+    Harness::new(arena(npcs), settings, map).expect("the arena")
 }
 
 /// 1000 x 1000, one wall at x ∈ [600, 700], one spawn point so joins are predictable.
@@ -28,13 +41,18 @@ fn test_map() -> MapData {
     }
 }
 
-fn moving(seq: u32, dir: Vec2) -> Input {
-    Input { seq, movement: dir, aim: 0.0, buttons: 0, view_tick: 0 }
+fn moving(seq: u32, dir: Vec2) -> InputFrame {
+    frame(seq, Input { movement: dir, aim: 0.0, buttons: 0 })
+}
+
+/// Input number `seq` with the view tick unknown.
+fn frame(seq: u32, input: Input) -> InputFrame {
+    InputFrame::new(seq, 0, &input)
 }
 
 #[test]
 fn join_is_welcomed_with_own_entity() {
-    let mut h = Harness::new(settings(0), test_map());
+    let mut h = harness(settings(), 0, test_map());
     let ann = h.connect(1, "ann");
     h.step(1);
     let mail = h.take_mail(ann);
@@ -51,7 +69,7 @@ fn join_is_welcomed_with_own_entity() {
 
 #[test]
 fn inputs_move_the_player_exactly() {
-    let mut h = Harness::new(settings(0), test_map());
+    let mut h = harness(settings(), 0, test_map());
     let ann = h.connect(1, "ann");
     h.step(1);
     for seq in 1..=32 {
@@ -72,7 +90,7 @@ fn inputs_move_the_player_exactly() {
 
 #[test]
 fn walls_and_map_edges_stop_players() {
-    let mut h = Harness::new(settings(0), test_map());
+    let mut h = harness(settings(), 0, test_map());
     let ann = h.connect(1, "ann");
     h.step(1);
     // 300 → wall at 600: the circle (radius 16) stops with its edge on the wall.
@@ -87,7 +105,7 @@ fn walls_and_map_edges_stop_players() {
 
 #[test]
 fn shots_hit_kill_score_and_the_victim_respawns() {
-    let mut h = Harness::new(settings(0), test_map());
+    let mut h = harness(settings(), 0, test_map());
     let ann = h.connect(1, "ann");
     let bob = h.connect(2, "bob");
     h.step(1);
@@ -99,7 +117,7 @@ fn shots_hit_kill_score_and_the_victim_respawns() {
     assert_eq!(h.player(bob).map(|p| p.pos), Some(Vec2::new(100.0, 500.0)));
 
     // Ann aims left (π) and holds fire: a shot every 13 ticks (0.2 s at 64 Hz).
-    let fire = Input { seq: 1, movement: Vec2::ZERO, aim: std::f32::consts::PI, buttons: Buttons::FIRE, view_tick: 0 };
+    let fire = frame(1, Input { movement: Vec2::ZERO, aim: std::f32::consts::PI, buttons: Buttons::FIRE });
     h.input(ann, fire);
     h.step(1);
     let shots = h.entities().into_iter().filter(|e| e.is(EntityKind::Projectile)).count();
@@ -132,7 +150,7 @@ fn projectiles_stop_at_walls() {
     // The wall now ends at y = 400, so bob can walk around it.
     let mut map = test_map();
     map.walls[0].h = 400.0;
-    let mut h = Harness::new(settings(0), map);
+    let mut h = harness(settings(), 0, map);
     let ann = h.connect(1, "ann");
     let bob = h.connect(2, "bob");
     h.step(1);
@@ -146,21 +164,21 @@ fn projectiles_stop_at_walls() {
     assert_eq!(h.player(bob).map(|b| b.pos), Some(Vec2::new(800.0, 200.0)));
     // Ann, still at (300, 500), fires straight at him: the line crosses the wall.
     let aim = f32::atan2(-300.0, 500.0);
-    h.input(ann, Input { seq: 1, movement: Vec2::ZERO, aim, buttons: Buttons::FIRE, view_tick: 0 });
+    h.input(ann, frame(1, Input { movement: Vec2::ZERO, aim, buttons: Buttons::FIRE }));
     h.step(150);
     assert_eq!(h.player(bob).map(|b| b.health()), Some(100), "the wall absorbs every shot");
     let flying: Vec<_> = h.entities().into_iter().filter(|e| e.is(EntityKind::Projectile)).collect();
     assert!(!flying.is_empty(), "ann is still firing");
     assert!(flying.iter().all(|p| p.pos.x < 600.0), "no projectile beyond the wall: {flying:?}");
     // Control: with the wall gone, the same shots kill him.
-    h.sim.world_mut().resource_mut::<engine::sim::resources::Arena>().0.walls.clear();
+    h.sim.world_mut().resource_mut::<engine::sim::resources::WorldMap>().0.walls.clear();
     h.step(150);
     assert_eq!(h.sim.state().1.iter().find(|s| s.client == 2).map(|s| s.deaths), Some(1));
 }
 
 #[test]
 fn disconnect_removes_the_player() {
-    let mut h = Harness::new(settings(0), test_map());
+    let mut h = harness(settings(), 0, test_map());
     let ann = h.connect(1, "ann");
     let bob = h.connect(2, "bob");
     h.step(1);
@@ -174,7 +192,7 @@ fn disconnect_removes_the_player() {
 
 #[test]
 fn joins_beyond_max_players_are_refused() {
-    let mut h = Harness::new(SimSettings { max_players: 2, ..settings(0) }, test_map());
+    let mut h = harness(SimSettings { max_players: 2, ..settings() }, 0, test_map());
     let ids: Vec<_> = (1..=3).map(|c| h.connect(c, "p")).collect();
     h.step(1);
     assert_eq!(h.closed(ids[2]), Some(DisconnectReason::ServerFull));
@@ -184,7 +202,7 @@ fn joins_beyond_max_players_are_refused() {
 
 #[test]
 fn snapshots_go_out_at_the_snapshot_rate_in_id_order() {
-    let mut h = Harness::new(settings(50), test_map());
+    let mut h = harness(settings(), 50, test_map());
     let ann = h.connect(1, "ann");
     h.step(64);
     let snapshots: Vec<_> = h
@@ -208,18 +226,18 @@ fn snapshots_go_out_at_the_snapshot_rate_in_id_order() {
 #[test]
 fn same_seed_and_inputs_give_the_same_world() {
     let run = |seed: u64| {
-        let mut h = Harness::new(SimSettings { seed, ..settings(300) }, test_map());
+        let mut h = harness(SimSettings { seed, ..settings() }, 300, test_map());
         let ann = h.connect(1, "ann");
         let bob = h.connect(2, "bob");
         for seq in 1..=300u32 {
+            // Turning on past a half turn: the aim, an angle in [-π, π] (the simulation applies
+            // only inputs that pass the game's checks), wraps round.
             let angle = seq as f32 * 0.05 - 3.0;
-            h.input(
-                ann,
-                Input { seq, movement: Vec2::new(0.6, 0.8), aim: angle, buttons: Buttons::FIRE, view_tick: 0 },
-            );
+            let aim = |a: f32| (a + PI).rem_euclid(TAU) - PI;
+            h.input(ann, frame(seq, Input { movement: Vec2::new(0.6, 0.8), aim: aim(angle), buttons: Buttons::FIRE }));
             h.input(
                 bob,
-                Input { seq, movement: Vec2::new(-0.8, 0.6), aim: -angle, buttons: (seq % 2) as u8, view_tick: 0 },
+                frame(seq, Input { movement: Vec2::new(-0.8, 0.6), aim: aim(-angle), buttons: (seq % 2) as u8 }),
             );
             h.step(1);
         }
@@ -233,7 +251,7 @@ fn same_seed_and_inputs_give_the_same_world() {
 
 #[test]
 fn crowd_follows_w1() {
-    let mut h = Harness::new(SimSettings { tick_rate: 60, snapshot_rate: 20, ..settings(2000) }, test_map());
+    let mut h = harness(SimSettings { tick_rate: 60, snapshot_rate: 20, ..settings() }, 2000, test_map());
     let before = h.entities();
     let idle_before: Vec<_> = before.iter().filter(|e| e.vel == Vec2::ZERO).collect();
     let share = idle_before.len() as f32 / before.len() as f32;
@@ -264,7 +282,7 @@ fn crowd_follows_w1() {
 /// says she drew others at `view_back` ticks before the tick it is applied (None: unknown).
 /// Returns Bob's health after the shot's flight.
 fn strafe_shot(seen_back: u32, view_back: Option<u32>) -> u8 {
-    let mut h = Harness::new(settings(0), test_map());
+    let mut h = harness(settings(), 0, test_map());
     let ann = h.connect(1, "ann");
     let bob = h.connect(2, "bob");
     h.step(1);
@@ -279,9 +297,9 @@ fn strafe_shot(seen_back: u32, view_back: Option<u32>) -> u8 {
     h.step((fire - 1 - h.sim.tick()) as u32);
     let aim = f32::atan2(-200.0, 100.0);
     let view_tick = view_back.map_or(0, |back| (fire - u64::from(back)) as u32);
-    h.input(ann, Input { seq: 1, movement: Vec2::ZERO, aim, buttons: Buttons::FIRE, view_tick });
+    h.input(ann, InputFrame::new(1, view_tick, &Input { movement: Vec2::ZERO, aim, buttons: Buttons::FIRE }));
     h.step(1);
-    h.input(ann, Input { seq: 2, movement: Vec2::ZERO, aim, buttons: 0, view_tick: view_tick + 1 });
+    h.input(ann, InputFrame::new(2, view_tick + 1, &Input { movement: Vec2::ZERO, aim, buttons: 0 }));
     h.step(40);
     assert!(h.player(ann).is_some_and(|a| a.health() == 100), "ann is never hit");
     h.player(bob).map(|b| b.health()).expect("bob is alive")
@@ -308,7 +326,7 @@ fn the_rewind_is_capped_at_200_ms() {
 #[test]
 fn entity_ids_start_again_before_they_wrap_and_skip_live_ones() {
     use engine::sim::resources::{NET_ID_HEADROOM, NetIds};
-    let mut h = Harness::new(settings(3), test_map());
+    let mut h = harness(settings(), 3, test_map());
     let ann = h.connect(1, "ann");
     h.step(1);
     let before: Vec<u32> = h.entities().iter().map(|e| e.id).collect();
@@ -316,7 +334,7 @@ fn entity_ids_start_again_before_they_wrap_and_skip_live_ones() {
     // As if 4 billion shots had been fired: the count is at the end of its headroom.
     let last = u32::MAX - NET_ID_HEADROOM;
     h.sim.world_mut().insert_resource(NetIds::resume(last, before.iter().copied()));
-    let fire = Input { seq: 1, movement: Vec2::ZERO, aim: 0.0, buttons: Buttons::FIRE, view_tick: 0 };
+    let fire = frame(1, Input { movement: Vec2::ZERO, aim: 0.0, buttons: Buttons::FIRE });
     h.input(ann, fire);
     let bob = h.connect(2, "bob");
     h.step(30);
@@ -337,7 +355,7 @@ fn entity_ids_start_again_before_they_wrap_and_skip_live_ones() {
 /// respawns, leaves and the crowd's phases and bounces.
 #[test]
 fn frames_built_from_changes_are_the_frames_of_the_whole_state() {
-    let mut h = Harness::new(settings(300), test_map());
+    let mut h = harness(settings(), 300, test_map());
     let mut full = shared::snapshot::Replicator::new(shared::arena::schema(), RATE);
     let ann = h.connect(1, "ann");
     let bob = h.connect(2, "bob");
@@ -349,9 +367,9 @@ fn frames_built_from_changes_are_the_frames_of_the_whole_state() {
             90 => h.input(bob, moving(2, Vec2::ZERO)),
             100..=400 if tick % 50 == 0 => {
                 let aim = if tick % 100 == 0 { std::f32::consts::PI } else { 0.5 };
-                h.input(ann, Input { seq: tick, movement: Vec2::ZERO, aim, buttons: Buttons::FIRE, view_tick: 0 });
+                h.input(ann, frame(tick, Input { movement: Vec2::ZERO, aim, buttons: Buttons::FIRE }));
             }
-            450 => h.input(ann, Input { seq: 999, movement: Vec2::Y, aim: 1.0, buttons: 0, view_tick: 0 }),
+            450 => h.input(ann, frame(999, Input { movement: Vec2::Y, aim: 1.0, buttons: 0 })),
             500 => h.disconnect(bob),
             600 => {
                 let _ = h.connect(3, "cy");

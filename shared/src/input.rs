@@ -1,89 +1,65 @@
-//! One tick of player input, as the client sends it and the simulation applies it.
+//! One tick of a player's input as it travels: the engine's part ([`InputFrame`]: sequence and
+//! view tick) around the game's part, which each game defines as a [`GameInput`] and encodes
+//! with the protocol codec. The engine carries, buffers, records and replays the game's bytes
+//! without knowing their fields.
 
-use glam::Vec2;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// Button bits carried in [`Input::buttons`].
-pub struct Buttons;
-
-impl Buttons {
-    /// Fire the weapon (held: fires at the weapon's rate).
-    pub const FIRE: u8 = 1 << 0;
-    /// Every bit a client may set; any other bit makes the input invalid.
-    pub const ALL: u8 = Self::FIRE;
-}
-
-/// Movement may exceed unit length by this much, to absorb client rounding.
-const MOVE_LEN_SLACK: f32 = 1e-3;
+/// Longest encoded game input, in bytes: an input is a handful of controls, and the engine
+/// refuses a frame whose game part is longer before anything decodes it.
+pub const MAX_INPUT_BYTES: usize = 64;
 
 /// One tick of input for the sending client's player.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Input {
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InputFrame {
     /// Client-chosen, increasing sequence number; echoed back in snapshots as
     /// `last_input_seq` so the client knows which inputs the server has applied.
     pub seq: u32,
-    /// Desired movement direction, length at most 1 (zero: stand still).
-    pub movement: Vec2,
-    /// Aim angle in radians, in [-π, π], 0 pointing along +x, π/2 along +y (screen down).
-    pub aim: f32,
-    /// Held buttons, a set of [`Buttons`] bits.
-    pub buttons: u8,
     /// The server tick at which the client was drawing other entities when it made this input
-    /// (its interpolation delay plus its latency behind the server); 0: unknown. The server
-    /// judges this input's shots against targets where they were at that tick, at most
-    /// 200 ms back (lag compensation).
+    /// (its interpolation delay plus its latency behind the server); 0: unknown. A game with
+    /// lag compensation judges the input against the world as it was then.
     pub view_tick: u32,
+    /// The game's input, encoded with the protocol codec (at most [`MAX_INPUT_BYTES`]).
+    pub data: Vec<u8>,
 }
 
-impl Input {
-    /// Checks the ranges above; the simulation only ever sees inputs that pass.
+impl InputFrame {
+    /// A frame carrying `input`.
+    pub fn new<I: GameInput>(seq: u32, view_tick: u32, input: &I) -> Self {
+        InputFrame { seq, view_tick, data: crate::codec::encode(input).unwrap_or_default() }
+    }
+
+    /// The engine's checks; the game's part is checked by [`GameInput::decode`].
     pub fn verify(&self) -> Result<(), &'static str> {
-        if !self.movement.is_finite() {
-            return Err("movement is not finite");
-        }
-        if self.movement.length_squared() > (1.0 + MOVE_LEN_SLACK) * (1.0 + MOVE_LEN_SLACK) {
-            return Err("movement longer than 1");
-        }
-        if !self.aim.is_finite() {
-            return Err("aim is not finite");
-        }
-        if self.aim.abs() > std::f32::consts::PI + 1e-4 {
-            return Err("aim outside [-pi, pi]");
-        }
-        if self.buttons & !Buttons::ALL != 0 {
-            return Err("unknown button bits");
+        if self.data.len() > MAX_INPUT_BYTES {
+            return Err("game input longer than 64 bytes");
         }
         Ok(())
     }
-
-    /// Whether the fire button is held.
-    pub fn fire(&self) -> bool {
-        self.buttons & Buttons::FIRE != 0
-    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A game's input for one tick: what its client sends and its systems read.
+pub trait GameInput:
+    Serialize + DeserializeOwned + Clone + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static
+{
+    /// Checks the ranges; the simulation only ever sees inputs that pass.
+    fn verify(&self) -> Result<(), &'static str>;
 
-    fn input(movement: Vec2, aim: f32, buttons: u8) -> Input {
-        Input { seq: 1, movement, aim, buttons, view_tick: 0 }
+    /// Folds `older`, a surplus input that will not be applied on a tick of its own, into this
+    /// later one (the jitter buffer applies one input per tick). The default keeps this one;
+    /// a game keeps what must not be lost, such as a press of fire.
+    fn merge(&mut self, older: &Self) {
+        let _ = older;
     }
 
-    #[test]
-    fn accepts_legal_ranges() {
-        let diag = Vec2::new(1.0, 1.0).normalize();
-        assert_eq!(input(diag, std::f32::consts::PI, Buttons::FIRE).verify(), Ok(()));
-        assert_eq!(input(Vec2::ZERO, -std::f32::consts::PI, 0).verify(), Ok(()));
-    }
-
-    #[test]
-    fn rejects_nan_infinite_and_out_of_range() {
-        assert!(input(Vec2::new(f32::NAN, 0.0), 0.0, 0).verify().is_err());
-        assert!(input(Vec2::new(0.0, f32::INFINITY), 0.0, 0).verify().is_err());
-        assert!(input(Vec2::new(1.0, 1.0), 0.0, 0).verify().is_err(), "unnormalized diagonal");
-        assert!(input(Vec2::ZERO, f32::NAN, 0).verify().is_err());
-        assert!(input(Vec2::ZERO, 4.0, 0).verify().is_err());
-        assert!(input(Vec2::ZERO, 0.0, 0x80).verify().is_err());
+    /// The input in `data`, checked: exactly one value, and in range.
+    fn decode(data: &[u8]) -> Result<Self, &'static str> {
+        if data.len() > MAX_INPUT_BYTES {
+            return Err("game input longer than 64 bytes");
+        }
+        let input: Self = crate::codec::decode(data).map_err(|_| "game input does not decode")?;
+        input.verify()?;
+        Ok(input)
     }
 }

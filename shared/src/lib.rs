@@ -3,13 +3,13 @@
 //! Module map:
 //! - [`message`]: the [`ClientMessage`] and [`ServerMessage`] enums, grouped by connection state,
 //!   and their validation (`verify`).
-//! - [`input`]: one tick of player input and its legal ranges.
+//! - [`input`]: one tick of player input: the engine's frame around a game's own input.
 //! - [`state`]: the simulation's entity state as the snapshot stage gathers it, and the
 //!   scoreboard.
 //! - [`schema`]: a game's replicated schema: kinds, fields, encodings, the row tables that
 //!   drive every snapshot entry's encoder and decoder; sent to clients in `Welcome`.
 //! - [`snapshot`]: quantization, dead reckoning, delta encode and decode, interest.
-//! - [`arena`]: the arena's schema (until the arena is a game crate of its own).
+//! - [`arena`]: the arena's schema and input.
 //! - [`map`]: the arena description loaded from `assets/` and sent in `Welcome`.
 //! - [`movement`]: how a player moves and meets walls, applied by the server and replayed by
 //!   clients to predict their own player.
@@ -29,7 +29,7 @@ pub mod snapshot;
 pub mod state;
 
 pub use codec::{CodecError, decode, encode};
-pub use input::{Buttons, Input};
+pub use input::{GameInput, InputFrame};
 pub use map::{MapData, Rect};
 pub use message::{
     ChatLine, ClientMessage, ConnectionState, DisconnectReason, InvalidMessage, REPLAY_SPEEDS, ReplayCommand,
@@ -40,4 +40,4 @@ pub use snapshot::{ClientState, EntityRecord, Snapshot};
 pub use state::{EntityKind, EntityState, ScoreEntry};
 
 /// Bumped on any change to the bytes on the wire. A client with another version is refused.
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;

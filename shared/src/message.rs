@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::input::Input;
+use crate::input::InputFrame;
 use crate::map::MapData;
 use crate::snapshot::Snapshot;
 use crate::state::ScoreEntry;
@@ -40,8 +40,8 @@ pub enum ClientMessage {
         spectate: bool,
     },
     // -- Playing --
-    /// One tick of input.
-    Input(Input),
+    /// One tick of input: the game's, in the engine's frame.
+    Input(InputFrame),
     /// Round-trip probe, answered at once with `Pong` carrying the same `id`.
     Ping {
         /// Client-chosen id of the probe.
@@ -126,7 +126,9 @@ impl ClientMessage {
         }
     }
 
-    /// Checks that the message is legal in `state` and that every field is in range.
+    /// Checks that the message is legal in `state` and that every field is in range. The
+    /// game part of an input is the game's to check (`GameInput::decode`), where the server
+    /// knows which game runs.
     pub fn verify(&self, state: ConnectionState) -> Result<(), InvalidMessage> {
         let legal = matches!(
             (self, state),
@@ -149,8 +151,8 @@ impl ClientMessage {
                 }
                 verify_name(name)
             }
-            ClientMessage::Input(input) => {
-                input.verify().map_err(|why| InvalidMessage::BadField { field: "input", why })
+            ClientMessage::Input(frame) => {
+                frame.verify().map_err(|why| InvalidMessage::BadField { field: "input", why })
             }
             ClientMessage::Ping { .. } => Ok(()),
             ClientMessage::ReplayControl(ReplayCommand::Speed(speed)) if !REPLAY_SPEEDS.contains(speed) => {
@@ -346,7 +348,7 @@ pub struct ChatLine {
 mod tests {
     use super::*;
     use crate::PROTOCOL_VERSION;
-    use crate::input::Input;
+    use crate::input::InputFrame;
 
     fn hello(version: u16, name: &str) -> ClientMessage {
         ClientMessage::Hello { protocol_version: version, name: name.into(), spectate: false }
@@ -354,7 +356,7 @@ mod tests {
 
     #[test]
     fn state_machine() {
-        let input = ClientMessage::Input(Input::default());
+        let input = ClientMessage::Input(InputFrame::default());
         assert_eq!(hello(PROTOCOL_VERSION, "ann").verify(ConnectionState::AwaitingHello), Ok(()));
         assert_eq!(input.verify(ConnectionState::Playing), Ok(()));
         assert_eq!(

@@ -8,10 +8,11 @@
 use glam::Vec2;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use shared::arena::Input;
 use shared::snapshot::{Frame, Replicator};
 use shared::{
-    ClientMessage, ClientState, ConnectionState, EntityKind, EntityState, Input, ReplayCommand, ServerMessage,
-    Snapshot, codec,
+    ClientMessage, ClientState, ConnectionState, EntityKind, EntityState, GameInput, InputFrame, ReplayCommand,
+    ServerMessage, Snapshot, codec,
 };
 
 fn cases(default: u32) -> u32 {
@@ -42,7 +43,7 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
             spectate
         }),
         (any::<u32>(), any_f32(), any_f32(), any_f32(), any::<u8>()).prop_map(|(seq, x, y, aim, buttons)| {
-            ClientMessage::Input(Input { seq, movement: Vec2::new(x, y), aim, buttons, view_tick: 0 })
+            ClientMessage::Input(InputFrame::new(seq, 0, &Input { movement: Vec2::new(x, y), aim, buttons }))
         }),
         any::<u32>().prop_map(|id| ClientMessage::Ping { id }),
         prop_oneof![
@@ -112,6 +113,13 @@ fn client_messages_decode_verify_and_round_trip_without_panics() {
             match codec::decode_client(&bytes) {
                 Ok(decoded) => {
                     decoded_ok.set(decoded_ok.get() + 1);
+                    // The game's part decodes under its own checks (a mutated one may not).
+                    if let ClientMessage::Input(frame) = &decoded
+                        && frame.verify().is_ok()
+                        && let Ok(input) = Input::decode(&frame.data)
+                    {
+                        prop_assert_eq!(input.verify(), Ok(()));
+                    }
                     if let Some(code) = refusal_code(&decoded) {
                         prop_assert!([1002, 1007].contains(&code), "undocumented close {code} for {decoded:?}");
                     }

@@ -17,11 +17,12 @@ use std::path::PathBuf;
 use glam::Vec2;
 use serde_json::{Value, json};
 use shared::arena::{AIM, HEALTH};
+use shared::arena::{Buttons, Input};
 use shared::schema::Encoding;
 use shared::snapshot::{Frame, Replicator, Snapshot};
 use shared::{
-    Buttons, ChatLine, ClientMessage, DisconnectReason, EntityKind, EntityState, Input, MapData, PROTOCOL_VERSION,
-    Rect, ReplayCommand, ScoreEntry, ServerMessage, Welcome, codec,
+    ChatLine, ClientMessage, DisconnectReason, EntityKind, EntityState, InputFrame, MapData, PROTOCOL_VERSION, Rect,
+    ReplayCommand, ScoreEntry, ServerMessage, Welcome, codec,
 };
 
 fn client_samples() -> Vec<(&'static str, ClientMessage)> {
@@ -37,23 +38,19 @@ fn client_samples() -> Vec<(&'static str, ClientMessage)> {
         ),
         (
             "input_fire",
-            ClientMessage::Input(Input {
-                seq: 300,
-                movement: Vec2::new(0.6, -0.8),
-                aim: -1.5,
-                buttons: Buttons::FIRE,
-                view_tick: 70_000,
-            }),
+            ClientMessage::Input(InputFrame::new(
+                300,
+                70_000,
+                &Input { movement: Vec2::new(0.6, -0.8), aim: -1.5, buttons: Buttons::FIRE },
+            )),
         ),
         (
             "input_idle_large_seq",
-            ClientMessage::Input(Input {
-                seq: 4_000_000_000,
-                movement: Vec2::ZERO,
-                aim: 3.0,
-                buttons: 0,
-                view_tick: 0,
-            }),
+            ClientMessage::Input(InputFrame::new(
+                4_000_000_000,
+                0,
+                &Input { movement: Vec2::ZERO, aim: 3.0, buttons: 0 },
+            )),
         ),
         ("ping", ClientMessage::Ping { id: 70_000 }),
         ("replay_play", ClientMessage::ReplayControl(ReplayCommand::Play)),
@@ -278,7 +275,8 @@ fn tables() -> Value {
         "max_chat_bytes": shared::message::MAX_CHAT_BYTES,
         "max_client_message_bytes": codec::MAX_CLIENT_MESSAGE_BYTES,
         "max_server_message_bytes": codec::MAX_SERVER_MESSAGE_BYTES,
-        "button_fire": shared::Buttons::FIRE,
+        "button_fire": Buttons::FIRE,
+        "max_input_bytes": shared::input::MAX_INPUT_BYTES,
         "schema_limits": {
             "max_values": shared::schema::MAX_VALUES,
             "max_kinds": shared::schema::MAX_KINDS,

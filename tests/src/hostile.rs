@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use glam::Vec2;
+use shared::arena::Input;
 use shared::snapshot::ClientState;
 use shared::{
-    ChatLine, ClientMessage, DisconnectReason, Input, PROTOCOL_VERSION, ScoreEntry, ServerMessage, Welcome, codec,
+    ChatLine, ClientMessage, DisconnectReason, InputFrame, PROTOCOL_VERSION, ScoreEntry, ServerMessage, Welcome, codec,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -445,8 +446,8 @@ async fn play(
                 // Walk in a slow circle, aiming where it walks: a real player's stream.
                 seq += 1;
                 let angle = (seq as f32 * 0.02).sin().atan2((seq as f32 * 0.02).cos());
-                let input = Input { seq, movement: Vec2::from_angle(angle), aim: angle, buttons: 0, view_tick: 0 };
-                if let Err(e) = ws.send(binary(&ClientMessage::Input(input))).await {
+                let input = Input { movement: Vec2::from_angle(angle), aim: angle, buttons: 0 };
+                if let Err(e) = ws.send(binary(&ClientMessage::Input(InputFrame::new(seq, 0, &input)))).await {
                     break Closing { reason, code: None, text: format!("input not sent: {e}") };
                 }
                 lock().inputs += 1;

@@ -13,10 +13,11 @@ use std::time::Duration;
 use engine::net::NetLimits;
 use engine::{Config, Server};
 use futures_util::{SinkExt, StreamExt};
-use shared::arena::ArenaRecord;
+use shared::arena::{ArenaRecord, Input};
 use shared::snapshot::{ClientState, EntityRecord};
 use shared::{
-    ClientMessage, DisconnectReason, EntityState, Input, PROTOCOL_VERSION, ScoreEntry, ServerMessage, Welcome, codec,
+    ClientMessage, DisconnectReason, EntityState, InputFrame, PROTOCOL_VERSION, ScoreEntry, ServerMessage, Welcome,
+    codec,
 };
 use std::sync::Arc;
 
@@ -225,8 +226,8 @@ impl Client {
     /// Sends an input with the next sequence number; returns that number.
     pub async fn input(&mut self, movement: glam::Vec2, aim: f32, buttons: u8) -> u32 {
         self.next_seq += 1;
-        let input = Input { seq: self.next_seq, movement, aim, buttons, view_tick: 0 };
-        self.send(&ClientMessage::Input(input)).await;
+        let input = Input { movement, aim, buttons };
+        self.send(&ClientMessage::Input(InputFrame::new(self.next_seq, 0, &input))).await;
         self.next_seq
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use glam::Vec2;
 use integration_tests::{Client, http, start, status};
 use serde_json::Value;
-use shared::Buttons;
+use shared::arena::Buttons;
 
 const WAVES: usize = 4;
 

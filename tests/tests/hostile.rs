@@ -29,7 +29,8 @@ use integration_tests::hostile::{
     Carrier, Response, Rng, ServerChild, Witness, WitnessReport, binary, closed_within, closing_within, connect_from,
     documented_code, exchange, exchange_on, hello, hex, join, mint, still_serving, ws_connect, ws_connect_with,
 };
-use shared::{ClientMessage, DisconnectReason, Input, PROTOCOL_VERSION, ReplayCommand, ServerMessage, codec};
+use shared::arena::{Buttons, Input};
+use shared::{ClientMessage, DisconnectReason, InputFrame, PROTOCOL_VERSION, ReplayCommand, ServerMessage, codec};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
@@ -569,8 +570,16 @@ fn after_the_upgrade_every_violation_gets_its_documented_close_code() {
 
         // One case per line: what is sent (after a Hello if joined), and the reason (so the
         // close code) WIRE.md gives for it.
-        let input = Input { seq: 1, movement: Vec2::X, aim: 0.0, buttons: 0, view_tick: 0 };
-        let nan = Input { seq: 1, movement: Vec2::new(f32::NAN, 0.0), aim: 0.0, buttons: 0, view_tick: 0 };
+        let input = InputFrame::new(1, 0, &Input { movement: Vec2::X, aim: 0.0, buttons: 0 });
+        let nan = InputFrame::new(1, 0, &Input { movement: Vec2::new(f32::NAN, 0.0), aim: 0.0, buttons: 0 });
+        let wide_aim = InputFrame::new(1, 0, &Input { movement: Vec2::ZERO, aim: 100.0, buttons: Buttons::FIRE });
+        let unknown_button = InputFrame::new(1, 0, &Input { movement: Vec2::ZERO, aim: 0.0, buttons: 0x80 });
+        // A game part of 65 bytes, one over `shared::input::MAX_INPUT_BYTES`: a legal arena
+        // input followed by padding, so only its length is wrong.
+        let mut long_data = input.clone();
+        long_data.data.resize(65, 0);
+        // A game part that is no arena input: three bytes where movement alone takes eight.
+        let undecodable = InputFrame { seq: 1, view_tick: 0, data: vec![0x01, 0x02, 0x03] };
         // Version 2's Hello had no `spectate`: 00 02 03 "old".
         let v2_hello = Message::Binary(vec![0x00, 0x02, 0x03, b'o', b'l', b'd'].into());
         let garbage = || Message::Binary(vec![0xFF, 0x00, 0x13].into());
@@ -593,6 +602,15 @@ fn after_the_upgrade_every_violation_gets_its_documented_close_code() {
             ("garbage binary before Hello", false, vec![garbage()], InvalidMessage),
             ("garbage binary", true, vec![garbage()], InvalidMessage),
             ("NaN in Input", true, vec![binary(&ClientMessage::Input(nan))], InvalidMessage),
+            ("aim out of range in Input", true, vec![binary(&ClientMessage::Input(wide_aim))], InvalidMessage),
+            ("unknown button bits in Input", true, vec![binary(&ClientMessage::Input(unknown_button))], InvalidMessage),
+            ("Input with 65 bytes of game input", true, vec![binary(&ClientMessage::Input(long_data))], InvalidMessage),
+            (
+                "Input whose game part is no arena input",
+                true,
+                vec![binary(&ClientMessage::Input(undecodable))],
+                InvalidMessage,
+            ),
             ("empty binary message", true, vec![Message::Binary(Vec::new().into())], InvalidMessage),
             ("message over the limit", true, vec![Message::Binary(vec![0x02; 300].into())], MessageTooBig),
             (
@@ -607,6 +625,12 @@ fn after_the_upgrade_every_violation_gets_its_documented_close_code() {
             let why = closed_for(addr, &token, what, joined, messages, reason).await;
             if reason == VersionMismatch {
                 assert!(why.contains(&PROTOCOL_VERSION.to_string()) && why.contains('2'), "names both versions: {why}");
+            }
+            if what.ends_with("in Input") || what.contains("no arena input") {
+                assert!(why.contains("invalid input: "), "{what}: the game refused it: {why}");
+            }
+            if what.contains("65 bytes") {
+                assert!(why.contains("64 bytes"), "{what}: refused for its length: {why}");
             }
         }
 
@@ -811,13 +835,11 @@ fn fuzzed(seed: u64) -> Vec<u8> {
     let valid = |rng: &mut Rng| -> ClientMessage {
         match rng.below(5) {
             0 => hello("fuzz", rng.below(2) == 0),
-            1 => ClientMessage::Input(Input {
-                seq: rng.next_u64() as u32,
-                movement: Vec2::X,
-                aim: 0.5,
-                buttons: 1,
-                view_tick: 0,
-            }),
+            1 => ClientMessage::Input(InputFrame::new(
+                rng.next_u64() as u32,
+                0,
+                &Input { movement: Vec2::X, aim: 0.5, buttons: 1 },
+            )),
             2 => ClientMessage::Ping { id: rng.next_u64() as u32 },
             3 => ClientMessage::Chat { text: "hi".into() },
             _ => ClientMessage::ReplayControl(ReplayCommand::Seek(rng.next_u64())),
@@ -848,14 +870,14 @@ fn fuzzed(seed: u64) -> Vec<u8> {
             bytes
         }
         4 => {
+            let seq = rng.next_u64() as u32;
             let input = Input {
-                seq: rng.next_u64() as u32,
                 movement: Vec2::new(f(&mut rng), f(&mut rng)),
                 aim: f(&mut rng),
                 buttons: rng.next_u64() as u8,
-                view_tick: rng.next_u64() as u32,
             };
-            codec::encode(&ClientMessage::Input(input)).expect("encodes")
+            let view_tick = rng.next_u64() as u32;
+            codec::encode(&ClientMessage::Input(InputFrame::new(seq, view_tick, &input))).expect("encodes")
         }
         5 => {
             // A Hello with any version and any name bytes (maybe not UTF-8, maybe too long).

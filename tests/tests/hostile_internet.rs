@@ -24,7 +24,8 @@ use engine::net::auth::{Claims, Role, Secret};
 use futures_util::{SinkExt, StreamExt};
 use glam::Vec2;
 use integration_tests::{header, status};
-use shared::{ClientMessage, Input, PROTOCOL_VERSION, ServerMessage, codec};
+use shared::arena::Input;
+use shared::{ClientMessage, InputFrame, PROTOCOL_VERSION, ServerMessage, codec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
@@ -177,8 +178,8 @@ async fn witness(addr: SocketAddr, name: &str, stop: Arc<AtomicBool>) -> Witness
                 _ = ticker.tick(), if !stop.load(Ordering::Relaxed) => {
                     seq += 1;
                     let angle = seq as f32 * 0.02;
-                    let input = Input { seq, movement: Vec2::new(angle.cos(), angle.sin()), aim: 0.0, buttons: 0, view_tick: 0 };
-                    let bytes = codec::encode(&ClientMessage::Input(input)).expect("encode");
+                    let input = Input { movement: Vec2::new(angle.cos(), angle.sin()), aim: 0.0, buttons: 0 };
+                    let bytes = codec::encode(&ClientMessage::Input(InputFrame::new(seq, 0, &input))).expect("encode");
                     if sink.send(Message::Binary(bytes.into())).await.is_err() {
                         break;
                     }
@@ -350,11 +351,16 @@ async fn hostile_cases_get_their_documented_answers_while_witnesses_play_on() {
         }
         reader.await.expect("reader")
     };
-    let input = |movement: Vec2| {
-        let bytes =
-            codec::encode(&ClientMessage::Input(Input { seq: 1, movement, aim: 0.0, buttons: 0, view_tick: 0 }));
-        Message::Binary(bytes.expect("encode").into())
+    let frame =
+        |frame: InputFrame| Message::Binary(codec::encode(&ClientMessage::Input(frame)).expect("encode").into());
+    let input = |movement: Vec2| frame(InputFrame::new(1, 0, &Input { movement, aim: 0.0, buttons: 0 }));
+    // A game part one byte over the 64 the engine accepts, and one that is no arena input.
+    let long_data = {
+        let mut long = InputFrame::new(1, 0, &Input::default());
+        long.data.resize(65, 0);
+        frame(long)
     };
+    let undecodable = frame(InputFrame { seq: 1, view_tick: 0, data: vec![0x01, 0x02, 0x03] });
     let pings: Vec<Message> = (0..300u32)
         .map(|id| Message::Binary(codec::encode(&ClientMessage::Ping { id }).expect("encode").into()))
         .collect();
@@ -368,6 +374,8 @@ async fn hostile_cases_get_their_documented_answers_while_witnesses_play_on() {
         ("text", vec![Message::Text("hello".into())], true, 1003),
         ("garbage", vec![Message::Binary(vec![0xff; 12].into())], true, 1007),
         ("nan", vec![input(Vec2::new(f32::NAN, 0.0))], true, 1007),
+        ("long-input-data", vec![long_data], true, 1007),
+        ("undecodable-input-data", vec![undecodable], true, 1007),
         ("flood", pings, true, 1008),
         ("oversized", vec![Message::Binary(vec![1u8; 300].into())], true, 1009),
         ("fragmented", fragments, true, 1009),

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use integration_tests::hostile::{ServerChild, binary, closed_within, join, ws_connect};
 use serde_json::Value;
-use shared::{ClientMessage, Input};
+use shared::arena::Input;
+use shared::{ClientMessage, InputFrame};
 
 fn parsed(server: &ServerChild) -> Vec<Value> {
     server
@@ -44,7 +45,7 @@ fn each_connection_starts_and_ends_once_at_info_in_json() {
         let mut ann = ws_connect(addr, "").await;
         join(&mut ann, "ann", false).await;
         // A bad input: closed with 1007 and a reason.
-        let bad = ClientMessage::Input(Input { seq: 1, aim: 100.0, ..Input::default() });
+        let bad = ClientMessage::Input(InputFrame::new(1, 0, &Input { aim: 100.0, ..Input::default() }));
         futures_util::SinkExt::send(&mut ann, binary(&bad)).await.expect("send");
         let (closing, _) = closed_within(&mut ann, Duration::from_secs(5), "a bad input").await;
         assert_eq!(closing.code, Some(1007));

@@ -69,12 +69,15 @@ fn validate(text: &str) {
 
 /// The value of the sample `metric` whose labels include `labels`.
 fn value(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> f64 {
-    let sample = samples
-        .iter()
-        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
-        .unwrap_or_else(|| panic!("no {metric} {labels:?} in {samples:#?}"));
+    sampled(samples, metric, labels).unwrap_or_else(|| panic!("no {metric} {labels:?} in {samples:#?}"))
+}
+
+/// The value of the sample `metric` whose labels include `labels`, if there is one yet.
+fn sampled(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let sample =
+        samples.iter().find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))?;
     match &sample.value {
-        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(*v),
         other => panic!("{metric} is not a single number: {other:?}"),
     }
 }
@@ -104,15 +107,15 @@ async fn metrics_are_served_in_prometheus_text_format_and_move_with_play() {
         watcher.next_snapshot().await;
     }
 
-    // Entities are sampled once a second and the closed session leaves at its own pace: wait
-    // for both to show.
+    // Entities are sampled once a second (their gauges appear at the first sample) and the
+    // closed session leaves at its own pace: wait for both to show.
     let deadline = Instant::now() + Duration::from_secs(10);
     let samples = loop {
         let samples = scrape(&server).await;
-        let players = value(&samples, "arena_entities", &[("kind", "player")]);
+        let players = sampled(&samples, "arena_entities", &[("kind", "player")]);
         let closed = samples.iter().any(|s| s.metric == "arena_ws_closes_total");
         let connecting = value(&samples, "arena_clients", &[("state", "connecting")]);
-        if (players == 2.0 && closed && connecting == 1.0) || Instant::now() > deadline {
+        if (players == Some(2.0) && closed && connecting == 1.0) || Instant::now() > deadline {
             break samples;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

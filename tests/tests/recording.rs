@@ -13,9 +13,9 @@ use engine::record::replay::Replayer;
 use engine::sim::systems::snapshot::is_snapshot_tick;
 use glam::Vec2;
 use integration_tests::{Client, Snapshot, start};
-use shared::arena::ArenaRecord;
+use shared::arena::{ArenaRecord, Buttons};
 use shared::snapshot::Replicator;
-use shared::{Buttons, ClientMessage, DisconnectReason, ReplayCommand, ServerMessage};
+use shared::{ClientMessage, DisconnectReason, ReplayCommand, ServerMessage};
 
 #[tokio::test]
 async fn a_live_session_records_and_replays_to_the_same_state() {
@@ -43,7 +43,7 @@ async fn a_live_session_records_and_replays_to_the_same_state() {
     let recording = Recording::open(&path).expect("recording opens");
     assert!(matches!(recording.ending, Ending::Finished { .. }), "shutdown finishes the file: {:?}", recording.ending);
     assert!(recording.checksums.len() >= 3, "digests every second: {}", recording.checksums.len());
-    let mut replayer = Replayer::new(&recording, true).expect("same version");
+    let mut replayer = Replayer::new(&recording, true, &engine::games::catalog()).expect("same version");
     replayer.check_start().expect("initial state matches");
     // Replicate the replay as the live server did, at every snapshot tick: the frames, and so
     // what the client decoded, depend on the inputs alone.
@@ -142,7 +142,7 @@ async fn spectators_watch_pause_seek_and_speed_up_a_replay() {
     assert_eq!(shown.tick, 120);
     assert!(shown.keyframe, "a seek starts over with a keyframe");
     let recording = Recording::open(&fight()).expect("fixture");
-    let mut reference = Replayer::new(&recording, true).expect("replayable");
+    let mut reference = Replayer::new(&recording, true, &engine::games::catalog()).expect("replayable");
     reference.run_to(120).expect("matches");
     let expected =
         Replicator::new(shared::arena::schema(), recording.header.tick_rate).update(120, &reference.state().0);

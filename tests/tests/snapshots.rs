@@ -122,8 +122,9 @@ async fn a_client_whose_writes_block_is_still_heard() {
         watcher.snapshot_where(2 * SECOND, |s| s.player(id).is_some()).await.player(id).expect("joined").pos.x;
     let mut ws = stalled.into_inner();
     for seq in 1..=60u32 {
-        let input = shared::Input { seq, movement: Vec2::new(1.0, 0.0), aim: 0.0, buttons: 0, view_tick: 0 };
-        let bytes = shared::codec::encode(&shared::ClientMessage::Input(input)).expect("encodes");
+        let input = shared::arena::Input { movement: Vec2::new(1.0, 0.0), aim: 0.0, buttons: 0 };
+        let frame = shared::InputFrame::new(seq, 0, &input);
+        let bytes = shared::codec::encode(&shared::ClientMessage::Input(frame)).expect("encodes");
         ws.send(Message::Binary(bytes.into())).await.expect("the server still reads");
         tokio::time::sleep(Duration::from_millis(16)).await;
     }

@@ -8,8 +8,8 @@ use engine::net::NetLimits;
 use futures_util::SinkExt;
 use glam::Vec2;
 use integration_tests::{Client, start, start_with_limits};
-use shared::arena::ArenaRecord;
-use shared::{Buttons, ClientMessage, DisconnectReason, EntityKind, Input, PROTOCOL_VERSION, ServerMessage};
+use shared::arena::{ArenaRecord, Buttons, Input};
+use shared::{ClientMessage, DisconnectReason, EntityKind, InputFrame, PROTOCOL_VERSION, ServerMessage};
 use tokio_tungstenite::tungstenite::Message;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -153,7 +153,7 @@ async fn a_message_over_the_limit_gets_1009() {
 
 #[tokio::test]
 async fn a_nan_input_gets_1007_and_is_never_simulated() {
-    let bad = Input { seq: 1, movement: Vec2::new(f32::NAN, 0.0), aim: 0.0, buttons: 0, view_tick: 0 };
+    let bad = InputFrame::new(1, 0, &Input { movement: Vec2::new(f32::NAN, 0.0), aim: 0.0, buttons: 0 });
     let why = offender_is_closed_alone(
         &[],
         NetLimits::default(),
@@ -168,7 +168,7 @@ async fn a_nan_input_gets_1007_and_is_never_simulated() {
 
 #[tokio::test]
 async fn an_out_of_range_aim_gets_1007() {
-    let bad = Input { seq: 1, movement: Vec2::ZERO, aim: 100.0, buttons: Buttons::FIRE, view_tick: 0 };
+    let bad = InputFrame::new(1, 0, &Input { movement: Vec2::ZERO, aim: 100.0, buttons: Buttons::FIRE });
     offender_is_closed_alone(
         &[],
         NetLimits::default(),

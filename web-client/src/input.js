@@ -1,7 +1,10 @@
 // Keyboard and mouse → one Input message per simulation tick. WASD/arrows move (normalized so
-// the vector's length is ≤ 1), the mouse aims relative to the own player on screen, left click
-// or Space fires. A fixed-step accumulator on a timer sends exactly tick_rate inputs a second.
-import { BUTTON_FIRE } from './protocol.js';
+// the vector's length is ≤ 1), the mouse aims (and points) relative to the own player on
+// screen, left click or Space fires; each game takes the controls it uses. A fixed-step accumulator on a timer sends exactly tick_rate inputs a second.
+// Each tick's controls `{ movement: { x, y }, aim, buttons }` go out as the game's bytes (its
+// module's `encodeInput`) in an Input frame `{ type: 'Input', seq, view_tick, data }`; the
+// controls themselves are handed along too, for prediction.
+import { BUTTON_FIRE } from './games/arena.js';
 
 const MOVE_KEYS = {
   KeyW: [0, -1],
@@ -47,11 +50,13 @@ export function aimAngle(from, to) {
 export class InputController {
   /**
    * target: element receiving mouse events (the canvas); ownScreenPos(): {x,y}|null in CSS
-   * pixels of that element; send(msg): delivers an Input message.
+   * pixels of that element; send(frame, controls): delivers an Input frame, made from
+   * `controls`.
    */
-  constructor({ target, ownScreenPos, send }) {
+  constructor({ target, ownScreenPos, send, worldScale = () => 1 }) {
     this.target = target;
     this.ownScreenPos = ownScreenPos;
+    this.worldScale = worldScale;
     this.sendFn = send;
     this.held = new Set();
     this.mouse = null;
@@ -59,6 +64,8 @@ export class InputController {
     this.aim = 0;
     this.seq = 0;
     this.timer = null;
+    /** The running game's `encodeInput` (controls → bytes), while started. */
+    this.encode = null;
     this.listen();
   }
 
@@ -97,23 +104,41 @@ export class InputController {
     this.target.addEventListener('contextmenu', (e) => e.preventDefault());
   }
 
-  /** The Input for the next tick (advances seq). */
-  next() {
+  /**
+   * The controls held now: `{ movement: { x, y }, aim, buttons, pointer: { x, y } }`, where
+   * `pointer` is the mouse's offset from the own entity in world units (zero when unknown).
+   */
+  controls() {
     const own = this.ownScreenPos();
     if (own && this.mouse) this.aim = aimAngle(own, this.mouse);
-    this.seq = (this.seq + 1) >>> 0;
+    const scale = this.worldScale() || 1;
+    const pointer = own && this.mouse ? { x: (this.mouse.x - own.x) / scale, y: (this.mouse.y - own.y) / scale } : { x: 0, y: 0 };
     return {
-      type: 'Input',
-      seq: this.seq,
       movement: movementFromKeys(this.held),
       aim: this.aim,
       buttons: this.mouseFire || this.held.has('Space') ? BUTTON_FIRE : 0,
+      pointer,
     };
   }
 
-  /** Starts sending one input per tick at `tickRate` Hz. */
-  start(tickRate) {
+  /**
+   * The next tick's `{ frame, controls }` (advances seq): the Input frame (view_tick 0, for
+   * the sender to fill in) carrying `encode(controls)`.
+   */
+  next(encode = this.encode) {
+    const controls = this.controls();
+    this.seq = (this.seq + 1) >>> 0;
+    return { frame: { type: 'Input', seq: this.seq, view_tick: 0, data: encode(controls) }, controls };
+  }
+
+  /**
+   * Starts sending one input per tick at `tickRate` Hz, each encoded by `encodeInput` (the
+   * running game's); a game without one sends no inputs.
+   */
+  start(tickRate, encodeInput) {
     this.stop();
+    if (typeof encodeInput !== 'function') return;
+    this.encode = encodeInput;
     const step = 1000 / tickRate;
     let last = performance.now();
     let acc = 0;
@@ -124,7 +149,8 @@ export class InputController {
       if (acc > step * MAX_CATCH_UP_TICKS) acc = step * MAX_CATCH_UP_TICKS;
       while (acc >= step) {
         acc -= step;
-        this.sendFn(this.next());
+        const { frame, controls } = this.next();
+        this.sendFn(frame, controls);
       }
     };
     this.timer = setInterval(pump, Math.max(4, step / 2));
@@ -133,5 +159,6 @@ export class InputController {
   stop() {
     clearInterval(this.timer);
     this.timer = null;
+    this.encode = null;
   }
 }

@@ -158,9 +158,23 @@ export class SnapshotBuffer {
   }
 
   /**
-   * Entities as they were at the render time: array of
-   * { id, kind, x, y, aim, health, owner } (health/owner/kind from the nearer snapshot).
-   * While paused, or before the clock is anchored, the newest snapshot as it is.
+   * Blends fields by `schema`'s hints from now on (a field hinted `Interpolate` is lerped,
+   * `InterpolateAngle` lerped the short way round, `Snap` taken from the nearer snapshot), and
+   * asks `game.teleported(a, b)` (if the game's module has it) whether an entity that moved
+   * little still jumped (the arena: a respawn near the spawn point). Without a schema, every
+   * field snaps.
+   */
+  setGame(schema, game = null) {
+    this.blends = new Map(
+      (schema?.kinds ?? []).map((k) => [k.name, k.fields.filter((f) => f.hint !== 'Snap').map((f) => [f.name, f.hint])]),
+    );
+    this.teleported = typeof game?.teleported === 'function' ? game.teleported : null;
+  }
+
+  /**
+   * Entities as they were at the render time: array of `{ id, kind, owner, x, y, ...fields }`
+   * (fields blended by their hints, the rest from the nearer snapshot). While paused, or
+   * before the clock is anchored, the newest snapshot as it is.
    */
   sample(nowMs) {
     this.slewDelay(nowMs);
@@ -168,12 +182,12 @@ export class SnapshotBuffer {
     if (frames.length === 0) return [];
     const newest = frames[frames.length - 1];
     const t = this.renderTime(nowMs);
-    if (t === null || this.rate === 0) return newest.snapshot.entities.map((e) => at(e, e.pos.x, e.pos.y, e.aim));
+    if (t === null || this.rate === 0) return newest.snapshot.entities.map((e) => at(e, e.pos.x, e.pos.y));
     if (frames.length === 1 || t >= newest.time) {
       const ahead = Math.min(Math.max(t - newest.time, 0), MAX_EXTRAPOLATE_S * this.rate);
-      return newest.snapshot.entities.map((e) => at(e, e.pos.x + e.vel.x * ahead, e.pos.y + e.vel.y * ahead, e.aim));
+      return newest.snapshot.entities.map((e) => at(e, e.pos.x + e.vel.x * ahead, e.pos.y + e.vel.y * ahead));
     }
-    if (t <= frames[0].time) return frames[0].snapshot.entities.map((e) => at(e, e.pos.x, e.pos.y, e.aim));
+    if (t <= frames[0].time) return frames[0].snapshot.entities.map((e) => at(e, e.pos.x, e.pos.y));
 
     let i = frames.length - 2;
     while (i > 0 && frames[i].time > t) i--;
@@ -187,35 +201,37 @@ export class SnapshotBuffer {
       if (!ea) {
         // Appeared between a and b: place it back along its velocity (projectiles fly straight).
         const back = b.time - t;
-        out.push(at(eb, eb.pos.x - eb.vel.x * back, eb.pos.y - eb.vel.y * back, eb.aim));
+        out.push(at(eb, eb.pos.x - eb.vel.x * back, eb.pos.y - eb.vel.y * back));
         continue;
       }
       const nearer = f < 0.5 ? ea : eb;
-      if (isTeleport(ea, eb, span)) {
-        out.push(at(nearer, nearer.pos.x, nearer.pos.y, nearer.aim));
+      if (isTeleport(ea, eb, span) || this.teleported?.(ea, eb)) {
+        out.push(at(nearer, nearer.pos.x, nearer.pos.y));
         continue;
       }
       const x = ea.pos.x + (eb.pos.x - ea.pos.x) * f;
       const y = ea.pos.y + (eb.pos.y - ea.pos.y) * f;
-      out.push(at(nearer, x, y, ea.aim === undefined ? undefined : lerpAngle(ea.aim, eb.aim, f)));
+      const e = at(nearer, x, y);
+      for (const [name, hint] of this.blends?.get(eb.kind) ?? []) {
+        const [va, vb] = [ea[name], eb[name]];
+        if (typeof va !== 'number' || typeof vb !== 'number') continue;
+        e[name] = hint === 'InterpolateAngle' ? lerpAngle(va, vb, f) : va + (vb - va) * f;
+      }
+      out.push(e);
     }
     // Entities in a but not b were removed before b: not drawn.
     return out;
   }
 }
 
-/** `e`'s fields with its place at the render time (and its aim blended, where it has one). */
-function at(e, x, y, aim) {
+/** `e`'s fields with its place at the render time. */
+function at(e, x, y) {
   const { pos: _pos, vel: _vel, ...fields } = e;
-  return aim === undefined ? { ...fields, x, y } : { ...fields, x, y, aim };
+  return { ...fields, x, y };
 }
 
-/**
- * Moved further than its velocities allow, or came back from the dead (a respawn, however
- * near the spawn point): shown at once, never slid across the map.
- */
+/** Moved further than its velocities allow: shown at once, never slid across the map. */
 function isTeleport(a, b, span) {
-  if (b.kind === 'Player' && a.health === 0 && b.health > 0) return true;
   const dx = b.pos.x - a.pos.x;
   const dy = b.pos.y - a.pos.y;
   const speed = Math.max(Math.hypot(a.vel.x, a.vel.y), Math.hypot(b.vel.x, b.vel.y));

@@ -5,10 +5,9 @@
 import { Connection, defaultUrl } from './net.js';
 import { queryTokenWarning, takeToken } from './token.js';
 import { SnapshotBuffer } from './interpolation.js';
-import { Predictor } from './prediction.js';
 import { InputController } from './input.js';
 import { Renderer } from './render.js';
-import { loadGame } from './games/index.js';
+import { generic, loadGame } from './games/index.js';
 import { Hud, sortScoreboard } from './hud.js';
 import { ReplayBar, playbackRate } from './replay-bar.js';
 import { sanitizeName } from './protocol.js';
@@ -36,6 +35,8 @@ const hud = new Hud(document.body);
 const buffer = new SnapshotBuffer({ adaptive: true });
 /** The own player's prediction; null for spectators and before Welcome. */
 let predictor = null;
+/** The running game's client module (games/<name>.js), once loaded. */
+let game = generic;
 /** The own player's drawn position, or null. */
 let ownPos = null;
 /** When the server said it closes this connection (local ms), after a Draining; else null. */
@@ -56,16 +57,24 @@ const conn = new Connection({
   callbacks: {
     onWelcome(welcome) {
       const schema = welcome.schema;
-      loadGame(schema.game).then((game) => {
-        if (conn.welcome?.schema === schema) renderer.setGame(game, schema);
+      // Inputs start once the game's module is here: its `encodeInput` makes their bytes (a
+      // game without one, or a spectator, sends none).
+      input.stop();
+      predictor = null;
+      loadGame(schema.game).then((loaded) => {
+        if (conn.welcome?.schema !== schema) return;
+        game = loaded;
+        renderer.setGame(game, schema);
+        buffer.setGame(schema, game);
+        // A game that predicts its player's movement says how (arena: games/arena.js).
+        predictor = welcome.entity_id === 0 ? null : game.createPredictor?.(welcome.map, welcome.tick_rate) ?? null;
+        if (conn.state === 'connected' && !isSpectator()) input.start(welcome.tick_rate, game.encodeInput);
       });
       buffer.reset(welcome.tick_rate, welcome.snapshot_rate);
-      predictor = welcome.entity_id === 0 ? null : new Predictor(welcome.map, welcome.tick_rate);
+      buffer.setGame(schema, null);
       ownPos = null;
       setReplayStatus(null);
       replayBar.setTickRate(welcome.tick_rate);
-      if (isSpectator()) input.stop();
-      else input.start(welcome.tick_rate);
       console.info(
         `welcome: client ${welcome.client_id}, ` +
           (welcome.entity_id === 0 ? 'spectator' : `entity ${welcome.entity_id}`) +
@@ -117,13 +126,15 @@ const replayBar = new ReplayBar({
 const input = new InputController({
   target: canvas,
   ownScreenPos: () => (ownPos ? renderer.worldToScreen(ownPos) : null),
-  // Only an input that went out is predicted: the server never sees the others.
-  send: (msg) => {
+  // Only an input that went out is predicted: the server never sees the others. Prediction
+  // steps with the controls the frame's bytes were made from.
+  send: (frame, controls) => {
     // The tick others are drawn at: the server judges this input's shots against it.
     const view = buffer.renderTime(performance.now());
-    msg.view_tick = view === null ? 0 : Math.max(0, Math.round(view * buffer.tickRate));
-    if (conn.send(msg)) predictor?.input(msg);
+    frame.view_tick = view === null ? 0 : Math.max(0, Math.round(view * buffer.tickRate));
+    if (conn.send(frame)) predictor?.input({ seq: frame.seq, movement: controls.movement });
   },
+  worldScale: () => renderer.scale,
 });
 
 function ownEntity() {
@@ -145,12 +156,15 @@ function frame(now) {
   try {
     const connected = conn.state === 'connected';
     const own = connected ? ownEntity() : null;
-    ownPos = own ? predictor?.display(dt) ?? own.pos : null;
-    // Remote entities interpolated in the past; the own player predicted, with the locally
-    // held aim so turning feels immediate.
     const ownId = conn.welcome?.entity_id;
-    const entities = connected ? buffer.sample(now).filter((e) => e.id !== ownId) : [];
-    if (own) entities.push({ id: own.id, kind: own.kind, x: ownPos.x, y: ownPos.y, aim: input.aim, health: own.health, owner: own.owner });
+    const sampled = connected ? buffer.sample(now) : [];
+    // Remote entities interpolated in the past; the own entity predicted where the game
+    // predicts it (else interpolated like the rest), with what the game shows of the local
+    // controls at once (the arena's aim, so turning feels immediate).
+    const shown = own ? sampled.find((e) => e.id === ownId) ?? { ...own, x: own.pos.x, y: own.pos.y } : null;
+    ownPos = own ? predictor?.display(dt) ?? { x: shown.x, y: shown.y } : null;
+    const entities = sampled.filter((e) => e.id !== ownId);
+    if (own) entities.push({ ...shown, x: ownPos.x, y: ownPos.y, ...(game.showControls?.(input.controls()) ?? {}) });
     renderer.draw({
       map: conn.welcome?.map ?? null,
       entities,
@@ -261,7 +275,7 @@ window.game = Object.freeze({
   entities() {
     const snap = buffer.newest;
     if (!snap) return [];
-    return snap.entities.map((e) => ({ id: e.id, kind: e.kind, x: e.pos.x, y: e.pos.y, health: e.health, owner: e.owner }));
+    return snap.entities.map(({ pos, vel: _vel, ...fields }) => ({ ...fields, x: pos.x, y: pos.y }));
   },
   scoreboard() {
     return sortScoreboard(scoreboard()).map((r) => ({ ...r }));

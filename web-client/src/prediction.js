@@ -37,7 +37,10 @@ export class Predictor {
     this.snaps = 0;
   }
 
-  /** An input was sent: step the prediction with it. */
+  /**
+   * An input was sent: step the prediction with it. `{ seq, movement: { x, y } }`: the frame's
+   * seq and the controls its bytes were made from (not the bytes: the engine does not read them).
+   */
   input(msg) {
     const m = { seq: msg.seq, mx: Math.fround(msg.movement.x), my: Math.fround(msg.movement.y) };
     this.pending.push(m);

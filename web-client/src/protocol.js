@@ -1,4 +1,4 @@
-// Wire protocol v6 (shared/WIRE.md): bincode 2 `standard` encoding of ClientMessage and
+// Wire protocol v7 (shared/WIRE.md): bincode 2 `standard` encoding of ClientMessage and
 // ServerMessage — varints, little-endian f32, length-prefixed strings and vectors, enums as
 // varint variant indices — except the Snapshot, whose own compact layout snapshot.js reads
 // and writes. Pure functions, no DOM: runs in the browser and under node:test.
@@ -9,14 +9,17 @@
 // `{ type: 'Play' } | { type: 'Pause' } | { type: 'Speed', percent } | { type: 'Seek', tick }`.
 // A Scoreboard is `{ type: 'Scoreboard', rows }`; a Snapshot is what snapshot.js parses, by the
 // schema of the game that the Welcome before it carried (compiled: `Welcome.schema`); a chat
-// line is `{ type: 'Chat', from, name, tick, text }` (from 0: a server announcement).
+// line is `{ type: 'Chat', from, name, tick, text }` (from 0: a server announcement). An Input
+// is the engine's frame `{ type: 'Input', seq, view_tick, data }` around the game's own input
+// bytes (`data`, a Uint8Array of at most MAX_INPUT_BYTES), which the game's client module
+// encodes (games/<name>.js `encodeInput`); this module knows no game's fields.
 import { ProtocolError } from './errors.js';
 import { readSchemaDesc, writeSchemaDesc } from './schema-wire.js';
 import { Cursor, compileSchema, decodeUtf8, parseSnapshot, writeSnapshot } from './snapshot.js';
 
 export { ProtocolError };
 
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 /** Longest chat line, in UTF-8 bytes (longer lines close the connection with 1007). */
 export const MAX_CHAT_BYTES = 200;
 /** Largest client message the server accepts (WIRE.md: over 256 bytes → close 1009). */
@@ -25,8 +28,8 @@ export const MAX_CLIENT_MESSAGE_BYTES = 256;
 export const MAX_SERVER_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Longest player name in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 24;
-/** Button bits of Input.buttons. */
-export const BUTTON_FIRE = 1;
+/** Longest game input an Input frame carries, in bytes (Input.data; longer: refused). */
+export const MAX_INPUT_BYTES = 64;
 
 export const DISCONNECT_REASONS = Object.freeze([
   'ServerShutdown',
@@ -138,6 +141,17 @@ export class Reader {
 
   vec2(what = 'Vec2') {
     return { x: this.f32(`${what}.x`), y: this.f32(`${what}.y`) };
+  }
+
+  /** Vec<u8> of at most `max` bytes: length, then the bytes (a copy). */
+  byteVec(max, what = 'bytes') {
+    const at = this.pos;
+    const len = this.u64(`${what} length`);
+    if (len > max) throw new ProtocolError(`${what} of ${len} bytes at offset ${at} exceeds ${max}`);
+    this.need(len, what);
+    const out = this.bytes.slice(this.pos, this.pos + len);
+    this.pos += len;
+    return out;
   }
 
   string(what = 'String') {
@@ -265,6 +279,16 @@ export class Writer {
     this.pos += bytes.length;
   }
 
+  /** Vec<u8> (a Uint8Array) of at most `max` bytes. */
+  byteVec(bytes, max, what = 'bytes') {
+    if (!(bytes instanceof Uint8Array)) throw new ProtocolError(`${what} must be a Uint8Array`);
+    if (bytes.length > max) throw new ProtocolError(`${what} of ${bytes.length} bytes exceeds ${max}`);
+    this.u64(bytes.length, `${what} length`);
+    this.reserve(bytes.length);
+    this.bytes.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
   vec(items, writeOne, what = 'Vec') {
     if (!Array.isArray(items)) throw new ProtocolError(`${what} must be an array`);
     this.u64(items.length, `${what} length`);
@@ -293,9 +317,10 @@ function checkInt(v, min, max, what) {
 
 /**
  * Encodes a ClientMessage: {type:'Hello',protocol_version,name,spectate} |
- * {type:'Input',seq,movement,aim,buttons,view_tick} | {type:'Ping',id} | {type:'ReplayControl',command} |
+ * {type:'Input',seq,view_tick,data} | {type:'Ping',id} | {type:'ReplayControl',command} |
  * {type:'Chat',text}.
- * A Speed outside REPLAY_SPEEDS is refused here rather than by the server.
+ * A Speed outside REPLAY_SPEEDS, or an Input.data over MAX_INPUT_BYTES, is refused here rather
+ * than by the server.
  */
 export function encodeClient(msg) {
   const w = new Writer(32);
@@ -308,10 +333,8 @@ export function encodeClient(msg) {
       break;
     case 'Input':
       w.u32(msg.seq, 'Input.seq');
-      w.vec2(msg.movement, 'Input.movement');
-      w.f32(msg.aim, 'Input.aim');
-      w.u8(msg.buttons, 'Input.buttons');
       w.u32(msg.view_tick ?? 0, 'Input.view_tick');
+      w.byteVec(msg.data, MAX_INPUT_BYTES, 'Input.data');
       break;
     case 'Ping':
       w.u32(msg.id, 'Ping.id');
@@ -366,10 +389,8 @@ export function decodeClient(bytes) {
       msg = {
         type,
         seq: r.u32('Input.seq'),
-        movement: r.vec2('Input.movement'),
-        aim: r.f32('Input.aim'),
-        buttons: r.u8('Input.buttons'),
         view_tick: r.u32('Input.view_tick'),
+        data: r.byteVec(MAX_INPUT_BYTES, 'Input.data'),
       };
       break;
     case 'Ping':

@@ -60,9 +60,12 @@ export class Renderer {
     };
   }
 
-  /** Places the camera: the whole map fitted (spectators), else centred on `ownPos` at 1:1. */
-  placeCamera(map, ownPos, fitMap) {
-    this.scale = 1;
+  /**
+   * Places the camera: the whole map fitted (spectators), else centred on `ownPos` at `zoom`
+   * CSS px per world unit (1 unless the game zooms, as blobs does out as a blob grows).
+   */
+  placeCamera(map, ownPos, fitMap, zoom = 1) {
+    this.scale = zoom;
     this.focus = { x: this.width / 2, y: this.height / 2 };
     if (fitMap && map) {
       const fit = fitMapView(map, this.width, this.height);
@@ -85,7 +88,8 @@ export class Renderer {
     this.resize();
     const { ctx } = this;
     const map = view.map;
-    this.placeCamera(map, view.ownPos, view.fitMap);
+    const ownEntity = view.entities.find((e) => e.id === view.ownEntityId);
+    this.placeCamera(map, view.ownPos, view.fitMap, (ownEntity && this.game.zoom?.(ownEntity)) || 1);
 
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.fillStyle = COLORS.void;

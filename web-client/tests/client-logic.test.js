@@ -10,6 +10,8 @@ import { backoffDelay, defaultUrl } from '../src/net.js';
 import { sortScoreboard } from '../src/hud.js';
 import { formatTime, parseSeekTick, playbackRate } from '../src/replay-bar.js';
 import { fitMapView } from '../src/render.js';
+import * as arena from '../src/games/arena.js';
+import { ARENA_SCHEMA } from './fake-server.js';
 
 const TICK_RATE = 60;
 const player = (id, x, y, vx = 0, vy = 0) => ({ id, kind: 'Player', pos: { x, y }, vel: { x: vx, y: vy }, aim: 0, health: 100, owner: id });
@@ -153,12 +155,31 @@ test('teleports (respawn) snap instead of sliding across the map', () => {
 test('a player coming back from the dead near where it died is not slid there', () => {
   const buf = new SnapshotBuffer();
   buf.reset(TICK_RATE);
+  buf.setGame(ARENA_SCHEMA, arena); // the arena's rule: a respawn is a jump
   buf.push(snap(0, [{ ...player(1, 232, 1800), health: 0 }]), 0);
   buf.push(snap(3, [player(1, 200, 1800)]), msAt(3, 0));
   const early = find(buf.sample(msAt(1, 0) + 100), 1);
   assert.deepEqual([early.x, early.health], [232, 0], 'dead where it fell');
   const late = find(buf.sample(msAt(2, 0) + 100), 1);
   assert.deepEqual([late.x, late.health], [200, 100], 'then at the spawn point, not on the way there');
+});
+
+test("fields blend by their schema's hints: the aim the short way round, health snaps", () => {
+  const buf = new SnapshotBuffer();
+  buf.reset(TICK_RATE);
+  const at = (tick, aim, health) => snap(tick, [{ ...player(1, 0, 0), aim, health }]);
+  buf.push(at(0, 3, 100), 0);
+  buf.push(at(3, -3, 50), msAt(3, 0));
+  const sample = (tick) => find(buf.sample(msAt(tick, 0) + 100), 1);
+  assert.equal(sample(1).aim, 3, 'no schema yet: every field snaps (nearer snapshot)');
+  buf.setGame(ARENA_SCHEMA, arena);
+  const third = sample(1);
+  assert.ok(Math.abs(third.aim - lerpAngle(3, -3, 1 / 3)) < 1e-9, `aim ${third.aim} blended across ±π`);
+  assert.equal(third.health, 100, 'health is Snap: the nearer snapshot');
+  assert.equal(sample(2).health, 50);
+  const other = { kinds: [{ name: 'Player', fields: [{ name: 'aim', hint: 'Interpolate' }] }] };
+  buf.setGame(other);
+  assert.ok(Math.abs(sample(1.5).aim - 0) < 1e-9, 'a linear hint goes through 0, not round');
 });
 
 test('entities appear and disappear with the snapshots around the render time', () => {

@@ -1,6 +1,6 @@
 // A tiny stand-in for the Rust server, for tests of client behaviour the real server cannot be
 // made to show on demand (garbage frames, VersionMismatch, abrupt closes, replay controls on a
-// known recording). Serves web-client/ over HTTP and speaks protocol v6 on /ws with a
+// known recording). Serves web-client/ over HTTP and speaks protocol v7 on /ws with a
 // hand-rolled RFC 6455 server (node has none built in). Snapshots are real deltas (each
 // client's baseline is its last snapshot; keyframes on join and after a replay jump), made by
 // snapshot.js's encoder from entities quantized here. Game logic is a toy: players move at
@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
 import { PROTOCOL_VERSION, REPLAY_SPEEDS, decodeClient, encodeServer } from '../src/protocol.js';
 import { POS_SCALE, VEL_SCALE, compileSchema, quantize, snapshotBetween } from '../src/snapshot.js';
+import { decodeInput } from '../src/games/arena.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json' };
@@ -170,9 +171,11 @@ class Peer {
  * Starts the fake server on 127.0.0.1 (random port). Returns { url, clients, state,
  * disconnect(client, reason, code, message), stop() }. `clients` lists every upgraded socket
  * in connection order (closed ones too) as { peer, clientId, entityId, name, pos, lastInput,
- * inputs, pings, baseline, ... }; `state.acceptVersion` is the protocol version Hello must
- * carry; `state.corruptNext = true` makes the next snapshot of every client a delta on a
- * baseline it does not hold (the page must reconnect, and never show it).
+ * inputs, pings, baseline, ... } (lastInput: the last Input frame `{ seq, view_tick, data }`
+ * with beside it the arena controls its data carries, `{ movement, aim, buttons }`);
+ * `state.acceptVersion` is the protocol version Hello must carry; `state.corruptNext = true`
+ * makes the next snapshot of every client a delta on a baseline it does not hold (the page
+ * must reconnect, and never show it).
  *
  * `replay: { endTick }` makes it a replay server: Welcome.entity_id 0, snapshots of
  * replayEntities(tick) with a ReplayStatus after each (none while paused), ReplayControl
@@ -264,9 +267,17 @@ export async function startFakeServer({ webRoot, replay = null }) {
       if (!replay) return disconnect(client, 'ProtocolViolation', 1002, 'ReplayControl on a live server');
       onReplayControl(client, msg.command);
     } else if (msg.type === 'Input') {
-      client.movement = msg.movement;
+      // The game part is the arena's input, as the real server reads it.
+      let controls;
+      try {
+        controls = decodeInput(msg.data);
+      } catch (err) {
+        disconnect(client, 'InvalidMessage', 1007, `input: ${err.message}`);
+        return;
+      }
+      client.movement = controls.movement;
       client.lastSeq = msg.seq;
-      client.lastInput = msg;
+      client.lastInput = { ...msg, ...controls };
       client.inputs++;
     } else if (msg.type === 'Ping') {
       client.pings++;

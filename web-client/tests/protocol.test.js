@@ -11,9 +11,9 @@ import { fileURLToPath } from 'node:url';
 import {
   CLIENT_VARIANTS,
   DISCONNECT_REASONS,
-  BUTTON_FIRE,
   MAX_CHAT_BYTES,
   MAX_CLIENT_MESSAGE_BYTES,
+  MAX_INPUT_BYTES,
   MAX_NAME_BYTES,
   MAX_SERVER_MESSAGE_BYTES,
   PROTOCOL_VERSION,
@@ -32,6 +32,7 @@ import {
   toHex,
 } from '../src/protocol.js';
 import { MAX_KINDS, MAX_TEXT, MAX_VALUES, compileSchema } from '../src/snapshot.js';
+import { BUTTON_FIRE } from '../src/games/arena.js';
 import { snapshotFromRust } from './rust-forms.js';
 
 const goldenPath = fileURLToPath(new URL('../../shared/tests/golden_vectors.json', import.meta.url));
@@ -43,6 +44,8 @@ const F32_KEYS = new Set(['aim', 'width', 'height', 'x', 'y', 'w', 'h']);
 // Keys holding a glam Vec2 (serde: [x, y]) or a Vec<Vec2>.
 const VEC2_KEYS = new Set(['pos', 'vel', 'movement']);
 const VEC2_LIST_KEYS = new Set(['spawns']);
+// Keys holding a Vec<u8> (serde: an array of numbers), a Uint8Array in JS.
+const BYTES_KEYS = new Set(['data']);
 
 const vec2 = (pair) => {
   assert.ok(Array.isArray(pair) && pair.length === 2, `Vec2 must be [x, y], got ${JSON.stringify(pair)}`);
@@ -53,6 +56,7 @@ const vec2 = (pair) => {
 function adapt(value, key) {
   if (VEC2_KEYS.has(key)) return vec2(value);
   if (VEC2_LIST_KEYS.has(key)) return value.map(vec2);
+  if (BYTES_KEYS.has(key)) return Uint8Array.from(value);
   if (Array.isArray(value)) return value.map((v) => adapt(v));
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, adapt(v, k)]));
@@ -92,7 +96,7 @@ function comparable(msg) {
 }
 
 test('golden vectors file is this protocol version and covers every variant', () => {
-  assert.equal(PROTOCOL_VERSION, 6);
+  assert.equal(PROTOCOL_VERSION, 7);
   assert.equal(golden.protocol_version, PROTOCOL_VERSION);
   const dirs = new Set(golden.vectors.map((v) => v.direction));
   assert.deepEqual([...dirs].sort(), ['client', 'server']);
@@ -144,8 +148,8 @@ test('JS tables are the ones the Rust test read off the real types', () => {
   assert.deepEqual([...DISCONNECT_REASONS], t.disconnect_reasons);
   assert.deepEqual([...REPLAY_SPEEDS], t.replay_speeds);
   assert.deepEqual(
-    [MAX_NAME_BYTES, MAX_CHAT_BYTES, MAX_CLIENT_MESSAGE_BYTES, MAX_SERVER_MESSAGE_BYTES, BUTTON_FIRE],
-    [t.max_name_bytes, t.max_chat_bytes, t.max_client_message_bytes, t.max_server_message_bytes, t.button_fire],
+    [MAX_NAME_BYTES, MAX_CHAT_BYTES, MAX_CLIENT_MESSAGE_BYTES, MAX_SERVER_MESSAGE_BYTES, MAX_INPUT_BYTES, BUTTON_FIRE],
+    [t.max_name_bytes, t.max_chat_bytes, t.max_client_message_bytes, t.max_server_message_bytes, t.max_input_bytes, t.button_fire],
   );
   assert.deepEqual([MAX_VALUES, MAX_KINDS, MAX_TEXT], [t.schema_limits.max_values, t.schema_limits.max_kinds, t.schema_limits.max_text]);
 });
@@ -226,6 +230,21 @@ test('ReplayStatus and ReplayControl by hand (WIRE.md tables)', () => {
   assert.throws(() => encodeClient({ type: 'ReplayControl', command: { type: 'Speed', percent: 300 } }), /one of 50, 100, 200, 400/);
   assert.throws(() => encodeClient({ type: 'ReplayControl', command: { type: 'Rewind' } }), /unknown ReplayCommand variant/);
   assert.throws(() => encodeClient({ type: 'ReplayControl', command: { type: 'Seek', tick: -1 } }), ProtocolError);
+});
+
+test('an Input frame carries at most MAX_INPUT_BYTES of game data, as bytes', () => {
+  const frame = (n) => ({ type: 'Input', seq: 7, view_tick: 90, data: new Uint8Array(n).fill(0xab) });
+  const bytes = encodeClient(frame(MAX_INPUT_BYTES));
+  assert.equal(bytes.length, 1 + 1 + 1 + 1 + MAX_INPUT_BYTES, 'variant, seq, view_tick, length, data');
+  assert.ok(bytes.length <= MAX_CLIENT_MESSAGE_BYTES);
+  assert.deepStrictEqual(decodeClient(bytes), frame(MAX_INPUT_BYTES));
+  assert.deepStrictEqual(decodeClient(encodeClient(frame(0))), frame(0), 'a game may send no bytes');
+  assert.throws(() => encodeClient(frame(MAX_INPUT_BYTES + 1)), { name: 'ProtocolError', message: /Input\.data of 65 bytes exceeds 64/ });
+  // The same frame written by hand with 65 bytes of data: refused on decode too.
+  const long = fromHex('01' + '07' + '5a' + '41' + 'ab'.repeat(65));
+  assert.throws(() => decodeClient(long), { name: 'ProtocolError', message: /Input\.data of 65 bytes at offset 3 exceeds 64/ });
+  assert.throws(() => encodeClient({ type: 'Input', seq: 1, view_tick: 0, data: [1, 2] }), /Input\.data must be a Uint8Array/);
+  assert.throws(() => encodeClient({ type: 'Input', seq: 1, view_tick: 0 }), /Input\.data must be a Uint8Array/);
 });
 
 test('client message of the largest legal Hello stays under the server limit', () => {

@@ -22,7 +22,7 @@ use shared::{ClientMessage, DisconnectReason};
 
 /// Identifies one WebSocket connection for its whole life. Allocated by the network layer,
 /// never reused within a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct ClientId(pub u32);
 
 impl fmt::Display for ClientId {

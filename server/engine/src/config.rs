@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::bench::BenchCommand;
 use crate::bots::BotsArgs;
+use crate::games::arena::Arena;
+use crate::games::blobs::Blobs;
 use crate::limits;
 use crate::net::admission::ConnectRate;
 use crate::net::auth::Role;
@@ -15,6 +17,8 @@ use crate::net::conditioner::LinkConditioner;
 use crate::net::tls::TlsSource;
 use crate::net::web_files::WebRoot;
 use crate::record::format::DEFAULT_CHECKSUM_INTERVAL;
+use crate::sim::Simulation;
+use crate::sim::game::{Game, GameError};
 use crate::sim::resources::SimSettings;
 
 /// The whole command line: serve a live game (no subcommand), work with a recording, or load
@@ -210,6 +214,13 @@ pub struct Config {
     /// Address to listen on for HTTP and WebSocket (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+    /// The game to run: `arena` (a top-down shooter; `--npcs` adds the W1 crowd) or `blobs`
+    /// (agar-style, in a 4000 × 4000 world; `--pellets`).
+    #[arg(long, default_value = "arena", value_parser = ["arena", "blobs"])]
+    pub game: String,
+    /// Blobs: pellets in the world.
+    #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::games::blobs::MAX_PELLETS)))]
+    pub pellets: u32,
     /// Simulation ticks per second.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u16).range(1..=i64::from(limits::MAX_TICK_RATE)))]
     pub tick_rate: u16,
@@ -220,13 +231,14 @@ pub struct Config {
     /// many milliseconds back (its round trip, its interpolation delay and its input's wait in
     /// the jitter buffer; 300 covers a player at 150 ± 20 ms round trip). 0: judge against the
     /// present.
-    #[arg(long, value_name = "MS", default_value_t = crate::sim::lag_comp::DEFAULT_MAX_REWIND_MS, value_parser = clap::value_parser!(u16).range(0..=i64::from(limits::MAX_REWIND_MS)))]
+    #[arg(long, value_name = "MS", default_value_t = crate::games::arena::lag_comp::DEFAULT_MAX_REWIND_MS, value_parser = clap::value_parser!(u16).range(0..=i64::from(limits::MAX_REWIND_MS)))]
     pub max_rewind_ms: u16,
     /// Interest management: send each player only the entities within this many world units
     /// of its own player (and its own shots); an entity in view leaves it beyond 1.1 × this.
-    /// Spectators still get everything. 0: everyone gets everything.
-    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = limits::view_radius)]
-    pub view_radius: f32,
+    /// Spectators still get everything. 0: everyone gets everything. Default: the game's
+    /// (arena 0, a small map; blobs 1200, about two screens of its large world).
+    #[arg(long, value_name = "R", value_parser = limits::view_radius)]
+    pub view_radius: Option<f32>,
     /// Wandering NPCs to spawn (the W1 crowd benchmark workload).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(limits::MAX_NPCS)))]
     pub npcs: u32,
@@ -358,8 +370,20 @@ impl Config {
             snapshot_rate: self.snapshot_rate.min(self.tick_rate),
             max_players: self.max_players,
             seed: self.seed,
-            npcs: self.npcs,
-            max_rewind_ms: self.max_rewind_ms,
+        }
+    }
+
+    /// A simulation of the game the flags choose: the arena on `map`, blobs in its own world.
+    pub fn simulation(&self, map: shared::MapData) -> Result<Simulation, GameError> {
+        match self.game.as_str() {
+            Arena::NAME => {
+                Simulation::new(Arena { npcs: self.npcs, max_rewind_ms: self.max_rewind_ms }, self.sim_settings(), map)
+            }
+            Blobs::NAME => Simulation::new(Blobs { pellets: self.pellets }, self.sim_settings(), map),
+            other => {
+                let known = crate::games::catalog().names().collect::<Vec<_>>().join(", ");
+                Err(GameError::Unknown(other.to_owned(), known))
+            }
         }
     }
 

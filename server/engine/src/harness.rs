@@ -12,11 +12,12 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use shared::snapshot::{ClientState, Frame, Snapshot};
-use shared::{ClientMessage, EntityState, Input, MapData, PROTOCOL_VERSION, ServerMessage, codec};
+use shared::{ClientMessage, EntityState, GameInput, InputFrame, MapData, PROTOCOL_VERSION, ServerMessage, codec};
 
 use crate::bridge::{ClientId, ToNet, ToSim};
 use crate::record::writer::Recorder;
 use crate::sim::Simulation;
+use crate::sim::game::{Game, GameError};
 use crate::sim::resources::SimSettings;
 
 /// A simulation plus per-client mailboxes of decoded server messages.
@@ -32,10 +33,15 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// A fresh simulation.
-    pub fn new(settings: SimSettings, map: MapData) -> Self {
+    /// A fresh simulation of `game`.
+    pub fn new<G: Game>(game: G, settings: SimSettings, map: MapData) -> Result<Self, GameError> {
+        Ok(Self::of(Simulation::new(game, settings, map)?))
+    }
+
+    /// A harness around `sim`.
+    pub fn of(sim: Simulation) -> Self {
         Harness {
-            sim: Simulation::new(settings, map),
+            sim,
             mail: BTreeMap::new(),
             closed: BTreeMap::new(),
             subscribed: BTreeSet::new(),
@@ -86,9 +92,15 @@ impl Harness {
         self.sim.push(ToSim::Announce { text: text.into() });
     }
 
-    /// Queues an input for the next step.
-    pub fn input(&mut self, client: ClientId, input: Input) {
-        self.sim.push(ToSim::Message { client, message: ClientMessage::Input(input) });
+    /// Queues an input frame for the next step.
+    pub fn input(&mut self, client: ClientId, frame: InputFrame) {
+        self.sim.push(ToSim::Message { client, message: ClientMessage::Input(frame) });
+    }
+
+    /// Queues the game input `input` as input number `seq` (view tick unknown) for the next
+    /// step.
+    pub fn play<I: GameInput>(&mut self, client: ClientId, seq: u32, input: &I) {
+        self.input(client, InputFrame::new(seq, 0, input));
     }
 
     /// Disconnects a client.
@@ -131,15 +143,14 @@ impl Harness {
             }
             ToNet::State(update) => {
                 let rate = self.sim.settings().tick_rate;
+                let schema = self.sim.schema();
                 for &client in self.subscribed.iter().filter(|c| update.only.is_none_or(|only| only == **c)) {
-                    let (baseline, state) = self
-                        .views
-                        .entry(client)
-                        .or_insert_with(|| (None, ClientState::new(shared::arena::schema(), rate)));
+                    let (baseline, state) =
+                        self.views.entry(client).or_insert_with(|| (None, ClientState::new(schema.clone(), rate)));
                     let base = baseline.as_deref().filter(|b| b.can_base(&update.frame));
                     let mut bytes = codec::snapshot_head(update.ack(client));
                     Snapshot::between(base, &update.frame).write_body(&mut bytes);
-                    if let Ok(ServerMessage::Snapshot(snapshot)) = codec::decode_server(&bytes) {
+                    if let Ok(ServerMessage::Snapshot(snapshot)) = codec::decode_server_with(&bytes, &schema) {
                         if let Err(e) = state.apply(&snapshot) {
                             tracing::error!(%client, "snapshot does not apply: {e}");
                         }
@@ -183,6 +194,8 @@ impl Harness {
 
     /// The player entity of `client`, if it has one.
     pub fn player(&mut self, client: ClientId) -> Option<EntityState> {
-        self.entities().into_iter().find(|e| e.kind == shared::EntityKind::Player.index() && e.owner == client.0)
+        let schema = self.sim.schema();
+        let avatar = |kind| schema.kind(kind).is_some_and(|k| k.avatar);
+        self.entities().into_iter().find(|e| avatar(e.kind) && e.owner == client.0)
     }
 }

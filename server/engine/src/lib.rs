@@ -7,14 +7,18 @@
 //!   [`net::session`] decodes and verifies each client message (`shared::codec`,
 //!   `ClientMessage::verify`) and sends it over the [`bridge`].
 //! - [`runner`] drains the bridge into the [`sim::Simulation`]'s inbox each tick, paced
-//!   by the [`clock`]; the systems in [`sim::systems`] run in [`sim::SimSet`] order, and the
-//!   snapshot stage turns the world into one quantized frame (`shared::snapshot`) per
-//!   snapshot tick.
+//!   by the [`clock`]; the engine's systems ([`sim::systems`]) and the game's run in the
+//!   [`sim::game::Stage`]s of a tick, and the snapshot stage turns the world into one
+//!   quantized frame (`shared::snapshot`) per snapshot tick.
 //! - The runner sends frames and messages over the [`bridge`]; the [`net::router`] thread puts
 //!   them in each client's [`net::send_queue`]; the session's writer encodes the delta from
 //!   what its socket last got (shared through [`net::delta_cache`]) and writes it out.
 //! - [`sim::stats`] publishes tick timings, served at `GET /stats`; [`metrics`](mod@metrics) holds the
 //!   Prometheus counters, gauges and histograms served at `GET /metrics`.
+//!
+//! Games: [`sim::game`] is the game API (the `Game` trait, the stages, `Setup`, the
+//! `Catalog` of games by name); [`games`] holds the games this server ships (the arena,
+//! blobs), each written only through it. [`app`] runs any game as a server process.
 //!
 //! Recording and replay: the simulation journals what it consumes ([`sim::journal`]) and
 //! digests its state ([`sim::checksum`]); [`record`] writes that to files on its own thread,
@@ -35,15 +39,18 @@
 //! [`procstat`] reads a process's CPU time and memory (the bench, the admin page).
 //!
 //! Layers, top to bottom; a module imports only from the layers below its own:
-//! [`server`], [`setup_cli`] > [`config`] > [`bench`](mod@bench) > [`bots`] > [`net`] >
-//! [`runner`], [`harness`] > [`metrics`](mod@metrics) > [`record`] > [`sim`] > [`bridge`],
-//! [`map`] > [`clock`], [`limits`], [`procstat`], [`splitmix`] (and the `shared` crate).
+//! [`app`] > [`server`], [`setup_cli`] > [`config`] > [`bench`](mod@bench) > [`bots`] > [`net`] >
+//! [`runner`], [`harness`] > [`metrics`](mod@metrics) > [`record`], [`games`] > [`sim`] >
+//! [`bridge`], [`map`] > [`clock`], [`limits`], [`procstat`], [`splitmix`] (and the `shared`
+//! crate).
 
+pub mod app;
 pub mod bench;
 pub mod bots;
 pub mod bridge;
 pub mod clock;
 pub mod config;
+pub mod games;
 pub mod harness;
 pub mod limits;
 pub mod map;

@@ -28,7 +28,6 @@ use shared::DisconnectReason;
 
 use crate::record::writer::Recorder as RecordingRecorder;
 use crate::sim::Simulation;
-use crate::sim::components::{Npc, Player, Projectile};
 
 /// The `version` label of [`name::BUILD_INFO`]: this crate's version.
 pub const BUILD_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -49,7 +48,7 @@ pub mod name {
     pub const TICK_OVERRUNS: &str = "arena_tick_overruns_total";
     /// Counter: ticks skipped after a stall, beyond the catch-up allowance.
     pub const TICKS_DROPPED: &str = "arena_ticks_dropped_total";
-    /// Gauge: live entities, by `kind` (player, npc, projectile).
+    /// Gauge: live entities, by `kind` (the running game's schema kinds, in lower case).
     pub const ENTITIES: &str = "arena_entities";
     /// Gauge: WebSocket clients, by `state` (connecting, playing, spectating).
     pub const CLIENTS: &str = "arena_clients";
@@ -92,7 +91,6 @@ pub enum ClientState {
 }
 
 const CLIENT_STATES: [&str; 3] = ["connecting", "playing", "spectating"];
-const ENTITY_KINDS: [&str; 3] = ["player", "npc", "projectile"];
 const CHAT_DROP_REASONS: [&str; 2] = ["slow_reader", "server_budget"];
 
 /// Every metric handle, registered once; shared by the network layer and the simulation
@@ -103,7 +101,8 @@ pub struct Metrics {
     tick_seconds: TickHistogram,
     tick_overruns: Counter,
     ticks_dropped: Counter,
-    entities: [Gauge; 3],
+    /// One per kind of the running game's schema, registered at the first sample.
+    entities: OnceLock<Vec<Gauge>>,
     clients: [Gauge; 3],
     frames_in: Counter,
     bytes_in: Counter,
@@ -152,7 +151,7 @@ impl Metrics {
             tick_seconds: TickHistogram::default(),
             tick_overruns: counter(r, name::TICK_OVERRUNS, vec![]),
             ticks_dropped: counter(r, name::TICKS_DROPPED, vec![]),
-            entities: ENTITY_KINDS.map(|kind| gauge(r, name::ENTITIES, vec![Label::new("kind", kind)])),
+            entities: OnceLock::new(),
             clients: CLIENT_STATES.map(|state| gauge(r, name::CLIENTS, vec![Label::new("state", state)])),
             frames_in: counter(r, name::FRAMES_IN, vec![]),
             bytes_in: counter(r, name::BYTES_IN, vec![]),
@@ -191,13 +190,17 @@ impl Metrics {
     }
 
     /// The simulation thread, once a second: entities by kind and the recording writer's lag.
-    pub fn sample(&self, sim: &Simulation, recording: Option<&RecordingRecorder>) {
-        let world = sim.world();
-        let ids = [world.component_id::<Player>(), world.component_id::<Npc>(), world.component_id::<Projectile>()];
-        for (gauge, id) in self.entities.iter().zip(ids) {
-            // Summing archetype sizes counts without a query (no `&mut World`, no allocation).
-            let count: u64 = id
-                .map_or(0, |id| world.archetypes().iter().filter(|a| a.contains(id)).map(|a| u64::from(a.len())).sum());
+    pub fn sample(&self, sim: &mut Simulation, recording: Option<&RecordingRecorder>) {
+        let gauges = self.entities.get_or_init(|| {
+            let kinds = sim.schema().kinds().iter().map(|k| k.name.to_lowercase()).collect::<Vec<_>>();
+            kinds
+                .into_iter()
+                .map(|kind| gauge(&self.recorder, name::ENTITIES, vec![Label::new("kind", kind)]))
+                .collect()
+        });
+        let counts = sim.entities_per_kind();
+        for (kind, gauge) in gauges.iter().enumerate() {
+            let count = counts.iter().find(|(k, _)| usize::from(*k) == kind).map_or(0, |(_, n)| *n);
             gauge.set(count as f64);
         }
         if let Some(recording) = recording {

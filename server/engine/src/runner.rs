@@ -97,7 +97,7 @@ fn run(
                         let _ = to_net.send(out);
                     }
                     if sim.tick().is_multiple_of(u64::from(tick_rate.max(1))) {
-                        metrics.sample(&sim, recorder.as_ref());
+                        metrics.sample(&mut sim, recorder.as_ref());
                     }
                 }
                 stats.maybe_report();

@@ -59,6 +59,9 @@ pub enum StartError {
     /// The recording cannot be replayed by this build.
     #[error(transparent)]
     Replay(#[from] crate::record::replay::ReplayError),
+    /// The game cannot be set up.
+    #[error(transparent)]
+    Game(#[from] crate::sim::game::GameError),
     /// The TLS certificate or key cannot be used.
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
@@ -113,6 +116,8 @@ struct Front {
     max_connections: u32,
     limits: NetLimits,
     replay: bool,
+    /// The running game's input check.
+    check_input: crate::sim::game::InputCheck,
     args: FrontArgs,
     /// `--view-radius` (0: every client is sent everything; always 0 for replays).
     view_radius: f32,
@@ -141,9 +146,20 @@ impl Server {
     /// Starts a live server with the given network limits.
     pub async fn start_with_limits(config: &Config, limits: NetLimits) -> Result<Server, StartError> {
         let map = map::load(config.map.as_deref())?;
-        let settings = config.sim_settings();
-        tracing::info!(map = %map.id, npcs = settings.npcs, seed = settings.seed, tick_rate = settings.tick_rate,
-            snapshot_rate = settings.snapshot_rate, "starting");
+        let sim = config.simulation(map)?;
+        Self::start_simulation(config, sim, limits).await
+    }
+
+    /// Starts a live server running `sim` (any game: see `crate::app::run`), with the
+    /// network, recording and view settings of `config` and the given network limits.
+    pub async fn start_simulation(
+        config: &Config,
+        mut sim: Simulation,
+        limits: NetLimits,
+    ) -> Result<Server, StartError> {
+        let settings = sim.settings().clone();
+        tracing::info!(game = sim.game().name, map = %sim.map().id, seed = settings.seed,
+            tick_rate = settings.tick_rate, snapshot_rate = settings.snapshot_rate, "starting");
         let stats = Arc::new(TickStats::new(settings.tick_rate));
         let metrics = Metrics::new();
         let front = Front {
@@ -154,8 +170,9 @@ impl Server {
             max_connections: config.max_connections,
             limits,
             replay: false,
+            check_input: sim.input_check(),
             args: config.front.clone(),
-            view_radius: config.view_radius,
+            view_radius: config.view_radius.unwrap_or(sim.default_view_radius()),
         };
         let record_dir = config.record.clone();
         let checksum_interval = config.checksum_interval;
@@ -163,7 +180,6 @@ impl Server {
         let max_bytes = config.record_max_bytes;
         Self::launch(front, move |from_net, to_net| {
             let tick_rate = settings.tick_rate;
-            let mut sim = Simulation::new(settings, map);
             let (writer, recorder) = match &record_dir {
                 None => (None, None),
                 Some(dir) => {
@@ -192,7 +208,8 @@ impl Server {
 
     /// Starts a server that plays `recording` to every browser that connects.
     pub async fn start_replay(args: &ReplayArgs, recording: Recording) -> Result<Server, StartError> {
-        crate::record::replay::Replayer::check_version(&recording)?;
+        let catalog = crate::games::catalog();
+        crate::record::replay::Replayer::check_replayable(&recording, &catalog)?;
         let front = Front {
             bind: args.bind,
             stats: Arc::new(TickStats::new(recording.header.tick_rate)),
@@ -201,14 +218,16 @@ impl Server {
             max_connections: args.max_connections,
             limits: NetLimits::default(),
             replay: true,
+            // A replay takes no input (spectators' are dropped), so any game part passes.
+            check_input: |_| Ok(()),
             args: args.front.clone(),
             // Every viewer of a replay is a spectator, and the recorded players' client ids
             // are not the viewers'.
             view_radius: 0.0,
         };
         Self::launch(front, move |from_net, to_net| {
-            let replay =
-                ReplayThread::spawn(recording, from_net, to_net).map_err(io("cannot start the replay thread"))?;
+            let replay = ReplayThread::spawn(recording, catalog, from_net, to_net)
+                .map_err(io("cannot start the replay thread"))?;
             Ok((Driver::Replay(replay), None))
         })
         .await
@@ -249,6 +268,7 @@ impl Server {
             shutdown,
             limits,
             replay: front.replay,
+            check_input: front.check_input,
             deltas: DeltaCache::default(),
             stats: front.stats,
             metrics: front.metrics,

@@ -1,12 +1,60 @@
-// The arena's client part: how its kinds are drawn. Players: a disc with an aim line, a
-// health bar and a name, the own one highlighted, dead ones faded; NPCs and projectiles:
-// discs. Loaded by the game's name (games/index.js); the engine's renderer calls `drawEntity`
-// with the canvas transformed to world units.
+// The arena's client part: how its kinds are drawn, and its input. Players: a disc with an aim
+// line, a health bar and a name, the own one highlighted, dead ones faded; NPCs and
+// projectiles: discs. Loaded by the game's name (games/index.js); the engine's renderer calls
+// `drawEntity` with the canvas transformed to world units, and the input controller sends each
+// tick's controls as the bytes `encodeInput` makes (the game part of an Input frame).
+import { Reader, Writer } from '../protocol.js';
+import { Predictor } from '../prediction.js';
 
 export const PLAYER_RADIUS = 16;
 export const NPC_RADIUS = 8;
 export const PROJECTILE_RADIUS = 4;
 export const MAX_HEALTH = 100;
+
+/** Button bits of the arena input's `buttons`. */
+export const BUTTON_FIRE = 1;
+/** Encoded size of an arena input: movement.x, movement.y, aim (f32 each), buttons (u8). */
+export const INPUT_BYTES = 13;
+
+/**
+ * The arena input `{ movement: { x, y }, aim, buttons }` (shared/src/arena.rs `Input`) in the
+ * protocol's codec: f32 movement.x · f32 movement.y · f32 aim · u8 buttons, little-endian.
+ * Ranges (movement length ≤ 1, aim in [-π, π], known button bits) are the server's to check.
+ */
+export function encodeInput({ movement, aim, buttons }) {
+  const w = new Writer(INPUT_BYTES);
+  w.vec2(movement, 'arena input movement');
+  w.f32(aim, 'arena input aim');
+  w.u8(buttons, 'arena input buttons');
+  return w.finish();
+}
+
+/** The arena input in `bytes` (an Input frame's data); ProtocolError if it is not exactly one. */
+export function decodeInput(bytes) {
+  const r = new Reader(bytes);
+  const input = {
+    movement: r.vec2('arena input movement'),
+    aim: r.f32('arena input aim'),
+    buttons: r.u8('arena input buttons'),
+  };
+  r.finish('arena input');
+  return input;
+}
+
+/** The arena predicts its player's movement (prediction.js replays shared/src/movement.rs). */
+export function createPredictor(map, tickRate) {
+  return new Predictor(map, tickRate);
+}
+
+/** A player that came back from the dead jumped, however near the spawn point it was. */
+export function teleported(a, b) {
+  return b.kind === 'Player' && a.health === 0 && b.health > 0;
+}
+
+/** What of the local controls the own player shows at once: its aim. */
+export function showControls(controls) {
+  return { aim: controls.aim };
+}
 
 const COLORS = {
   player: '#4aa3ff',

@@ -5,7 +5,10 @@ import * as generic from './generic.js';
 
 const NAME = /^[a-z0-9_-]{1,32}$/;
 
-/** The module of game `name` (`{ drawEntity(ctx, e, info) }`), or the generic one. */
+/**
+ * The module of game `name` (`{ drawEntity(ctx, e, info), encodeInput?(controls) }`: a game
+ * without `encodeInput` sends no inputs), or the generic one.
+ */
 export async function loadGame(name) {
   if (!NAME.test(String(name))) return generic;
   try {

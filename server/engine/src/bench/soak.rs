@@ -20,7 +20,8 @@ use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use glam::Vec2;
 use serde::{Deserialize, Serialize};
-use shared::{ClientMessage, Input, PROTOCOL_VERSION, codec};
+use shared::arena::Input;
+use shared::{ClientMessage, InputFrame, PROTOCOL_VERSION, codec};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
@@ -311,7 +312,8 @@ async fn joiner(
                         heading = rng.angle();
                     }
                     let (sin, cos) = heading.sin_cos();
-                    let message = ClientMessage::Input(Input { seq, movement: Vec2::new(cos, sin), aim: heading, buttons: 0, view_tick: 0 });
+                    let input = Input { movement: Vec2::new(cos, sin), aim: heading, buttons: 0 };
+                    let message = ClientMessage::Input(InputFrame::new(seq, 0, &input));
                     let bytes = codec::encode(&message).map_err(|e| format!("encode: {e}"))?;
                     ws.send(Message::Binary(bytes.into())).await.map_err(|e| format!("send: {e}"))?;
                     c.inputs.fetch_add(1, Ordering::Relaxed);

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use glam::Vec2;
+use shared::arena::Input;
 use shared::snapshot::wire::{SliceSource, get_varint};
-use shared::{ClientMessage, ClientState, Input, PROTOCOL_VERSION, ServerMessage, codec};
+use shared::{ClientMessage, ClientState, InputFrame, PROTOCOL_VERSION, ServerMessage, codec};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -29,6 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 
 use super::Mode;
 use super::stats::{ClientSlot, Shared};
+use crate::games::blobs::Steer;
 use crate::net::conditioner::{self, Conditioned, LinkConditioner};
 use crate::splitmix::SplitMix;
 
@@ -127,6 +129,7 @@ pub(super) async fn run(common: Arc<Common>, index: usize, mut stop: watch::Rece
         next_ping: 1,
         rng: SplitMix(0x9E37_79B9_7F4A_7C15 ^ index as u64),
         heading: 0.0,
+        game: PlayedGame::Unknown,
     };
     bot.session(ws, deadline, stop).await;
 }
@@ -181,6 +184,29 @@ struct Bot<'a> {
     next_ping: u32,
     rng: SplitMix,
     heading: f32,
+    /// The game the server runs, from `Welcome`: how a playing bot makes its input.
+    game: PlayedGame,
+}
+
+/// The games a playing bot knows how to play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlayedGame {
+    /// Not known yet (no `Welcome`), or one the bots cannot play: no input is sent.
+    Unknown,
+    /// The arena: walk straight ahead.
+    Arena,
+    /// Blobs: point straight ahead, far enough for full speed.
+    Blobs,
+}
+
+impl PlayedGame {
+    fn of(welcome: &shared::Welcome) -> Self {
+        match welcome.schema.game() {
+            "arena" => PlayedGame::Arena,
+            "blobs" => PlayedGame::Blobs,
+            _ => PlayedGame::Unknown,
+        }
+    }
 }
 
 impl Bot<'_> {
@@ -262,7 +288,7 @@ impl Bot<'_> {
                         return Ending::Gone(close_after_send_error(ws, &e).await);
                     }
                 }
-                _ = input.tick(), if play && self.joined && close_code.is_none() => {
+                _ = input.tick(), if play && self.joined && self.game != PlayedGame::Unknown && close_code.is_none() => {
                     let message = self.next_input();
                     if let Err(e) = send(ws, &message).await {
                         return Ending::Gone(close_after_send_error(ws, &e).await);
@@ -295,7 +321,11 @@ impl Bot<'_> {
         self.pending_inputs.push_back((seq, Instant::now()));
         self.shared.inputs_sent.fetch_add(1, Ordering::Relaxed);
         let (sin, cos) = self.heading.sin_cos();
-        ClientMessage::Input(Input { seq, movement: Vec2::new(cos, sin), aim: self.heading, buttons: 0, view_tick: 0 })
+        let ahead = Vec2::new(cos, sin);
+        ClientMessage::Input(match self.game {
+            PlayedGame::Blobs => InputFrame::new(seq, 0, &Steer { toward: ahead * 400.0 }),
+            _ => InputFrame::new(seq, 0, &Input { movement: ahead, aim: self.heading, buttons: 0 }),
+        })
     }
 
     fn count(&self, len: usize) {
@@ -317,7 +347,12 @@ impl Bot<'_> {
             return self.decode(bytes, now);
         }
         match variant {
-            Some(WELCOME) => self.on_welcome(),
+            Some(WELCOME) => {
+                if let Ok(ServerMessage::Welcome(welcome)) = codec::decode_server(bytes) {
+                    self.game = PlayedGame::of(&welcome);
+                }
+                self.on_welcome();
+            }
             Some(SNAPSHOT) => {
                 // Only the head: `last_input_seq` is the first LEB128 varint after the variant.
                 let seq = get_varint(&mut SliceSource::new(&bytes[1..])).ok().and_then(|s| u32::try_from(s).ok());
@@ -349,6 +384,7 @@ impl Bot<'_> {
         self.shared.decoded.fetch_add(1, Ordering::Relaxed);
         match message {
             ServerMessage::Welcome(welcome) => {
+                self.game = PlayedGame::of(&welcome);
                 self.decoder = Some(ClientState::new(welcome.schema.clone(), welcome.tick_rate));
                 self.on_welcome();
             }

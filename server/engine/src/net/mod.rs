@@ -129,6 +129,8 @@ pub struct NetContext {
     pub limits: NetLimits,
     /// Whether the simulation behind this layer is a replay, which takes `ReplayControl`.
     pub replay: bool,
+    /// The running game's check of an input's game part.
+    pub check_input: crate::sim::game::InputCheck,
     /// Encoded snapshot bodies, shared by every session.
     pub deltas: DeltaCache,
     /// The simulation's tick statistics, served at `GET /stats`.

@@ -237,6 +237,10 @@ impl Reader {
         }
         let message = codec::decode_client(bytes).map_err(|e| self.undecodable(bytes, e))?;
         message.verify(self.state).map_err(|e| (e.reason(), e.to_string()))?;
+        if let ClientMessage::Input(frame) = &message {
+            (self.ctx.check_input)(&frame.data)
+                .map_err(|why| (DisconnectReason::InvalidMessage, format!("invalid input: {why}")))?;
+        }
         match message {
             ClientMessage::Ping { id } => {
                 let pong = codec::encode(&ServerMessage::Pong { id })

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use super::reader::{Ending, Recording};
 use super::replay::{Replayer, dump_state, scoreboard_text};
+use crate::sim::game::Catalog;
 
 /// The exit codes, as `server replay --help` lists them.
 pub const EXIT_CODES: &str = "Exit codes:
@@ -39,12 +40,13 @@ pub struct Options {
 
 /// Runs the replay the options describe, printing to stdout (errors to stderr). Output
 /// errors (a closed pipe, as with `| head`) are ignored: the replay's verdict is the exit code.
-pub fn run(args: &Options) -> ExitCode {
-    run_to(args, &mut std::io::stdout().lock())
+/// The recording's game comes from `catalog`.
+pub fn run(args: &Options, catalog: &Catalog) -> ExitCode {
+    run_to(args, catalog, &mut std::io::stdout().lock())
 }
 
 /// [`run`], printing to `out`.
-pub fn run_to(args: &Options, out: &mut impl Write) -> ExitCode {
+pub fn run_to(args: &Options, catalog: &Catalog, out: &mut impl Write) -> ExitCode {
     let recording = match Recording::open(&args.file) {
         Ok(recording) => recording,
         Err(e) => {
@@ -55,12 +57,12 @@ pub fn run_to(args: &Options, out: &mut impl Write) -> ExitCode {
     let h = &recording.header;
     let _ = writeln!(
         out,
-        "recording {}: simulation version {}, seed {}, {} Hz, {} NPCs, map {} ({} checksums)",
+        "recording {}: simulation version {}, game {}, seed {}, {} Hz, map {} ({} checksums)",
         args.file.display(),
         h.sim_version,
+        h.game,
         h.seed,
         h.tick_rate,
-        h.npcs,
         h.map.id,
         recording.checksums.len()
     );
@@ -82,7 +84,7 @@ pub fn run_to(args: &Options, out: &mut impl Write) -> ExitCode {
         }
     }
     // Straight through, never seeking: no keyframes to keep.
-    let mut replayer = match Replayer::new(&recording, args.verify).map(Replayer::without_keyframes) {
+    let mut replayer = match Replayer::new(&recording, args.verify, catalog).map(Replayer::without_keyframes) {
         Ok(replayer) => replayer,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,4 +1,4 @@
-//! The recording file format, version 3.
+//! The recording file format, version 4.
 //!
 //! ```text
 //! file    = magic "ARENAREC" (8 bytes) · format version (u16 LE) · chunk*
@@ -16,9 +16,11 @@
 //! chunks after its header repeat the earlier parts' tick batches and checksums (see
 //! `record::writer::WriterOptions::max_bytes`), so each file replays from tick 0 on its own.
 //!
-//! Inputs are stored as deltas against the same client's previous input ([`InputDelta`]), and
-//! only when they say something new: a tick whose applied input is the previous one with `seq`
-//! one higher and `view_tick` advanced by a steady step (a held key, a steady client) is not
+//! The header names the game and carries its settings, encoded by the game; inputs are the
+//! game's bytes, which the format never looks into. They are stored as deltas against the same
+//! client's previous input ([`InputDelta`]), and only when they say something new: a tick whose
+//! applied input is the previous one with `seq` one higher, the same game bytes, and
+//! `view_tick` advanced by a steady step (a held key, a steady client) is not
 //! written one by one but as part of an [`Event::Held`] run, written once at the run's first
 //! tick. A tick that applied no input for a playing client (nothing was waiting: the input in
 //! force repeated, and its `seq` stays) has no event and lies outside every run. So every tick's
@@ -29,23 +31,22 @@
 //! are multiples of `ENTITY_LISTING_EVERY × checksum_interval`), since in a crowd they
 //! outweigh everything else in the file.
 //!
-//! Layout history: version 3 is the first released layout of its simulation version; the
-//! held runs and sparse entity listings were added to it before any version-3 file was
-//! released, so there is no other version-3 layout.
+//! Layout history: version 3 was the arena's alone (its settings in the header, its input's
+//! fields in every delta); version 4 is the engine's, for any game. A version-3 file is
+//! refused with a clear error: it was made by simulation version 3, which no longer runs.
 
-use glam::Vec2;
 use serde::{Deserialize, Serialize};
-use shared::{Input, MapData};
+use shared::{InputFrame, MapData};
 
 /// First bytes of every recording.
 pub const MAGIC: [u8; 8] = *b"ARENAREC";
 /// Version of this file layout, written into new files. Version 2 added [`Event::Chat`];
-/// version 3 added [`InputDelta::view_tick`] (lag compensation), which changed the layout of
-/// every input and came with a new simulation version, so older files, which that version
-/// could not replay anyway, are refused with a clear error.
-pub const FORMAT_VERSION: u16 = 3;
+/// version 3 added the view tick (lag compensation); version 4 made the header and inputs
+/// the engine's (any game). Each came with a new simulation version, so older files, which
+/// that version could not replay anyway, are refused with a clear error.
+pub const FORMAT_VERSION: u16 = 4;
 /// Oldest file layout still read.
-pub const OLDEST_FORMAT_VERSION: u16 = 3;
+pub const OLDEST_FORMAT_VERSION: u16 = 4;
 /// Largest chunk payload a reader accepts (a corrupted length must not allocate gigabytes; the
 /// protocol codec decodes at most this much anyway). A checksum listing a million entities takes
 /// about 3 MiB.
@@ -83,10 +84,10 @@ pub struct Header {
     pub snapshot_rate: u16,
     /// Player limit (joins beyond it were refused, and are not in the recording).
     pub max_players: u16,
-    /// W1 crowd size.
-    pub npcs: u32,
-    /// Longest lag-compensation rewind, milliseconds.
-    pub max_rewind_ms: u16,
+    /// The game's name (`Game::NAME`).
+    pub game: String,
+    /// The game's settings, encoded by the game with the protocol codec.
+    pub game_settings: Vec<u8>,
     /// Ticks between state digests.
     pub checksum_interval: u32,
     /// The map, whole, so a replay needs no other file.
@@ -144,7 +145,7 @@ pub enum Event {
     },
     /// A run of held inputs: at this tick and the `ticks - 1` following ones, this client's
     /// applied input was its previous one with `seq` one higher and `view_tick` higher by
-    /// `view_step` (wrapping), the other fields unchanged. A run never outlasts its batch, so
+    /// `view_step` (wrapping), the game's bytes unchanged. A run never outlasts its batch, so
     /// `ticks` is at most the tick rate.
     Held {
         /// Client id.
@@ -166,60 +167,51 @@ pub enum Event {
     },
 }
 
-/// An input as the fields that differ from the same client's previous input (all zero before
-/// the first). `None` means "as before"; for `seq`, "previous plus one".
+/// An input as what differs from the same client's previous input (an empty frame before the
+/// first). `None` means "as before"; for `seq`, "previous plus one"; for `view_tick`,
+/// "previous plus one" (a client drawing at a steady delay).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputDelta {
     /// Sequence number, unless it is the previous plus one.
     pub seq: Option<u32>,
-    /// Movement, if changed.
-    pub movement: Option<Vec2>,
-    /// Aim, if changed (compared bit for bit).
-    pub aim: Option<f32>,
-    /// Buttons, if changed.
-    pub buttons: Option<u8>,
-    /// View tick, unless it is the previous plus one (a client drawing at a steady delay).
+    /// View tick, unless it is the previous plus one.
     pub view_tick: Option<u32>,
+    /// The game's bytes, if changed.
+    pub data: Option<Vec<u8>>,
 }
 
 impl InputDelta {
     /// The delta from `previous` to `input`.
-    pub fn between(previous: &Input, input: &Input) -> Self {
-        let differs = |a: Vec2, b: Vec2| a.x.to_bits() != b.x.to_bits() || a.y.to_bits() != b.y.to_bits();
+    pub fn between(previous: &InputFrame, input: &InputFrame) -> Self {
         InputDelta {
             seq: (input.seq != previous.seq.wrapping_add(1)).then_some(input.seq),
-            movement: differs(input.movement, previous.movement).then_some(input.movement),
-            aim: (input.aim.to_bits() != previous.aim.to_bits()).then_some(input.aim),
-            buttons: (input.buttons != previous.buttons).then_some(input.buttons),
             view_tick: (input.view_tick != previous.view_tick.wrapping_add(1)).then_some(input.view_tick),
+            data: (input.data != previous.data).then(|| input.data.clone()),
         }
     }
 
     /// `previous` advanced by one held tick: `seq` plus one, `view_tick` plus `view_step`.
-    pub fn held(previous: &Input, view_step: u32) -> Input {
-        Input { seq: previous.seq.wrapping_add(1), view_tick: previous.view_tick.wrapping_add(view_step), ..*previous }
+    pub fn held(previous: &InputFrame, view_step: u32) -> InputFrame {
+        InputFrame {
+            seq: previous.seq.wrapping_add(1),
+            view_tick: previous.view_tick.wrapping_add(view_step),
+            data: previous.data.clone(),
+        }
     }
 
-    /// Whether `input` is `previous` held one more tick with this view step (floats compared
-    /// bit for bit).
-    pub fn is_held(previous: &Input, input: &Input, view_step: u32) -> bool {
-        let same = |a: f32, b: f32| a.to_bits() == b.to_bits();
+    /// Whether `input` is `previous` held one more tick with this view step.
+    pub fn is_held(previous: &InputFrame, input: &InputFrame, view_step: u32) -> bool {
         input.seq == previous.seq.wrapping_add(1)
             && input.view_tick == previous.view_tick.wrapping_add(view_step)
-            && same(input.movement.x, previous.movement.x)
-            && same(input.movement.y, previous.movement.y)
-            && same(input.aim, previous.aim)
-            && input.buttons == previous.buttons
+            && input.data == previous.data
     }
 
     /// The input this delta makes of `previous`.
-    pub fn apply(&self, previous: &Input) -> Input {
-        Input {
+    pub fn apply(&self, previous: &InputFrame) -> InputFrame {
+        InputFrame {
             seq: self.seq.unwrap_or(previous.seq.wrapping_add(1)),
-            movement: self.movement.unwrap_or(previous.movement),
-            aim: self.aim.unwrap_or(previous.aim),
-            buttons: self.buttons.unwrap_or(previous.buttons),
             view_tick: self.view_tick.unwrap_or(previous.view_tick.wrapping_add(1)),
+            data: self.data.clone().unwrap_or_else(|| previous.data.clone()),
         }
     }
 }
@@ -300,20 +292,20 @@ mod tests {
 
     #[test]
     fn input_deltas_round_trip_and_are_small_for_held_keys() {
-        let a = Input { seq: 7, movement: Vec2::new(0.6, 0.8), aim: 1.0, buttons: 1, view_tick: 90 };
-        let b = Input { seq: 8, view_tick: 91, ..a };
+        let frame = |seq, view_tick, data: &[u8]| InputFrame { seq, view_tick, data: data.to_vec() };
+        let a = frame(7, 90, &[1, 2, 3]);
+        let b = frame(8, 91, &[1, 2, 3]);
         let held = InputDelta::between(&a, &b);
-        assert_eq!(held, InputDelta { seq: None, movement: None, aim: None, buttons: None, view_tick: None });
+        assert_eq!(held, InputDelta { seq: None, view_tick: None, data: None });
         assert_eq!(held.apply(&a), b);
-        assert_eq!(shared::codec::encode(&held).expect("encodes").len(), 5, "five None tags");
-        let c = Input { seq: 20, movement: Vec2::ZERO, aim: -0.0, buttons: 0, view_tick: 0 };
+        assert_eq!(shared::codec::encode(&held).expect("encodes").len(), 3, "three None tags");
+        let c = frame(20, 0, &[]);
         let delta = InputDelta::between(&b, &c);
         assert_eq!(delta.apply(&b), c);
-        assert_eq!(delta.apply(&b).aim.to_bits(), (-0.0f32).to_bits(), "compared bit for bit");
         assert!(InputDelta::is_held(&a, &b, 1) && InputDelta::held(&a, 1) == b);
-        let frozen = Input { seq: 8, ..a };
+        let frozen = frame(8, 90, &[1, 2, 3]);
         assert!(InputDelta::is_held(&a, &frozen, 0) && !InputDelta::is_held(&a, &frozen, 1));
-        assert!(!InputDelta::is_held(&b, &Input { aim: -1.0, ..InputDelta::held(&b, 1) }, 1));
-        assert!(!InputDelta::is_held(&a, &Input { seq: 9, ..b }, 1), "two inputs merged: seq jumps");
+        assert!(!InputDelta::is_held(&b, &frame(9, 92, &[1, 2, 4]), 1), "other game bytes");
+        assert!(!InputDelta::is_held(&a, &frame(9, 91, &[1, 2, 3]), 1), "two inputs merged: seq jumps");
     }
 }

@@ -2,8 +2,10 @@
 //! nothing in a file can make the reader panic or allocate without bound.
 //!
 //! Recordings come from strangers (bug reports), so a file is held to what a server writes:
-//! the header to the command line's bounds and its map to a map file's checks, a crowd beyond
-//! [`UNBACKED_NPCS`] backed by the first checksum's listing, held runs kept as runs (at most a
+//! the header to the command line's bounds and its map to a map file's checks, a game that
+//! spawns more than [`UNBACKED_SPAWNS`] entities at start backed by the first checksum's
+//! listing ([`Recording::check_backed`], which the replay calls once the game has read its
+//! settings), held runs kept as runs (at most a
 //! second long, one input per player and tick, only for players who joined, at most the player
 //! limit), chunks at most a checksum interval apart, and what it decodes to within a budget
 //! ([`DECODE_FLOOR_BYTES`] plus [`DECODE_BYTES_PER_FILE_BYTE`] per byte). What follows the last
@@ -13,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use shared::Input;
+use shared::InputFrame;
 
 use crate::bridge::ClientId;
 use crate::limits;
@@ -135,25 +137,32 @@ impl Ending {
 
 /// A run of held inputs (`format::Event::Held`), kept as a run: it expands one input at a time
 /// as a replay reaches its ticks, so that a few bytes of file never become megabytes of memory.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Its game bytes are kept once, in [`Recording::held_inputs`], for every run that repeats
+/// them (a client's runs, one after another, hold the same key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeldRun {
     /// The client.
     pub client: ClientId,
-    /// The input applied at the run's first tick.
-    pub first: Input,
+    /// The sequence number of the input applied at the run's first tick.
+    pub seq: u32,
+    /// Its view tick.
+    pub view_tick: u32,
     /// Consecutive ticks, at least 1.
     pub ticks: u32,
     /// How much the view tick advances per tick.
     pub view_step: u32,
+    /// Its game bytes: an index into [`Recording::held_inputs`].
+    pub data: u32,
 }
 
 impl HeldRun {
-    /// The input applied `offset` ticks after the run's first (`offset < ticks`).
-    pub fn input_at(&self, offset: u32) -> Input {
-        Input {
-            seq: self.first.seq.wrapping_add(offset),
-            view_tick: self.first.view_tick.wrapping_add(offset.wrapping_mul(self.view_step)),
-            ..self.first
+    /// The input applied `offset` ticks after the run's first (`offset < ticks`), its game
+    /// bytes taken from `inputs`.
+    pub fn input_at(&self, offset: u32, inputs: &[Box<[u8]>]) -> InputFrame {
+        InputFrame {
+            seq: self.seq.wrapping_add(offset),
+            view_tick: self.view_tick.wrapping_add(offset.wrapping_mul(self.view_step)),
+            data: inputs.get(self.data as usize).map(|d| d.to_vec()).unwrap_or_default(),
         }
     }
 }
@@ -166,10 +175,11 @@ impl HeldRun {
 pub const DECODE_FLOOR_BYTES: usize = 8 << 20;
 /// See [`DECODE_FLOOR_BYTES`].
 pub const DECODE_BYTES_PER_FILE_BYTE: usize = 16;
-/// NPCs a header may claim without the file backing them. Beyond, the first checksum must list
-/// at least as many entities (about 3 bytes each in the file): a simulation costs a few hundred
-/// bytes per NPC, so a replay's memory stays proportional to the size of its file.
-pub const UNBACKED_NPCS: u32 = 10_000;
+/// Entities a game's settings may spawn at start without the file backing them. Beyond, the
+/// first checksum must list at least as many entities (about 3 bytes each in the file): a
+/// simulation costs a few hundred bytes per entity, so a replay's memory stays proportional to
+/// the size of its file.
+pub const UNBACKED_SPAWNS: u64 = 10_000;
 
 /// A whole recording in memory. [`Recording::entries_at`] gives a tick's journal as the
 /// simulation wrote it: its entries in journal order, except that its inputs (always last) are
@@ -184,6 +194,8 @@ pub struct Recording {
     pub ticks: BTreeMap<u64, Vec<JournalEntry>>,
     /// Held runs by their first tick, in client order.
     pub held: BTreeMap<u64, Vec<HeldRun>>,
+    /// The game bytes of the held runs (each distinct run of repeats kept once).
+    pub held_inputs: Vec<Box<[u8]>>,
     /// Digests by tick.
     pub checksums: BTreeMap<u64, Checksum>,
     /// How it ends.
@@ -193,6 +205,25 @@ pub struct Recording {
 }
 
 impl Recording {
+    /// Whether the file backs the `spawns` entities its game's settings make at start: beyond
+    /// [`UNBACKED_SPAWNS`], its first checksum must list at least as many (building them is a
+    /// replay's largest allocation).
+    pub fn check_backed(&self, spawns: u64) -> Result<(), String> {
+        if spawns <= UNBACKED_SPAWNS {
+            return Ok(());
+        }
+        let listed = self.checksums.values().next().and_then(|c| c.listing.as_ref());
+        let listed = listed.map_or(0, |l| l.id_gaps.len().min(l.entity_hashes.len() / 2));
+        if (listed as u64) < spawns {
+            return Err(format!(
+                "its game spawns {spawns} entities at start, but its first checksum lists {listed}; beyond \
+                 {UNBACKED_SPAWNS} a recording must list them (a recording cut before its first checksum cannot be \
+                 replayed)"
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads and checks a recording file.
     pub fn open(path: &Path) -> Result<Recording, RecordingError> {
         let shown = path.display().to_string();
@@ -208,8 +239,8 @@ impl Recording {
         let before = out.len();
         for (start, runs) in self.held.range(tick.saturating_sub(longest - 1)..=tick) {
             for run in runs.iter().filter(|run| start + u64::from(run.ticks) > tick) {
-                let input = run.input_at((tick - start) as u32);
-                out.push(JournalEntry::Input { client: run.client, input });
+                let frame = run.input_at((tick - start) as u32, &self.held_inputs);
+                out.push(JournalEntry::Input { client: run.client, frame });
             }
         }
         if out.len() > before {
@@ -326,12 +357,11 @@ impl Recording {
             index += 1;
         };
         let header = header.ok_or(RecordingError::NoHeader { path: path.clone(), len: bytes.len() })?;
-        check_npcs(&header, &checksums).map_err(|why| RecordingError::BadHeader { path: path.clone(), why })?;
-        let Decoded { mut ticks, held, bytes: decoded_bytes, .. } = state;
+        let Decoded { mut ticks, held, held_inputs, bytes: decoded_bytes, .. } = state;
         for entries in ticks.values_mut() {
             sort_inputs_last(&mut entries[..]);
         }
-        Ok(Recording { header, ticks, held, checksums, ending, decoded_bytes })
+        Ok(Recording { header, ticks, held, held_inputs, checksums, ending, decoded_bytes })
     }
 }
 
@@ -345,8 +375,10 @@ const CHECKSUM_BYTES: usize = 96;
 struct Decoded {
     ticks: BTreeMap<u64, Vec<JournalEntry>>,
     held: BTreeMap<u64, Vec<HeldRun>>,
-    /// Each client's last applied input.
-    previous: BTreeMap<u32, Input>,
+    held_inputs: Vec<Box<[u8]>>,
+    /// Each client's last applied input, and the index of its game bytes in `held_inputs`
+    /// once a held run has repeated them.
+    previous: BTreeMap<u32, (InputFrame, Option<u32>)>,
     /// The players in the game, each with the last tick an input of theirs covers.
     joined: BTreeMap<u32, u64>,
     /// The last tick a held run covers (it may be beyond the last tick with events).
@@ -381,9 +413,13 @@ impl Decoded {
             }
             Event::Input { client, delta } => {
                 self.take_ticks(client, tick, tick)?;
-                let input = delta.apply(&self.previous.get(&client).copied().unwrap_or_default());
-                self.remember(client, input);
-                JournalEntry::Input { client: ClientId(client), input }
+                let empty = (InputFrame::default(), None);
+                let (before, interned) = self.previous.get(&client).unwrap_or(&empty);
+                let frame = delta.apply(before);
+                let interned = if frame.data == before.data { *interned } else { None };
+                self.bytes += frame.data.len();
+                self.remember(client, frame.clone(), interned);
+                JournalEntry::Input { client: ClientId(client), frame }
             }
             Event::Held { client, ticks: run, view_step } => {
                 let end = tick.checked_add(u64::from(run));
@@ -391,14 +427,26 @@ impl Decoded {
                     return Err(format!("a held run of {run} ticks at tick {tick} (1 to {longest} allowed)"));
                 };
                 self.take_ticks(client, tick, end - 1)?;
-                let before = self.previous.get(&client).copied().unwrap_or_default();
+                let (before, interned) = self.previous.get(&client).cloned().unwrap_or_default();
+                let first = InputDelta::held(&before, view_step);
+                let data = match interned {
+                    Some(index) => index,
+                    None => {
+                        self.bytes += first.data.len() + std::mem::size_of::<Box<[u8]>>();
+                        self.held_inputs.push(first.data.as_slice().into());
+                        u32::try_from(self.held_inputs.len() - 1).map_err(|_| "too many held runs".to_owned())?
+                    }
+                };
                 let held = HeldRun {
                     client: ClientId(client),
-                    first: InputDelta::held(&before, view_step),
+                    seq: first.seq,
+                    view_tick: first.view_tick,
                     ticks: run,
                     view_step,
+                    data,
                 };
-                self.remember(client, held.input_at(run - 1));
+                let last = InputFrame { data: first.data, ..held.input_at(run - 1, &[]) };
+                self.remember(client, last, Some(data));
                 if !self.held.contains_key(&tick) {
                     self.bytes += TICK_BYTES;
                 }
@@ -438,8 +486,8 @@ impl Decoded {
         Ok(())
     }
 
-    fn remember(&mut self, client: u32, input: Input) {
-        if self.previous.insert(client, input).is_none() {
+    fn remember(&mut self, client: u32, input: InputFrame, interned: Option<u32>) {
+        if self.previous.insert(client, (input, interned)).is_none() {
             self.bytes += TICK_BYTES;
         }
     }
@@ -490,16 +538,6 @@ fn check_header(h: &Header) -> Result<(), String> {
     if h.max_players == 0 {
         return Err("a player limit of 0".into());
     }
-    if h.npcs > limits::MAX_NPCS {
-        return Err(format!("{} NPCs is more than the {} allowed", h.npcs, limits::MAX_NPCS));
-    }
-    if h.max_rewind_ms > limits::MAX_REWIND_MS {
-        return Err(format!(
-            "a rewind of {} ms is more than the {} ms allowed",
-            h.max_rewind_ms,
-            limits::MAX_REWIND_MS
-        ));
-    }
     if !(1..=limits::MAX_CHECKSUM_INTERVAL).contains(&h.checksum_interval) {
         return Err(format!(
             "a checksum interval of {} ticks is outside 1 to {}",
@@ -510,24 +548,6 @@ fn check_header(h: &Header) -> Result<(), String> {
     h.map.validate().map_err(|why| format!("its map is invalid: {why}"))?;
     if map_hash(&h.map) != h.map_hash {
         return Err("the map does not match its hash".into());
-    }
-    Ok(())
-}
-
-/// A header's NPC count beyond [`UNBACKED_NPCS`] must be backed by the first checksum's
-/// listing: building that crowd is the replay's largest allocation.
-fn check_npcs(h: &Header, checksums: &BTreeMap<u64, Checksum>) -> Result<(), String> {
-    if h.npcs <= UNBACKED_NPCS {
-        return Ok(());
-    }
-    let listed = checksums.values().next().and_then(|c| c.listing.as_ref());
-    let listed = listed.map_or(0, |l| l.id_gaps.len().min(l.entity_hashes.len() / 2));
-    if listed < h.npcs as usize {
-        return Err(format!(
-            "it claims {} NPCs, but its first checksum lists {listed} entities; beyond {UNBACKED_NPCS} NPCs a \
-             recording must list its crowd (a recording cut before its first checksum cannot be replayed)",
-            h.npcs
-        ));
     }
     Ok(())
 }

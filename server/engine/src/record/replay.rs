@@ -21,6 +21,7 @@ use super::keyframe::Keyframe;
 use super::reader::Recording;
 use crate::bridge::ToSim;
 use crate::sim::checksum::StateDigest;
+use crate::sim::game::{Catalog, GameError};
 use crate::sim::journal::JournalEntry;
 use crate::sim::resources::SimSettings;
 use crate::sim::{SIM_VERSION, Simulation};
@@ -39,6 +40,15 @@ pub enum ReplayError {
         /// Ours.
         ours: u32,
     },
+    /// Its game is not one this build runs, or its settings are bad.
+    #[error("cannot replay this recording: {0}")]
+    Game(#[from] GameError),
+    /// Its game's settings spawn more than the file backs.
+    #[error("cannot replay this recording: {0}")]
+    Unbacked(String),
+    /// A keyframe did not restore (it was taken of another game).
+    #[error("cannot restore a keyframe: {0}")]
+    Keyframe(String),
 }
 
 /// The first difference between a replay and its recording.
@@ -132,19 +142,28 @@ impl<'r> Replayer<'r> {
         Ok(())
     }
 
-    /// A replay at tick 0. Refuses recordings of another simulation version.
-    pub fn new(recording: &'r Recording, verify: bool) -> Result<Self, ReplayError> {
+    /// Whether this build can replay `recording` with the games of `catalog`: the same
+    /// simulation version, a game it knows with good settings, and a file that backs what the
+    /// game spawns at start.
+    pub fn check_replayable(recording: &Recording, catalog: &Catalog) -> Result<(), ReplayError> {
         Self::check_version(recording)?;
+        let header = &recording.header;
+        let spawns = catalog.inspect(&header.game, &header.game_settings)?;
+        recording.check_backed(spawns).map_err(ReplayError::Unbacked)
+    }
+
+    /// A replay at tick 0, of the recording's game from `catalog`. Refuses what
+    /// [`Replayer::check_replayable`] refuses.
+    pub fn new(recording: &'r Recording, verify: bool, catalog: &Catalog) -> Result<Self, ReplayError> {
+        Self::check_replayable(recording, catalog)?;
         let header = &recording.header;
         let settings = SimSettings {
             tick_rate: header.tick_rate,
             snapshot_rate: header.snapshot_rate,
             max_players: header.max_players,
             seed: header.seed,
-            npcs: header.npcs,
-            max_rewind_ms: header.max_rewind_ms,
         };
-        let mut sim = Simulation::new(settings, header.map.clone());
+        let mut sim = catalog.make(&header.game, &header.game_settings, settings, header.map.clone())?;
         sim.set_snapshots(false);
         let keyframes = vec![Keyframe::capture(&mut sim)];
         let keyframe_bytes = keyframes.iter().map(Keyframe::approx_bytes).sum();
@@ -252,8 +271,11 @@ impl<'r> Replayer<'r> {
         let at = self.keyframes.partition_point(|k| k.tick() <= target);
         if let Some(keyframe) = at.checked_sub(1).and_then(|i| self.keyframes.get(i))
             && (target < now || keyframe.tick() > now)
+            && let Err(e) = keyframe.restore(&mut self.sim)
         {
-            keyframe.restore(&mut self.sim);
+            // Keyframes are taken of this very simulation, so this cannot happen; stepping on
+            // from where the replay stands is the safe answer if it ever did.
+            tracing::error!("{}", ReplayError::Keyframe(e));
         }
         let verify = std::mem::replace(&mut self.verify, false);
         let _ = self.run_to(tick);
@@ -268,6 +290,11 @@ impl<'r> Replayer<'r> {
     /// The state digest now.
     pub fn digest(&mut self) -> StateDigest {
         self.sim.digest()
+    }
+
+    /// The replicated schema of the recording's game.
+    pub fn schema(&self) -> std::sync::Arc<shared::Schema> {
+        self.sim.schema()
     }
 
     fn check(&mut self) -> Result<(), Divergence> {
@@ -309,8 +336,8 @@ fn feed(sim: &mut Simulation, event: &JournalEntry) {
             sim.push(ToSim::Message { client, message: hello });
         }
         JournalEntry::Leave { client } => sim.push(ToSim::Disconnected { client }),
-        JournalEntry::Input { client, input } => {
-            sim.push(ToSim::Message { client, message: ClientMessage::Input(input) })
+        JournalEntry::Input { client, ref frame } => {
+            sim.push(ToSim::Message { client, message: ClientMessage::Input(frame.clone()) })
         }
         // Chat changes no state; a served replay plays it back itself (`record::spectate`).
         JournalEntry::Chat { .. } => {}
@@ -355,13 +382,14 @@ pub fn dump_state(replayer: &mut Replayer<'_>) -> String {
     let tick = replayer.tick();
     let digest = replayer.digest();
     let (entities, scores) = replayer.state();
+    let schema = replayer.schema();
     let mut out = format!("state at tick {tick} (hash {:016x}), {} entities\n", digest.hash, entities.len());
     for e in &entities {
         let _ = writeln!(
             out,
             "  #{:<6} {:<10} pos ({:>9.3}, {:>9.3})  vel ({:>8.3}, {:>8.3})  values {:?}  owner {}",
             e.id,
-            shared::EntityKind::from_index(e.kind).map_or_else(|| format!("kind {}", e.kind), |k| format!("{k:?}")),
+            schema.kind(e.kind).map_or_else(|| format!("kind {}", e.kind), |k| k.name.clone()),
             e.pos.x,
             e.pos.y,
             e.vel.x,

@@ -7,8 +7,8 @@
 //! ids), then a `ReplayStatus` and a `Snapshot` at the snapshot rate while playing, and both
 //! at once after any `ReplayControl` (the snapshot only if the shown tick changed: a client
 //! that has a tick's state is not sent it again). Snapshots are deltas as in a live game; a
-//! seek starts a new replication epoch, so the first snapshot after it is a keyframe. All spectators share one playback, like a watch party:
-//! anyone's controls apply to everyone. At the end playback pauses; Play from there restarts.
+//! seek starts a new replication epoch, so the first snapshot after it is a keyframe. All
+//! spectators share one playback, like a watch party: anyone's controls apply to everyone. At the end playback pauses; Play from there restarts.
 //! Seeking goes back to the replayer's nearest keyframe and re-simulates from there (at most one
 //! keyframe interval: a few milliseconds).
 
@@ -26,6 +26,7 @@ use super::reader::Recording;
 use super::replay::Replayer;
 use crate::bridge::{ClientId, Delivery, OutFrame, StateUpdate, ToNet, ToSim};
 use crate::clock::{FixedClock, MAX_CATCH_UP_TICKS, Poll};
+use crate::sim::game::Catalog;
 use crate::sim::journal::JournalEntry;
 use crate::sim::systems::chat::chat_frame;
 use crate::sim::systems::snapshot::ScoreboardSync;
@@ -41,11 +42,16 @@ pub struct ReplayThread {
 
 impl ReplayThread {
     /// Starts serving `recording` to the clients the network layer reports.
-    pub fn spawn(recording: Recording, from_net: Receiver<ToSim>, to_net: Sender<ToNet>) -> std::io::Result<Self> {
+    pub fn spawn(
+        recording: Recording,
+        catalog: Catalog,
+        from_net: Receiver<ToSim>,
+        to_net: Sender<ToNet>,
+    ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = thread::Builder::new().name("replay".into()).spawn(move || {
-            if let Err(e) = Playback::run(&recording, &from_net, &to_net, &flag) {
+            if let Err(e) = Playback::run(&recording, &catalog, &from_net, &to_net, &flag) {
                 tracing::error!("{e}");
             }
         })?;
@@ -82,11 +88,13 @@ struct Playback<'r> {
 impl<'r> Playback<'r> {
     fn run(
         recording: &'r Recording,
+        catalog: &Catalog,
         from_net: &Receiver<ToSim>,
         to_net: &Sender<ToNet>,
         stop: &AtomicBool,
     ) -> Result<(), super::replay::ReplayError> {
-        let replayer = Replayer::new(recording, true)?;
+        let replayer = Replayer::new(recording, true, catalog)?;
+        let schema = replayer.schema();
         let rate = u32::from(recording.header.tick_rate);
         let mut playback = Playback {
             replayer,
@@ -98,7 +106,7 @@ impl<'r> Playback<'r> {
             last_snapshot: None,
             reported_divergence: false,
             pending_seek: None,
-            replicator: Replicator::new(shared::arena::schema(), recording.header.tick_rate),
+            replicator: Replicator::new(schema, recording.header.tick_rate),
             frame: None,
             scoreboard: ScoreboardSync::default(),
             out: Vec::new(),

@@ -36,7 +36,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
-use shared::Input;
+use shared::InputFrame;
 
 use super::chunk::write_chunk;
 use super::format::{
@@ -150,7 +150,7 @@ pub enum RecordMsg {
 /// The header for recording `sim` from now on.
 pub fn header_for(sim: &Simulation, checksum_interval: u32, started_unix: u64) -> Header {
     let settings = sim.settings();
-    let map = sim.world().resource::<crate::sim::resources::Arena>().0.clone();
+    let map = sim.world().resource::<crate::sim::resources::WorldMap>().0.clone();
     Header {
         protocol_version: shared::PROTOCOL_VERSION,
         sim_version: SIM_VERSION,
@@ -160,8 +160,8 @@ pub fn header_for(sim: &Simulation, checksum_interval: u32, started_unix: u64) -
         tick_rate: settings.tick_rate,
         snapshot_rate: settings.snapshot_rate,
         max_players: settings.max_players,
-        npcs: settings.npcs,
-        max_rewind_ms: settings.max_rewind_ms,
+        game: sim.game().name.to_owned(),
+        game_settings: sim.game().settings.clone(),
         checksum_interval,
         map_hash: map_hash(&map),
         map,
@@ -559,7 +559,7 @@ struct Batch {
     /// Events by tick, not written yet.
     pending: BTreeMap<u64, Vec<Event>>,
     /// Each playing client's last applied input (kept across batches).
-    previous: BTreeMap<u32, Input>,
+    previous: BTreeMap<u32, InputFrame>,
     /// Open runs by client; closed at the latest when the batch is written.
     runs: BTreeMap<u32, Run>,
     /// Roughly the bytes the pending events take encoded.
@@ -583,16 +583,16 @@ impl Batch {
                 JournalEntry::Chat { client, name, text } => {
                     self.event(tick, Event::Chat { client: client.0, name, text })
                 }
-                JournalEntry::Input { client, input } => {
-                    let before = self.previous.insert(client.0, input).unwrap_or_default();
-                    let view_step = input.view_tick.wrapping_sub(before.view_tick);
-                    if InputDelta::is_held(&before, &input, view_step) {
-                        held_now.push((client.0, view_step));
-                    } else {
-                        self.event(
-                            tick,
-                            Event::Input { client: client.0, delta: InputDelta::between(&before, &input) },
-                        );
+                JournalEntry::Input { client, frame } => {
+                    let empty = InputFrame::default();
+                    let before = self.previous.get(&client.0).unwrap_or(&empty);
+                    let view_step = frame.view_tick.wrapping_sub(before.view_tick);
+                    let delta =
+                        (!InputDelta::is_held(before, &frame, view_step)).then(|| InputDelta::between(before, &frame));
+                    self.previous.insert(client.0, frame);
+                    match delta {
+                        None => held_now.push((client.0, view_step)),
+                        Some(delta) => self.event(tick, Event::Input { client: client.0, delta }),
                     }
                 }
             }
@@ -627,6 +627,7 @@ impl Batch {
             + match &event {
                 Event::Join { name, .. } => name.len(),
                 Event::Chat { name, text, .. } => name.len() + text.len(),
+                Event::Input { delta, .. } => delta.data.as_ref().map_or(0, Vec::len),
                 _ => 0,
             };
         self.pending.entry(tick).or_default().push(event);
@@ -661,6 +662,7 @@ mod tests {
     use crate::record::chunk::{assemble, split};
     use crate::record::reader::Recording;
     use glam::Vec2;
+    use shared::arena::Input;
 
     /// Held runs, starved ticks, merged inputs (seq jumps), view steps of 0 and 1, a leave and
     /// a rejoin, cut by batches at odd places: the reader gives back exactly the journal.
@@ -670,26 +672,26 @@ mod tests {
         let (a, b) = (ClientId(1), ClientId(2));
         journal.insert(1, vec![JournalEntry::Join { client: a, name: "a".into() }]);
         journal.insert(2, vec![JournalEntry::Join { client: b, name: "b".into() }]);
-        let mut ia = Input { seq: 0, movement: Vec2::X, aim: 0.5, buttons: 0, view_tick: 0 };
-        let mut ib = Input::default();
+        let mut ia = Input { movement: Vec2::X, aim: 0.5, buttons: 0 };
+        let (mut seq_a, mut view_a, mut seq_b) = (0, 0, 0);
         for tick in 3..200u64 {
             let entries = journal.entry(tick).or_default();
             if tick % 7 != 0 {
-                ia.seq += if tick % 11 == 0 { 2 } else { 1 };
-                ia.view_tick += u32::from(tick > 50);
+                seq_a += if tick % 11 == 0 { 2 } else { 1 };
+                view_a += u32::from(tick > 50);
                 if tick % 40 == 0 {
                     ia.aim += 0.25;
                 }
-                entries.push(JournalEntry::Input { client: a, input: ia });
+                entries.push(JournalEntry::Input { client: a, frame: InputFrame::new(seq_a, view_a, &ia) });
             }
             if tick == 120 {
                 entries.insert(0, JournalEntry::Leave { client: b });
             } else if tick == 130 {
                 entries.insert(0, JournalEntry::Join { client: b, name: "b".into() });
-                ib = Input::default();
+                seq_b = 0;
             } else if !(120..=130).contains(&tick) && tick % 13 != 0 {
-                ib.seq += 1;
-                entries.push(JournalEntry::Input { client: b, input: ib });
+                seq_b += 1;
+                entries.push(JournalEntry::Input { client: b, frame: InputFrame::new(seq_b, 0, &Input::default()) });
             }
         }
         let mut batch = Batch::default();
@@ -705,16 +707,23 @@ mod tests {
         let mut bytes = Vec::new();
         batch.flush(&mut bytes).expect("flush");
         chunks.extend(chunks_of(&bytes));
-        let settings = crate::sim::resources::SimSettings {
+        let map = crate::map::load(None).expect("map");
+        let header = Header {
+            protocol_version: shared::PROTOCOL_VERSION,
+            sim_version: SIM_VERSION,
+            server_version: String::new(),
+            started_unix: 0,
+            seed: 1,
             tick_rate: 60,
             snapshot_rate: 20,
             max_players: 8,
-            seed: 1,
-            npcs: 0,
-            max_rewind_ms: 300,
+            game: "arena".into(),
+            game_settings: Vec::new(),
+            checksum_interval: 60,
+            map_hash: map_hash(&map),
+            map,
         };
-        let sim = Simulation::new(settings, crate::map::load(None).expect("map"));
-        let mut all = vec![Chunk::Header(header_for(&sim, 60, 0))];
+        let mut all = vec![Chunk::Header(header)];
         all.extend(chunks);
         let held = all.iter().filter_map(|c| if let Chunk::Ticks(r) = c { Some(r) } else { None }).flatten();
         assert!(held.flat_map(|r| &r.events).any(|e| matches!(e, Event::Held { ticks, .. } if *ticks > 3)));

@@ -1,28 +1,23 @@
 //! A digest of the whole simulation state, for verifying replays.
 //!
-//! The hash is FNV-1a (64-bit) over a canonical byte string, all integers little-endian and
-//! floats as their IEEE 754 bits:
-//! `tick u64 · rng state u64 · last net id u32 · per entity in increasing NetId: (id u32,
-//! entity hash u64)`. An entity's hash is FNV-1a 64 over `kind u8 · pos.x · pos.y · vel.x ·
-//! vel.y` followed by its kind's hidden state:
-//! - player: `client u32 · name length u32 · name bytes · kills u32 · deaths u32 · health u8 ·
-//!   aim · cooldown u32 · respawn_at u64 (u64::MAX if alive) · current input (seq u32 ·
-//!   movement.x · movement.y · aim · buttons u8)`;
-//! - NPC: `phase u8 (0 moving, 1 idle) · ticks_left u32`;
-//! - projectile: `shooter u32 · expires_at u64`.
+//! The hash is FNV-1a (64-bit) over a canonical byte string, integers little-endian:
+//! `tick u64 · rng state u64 · last net id u32 · the saved resources · per entity in
+//! increasing NetId: (id u32, entity hash u64)`. An entity's hash is FNV-1a 64 over its saved
+//! parts as [`Saved`] writes them for a digest: the engine's (its replicated kind, owner and
+//! fields, its position and velocity, a player's input in force) and the game's, each encoded
+//! with the protocol codec (floats as their bits). Saved resources are written the same way.
 //!
 //! Inputs received but not yet applied are not state: a replay feeds inputs exactly when they
 //! were applied, so its queues differ from the live run's while its world does not.
 //! Per-entity hashes are kept (folded to 32 bits) so a mismatch can name the entities.
 
 use bevy_ecs::prelude::*;
-use bevy_ecs::query::QueryItem;
-use bevy_ecs::system::SystemState;
-use glam::Vec2;
+use bevy_ecs::world::EntityRef;
 
-use crate::sim::components::{Combatant, CrowdPhase, InputQueue, NetId, Npc, Player, Position, Projectile, Velocity};
+use crate::sim::components::NetId;
 use crate::sim::resources::{NetIds, Tick};
 use crate::sim::rng::SimRng;
+use crate::sim::saved::Saved;
 
 /// The state digest at one tick.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,10 +54,6 @@ impl Fnv {
         self
     }
 
-    fn u8(&mut self, v: u8) -> &mut Self {
-        self.bytes(&[v])
-    }
-
     fn u32(&mut self, v: u32) -> &mut Self {
         self.bytes(&v.to_le_bytes())
     }
@@ -70,72 +61,37 @@ impl Fnv {
     fn u64(&mut self, v: u64) -> &mut Self {
         self.bytes(&v.to_le_bytes())
     }
-
-    fn f32(&mut self, v: f32) -> &mut Self {
-        self.u32(v.to_bits())
-    }
-
-    fn vec2(&mut self, v: Vec2) -> &mut Self {
-        self.f32(v.x).f32(v.y)
-    }
 }
-
-/// Everything an entity's hash covers.
-type Hashed = (
-    &'static NetId,
-    &'static Position,
-    &'static Velocity,
-    Option<(&'static Player, &'static Combatant, &'static InputQueue)>,
-    Option<&'static Npc>,
-    Option<&'static Projectile>,
-);
 
 /// Computes the digest of `world` now.
 pub fn digest(world: &mut World) -> StateDigest {
+    let mut query = world.query::<(EntityRef, &NetId)>();
+    let world: &World = world;
     let tick = world.resource::<Tick>().0;
     let rng = world.resource::<SimRng>().state();
     let last_id = world.resource::<NetIds>().last();
-    let mut state = SystemState::<Query<Hashed>>::new(world);
-    let mut rows: Vec<(u32, u64)> = match state.get(world) {
-        Ok(query) => query.iter().map(|row| (row.0.0, entity_hash(row))).collect(),
-        Err(_) => Vec::new(),
+    let Some(saved) = world.get_resource::<Saved>() else {
+        return StateDigest { tick, hash: 0, entities: Vec::new() };
     };
+    let mut bytes = Vec::new();
+    let mut rows: Vec<(u32, u64)> = query
+        .iter(world)
+        .map(|(entity, id)| {
+            bytes.clear();
+            saved.write_entity(&entity, true, &mut bytes);
+            (id.0, Fnv::new().bytes(&bytes).0)
+        })
+        .collect();
     rows.sort_unstable_by_key(|(id, _)| *id);
+    bytes.clear();
+    saved.write_resources(world, &mut bytes);
     let mut total = Fnv::new();
-    total.u64(tick).u64(rng).u32(last_id);
+    total.u64(tick).u64(rng).u32(last_id).bytes(&bytes);
     for (id, hash) in &rows {
         total.u32(*id).u64(*hash);
     }
     let entities = rows.into_iter().map(|(id, h)| (id, (h ^ (h >> 32)) as u32)).collect();
     StateDigest { tick, hash: total.0, entities }
-}
-
-fn entity_hash((_, pos, vel, player, npc, shot): QueryItem<Hashed>) -> u64 {
-    let mut h = Fnv::new();
-    let kind = match (&player, &npc) {
-        (Some(_), _) => 0,
-        (None, Some(_)) => 1,
-        (None, None) => 2,
-    };
-    h.u8(kind).vec2(pos.0).vec2(vel.0);
-    if let Some((player, combat, queue)) = player {
-        h.u32(player.client.0).u32(player.name.len() as u32).bytes(player.name.as_bytes());
-        h.u32(player.kills).u32(player.deaths).u8(combat.health).f32(combat.aim).u32(combat.cooldown);
-        h.u64(combat.respawn_at.unwrap_or(u64::MAX));
-        let input = queue.current;
-        h.u32(input.seq).vec2(input.movement).f32(input.aim).u8(input.buttons).u32(input.view_tick);
-    }
-    if let Some(npc) = npc {
-        h.u8(match npc.phase {
-            CrowdPhase::Moving => 0,
-            CrowdPhase::Idle => 1,
-        })
-        .u32(npc.ticks_left);
-    }
-    if let Some(shot) = shot {
-        h.u32(shot.shooter.0).u64(shot.expires_at).u32(shot.rewind);
-    }
-    h.0
 }
 
 #[cfg(test)]

@@ -1,7 +1,12 @@
-//! Components of simulated entities. Plain data; behaviour lives in `systems/`.
+//! The engine's components: what every replicated entity carries. A game adds its own
+//! components beside them; behaviour lives in systems.
+
+use std::sync::Arc;
 
 use bevy_ecs::prelude::Component;
 use glam::Vec2;
+use serde::{Deserialize, Serialize};
+use shared::schema::MAX_VALUES;
 
 use crate::bridge::ClientId;
 pub use crate::sim::input_buffer::InputQueue;
@@ -9,7 +14,7 @@ pub use crate::sim::input_buffer::InputQueue;
 /// Network id, unique for the run and never reused. Systems whose order matters iterate in
 /// increasing `NetId`, never in storage order. Every entity with one is replicated, and so
 /// carries a [`Replica`].
-#[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[require(Replica)]
 pub struct NetId(pub u32);
 
@@ -20,66 +25,47 @@ pub struct NetId(pub u32);
 #[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Replica(pub Option<shared::snapshot::Model>);
 
-/// Position in world units.
-#[derive(Component, Debug, Clone, Copy, PartialEq)]
+/// Position in world units: the schema's position, which interest management and dead
+/// reckoning follow.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Position(pub Vec2);
 
 /// Velocity in world units per second.
-#[derive(Component, Debug, Clone, Copy, PartialEq)]
+#[derive(Component, Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Velocity(pub Vec2);
 
-/// A player's identity and score.
-#[derive(Component, Debug, Clone, PartialEq)]
-pub struct Player {
-    /// The controlling connection.
-    pub client: ClientId,
-    /// Display name.
-    pub name: String,
-    /// Kills scored.
-    pub kills: u32,
-    /// Times died.
-    pub deaths: u32,
+/// What an entity replicates besides its motion: its kind in the game's schema, its owner and
+/// its kind's fields, already quantized by their encodings (`schema::Encoding::quantize`).
+/// A game writes the fields when they change (best with `set_if_neq`, so that an unchanged
+/// entity costs the snapshot stage nothing).
+#[derive(Component, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replicated {
+    /// Index of its kind in the schema.
+    pub kind: u8,
+    /// Owning client id (0: none).
+    pub owner: u32,
+    /// The kind's value fields, by slot.
+    pub values: [i32; MAX_VALUES],
+    /// The kind's text field, set at creation.
+    pub text: Option<Arc<str>>,
 }
 
-/// A player's combat state.
-#[derive(Component, Debug, Clone, Copy, PartialEq)]
-pub struct Combatant {
-    /// Health points; 0 while dead.
-    pub health: u8,
-    /// Aim angle in radians.
-    pub aim: f32,
-    /// Ticks until the weapon may fire again.
-    pub cooldown: u32,
-    /// While dead: the tick at which the player respawns.
-    pub respawn_at: Option<u64>,
-}
+impl Replicated {
+    /// An entity of `kind`, owned by no one, every field 0.
+    pub fn new(kind: u8) -> Self {
+        Replicated { kind, owner: 0, values: [0; MAX_VALUES], text: None }
+    }
 
-/// The W1 crowd behaviour's phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrowdPhase {
-    /// Walking in a straight line, bouncing off the crowd square's edges.
-    Moving,
-    /// Standing still; the state does not change at all.
-    Idle,
-}
+    /// An entity of `kind` owned by `client`.
+    pub fn owned(kind: u8, client: ClientId) -> Self {
+        Replicated { owner: client.0, ..Replicated::new(kind) }
+    }
 
-/// A W1 crowd NPC.
-#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Npc {
-    /// Current phase.
-    pub phase: CrowdPhase,
-    /// Ticks left in it, counting this one.
-    pub ticks_left: u32,
-}
-
-/// A shot in flight.
-#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Projectile {
-    /// Who fired it (scores the kill).
-    pub shooter: ClientId,
-    /// Tick after which it vanishes.
-    pub expires_at: u64,
-    /// Ticks back in time at which its targets are taken (lag compensation, see
-    /// [`crate::sim::lag_comp`]): where its shooter saw them.
-    pub rewind: u32,
+    /// This with slot `slot` set to `value` (a slot past the last is ignored).
+    pub fn with(mut self, slot: usize, value: i32) -> Self {
+        if let Some(v) = self.values.get_mut(slot) {
+            *v = value;
+        }
+        self
+    }
 }

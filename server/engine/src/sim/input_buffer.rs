@@ -10,9 +10,9 @@
 //! - **Missing** (nothing waiting at a tick: the input is late, or the client is slow): the
 //!   input in force repeats, as keys are held. A late input is applied when it comes.
 //! - **Surplus**: after taking one, at most `depth` inputs stay waiting; older ones beyond that
-//!   are merged into the one applied (its movement and aim win, fire buttons add up, so no shot
-//!   is lost). At depth 0 the newest input waiting is applied, which keeps a fast client from
-//!   building up latency.
+//!   are merged into the one applied by the game's [`GameInput::merge`] (the arena keeps the
+//!   later movement and aim and adds the fire buttons up, so no shot is lost). At depth 0 the
+//!   newest input waiting is applied, which keeps a fast client from building up latency.
 //! - **Depth** starts at 0 and adapts within [0, [`MAX_DEPTH`]] ticks: a tick that finds
 //!   more inputs waiting than it holds (depth + 1) within [`BUNCH_WINDOW`] ticks after one
 //!   that found none is jitter (a slow client starves but never bunches, a fast one bunches
@@ -26,7 +26,8 @@
 use std::collections::VecDeque;
 
 use bevy_ecs::prelude::Component;
-use shared::Input;
+use serde::{Deserialize, Serialize};
+use shared::{GameInput, InputFrame};
 
 /// Most ticks of jitter absorbed (50 ms at 60 Hz).
 pub const MAX_DEPTH: u8 = 3;
@@ -37,14 +38,44 @@ pub const BUNCH_WINDOW: u32 = 3;
 /// Ticks without jitter before the buffer gets one shallower (10 s at 60 Hz).
 pub const CALM_TICKS: u32 = 600;
 
+/// One input as the buffer holds it: the frame's sequence and view tick, and the game's input,
+/// decoded and checked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Queued<I> {
+    /// The frame's sequence number.
+    pub seq: u32,
+    /// The frame's view tick (0: unknown).
+    pub view_tick: u32,
+    /// The game's input.
+    pub input: I,
+}
+
+impl<I: GameInput> Queued<I> {
+    /// The input of `frame`, if its game part decodes and passes the game's checks.
+    pub fn of(frame: &InputFrame) -> Result<Self, &'static str> {
+        Ok(Queued { seq: frame.seq, view_tick: frame.view_tick, input: I::decode(&frame.data)? })
+    }
+
+    /// As a frame again (what the journal records).
+    pub fn frame(&self) -> InputFrame {
+        InputFrame::new(self.seq, self.view_tick, &self.input)
+    }
+
+    /// Folds `older` into this later input: the game's merge.
+    fn merge(&mut self, older: &Self) {
+        self.input.merge(&older.input);
+    }
+}
+
 /// Inputs received from a player's client and not yet applied, the one in force, and the
 /// buffer's adaptive depth.
-#[derive(Component, Debug, Clone, Default, PartialEq)]
-pub struct InputQueue {
+#[derive(Component, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "I: GameInput")]
+pub struct InputQueue<I: GameInput> {
     /// Received and not applied yet, oldest first.
-    pub pending: VecDeque<Input>,
+    pub pending: VecDeque<Queued<I>>,
     /// The input in force; repeated on ticks when none is waiting (keys stay held).
-    pub current: Input,
+    pub current: Queued<I>,
     /// Inputs that may stay waiting after a tick takes one.
     pub depth: u8,
     /// Ticks since one found nothing waiting (saturating); None: none has yet.
@@ -55,8 +86,21 @@ pub struct InputQueue {
     pub stats: InputStats,
 }
 
+impl<I: GameInput> Default for InputQueue<I> {
+    fn default() -> Self {
+        InputQueue {
+            pending: VecDeque::new(),
+            current: Queued::default(),
+            depth: 0,
+            since_starved: None,
+            calm: 0,
+            stats: InputStats::default(),
+        }
+    }
+}
+
 /// What the buffer did, counted since the player joined.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputStats {
     /// Ticks that found no input waiting (the previous one repeated).
     pub starved: u64,
@@ -66,9 +110,9 @@ pub struct InputStats {
     pub dropped: u64,
 }
 
-impl InputQueue {
+impl<I: GameInput> InputQueue<I> {
     /// Takes an input as it arrives. Returns false when it was dropped as stale.
-    pub fn push(&mut self, input: Input) -> bool {
+    pub fn push(&mut self, input: Queued<I>) -> bool {
         let newest = self.pending.back().unwrap_or(&self.current).seq;
         if input.seq <= newest {
             self.stats.dropped += 1;
@@ -78,7 +122,7 @@ impl InputQueue {
             && let Some(oldest) = self.pending.pop_front()
             && let Some(next) = self.pending.front_mut()
         {
-            next.buttons |= oldest.buttons;
+            next.merge(&oldest);
             self.stats.merged += 1;
         }
         self.pending.push_back(input);
@@ -86,7 +130,7 @@ impl InputQueue {
     }
 
     /// Once per tick: the input to apply now, if a new one is due (else `current` repeats).
-    pub fn take(&mut self) -> Option<Input> {
+    pub fn take(&mut self) -> Option<&Queued<I>> {
         let waiting = self.pending.len();
         if waiting == 0 {
             self.since_starved = Some(0);
@@ -106,12 +150,12 @@ impl InputQueue {
         let mut applied = self.pending.pop_front()?;
         for _ in 0..(waiting - 1 - keep) {
             let Some(mut next) = self.pending.pop_front() else { break };
-            next.buttons |= applied.buttons;
+            next.merge(&applied);
             applied = next;
             self.stats.merged += 1;
         }
         self.current = applied;
-        Some(applied)
+        Some(&self.current)
     }
 
     fn settle(&mut self) {
@@ -126,12 +170,18 @@ impl InputQueue {
 #[cfg(test)]
 mod tests {
     use glam::Vec2;
-    use shared::Buttons;
+    use shared::arena::{Buttons, Input};
 
     use super::*;
 
-    fn input(seq: u32) -> Input {
-        Input { seq, movement: Vec2::new(seq as f32 / 1000.0, 0.0), aim: 0.0, buttons: 0, view_tick: 0 }
+    type InputQueue = super::InputQueue<Input>;
+
+    fn input(seq: u32) -> Queued<Input> {
+        Queued {
+            seq,
+            view_tick: 0,
+            input: Input { movement: Vec2::new(seq as f32 / 1000.0, 0.0), aim: 0.0, buttons: 0 },
+        }
     }
 
     /// Runs `arrivals[t]` inputs arriving before tick t; returns the seq applied at each tick
@@ -210,12 +260,12 @@ mod tests {
         for seq in 1..=100 {
             let mut i = input(seq);
             if seq == 3 {
-                i.buttons = Buttons::FIRE;
+                i.input.buttons = Buttons::FIRE;
             }
             q.push(i);
         }
         assert_eq!(q.pending.len(), CAPACITY);
-        let applied = q.take().map(|i| (i.seq, i.fire()));
+        let applied = q.take().map(|i| (i.seq, i.input.fire()));
         assert_eq!(applied, Some((100, true)), "the newest input, carrying the early shot");
     }
 

@@ -2,11 +2,11 @@
 //! input of a recording. Filled only when enabled (when recording); drained after each step.
 //!
 //! Order within a tick: leaves (receive stage), then joins (admission), then chat lines, then
-//! inputs as applied (apply-inputs stage, players in `NetId` order). Feeding the same entries back into the
+//! inputs as applied (input stage, players in `NetId` order). Feeding the same entries back into the
 //! inbox at the same tick reproduces the tick exactly (see `record::replay`).
 
 use bevy_ecs::prelude::Resource;
-use shared::Input;
+use shared::InputFrame;
 
 use crate::bridge::ClientId;
 
@@ -30,8 +30,8 @@ pub enum JournalEntry {
     Input {
         /// Its client.
         client: ClientId,
-        /// The input.
-        input: Input,
+        /// The input, as a frame: sequence, view tick and the game's input.
+        frame: InputFrame,
     },
     /// A chat line was broadcast (it changes no state; replays play it back).
     Chat {

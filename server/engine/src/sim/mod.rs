@@ -6,20 +6,22 @@
 //! (`crate::harness`). Both live above this module and above `record`, whose recorder they
 //! hand each step to: the simulation only journals, and knows no recorder.
 //!
+//! The World runs one [`Game`] (see [`game`]): the engine's systems (receive, inputs, chat,
+//! snapshot) and the game's, in the [`Stage`]s of a tick.
+//!
 //! Determinism contract: systems read no wall clock (the [`Tick`] is the time), draw
 //! randomness only from the seeded [`SimRng`] resource, iterate entities in `NetId` order
 //! wherever order can matter, keep no hash-ordered state, and run single-threaded in the fixed
-//! order of [`SimSet`].
+//! order of the [`Stage`]s.
 
 pub mod checksum;
 pub mod components;
-pub mod geometry;
+pub mod game;
 pub mod input_buffer;
 pub mod journal;
-pub mod lag_comp;
 pub mod resources;
 pub mod rng;
-pub mod rules;
+pub mod saved;
 pub mod stats;
 pub mod systems;
 
@@ -29,34 +31,28 @@ use shared::snapshot::Replicator;
 use shared::{EntityState, MapData, ScoreEntry};
 
 use crate::bridge::{ToNet, ToSim};
-use components::NetId;
+use components::{InputQueue, NetId, Position, Replicated, Velocity};
+use game::{Game, GameError, Setup, Stage, TheGame};
 use journal::{Journal, JournalEntry};
-use resources::{Arena, Despawned, Hits, Inbox, NetIds, Outbox, Roster, SimSettings, SnapshotsEnabled, Tick};
+use resources::{
+    Despawned, GameSchema, Inbox, NetIds, Outbox, Roster, Scoreboard, SimSettings, SnapshotsEnabled, Tick, WorldMap,
+};
 use rng::SimRng;
-use systems::{chat, collisions, combat, crowd, inputs, movement, receive, respawn, snapshot};
+use saved::Saved;
+use systems::{chat, inputs, receive, snapshot};
 
-/// The version of the simulation's behaviour. Bump it with any change that makes the same
-/// inputs produce a different world (rules, systems, their order, the RNG's use): recordings
-/// made by another version are refused rather than replayed into silent divergence.
-pub const SIM_VERSION: u32 = 3;
+/// The version of the engine's part of a simulation's behaviour. Bump it with any change that
+/// makes the same inputs produce a different world (the stages, input buffering, joins, the
+/// RNG): recordings made by another version are refused rather than replayed into silent
+/// divergence. A game versions its own rules in its settings.
+pub const SIM_VERSION: u32 = 4;
 
-/// The stages of a tick, run in this order.
+/// The engine's steps within the stages, around the game's systems.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SimSet {
-    /// Inbox → roster, joins, input queues.
-    Receive,
-    /// One input per player: velocity, aim, firing.
-    ApplyInputs,
-    /// Integrate players; the W1 crowd walks.
-    Movement,
-    /// Players out of walls; where they are, kept for lag compensation; projectiles swept,
-    /// hits found.
-    Collisions,
-    /// Hits → damage, deaths, score.
-    Combat,
-    /// Dead players come back.
-    Respawn,
-    /// State → encoded frames in the outbox.
+enum EngineSet {
+    /// Before the game's input systems: each player's input for the tick.
+    TakeInputs,
+    /// After the game's output systems: the snapshot.
     Snapshot,
 }
 
@@ -69,26 +65,50 @@ pub struct Footprint {
     pub players: usize,
     /// Joined spectators.
     pub spectators: usize,
-    /// Entities in the World (players, NPCs, shots).
+    /// Entities in the World.
     pub entities: usize,
     /// Removed-component messages the World holds (of the last two steps at most).
     pub removed_component_messages: usize,
-    /// Ticks of lag-compensation history held.
-    pub lag_comp_ticks: usize,
+}
+
+/// Which game a simulation runs, as a recording's header names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GameId {
+    /// [`Game::NAME`].
+    pub name: &'static str,
+    /// The game's settings, encoded with the protocol codec.
+    pub settings: Vec<u8>,
 }
 
 /// A World and the Schedule that steps it.
 pub struct Simulation {
     world: World,
     schedule: Schedule,
+    game: GameId,
+    input_check: game::InputCheck,
+    view_radius: f32,
 }
 
 impl Simulation {
-    /// A world with `map` and the crowd of `settings.npcs` NPCs spawned, at tick 0.
-    pub fn new(settings: SimSettings, map: MapData) -> Self {
+    /// A world running `game` at tick 0, with what the game's build spawns, on the game's own
+    /// map if it has one ([`Game::map`]), else on `map`.
+    pub fn new<G: Game>(game: G, settings: SimSettings, map: MapData) -> Result<Self, GameError> {
+        let map = game.map().unwrap_or(map);
+        let invalid = |why: String| GameError::Invalid { game: G::NAME, why };
+        let schema = game.schema().map_err(|e| invalid(e.to_string()))?;
+        if schema.game() != G::NAME {
+            return Err(invalid(format!("its schema is named {:?}", schema.game())));
+        }
+        let Some(avatar) = schema.kinds().iter().position(|k| k.avatar) else {
+            return Err(invalid("its schema has no avatar kind".into()));
+        };
+        game.check().map_err(|why| GameError::Settings { game: G::NAME, why })?;
+        let id = GameId {
+            name: G::NAME,
+            settings: shared::codec::encode(&game).map_err(|e| invalid(format!("settings do not encode: {e}")))?,
+        };
         let mut world = World::new();
         world.insert_resource(SimRng::new(settings.seed));
-        let schema = shared::arena::schema();
         world.insert_resource(snapshot::Replication::new(Replicator::new(schema.clone(), settings.tick_rate)));
         world.init_resource::<Despawned>();
         // Despawns are told to the snapshot stage here: removal messages of a bare World last
@@ -98,49 +118,77 @@ impl Simulation {
                 world.resource_mut::<Despawned>().0.push(id);
             }
         });
-        world.insert_resource(resources::GameSchema(schema));
+        world.insert_resource(GameSchema(schema));
+        world.insert_resource(receive::AvatarKind(avatar as u8));
         world.insert_resource(settings);
-        world.insert_resource(Arena(map));
+        world.insert_resource(WorldMap(map));
         world.init_resource::<Tick>();
         world.init_resource::<NetIds>();
         world.init_resource::<Roster>();
         world.init_resource::<Inbox>();
         world.init_resource::<Outbox>();
-        world.init_resource::<Hits>();
-        world.init_resource::<lag_comp::TargetHistory>();
+        world.init_resource::<Scoreboard>();
         world.init_resource::<receive::Joins>();
         world.init_resource::<chat::ChatInbox>();
         world.init_resource::<Journal>();
         world.insert_resource(SnapshotsEnabled(true));
         world.init_resource::<snapshot::ScoreboardSync>();
-        crowd::spawn_crowd(&mut world);
+        let mut saved = Saved::default();
+        saved.component::<Replicated>();
+        saved.component::<Position>();
+        saved.component::<Velocity>();
+        saved.component_hashed_as::<InputQueue<G::Input>>(inputs::digest_queue::<G::Input>);
+        world.insert_resource(saved);
 
         let mut schedule = Schedule::default();
         schedule.set_executor(SingleThreadedExecutor::new());
         schedule.configure_sets(
-            (
-                SimSet::Receive,
-                SimSet::ApplyInputs,
-                SimSet::Movement,
-                SimSet::Collisions,
-                SimSet::Combat,
-                SimSet::Respawn,
-                SimSet::Snapshot,
-            )
+            (Stage::Receive, EngineSet::TakeInputs, Stage::Input, Stage::Simulate, Stage::Output, EngineSet::Snapshot)
                 .chain(),
         );
         schedule.add_systems((
-            (receive::drain_inbox, receive::admit_players, chat::broadcast_chat).chain().in_set(SimSet::Receive),
-            inputs::apply_inputs.in_set(SimSet::ApplyInputs),
-            (movement::move_players, crowd::wander).chain().in_set(SimSet::Movement),
-            (collisions::collide_players, lag_comp::record_targets, collisions::sweep_projectiles)
-                .chain()
-                .in_set(SimSet::Collisions),
-            combat::apply_hits.in_set(SimSet::Combat),
-            respawn::respawn.in_set(SimSet::Respawn),
-            snapshot::send_snapshots.run_if(snapshot::snapshot_due).in_set(SimSet::Snapshot),
+            (receive::receive::<G>, chat::broadcast_chat).chain().in_set(Stage::Receive),
+            inputs::take_inputs::<G::Input>.in_set(EngineSet::TakeInputs),
+            snapshot::send_snapshots::<G::Input>.run_if(snapshot::snapshot_due).in_set(EngineSet::Snapshot),
         ));
-        Simulation { world, schedule }
+        game.build(&mut Setup { world: &mut world, schedule: &mut schedule });
+        world.insert_resource(TheGame(game));
+        let view_radius = world.resource::<TheGame<G>>().0.view_radius();
+        Ok(Simulation { world, schedule, game: id, input_check: game::input_check::<G::Input>, view_radius })
+    }
+
+    /// Which game it runs.
+    pub fn game(&self) -> &GameId {
+        &self.game
+    }
+
+    /// The game's default view radius ([`Game::view_radius`]).
+    pub fn default_view_radius(&self) -> f32 {
+        self.view_radius
+    }
+
+    /// The world's map.
+    pub fn map(&self) -> &MapData {
+        &self.world.resource::<WorldMap>().0
+    }
+
+    /// The check of the running game's inputs, for the network layer.
+    pub fn input_check(&self) -> game::InputCheck {
+        self.input_check
+    }
+
+    /// The running game's replicated schema.
+    pub fn schema(&self) -> std::sync::Arc<shared::Schema> {
+        self.world.resource::<GameSchema>().0.clone()
+    }
+
+    /// Entities per schema kind, in kind order (kinds with none left out).
+    pub fn entities_per_kind(&mut self) -> Vec<(u8, usize)> {
+        let mut counts = std::collections::BTreeMap::<u8, usize>::new();
+        for replicated in self.world.query::<&Replicated>().iter(&self.world) {
+            *counts.entry(replicated.kind).or_default() += 1;
+        }
+        counts.into_iter().collect()
     }
 
     /// Queues an event for the next step.
@@ -182,7 +230,6 @@ impl Simulation {
                 .iter()
                 .map(|(_, messages)| messages.len())
                 .sum(),
-            lag_comp_ticks: self.world.resource::<lag_comp::TargetHistory>().len(),
         }
     }
     /// Takes what the steps so far produced for the network.
@@ -232,7 +279,7 @@ impl Simulation {
 
     /// The replicated state and scoreboard as a snapshot would carry them now.
     pub fn state(&mut self) -> (Vec<EntityState>, Vec<ScoreEntry>) {
-        snapshot::gather(&mut self.world)
+        (snapshot::gather(&mut self.world), self.world.resource::<Scoreboard>().0.clone())
     }
 
     /// The World, for inspection.

@@ -1,14 +1,16 @@
-//! Resources of the simulation World: settings, the tick, the id allocator, the roster, and
-//! the inbox/outbox pair through which the world talks to whoever steps it.
+//! The engine's resources of the simulation World: settings, the tick, the id allocator, the
+//! roster, the scoreboard, and the inbox/outbox pair through which the world talks to whoever
+//! steps it. A game adds its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bevy_ecs::prelude::{Entity, Resource};
-use shared::MapData;
+use shared::{MapData, ScoreEntry};
 
 use crate::bridge::{ClientId, ToNet, ToSim};
 
-/// Settings that shape the simulation. Everything here is part of what a replay must match.
+/// The engine's settings of a simulation (a game has its own). Everything here is part of what
+/// a replay must match.
 #[derive(Resource, Debug, Clone, PartialEq)]
 pub struct SimSettings {
     /// Ticks per second.
@@ -19,11 +21,6 @@ pub struct SimSettings {
     pub max_players: u16,
     /// Seed of [`crate::sim::rng::SimRng`].
     pub seed: u64,
-    /// W1 crowd size.
-    pub npcs: u32,
-    /// Longest lag-compensation rewind, milliseconds (0: no lag compensation); see
-    /// [`crate::sim::lag_comp`].
-    pub max_rewind_ms: u16,
 }
 
 impl SimSettings {
@@ -33,9 +30,14 @@ impl SimSettings {
     }
 }
 
-/// The arena.
+/// The world's map: its bounds, walls and spawn points, sent to clients in `Welcome`.
 #[derive(Resource, Debug, Clone)]
-pub struct Arena(pub MapData);
+pub struct WorldMap(pub MapData);
+
+/// The scoreboard as the game keeps it (rows in increasing client id); the snapshot stage sends
+/// it when it changes.
+#[derive(Resource, Debug, Clone, Default, PartialEq)]
+pub struct Scoreboard(pub Vec<ScoreEntry>);
 
 /// The running game's replicated schema: what the snapshot stage's frames follow and what
 /// `Welcome` tells clients.
@@ -99,6 +101,8 @@ pub struct Roster {
     pub pending: BTreeSet<ClientId>,
     /// Joined clients and their player entities.
     pub players: BTreeMap<ClientId, Entity>,
+    /// Joined players' names, from `Hello`.
+    pub names: BTreeMap<ClientId, String>,
     /// Joined spectators and their names: they see the world and own nothing in it.
     pub spectators: BTreeMap<ClientId, String>,
 }
@@ -124,16 +128,3 @@ pub struct Despawned(pub Vec<u32>);
 /// What the step produced for the network. Drained by the runner after each step.
 #[derive(Resource, Debug, Default)]
 pub struct Outbox(pub Vec<ToNet>);
-
-/// A projectile hit found by the collision pass, applied by the combat pass in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Hit {
-    /// The victim's player entity.
-    pub victim: Entity,
-    /// Who fired.
-    pub shooter: ClientId,
-}
-
-/// Hits of the current tick, in projectile id order.
-#[derive(Resource, Debug, Default)]
-pub struct Hits(pub Vec<Hit>);

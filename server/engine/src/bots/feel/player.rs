@@ -13,19 +13,20 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use glam::Vec2;
 use shared::arena::ArenaRecord;
+use shared::arena::{Buttons, Input};
 use shared::snapshot::ClientState;
-use shared::{Buttons, ClientMessage, EntityKind, Input, MapData, PROTOCOL_VERSION, ServerMessage, codec};
+use shared::{ClientMessage, EntityKind, InputFrame, MapData, PROTOCOL_VERSION, ServerMessage, codec};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::predict::Predictor;
 use super::view::{Seen, SnapCounter, View};
-use crate::net::conditioner::{self, LinkConditioner};
-use crate::sim::geometry::{segment_hits_circle, segment_hits_rect};
-use crate::sim::rules::{
+use crate::games::arena::geometry::{segment_hits_circle, segment_hits_rect};
+use crate::games::arena::rules::{
     PLAYER_RADIUS, PROJECTILE_DAMAGE, PROJECTILE_LIFETIME_SECS, PROJECTILE_RADIUS, PROJECTILE_SPEED,
 };
+use crate::net::conditioner::{self, LinkConditioner};
 use crate::splitmix::SplitMix;
 
 /// A shooter closes in to this distance before firing.
@@ -314,7 +315,7 @@ impl Bot {
     }
 
     /// One frame (and tick): draw the others, judge shots, make the input.
-    fn frame(&mut self, now: f64, measuring: bool) -> Input {
+    fn frame(&mut self, now: f64, measuring: bool) -> InputFrame {
         self.ticks += 1;
         let drawn = self.view.sample(now);
         let dt = self.last_frame.replace(now).map_or(1.0 / 60.0, |last| now - last);
@@ -370,7 +371,7 @@ impl Bot {
         }
         self.seq += 1;
         self.predictor.input(self.seq, movement);
-        Input { seq: self.seq, movement, aim, buttons, view_tick }
+        InputFrame::new(self.seq, view_tick, &Input { movement, aim, buttons })
     }
 
     /// Straight at the target; along the wall for a second when that gets nowhere.

@@ -1,4 +1,4 @@
-//! Chat stage (runs in `SimSet::Receive`, after admission): stamps each chat line and server
+//! Chat stage (runs in `Stage::Receive`, after admission): stamps each chat line and server
 //! announcement of this tick with the tick and the sender's name, journals it (so recordings
 //! carry chat and replays play it back), and broadcasts it to every client as a chat frame
 //! (in order; a slow reader loses old lines rather than its connection: `net::send_queue`). Chat
@@ -8,7 +8,6 @@ use bevy_ecs::prelude::*;
 use shared::{ChatLine, ServerMessage, codec};
 
 use crate::bridge::{ClientId, OutFrame, ToNet};
-use crate::sim::components::Player;
 use crate::sim::journal::{Journal, JournalEntry};
 use crate::sim::resources::{Outbox, Roster, Tick};
 
@@ -27,7 +26,6 @@ pub struct ChatInbox(pub Vec<(ClientId, String)>);
 pub fn broadcast_chat(
     mut inbox: ResMut<ChatInbox>,
     roster: Res<Roster>,
-    players: Query<&Player>,
     tick: Res<Tick>,
     mut journal: ResMut<Journal>,
     mut outbox: ResMut<Outbox>,
@@ -37,8 +35,8 @@ pub fn broadcast_chat(
             SERVER_NAME.to_owned()
         } else if let Some(name) = roster.spectators.get(&client) {
             name.clone()
-        } else if let Some(player) = roster.players.get(&client).and_then(|&e| players.get(e).ok()) {
-            player.name.clone()
+        } else if let Some(name) = roster.names.get(&client) {
+            name.clone()
         } else {
             continue;
         };

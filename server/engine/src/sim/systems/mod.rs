@@ -1,11 +1,8 @@
-//! The systems of one tick, one file per stage, run in the order of [`super::SimSet`].
+//! The engine's systems of a tick: receive (the inbox, joins and leaves), inputs (each player's
+//! input for the tick), chat, and the snapshot. A game's own systems run between them, in the
+//! [`Stage`](super::game::Stage)s.
 
 pub mod chat;
-pub mod collisions;
-pub mod combat;
-pub mod crowd;
 pub mod inputs;
-pub mod movement;
 pub mod receive;
-pub mod respawn;
 pub mod snapshot;

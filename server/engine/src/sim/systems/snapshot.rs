@@ -4,17 +4,16 @@
 //! with the entities at rest or moving as their model says: change detection names the
 //! entities whose state changed, each entity's [`Replica`] says whether its model moves, and
 //! only the records that change are rebuilt (the frame shares the rest with the one before).
-//! The scoreboard goes out only when it changes.
+//! The game's [`Scoreboard`] goes out only when it changes.
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::{SystemParam, SystemState};
-use shared::schema::Encoding;
 use shared::snapshot::{EntityRecord, Model, Replicator};
-use shared::{EntityKind, EntityState, ScoreEntry, ServerMessage, arena, codec};
+use shared::{EntityState, GameInput, ScoreEntry, ServerMessage, codec};
 
 use crate::bridge::{ClientId, OutFrame, StateUpdate, ToNet};
-use crate::sim::components::{Combatant, InputQueue, NetId, Npc, Player, Position, Projectile, Replica, Velocity};
-use crate::sim::resources::{Despawned, Outbox, Roster, SimSettings, SnapshotsEnabled, Tick};
+use crate::sim::components::{InputQueue, NetId, Position, Replica, Replicated, Velocity};
+use crate::sim::resources::{Despawned, Outbox, Roster, Scoreboard, SimSettings, SnapshotsEnabled, Tick};
 
 /// Whether `tick` is one at which a snapshot goes out: `snapshot_rate` of every `tick_rate`
 /// ticks, evenly spread (every 3rd at 60/20).
@@ -23,187 +22,80 @@ pub fn is_snapshot_tick(tick: u64, tick_rate: u16, snapshot_rate: u16) -> bool {
     tick > 0 && (tick * s) / t != ((tick - 1) * s) / t
 }
 
-/// The replicated state of the world, in increasing id, and the scoreboard in client order.
-/// Also used by tests and tools that inspect the world.
-pub fn gather(world: &mut World) -> (Vec<EntityState>, Vec<ScoreEntry>) {
+/// The replicated state of the world, in increasing id. Also used by tests and tools that
+/// inspect the world.
+pub fn gather(world: &mut World) -> Vec<EntityState> {
     let mut entities = Vec::new();
-    let mut scores = Vec::new();
-    let mut state = SystemState::<GatherParams>::new(world);
-    // Read-only queries over plain components cannot fail validation.
-    if let Ok(params) = state.get(world) {
-        collect(&params, &mut entities, &mut scores);
+    let mut state = SystemState::<Query<Whole>>::new(world);
+    // A read-only query over plain components cannot fail validation.
+    if let Ok(query) = state.get(world) {
+        collect(&query, &mut entities);
     }
-    (entities, scores)
+    entities
 }
 
-type GatherParams<'w, 's> = (
-    Query<'w, 's, (&'static NetId, &'static Position, &'static Velocity, &'static Player, &'static Combatant)>,
-    Query<'w, 's, (&'static NetId, &'static Position, &'static Velocity), With<Npc>>,
-    Query<'w, 's, (&'static NetId, &'static Position, &'static Velocity, &'static Projectile)>,
-);
+/// What a record is made of.
+type Whole = (&'static NetId, &'static Position, &'static Velocity, &'static Replicated);
 
-fn collect(params: &GatherParams, entities: &mut Vec<EntityState>, scores: &mut Vec<ScoreEntry>) {
-    let (players, npcs, projectiles) = params;
-    entities.clear();
-    scores.clear();
-    for (id, pos, vel, player, combat) in players {
-        entities.push(player_state(id, pos, vel, player, combat));
-        scores.push(ScoreEntry {
-            client: player.client.0,
-            name: player.name.clone(),
-            kills: player.kills,
-            deaths: player.deaths,
-        });
-    }
-    for (id, pos, vel) in npcs {
-        entities.push(EntityState { pos: pos.0, vel: vel.0, ..EntityState::new(id.0, EntityKind::Npc.index()) });
-    }
-    for (id, pos, vel, shot) in projectiles {
-        entities.push(EntityState {
-            owner: shot.shooter.0,
-            pos: pos.0,
-            vel: vel.0,
-            ..EntityState::new(id.0, EntityKind::Projectile.index())
-        });
-    }
-    // Each query yields sorted runs (ids follow spawn order): a stable sort merges them in
-    // linear time where an unstable one would sort the world from scratch.
-    entities.sort_by_key(|e| e.id);
-    scores.sort_unstable_by_key(|s| s.client);
-}
-
-fn player_state(id: &NetId, pos: &Position, vel: &Velocity, player: &Player, combat: &Combatant) -> EntityState {
-    let mut state = EntityState {
-        owner: player.client.0,
+fn state_of(id: &NetId, pos: &Position, vel: &Velocity, replicated: &Replicated) -> EntityState {
+    EntityState {
+        id: id.0,
+        kind: replicated.kind,
+        owner: replicated.owner,
         pos: pos.0,
         vel: vel.0,
-        ..EntityState::new(id.0, EntityKind::Player.index())
-    };
-    state.values[arena::HEALTH] = combat.health.into();
-    state.values[arena::AIM] = Encoding::Angle { steps: arena::AIM_STEPS }.quantize(combat.aim);
-    state
+        values: replicated.values,
+        text: replicated.text.clone(),
+    }
 }
 
-/// The entities with their change ticks and models, by kind (disjoint by their filters).
-type LiveParams<'w, 's> = (
-    Query<
-        'w,
-        's,
-        (
-            &'static NetId,
-            Ref<'static, Position>,
-            Ref<'static, Velocity>,
-            Ref<'static, Player>,
-            Ref<'static, Combatant>,
-            &'static mut Replica,
-        ),
-        (Without<Npc>, Without<Projectile>),
-    >,
-    Query<
-        'w,
-        's,
-        (&'static NetId, Ref<'static, Position>, Ref<'static, Velocity>, &'static mut Replica),
-        (With<Npc>, Without<Player>, Without<Projectile>),
-    >,
-    Query<
-        'w,
-        's,
-        (
-            &'static NetId,
-            Ref<'static, Position>,
-            Ref<'static, Velocity>,
-            Ref<'static, Projectile>,
-            &'static mut Replica,
-        ),
-        (Without<Player>, Without<Npc>),
-    >,
-);
-
-/// One entity's part of the next frame: nothing when its record holds (its state unchanged
-/// and at rest, or moving as its model says); else its record, remodelled from `state`, if
-/// that differs from the last one.
-struct Remodel<'a> {
-    replicator: &'a Replicator,
-    tick: u64,
-    upserts: Vec<EntityRecord>,
+fn collect(query: &Query<Whole>, entities: &mut Vec<EntityState>) {
+    entities.clear();
+    entities.extend(query.iter().map(|(id, pos, vel, replicated)| state_of(id, pos, vel, replicated)));
+    // Storage order is runs sorted by id (ids follow spawn order within an archetype): a
+    // stable sort merges them in linear time where an unstable one would sort from scratch.
+    entities.sort_by_key(|e| e.id);
 }
 
-impl Remodel<'_> {
-    fn entity(
-        &mut self,
-        replica: &mut Replica,
-        pos: &Ref<Position>,
-        vel: &Ref<Velocity>,
-        fields_changed: bool,
-        state: impl FnOnce() -> EntityState,
-    ) {
+/// Every replicated entity with its change ticks and model.
+type Live =
+    (&'static NetId, Ref<'static, Position>, Ref<'static, Velocity>, Ref<'static, Replicated>, &'static mut Replica);
+
+/// The records that change in the next frame, found through change detection: nothing for an
+/// entity whose record holds (its state unchanged and at rest, or moving as its model says);
+/// else its record, remodelled from its state, if that differs from the last one.
+fn remodel(live: &mut Query<Live>, replicator: &Replicator, tick: u64) -> Vec<EntityRecord> {
+    let mut upserts = Vec::new();
+    for (id, pos, vel, replicated, mut replica) in live.iter_mut() {
+        let fields_changed = replicated.is_changed();
         if let Some(model) = &replica.0 {
             let changed = fields_changed || pos.is_changed() || vel.is_changed();
             if !changed && !model.moving() {
-                return;
+                continue;
             }
-            if !fields_changed && self.replicator.keeps(model, pos.0, vel.0, self.tick) {
-                return;
+            if !fields_changed && replicator.keeps(model, pos.0, vel.0, tick) {
+                continue;
             }
         }
-        if let Some(record) = self.replicator.remodel(&state(), self.tick) {
+        if let Some(record) = replicator.remodel(&state_of(id, &pos, &vel, &replicated), tick) {
             replica.0 = Some(Model::of(&record));
-            self.upserts.push(record);
+            upserts.push(record);
         }
     }
-}
-
-/// The records that change in the next frame, found through change detection.
-fn remodel(live: &mut LiveParams, replicator: &Replicator, tick: u64) -> Vec<EntityRecord> {
-    let (players, npcs, projectiles) = live;
-    let mut work = Remodel { replicator, tick, upserts: Vec::new() };
-    for (id, pos, vel, player, combat, mut replica) in players.iter_mut() {
-        let fields = player.is_changed() || combat.is_changed();
-        work.entity(&mut replica, &pos, &vel, fields, || player_state(id, &pos, &vel, &player, &combat));
-    }
-    for (id, pos, vel, mut replica) in npcs.iter_mut() {
-        work.entity(&mut replica, &pos, &vel, false, || EntityState {
-            pos: pos.0,
-            vel: vel.0,
-            ..EntityState::new(id.0, EntityKind::Npc.index())
-        });
-    }
-    for (id, pos, vel, shot, mut replica) in projectiles.iter_mut() {
-        work.entity(&mut replica, &pos, &vel, shot.is_changed(), || EntityState {
-            owner: shot.shooter.0,
-            pos: pos.0,
-            vel: vel.0,
-            ..EntityState::new(id.0, EntityKind::Projectile.index())
-        });
-    }
-    work.upserts
+    upserts
 }
 
 /// Every entity's model set from `frame` (after a frame made from the whole state).
-fn reset_models(live: &mut LiveParams, frame: &shared::snapshot::Frame) {
-    let model = |id: &NetId| frame.entities.find(id.0).map(Model::of);
-    let (players, npcs, projectiles) = live;
-    players.iter_mut().for_each(|(id, .., mut replica)| replica.0 = model(id));
-    npcs.iter_mut().for_each(|(id, .., mut replica)| replica.0 = model(id));
-    projectiles.iter_mut().for_each(|(id, .., mut replica)| replica.0 = model(id));
-}
-
-fn scores_of(players: &Query<(&NetId, &Position, &Velocity, &Player, &Combatant)>, scores: &mut Vec<ScoreEntry>) {
-    scores.clear();
-    scores.extend(players.iter().map(|(.., player, _)| ScoreEntry {
-        client: player.client.0,
-        name: player.name.clone(),
-        kills: player.kills,
-        deaths: player.deaths,
-    }));
-    scores.sort_unstable_by_key(|s| s.client);
+fn reset_models(live: &mut Query<Live>, frame: &shared::snapshot::Frame) {
+    for (id, .., mut replica) in live.iter_mut() {
+        replica.0 = frame.entities.find(id.0).map(Model::of);
+    }
 }
 
 /// Buffers reused across snapshots, so a steady state allocates only the encoded bytes.
 #[derive(Default)]
 pub struct SnapshotScratch {
     entities: Vec<EntityState>,
-    scores: Vec<ScoreEntry>,
 }
 
 /// The replication models. They advance at every snapshot tick, whoever is connected, so
@@ -275,26 +167,27 @@ pub fn snapshot_due(settings: Res<SimSettings>, enabled: Res<SnapshotsEnabled>, 
 
 /// Makes this tick's frame and, if anyone is subscribed, queues it with each player's last
 /// applied input, and the scoreboard where due.
-pub fn send_snapshots(
-    params: GatherParams,
-    mut live: LiveParams,
-    queues: Query<&InputQueue>,
+#[allow(clippy::too_many_arguments, reason = "one system: the stage's whole working set")]
+pub fn send_snapshots<I: GameInput>(
+    whole: Query<Whole>,
+    mut live: Query<Live>,
+    queues: Query<&InputQueue<I>>,
     mut scratch: Local<SnapshotScratch>,
     out: SnapshotOutput,
+    scores: Res<Scoreboard>,
     roster: Res<Roster>,
     tick: Res<Tick>,
 ) {
     let SnapshotOutput { mut replication, mut scoreboard, mut outbox, mut despawned } = out;
-    let SnapshotScratch { entities, scores } = &mut *scratch;
+    let entities = &mut scratch.entities;
     let replication = &mut *replication;
     let frame = if replication.resync {
-        collect(&params, entities, scores);
+        collect(&whole, entities);
         let frame = replication.replicator.update(tick.0, entities);
         reset_models(&mut live, &frame);
         replication.resync = false;
         frame
     } else {
-        scores_of(&params.0, scores);
         let upserts = remodel(&mut live, &replication.replicator, tick.0);
         replication.replicator.commit(tick.0, upserts, &despawned.0)
     };
@@ -302,7 +195,7 @@ pub fn send_snapshots(
     if roster.players.is_empty() && roster.spectators.is_empty() {
         return;
     }
-    scoreboard.sync(scores, &mut outbox.0);
+    scoreboard.sync(&scores.0, &mut outbox.0);
     let acks = roster
         .players
         .iter()

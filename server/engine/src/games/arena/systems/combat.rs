@@ -2,20 +2,25 @@
 
 use bevy_ecs::prelude::*;
 
-use crate::sim::components::{Combatant, Player};
-use crate::sim::resources::{Hits, Roster, SimSettings, Tick};
-use crate::sim::rules::{PROJECTILE_DAMAGE, RESPAWN_DELAY_SECS, ticks};
+use crate::games::arena::Hits;
+use crate::games::arena::components::{Combatant, Player};
+use crate::games::arena::rules::{PROJECTILE_DAMAGE, RESPAWN_DELAY_SECS, ticks};
+use crate::sim::components::NetId;
+use crate::sim::resources::{Roster, SimSettings, Tick};
 
 /// Damages victims; a victim brought to 0 dies, scoring a kill for its shooter.
 pub fn apply_hits(
     mut hits: ResMut<Hits>,
-    mut players: Query<(&mut Player, &mut Combatant)>,
+    mut players: Query<(&NetId, &mut Player, &mut Combatant)>,
     roster: Res<Roster>,
     settings: Res<SimSettings>,
     tick: Res<Tick>,
 ) {
     for hit in hits.0.drain(..) {
-        let Ok((mut victim, mut combat)) = players.get_mut(hit.victim) else { continue };
+        // Few players: a scan is cheaper than an index kept up to date.
+        let Some((_, mut victim, mut combat)) = players.iter_mut().find(|(id, ..)| **id == hit.victim) else {
+            continue;
+        };
         if combat.respawn_at.is_some() {
             continue; // already killed by an earlier hit this tick
         }
@@ -30,7 +35,7 @@ pub fn apply_hits(
             continue;
         }
         if let Some(&killer) = roster.players.get(&hit.shooter)
-            && let Ok((mut killer, _)) = players.get_mut(killer)
+            && let Ok((_, mut killer, _)) = players.get_mut(killer)
         {
             killer.kills += 1;
         }

@@ -14,23 +14,28 @@ use std::f32::consts::TAU;
 use bevy_ecs::prelude::*;
 use glam::Vec2;
 
-use crate::sim::components::{CrowdPhase, NetId, Npc, Position, Velocity};
+use shared::EntityKind;
+
+use crate::games::arena::Arena;
+use crate::games::arena::components::{CrowdPhase, Npc};
+use crate::games::arena::rules::{CROWD_PHASE_SECS, CROWD_SIDE, CROWD_SPEED, ticks};
+use crate::sim::components::{NetId, Position, Replicated, Velocity};
 use crate::sim::resources::{NetIds, SimSettings};
 use crate::sim::rng::SimRng;
-use crate::sim::rules::{CROWD_PHASE_SECS, CROWD_SIDE, CROWD_SPEED, ticks};
 
 /// Spawns the crowd at start-up, before the first tick.
 pub fn spawn_crowd(world: &mut World) {
-    let settings = world.resource::<SimSettings>().clone();
-    let mut bundles = Vec::with_capacity(settings.npcs as usize);
+    let tick_rate = world.resource::<SimSettings>().tick_rate;
+    let npcs = world.resource::<Arena>().npcs;
+    let mut bundles = Vec::with_capacity(npcs as usize);
     world.resource_scope(|world, mut rng: Mut<SimRng>| {
         let mut ids = world.resource_mut::<NetIds>();
-        for _ in 0..settings.npcs {
+        for _ in 0..npcs {
             let id = NetId(ids.allocate());
             let pos = Vec2::new(rng.unit_f32() * CROWD_SIDE, rng.unit_f32() * CROWD_SIDE);
             let phase = if rng.coin() { CrowdPhase::Moving } else { CrowdPhase::Idle };
-            let (npc, vel) = start_phase(phase, &mut rng, settings.tick_rate);
-            bundles.push((id, Position(pos), Velocity(vel), npc));
+            let (npc, vel) = start_phase(phase, &mut rng, tick_rate);
+            bundles.push((id, Replicated::new(EntityKind::Npc.index()), Position(pos), Velocity(vel), npc));
         }
     });
     world.spawn_batch(bundles);

@@ -4,7 +4,8 @@
 use bevy_ecs::prelude::*;
 use shared::movement;
 
-use crate::sim::components::{Player, Position, Velocity};
+use crate::games::arena::components::Player;
+use crate::sim::components::{Position, Velocity};
 use crate::sim::resources::SimSettings;
 
 /// `position += velocity * dt` for every player. Order-independent.

@@ -4,20 +4,22 @@
 
 use bevy_ecs::prelude::*;
 
-use crate::sim::components::{NetId, Player, Position, Projectile, Velocity};
-use crate::sim::lag_comp::TargetHistory;
-use crate::sim::systems::snapshot::is_snapshot_tick;
 use shared::movement;
 
-use crate::sim::geometry::{segment_hits_circle, segment_hits_rect};
-use crate::sim::resources::{Arena, Hit, Hits, SimSettings, Tick};
-use crate::sim::rules::{PLAYER_RADIUS, PROJECTILE_RADIUS};
+use crate::games::arena::components::{Player, Projectile};
+use crate::games::arena::geometry::{segment_hits_circle, segment_hits_rect};
+use crate::games::arena::lag_comp::TargetHistory;
+use crate::games::arena::rules::{PLAYER_RADIUS, PROJECTILE_RADIUS};
+use crate::games::arena::{Hit, Hits};
+use crate::sim::components::{NetId, Position, Velocity};
+use crate::sim::resources::{SimSettings, Tick, WorldMap};
+use crate::sim::systems::snapshot::is_snapshot_tick;
 
 /// Pushes every player out of walls (in map order), then inside the map: the rule clients
 /// replay ([`movement::confine`]).
-pub fn collide_players(mut players: Query<&mut Position, With<Player>>, arena: Res<Arena>) {
+pub fn collide_players(mut players: Query<&mut Position, With<Player>>, map: Res<WorldMap>) {
     for mut pos in &mut players {
-        pos.0 = movement::confine(pos.0, &arena.0);
+        pos.0 = movement::confine(pos.0, &map.0);
     }
 }
 
@@ -32,11 +34,11 @@ pub fn sweep_projectiles(
     mut projectiles: Query<(Entity, &NetId, &Projectile, &mut Position, &Velocity), Without<Player>>,
     history: Res<TargetHistory>,
     mut hits: ResMut<Hits>,
-    arena: Res<Arena>,
+    map: Res<WorldMap>,
     settings: Res<SimSettings>,
     tick: Res<Tick>,
 ) {
-    let map = &arena.0;
+    let map = &map.0;
     let now = history.at(tick.0, 0).unwrap_or_default();
     let mut shots: Vec<_> = projectiles.iter_mut().collect();
     shots.sort_unstable_by_key(|(_, id, ..)| **id);
@@ -65,11 +67,11 @@ pub fn sweep_projectiles(
             .as_deref()
             .unwrap_or(now)
             .iter()
-            .filter(|t| t.client != shot.shooter && now.iter().any(|alive| alive.entity == t.entity))
+            .filter(|t| t.client != shot.shooter && now.iter().any(|alive| alive.id == t.id))
             .filter_map(|t| {
-                segment_hits_circle(from, delta, t.pos, PLAYER_RADIUS + PROJECTILE_RADIUS).map(|at| (at, t.entity))
+                segment_hits_circle(from, delta, t.pos, PLAYER_RADIUS + PROJECTILE_RADIUS).map(|at| (at, t.id))
             })
-            .fold(None, |best: Option<(f32, Entity)>, hit| match best {
+            .fold(None, |best: Option<(f32, NetId)>, hit| match best {
                 Some(b) if b.0 <= hit.0 => Some(b),
                 _ => Some(hit),
             });

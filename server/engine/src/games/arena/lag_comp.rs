@@ -11,9 +11,12 @@ use std::collections::VecDeque;
 
 use bevy_ecs::prelude::*;
 use glam::Vec2;
+use serde::{Deserialize, Serialize};
 
+use super::Arena;
+use super::components::{Combatant, Player};
 use crate::bridge::ClientId;
-use crate::sim::components::{Combatant, NetId, Player, Position};
+use crate::sim::components::{NetId, Position};
 use crate::sim::resources::{SimSettings, Tick};
 
 /// Default longest rewind, milliseconds (`--max-rewind-ms`). A shooter's view is behind the
@@ -25,10 +28,8 @@ use crate::sim::resources::{SimSettings, Tick};
 pub const DEFAULT_MAX_REWIND_MS: u16 = 300;
 
 /// A living player at one tick, as a shot may hit it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Target {
-    /// The player's entity.
-    pub entity: Entity,
     /// Its network id (targets are kept in increasing order of it).
     pub id: NetId,
     /// Its client (a shot never hits its own shooter).
@@ -37,8 +38,9 @@ pub struct Target {
     pub pos: Vec2,
 }
 
-/// The living players at each of the last ticks, newest last.
-#[derive(Resource, Debug, Default)]
+/// The living players at each of the last ticks, newest last. Saved state (a keyframe copies
+/// it, a digest hashes it): it is derived from positions, so replays rebuild it exactly.
+#[derive(Resource, Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetHistory {
     ticks: VecDeque<(u64, Vec<Target>)>,
 }
@@ -95,8 +97,8 @@ impl TargetHistory {
             exact
                 .iter()
                 .map(|t| {
-                    let pa = a.iter().find(|x| x.entity == t.entity).map(|x| x.pos);
-                    let pb = b.iter().find(|x| x.entity == t.entity).map(|x| x.pos);
+                    let pa = a.iter().find(|x| x.id == t.id).map(|x| x.pos);
+                    let pb = b.iter().find(|x| x.id == t.id).map(|x| x.pos);
                     match (pa, pb) {
                         (Some(pa), Some(pb)) if pa.distance(pb) <= allowed => Target { pos: pa.lerp(pb, f), ..*t },
                         _ => *t,
@@ -107,9 +109,9 @@ impl TargetHistory {
     }
 }
 
-/// The longest rewind in ticks: `max_rewind_ms` rounded to whole ticks.
-pub fn max_rewind_ticks(settings: &SimSettings) -> u32 {
-    (u32::from(settings.max_rewind_ms) * u32::from(settings.tick_rate) + 500) / 1000
+/// The longest rewind in ticks: `max_rewind_ms` rounded to whole ticks at `tick_rate`.
+pub fn max_rewind_ticks(max_rewind_ms: u16, tick_rate: u16) -> u32 {
+    (u32::from(max_rewind_ms) * u32::from(tick_rate) + 500) / 1000
 }
 
 /// The rewind a shot fired at `tick` by an input made while its client drew others at
@@ -126,13 +128,14 @@ pub fn rewind_ticks(tick: u64, view_tick: u32, max: u32) -> u32 {
 /// ticks older than the longest rewind.
 pub fn record_targets(
     mut history: ResMut<TargetHistory>,
-    players: Query<(Entity, &NetId, &Player, &Position, &Combatant)>,
+    players: Query<(&NetId, &Player, &Position, &Combatant)>,
+    arena: Res<Arena>,
     settings: Res<SimSettings>,
     tick: Res<Tick>,
 ) {
     // The longest rewind, plus a snapshot interval to interpolate from.
     let interval = usize::from(settings.tick_rate).div_ceil(usize::from(settings.snapshot_rate.max(1)));
-    let keep = max_rewind_ticks(&settings) as usize + interval + 1;
+    let keep = max_rewind_ticks(arena.max_rewind_ms, settings.tick_rate) as usize + interval + 1;
     // Reuse the oldest tick's allocation: no allocation per tick once warm.
     let mut targets = if history.ticks.len() >= keep {
         history.ticks.pop_front().map(|(_, v)| v).unwrap_or_default()
@@ -141,8 +144,7 @@ pub fn record_targets(
     };
     targets.clear();
     targets.extend(
-        players.iter().filter(|(.., combat)| combat.respawn_at.is_none()).map(|(entity, id, player, pos, _)| Target {
-            entity,
+        players.iter().filter(|(.., combat)| combat.respawn_at.is_none()).map(|(id, player, pos, _)| Target {
             id: *id,
             client: player.client,
             pos: pos.0,
@@ -161,16 +163,7 @@ mod tests {
 
     #[test]
     fn rewinds_are_capped_and_zero_when_unknown_or_ahead() {
-        let at = |tick_rate, max_rewind_ms| {
-            max_rewind_ticks(&SimSettings {
-                tick_rate,
-                snapshot_rate: 20,
-                max_players: 1,
-                seed: 0,
-                npcs: 0,
-                max_rewind_ms,
-            })
-        };
+        let at = |tick_rate, max_rewind_ms| max_rewind_ticks(max_rewind_ms, tick_rate);
         assert_eq!((at(60, 250), at(60, 200), at(30, 200), at(64, 200), at(60, 0)), (15, 12, 6, 13, 0));
         assert_eq!(rewind_ticks(1000, 0, 15), 0, "unknown");
         assert_eq!(rewind_ticks(1000, 1005, 15), 0, "ahead of the server");
@@ -182,8 +175,7 @@ mod tests {
     #[test]
     fn the_history_answers_only_for_ticks_it_holds() {
         let mut history = TargetHistory::default();
-        let target =
-            |x: f32| Target { entity: Entity::PLACEHOLDER, id: NetId(1), client: ClientId(1), pos: Vec2::new(x, 0.0) };
+        let target = |x: f32| Target { id: NetId(1), client: ClientId(1), pos: Vec2::new(x, 0.0) };
         for tick in 10..=30u64 {
             history.ticks.push_back((tick, vec![target(tick as f32)]));
         }
@@ -199,7 +191,7 @@ mod tests {
         let mut history = TargetHistory::default();
         let xs = [0.0, 10.0, 20.0, 30.0, 40.0, 30.0, 20.0, 10.0];
         for (tick, x) in xs.iter().enumerate() {
-            let t = Target { entity: Entity::PLACEHOLDER, id: NetId(1), client: ClientId(1), pos: Vec2::new(*x, 0.0) };
+            let t = Target { id: NetId(1), client: ClientId(1), pos: Vec2::new(*x, 0.0) };
             history.ticks.push_back((tick as u64, vec![t]));
         }
         let every_third = |t: u64| t.is_multiple_of(3);

@@ -1,0 +1,39 @@
+//! Output stage: what the arena shows. A player's health and aim go into its replicated fields;
+//! the scoreboard is kept, rows in client order.
+
+use bevy_ecs::prelude::*;
+use shared::ScoreEntry;
+use shared::arena::{AIM, AIM_STEPS, HEALTH};
+use shared::schema::Encoding;
+
+use crate::games::arena::components::{Combatant, Player};
+use crate::sim::components::Replicated;
+use crate::sim::resources::Scoreboard;
+
+/// Writes each player's health and aim into its replicated fields, where they changed (an
+/// unchanged player costs the snapshot stage nothing).
+pub fn show_players(mut players: Query<(&Combatant, &mut Replicated), Changed<Combatant>>) {
+    for (combat, mut replicated) in &mut players {
+        let mut values = replicated.values;
+        values[HEALTH] = combat.health.into();
+        values[AIM] = Encoding::Angle { steps: AIM_STEPS }.quantize(combat.aim);
+        if replicated.values != values {
+            replicated.values = values;
+        }
+    }
+}
+
+/// Keeps the scoreboard: every player's kills and deaths, when a player's score changed or
+/// someone joined or left.
+pub fn keep_scoreboard(players: Query<Ref<Player>>, mut scoreboard: ResMut<Scoreboard>) {
+    let changed = players.iter().any(|p| p.is_changed());
+    if !changed && scoreboard.0.len() == players.iter().count() {
+        return;
+    }
+    let mut rows: Vec<ScoreEntry> = players
+        .iter()
+        .map(|p| ScoreEntry { client: p.client.0, name: p.name.clone(), kills: p.kills, deaths: p.deaths })
+        .collect();
+    rows.sort_unstable_by_key(|s| s.client);
+    scoreboard.set_if_neq(Scoreboard(rows));
+}
