@@ -213,7 +213,7 @@ fn the_fight_recording_has_hits_a_death_a_respawn_and_scores() {
     }
     assert!(saw_hit && saw_death && saw_respawn, "hit {saw_hit}, death {saw_death}, respawn {saw_respawn}");
     let (_, scores) = replayer.state();
-    let score = |c: u32| scores.iter().find(|s| s.client == c).map(|s| (s.kills, s.deaths));
+    let score = |c: u32| scores.iter().find(|s| s.client == c).map(|s| (s.values[0], s.values[1]));
     assert_eq!(score(1), Some((1, 1)), "ann killed bob, then bob killed ann");
     assert_eq!(score(2), Some((1, 1)));
     assert_eq!(score(3), None, "carl left");

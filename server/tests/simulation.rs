@@ -139,9 +139,10 @@ fn shots_hit_kill_score_and_the_victim_respawns() {
     assert_eq!(bob_state.health(), 100, "respawned 2 s (128 ticks) after death");
     assert_eq!(bob_state.pos, Vec2::new(300.0, 500.0), "at the only spawn point");
     let board = h.sim.state().1;
-    let score = |c: u32| board.iter().find(|s| s.client == c).map(|s| (s.kills, s.deaths));
+    let score = |c: u32| board.iter().find(|s| s.client == c).map(|s| (s.values[0], s.values[1]));
     assert_eq!(score(1), Some((1, 0)), "ann scored the kill");
     assert_eq!(score(2), Some((0, 1)), "bob died once");
+    assert_eq!(board.iter().map(|s| s.client).collect::<Vec<_>>(), [1, 2], "most kills first");
     assert!(ann_state.health() == 100, "ann is never hit by her own shots");
 }
 
@@ -173,7 +174,7 @@ fn projectiles_stop_at_walls() {
     // Control: with the wall gone, the same shots kill him.
     h.sim.world_mut().resource_mut::<engine::sim::resources::WorldMap>().0.walls.clear();
     h.step(150);
-    assert_eq!(h.sim.state().1.iter().find(|s| s.client == 2).map(|s| s.deaths), Some(1));
+    assert_eq!(h.sim.state().1.iter().find(|s| s.client == 2).map(|s| s.values[1]), Some(1));
 }
 
 #[test]

@@ -19,6 +19,10 @@ pub const HEALTH: usize = 0;
 pub const AIM: usize = 1;
 /// Aim steps per turn.
 pub const AIM_STEPS: u32 = 4096;
+/// Scoreboard column of a player's kills.
+pub const KILLS: usize = 0;
+/// Scoreboard column of a player's deaths.
+pub const DEATHS: usize = 1;
 
 /// The arena's schema, built once.
 pub fn schema() -> Arc<Schema> {
@@ -37,7 +41,7 @@ fn build() -> Schema {
         KindBuilder::new("Npc").motion(Motion::DeadReckoned).build(),
         KindBuilder::new("Projectile").owned().motion(Motion::DeadReckoned).build(),
     ];
-    match Schema::new("arena", kinds) {
+    match Schema::new("arena", kinds).and_then(|s| s.with_scores(["kills", "deaths"])) {
         Ok(schema) => schema,
         // A fixed table, checked by the test below: it cannot fail at run time.
         Err(e) => unreachable!("the arena schema is valid: {e}"),

@@ -312,7 +312,8 @@ pub enum ServerMessage {
         speed_percent: u16,
     },
     // -- Playing, again --
-    /// Every player's score, in increasing client id: sent after `Welcome` and whenever it
+    /// The game's scoreboard: rows in the game's order (best first), each with one value per
+    /// column its schema names (`Schema::scores`); sent after `Welcome` and whenever it
     /// changes.
     Scoreboard(Vec<ScoreEntry>),
     /// A chat line or a server announcement, to every client, in order.

@@ -28,6 +28,8 @@ pub const MAX_NAME: usize = 32;
 pub const MAX_VARIANTS: usize = 64;
 /// Longest text field, in bytes.
 pub const MAX_TEXT: u16 = 64;
+/// Most columns a scoreboard may have.
+pub const MAX_SCORES: usize = 8;
 
 /// How a field's value is quantized and written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -252,6 +254,7 @@ pub struct SchemaError(pub String);
 struct SchemaDesc {
     game: String,
     kinds: Vec<Kind>,
+    scores: Vec<String>,
 }
 
 /// A game's schema, checked and with each kind's row table built. Only valid schemas exist:
@@ -261,6 +264,7 @@ struct SchemaDesc {
 pub struct Schema {
     game: String,
     kinds: Vec<Kind>,
+    scores: Vec<String>,
     rows: Vec<Vec<Row>>,
     hash: u64,
 }
@@ -275,7 +279,11 @@ impl fmt::Debug for Schema {
 /// compared too, so that a hash collision cannot make two schemas equal).
 impl PartialEq for Schema {
     fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self, other) || (self.hash == other.hash && self.game == other.game && self.kinds == other.kinds)
+        std::ptr::eq(self, other)
+            || (self.hash == other.hash
+                && self.game == other.game
+                && self.kinds == other.kinds
+                && self.scores == other.scores)
     }
 }
 
@@ -283,7 +291,7 @@ impl Eq for Schema {}
 
 impl From<Schema> for SchemaDesc {
     fn from(s: Schema) -> Self {
-        SchemaDesc { game: s.game, kinds: s.kinds }
+        SchemaDesc { game: s.game, kinds: s.kinds, scores: s.scores }
     }
 }
 
@@ -291,7 +299,7 @@ impl TryFrom<SchemaDesc> for Schema {
     type Error = SchemaError;
 
     fn try_from(desc: SchemaDesc) -> Result<Self, SchemaError> {
-        Schema::new(desc.game, desc.kinds)
+        Schema::new(desc.game, desc.kinds)?.with_scores(desc.scores)
     }
 }
 
@@ -315,13 +323,41 @@ impl Schema {
             }
             rows.push(kind_rows(kind)?);
         }
-        let desc = SchemaDesc { game: game.clone(), kinds: kinds.clone() };
-        // The bytes `Welcome` carries (bincode `standard`, as `codec` writes them), hashed here
-        // without going through `codec`, which sits above the message types.
+        let mut schema = Schema { game, kinds, scores: Vec::new(), rows, hash: 0 };
+        schema.hash = schema.compute_hash()?;
+        Ok(schema)
+    }
+
+    /// This schema with a scoreboard of these columns (at most [`MAX_SCORES`], named like
+    /// fields): each `ScoreEntry`'s values, in this order. Without, rows carry a name only.
+    pub fn with_scores<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Result<Schema, SchemaError> {
+        let columns: Vec<String> = columns.into_iter().map(Into::into).collect();
+        if columns.len() > MAX_SCORES {
+            return Err(SchemaError(format!("{} score columns (at most {MAX_SCORES})", columns.len())));
+        }
+        for (i, column) in columns.iter().enumerate() {
+            check_name("score column", column)?;
+            if columns[..i].contains(column) {
+                return Err(SchemaError(format!("score column {column:?} declared twice")));
+            }
+        }
+        self.scores = columns;
+        self.hash = self.compute_hash()?;
+        Ok(self)
+    }
+
+    /// The bytes `Welcome` carries (bincode `standard`, as `codec` writes them), hashed here
+    /// without going through `codec`, which sits above the message types.
+    fn compute_hash(&self) -> Result<u64, SchemaError> {
+        let desc = SchemaDesc { game: self.game.clone(), kinds: self.kinds.clone(), scores: self.scores.clone() };
         let bytes = bincode::serde::encode_to_vec(&desc, bincode::config::standard())
             .map_err(|e| SchemaError(e.to_string()))?;
-        let hash = fnv1a(&bytes);
-        Ok(Schema { game, kinds, rows, hash })
+        Ok(fnv1a(&bytes))
+    }
+
+    /// The scoreboard's columns, in the order of each row's values.
+    pub fn scores(&self) -> &[String] {
+        &self.scores
     }
 
     /// The game's name (the web client loads the game's module by it).
@@ -549,7 +585,8 @@ mod tests {
             vec![KindBuilder(Kind { avatar: true, ..kind("k").build() }).build()],
         ] {
             assert!(Schema::new("g", kinds.clone()).is_err(), "{kinds:?}");
-            let bytes = crate::codec::encode(&SchemaDesc { game: "g".into(), kinds }).expect("encodes");
+            let bytes =
+                crate::codec::encode(&SchemaDesc { game: "g".into(), kinds, scores: Vec::new() }).expect("encodes");
             assert!(crate::codec::decode::<Schema>(&bytes).is_err());
         }
     }
@@ -565,5 +602,20 @@ mod tests {
         assert!((mass.unquantize(123) - 12.3).abs() < 1e-6);
         assert_eq!(Encoding::Byte.quantize(300.0), 255);
         assert_eq!(Encoding::Enum { variants: vec!["a".into(), "b".into()] }.quantize(7.0), 1);
+    }
+
+    #[test]
+    fn score_columns_are_checked_and_hashed() {
+        let base = || Schema::new("g", vec![KindBuilder::new("k").build()]).expect("valid");
+        let scored = base().with_scores(["kills", "deaths"]).expect("valid columns");
+        assert_eq!(scored.scores(), ["kills", "deaths"]);
+        assert_ne!(scored.hash(), base().hash(), "the columns are part of the protocol");
+        let bytes = bincode::serde::encode_to_vec(&scored, bincode::config::standard()).expect("encodes");
+        let (back, _): (Schema, _) =
+            bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).expect("decodes");
+        assert_eq!(back, scored);
+        assert!(base().with_scores(["a", "a"]).is_err(), "twice");
+        assert!(base().with_scores([""]).is_err(), "empty name");
+        assert!(base().with_scores((0..=MAX_SCORES).map(|i| format!("c{i}"))).is_err(), "too many");
     }
 }

@@ -52,15 +52,13 @@ impl EntityState {
     }
 }
 
-/// One row of the scoreboard.
+/// One row of the scoreboard, as the game keeps it (rows in the game's order: best first).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScoreEntry {
     /// The player's client id (matches the `owner` of its entity).
     pub client: u32,
     /// Display name from `Hello`.
     pub name: String,
-    /// Kills scored.
-    pub kills: u32,
-    /// Times died.
-    pub deaths: u32,
+    /// One value per column of the game's schema (`Schema::scores`), in that order.
+    pub values: Vec<i32>,
 }

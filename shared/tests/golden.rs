@@ -152,8 +152,8 @@ fn server_samples() -> Vec<(&'static str, ServerMessage)> {
         (
             "scoreboard",
             ServerMessage::Scoreboard(vec![
-                ScoreEntry { client: 3, name: "ann".into(), kills: 2, deaths: 0 },
-                ScoreEntry { client: 65_536, name: "Zoë".into(), kills: 0, deaths: 1000 },
+                ScoreEntry { client: 3, name: "ann".into(), values: vec![2, 0] },
+                ScoreEntry { client: 65_536, name: "Zoë".into(), values: vec![0, -1000] },
             ]),
         ),
         ("pong", ServerMessage::Pong { id: 70_000 }),
@@ -281,6 +281,7 @@ fn tables() -> Value {
             "max_values": shared::schema::MAX_VALUES,
             "max_kinds": shared::schema::MAX_KINDS,
             "max_text": shared::schema::MAX_TEXT,
+            "max_scores": shared::schema::MAX_SCORES,
         },
     })
 }

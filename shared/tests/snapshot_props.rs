@@ -44,7 +44,8 @@ fn schema() -> Arc<Schema> {
         KindBuilder::new("wall").motion(Motion::Static).field("t", Encoding::Int { min: -5, max: 5 }, Hint::Snap);
     let crowd = KindBuilder::new("crowd").motion(Motion::DeadReckoned).build();
     let shot = KindBuilder::new("shot").owned().motion(Motion::DeadReckoned).build();
-    Arc::new(Schema::new("props", vec![rich, wall.build(), crowd, shot]).expect("valid schema"))
+    let schema = Schema::new("props", vec![rich, wall.build(), crowd, shot]).and_then(|s| s.with_scores(["points"]));
+    Arc::new(schema.expect("valid schema"))
 }
 
 /// Random in-range values for kind `kind`'s fields.

@@ -1,16 +1,20 @@
 // DOM overlay: connection state (and whether we only spectate), RTT, server tick, players
-// online, the scoreboard sorted by kills, and a banner with the close code and reason while
-// disconnected or reconnecting.
+// online, the game's scoreboard (its columns from the schema, its rows in the game's order),
+// and a banner with the close code and reason while disconnected or reconnecting.
 
-/** Pure: scoreboard rows sorted by kills (desc), then deaths (asc), then client id. */
-export function sortScoreboard(rows) {
-  return [...rows].sort((a, b) => b.kills - a.kills || a.deaths - b.deaths || a.client - b.client);
+/**
+ * Pure: scoreboard rows `{ client, name, values }` with each value also under its column's
+ * name (`columns`: the schema's `scores`), in the game's order.
+ */
+export function namedScores(rows, columns) {
+  return rows.map((r) => ({ ...Object.fromEntries(columns.map((c, i) => [c, r.values[i]])), ...r }));
 }
 
 export class Hud {
   constructor(root) {
     this.status = root.querySelector('#status');
     this.scores = root.querySelector('#scores tbody');
+    this.head = root.querySelector('#scores thead');
     this.banner = root.querySelector('#banner');
     this.lastStatus = '';
     this.lastScores = '';
@@ -33,15 +37,22 @@ export class Hud {
       this.lastStatus = status;
     }
 
-    const rows = sortScoreboard(view.scoreboard);
-    const key = JSON.stringify(rows) + view.clientId;
+    const columns = view.columns ?? [];
+    const key = JSON.stringify([columns, view.scoreboard]) + view.clientId;
     if (key !== this.lastScores) {
       this.lastScores = key;
+      const head = document.createElement('tr');
+      for (const title of ['player', ...columns]) {
+        const th = document.createElement('th');
+        th.textContent = title;
+        head.append(th);
+      }
+      this.head?.replaceChildren(head);
       this.scores.replaceChildren(
-        ...rows.map((r) => {
+        ...view.scoreboard.map((r) => {
           const tr = document.createElement('tr');
           if (r.client === view.clientId) tr.className = 'own';
-          for (const v of [r.name, r.kills, r.deaths]) {
+          for (const v of [r.name, ...r.values]) {
             const td = document.createElement('td');
             td.textContent = String(v);
             tr.append(td);

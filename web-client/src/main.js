@@ -8,7 +8,7 @@ import { SnapshotBuffer } from './interpolation.js';
 import { InputController } from './input.js';
 import { Renderer } from './render.js';
 import { generic, loadGame } from './games/index.js';
-import { Hud, sortScoreboard } from './hud.js';
+import { Hud, namedScores } from './hud.js';
 import { ReplayBar, playbackRate } from './replay-bar.js';
 import { sanitizeName } from './protocol.js';
 import { ChatBox } from './chat.js';
@@ -186,6 +186,7 @@ function frame(now) {
       // A spectator has no row of its own (its client id may equal a recorded player's).
       clientId: isSpectator() ? null : conn.welcome?.client_id ?? null,
       scoreboard: scoreboard(),
+      columns: conn.welcome?.schema?.scores ?? [],
       lastClose: conn.lastClose,
       reconnectInMs,
       decodeErrors: conn.decodeErrors,
@@ -278,7 +279,7 @@ window.game = Object.freeze({
     return snap.entities.map(({ pos, vel: _vel, ...fields }) => ({ ...fields, x: pos.x, y: pos.y }));
   },
   scoreboard() {
-    return sortScoreboard(scoreboard()).map((r) => ({ ...r }));
+    return namedScores(scoreboard(), conn.welcome?.schema?.scores ?? []);
   },
 });
 

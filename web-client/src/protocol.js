@@ -7,14 +7,15 @@
 // values (DisconnectReason) are their variant names as strings; u64 fields are
 // Numbers (values above 2^53 are refused rather than silently rounded). A ReplayCommand is
 // `{ type: 'Play' } | { type: 'Pause' } | { type: 'Speed', percent } | { type: 'Seek', tick }`.
-// A Scoreboard is `{ type: 'Scoreboard', rows }`; a Snapshot is what snapshot.js parses, by the
+// A Scoreboard is `{ type: 'Scoreboard', rows }`, rows `{ client, name, values }` in the game's
+// order with one value per column of the schema's `scores`; a Snapshot is what snapshot.js parses, by the
 // schema of the game that the Welcome before it carried (compiled: `Welcome.schema`); a chat
 // line is `{ type: 'Chat', from, name, tick, text }` (from 0: a server announcement). An Input
 // is the engine's frame `{ type: 'Input', seq, view_tick, data }` around the game's own input
 // bytes (`data`, a Uint8Array of at most MAX_INPUT_BYTES), which the game's client module
 // encodes (games/<name>.js `encodeInput`); this module knows no game's fields.
 import { ProtocolError } from './errors.js';
-import { readSchemaDesc, writeSchemaDesc } from './schema-wire.js';
+import { readSchemaDesc, unzigzag, writeSchemaDesc, zigzag32 } from './schema-wire.js';
 import { Cursor, compileSchema, decodeUtf8, parseSnapshot, writeSnapshot } from './snapshot.js';
 
 export { ProtocolError };
@@ -415,12 +416,12 @@ const MIN_RECT_BYTES = 16;
 const MIN_VEC2_BYTES = 8;
 const MIN_SCORE_BYTES = 4;
 
+/** A scoreboard row: `{ client, name, values }`, one value per column of the schema's `scores`. */
 function readScore(r) {
   return {
     client: r.u32('ScoreEntry.client'),
     name: r.string('ScoreEntry.name'),
-    kills: r.u32('ScoreEntry.kills'),
-    deaths: r.u32('ScoreEntry.deaths'),
+    values: r.vec((rr) => unzigzag(rr.u32('ScoreEntry value')), 1, 'ScoreEntry.values'),
   };
 }
 
@@ -550,8 +551,7 @@ export function encodeServer(msg, schema = null) {
       w.vec(msg.rows, (ww, s) => {
         ww.u32(s.client, 'ScoreEntry.client');
         ww.string(s.name, 'ScoreEntry.name');
-        ww.u32(s.kills, 'ScoreEntry.kills');
-        ww.u32(s.deaths, 'ScoreEntry.deaths');
+        ww.vec(s.values, (w3, v) => w3.u32(zigzag32(v), 'ScoreEntry value'), 'ScoreEntry.values');
       }, 'Scoreboard');
       break;
     case 'Pong':

@@ -14,11 +14,11 @@ const MIN_KIND_BYTES = 5;
 const MIN_FIELD_BYTES = 3;
 const MIN_STRING_BYTES = 1;
 
-function zigzag32(n) {
+export function zigzag32(n) {
   return n >= 0 ? 2 * n : -2 * n - 1;
 }
 
-function unzigzag(raw) {
+export function unzigzag(raw) {
   return raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2;
 }
 
@@ -63,7 +63,11 @@ function readKind(r) {
 
 /** Reads a schema description. */
 export function readSchemaDesc(r) {
-  return { game: r.string('Schema.game'), kinds: r.vec(readKind, MIN_KIND_BYTES, 'Schema.kinds') };
+  return {
+    game: r.string('Schema.game'),
+    kinds: r.vec(readKind, MIN_KIND_BYTES, 'Schema.kinds'),
+    scores: r.vec((rr) => rr.string('Schema score column'), MIN_STRING_BYTES, 'Schema.scores'),
+  };
 }
 
 function writeEncoding(w, encoding) {
@@ -109,4 +113,5 @@ export function writeSchemaDesc(w, desc) {
       w3.variant(HINTS, f.hint, 'Hint');
     }, 'Kind.fields');
   }, 'Schema.kinds');
+  w.vec(desc.scores ?? [], (ww, c) => ww.string(c, 'Schema score column'), 'Schema.scores');
 }

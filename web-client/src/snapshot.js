@@ -29,6 +29,8 @@ export const MAX_ELAPSED = 2 ** 30;
 /** Limits of a schema (Rust: shared::schema). */
 export const MAX_VALUES = 6;
 export const MAX_KINDS = 32;
+/** Most scoreboard columns a schema names. */
+export const MAX_SCORES = 8;
 export const MAX_TEXT = 64;
 const MAX_ROWS = 30;
 
@@ -125,11 +127,17 @@ export function compileSchema(desc) {
   });
   const byName = new Map(kinds.map((k) => [k.name, k]));
   if (byName.size !== kinds.length) throw new ProtocolError('schema: a kind is declared twice');
+  const scores = desc.scores ?? [];
+  if (!Array.isArray(scores) || scores.length > MAX_SCORES || scores.some((c) => typeof c !== 'string')) {
+    throw new ProtocolError(`schema: scores must be at most ${MAX_SCORES} column names`);
+  }
   return Object.freeze({
     game: desc.game,
     /** The description it was compiled from, as serde's JSON gives it. */
     desc,
     kinds: Object.freeze(kinds),
+    /** The scoreboard's columns: each row's values, in this order. */
+    scores: Object.freeze([...scores]),
     /** The kind named `name`; throws for a kind the schema lacks. */
     kind(name) {
       const kind = byName.get(name);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { SnapshotBuffer, lerpAngle } from '../src/interpolation.js';
 import { aimAngle, movementFromKeys } from '../src/input.js';
 import { backoffDelay, defaultUrl } from '../src/net.js';
-import { sortScoreboard } from '../src/hud.js';
+import { namedScores } from '../src/hud.js';
 import { formatTime, parseSeekTick, playbackRate } from '../src/replay-bar.js';
 import { fitMapView } from '../src/render.js';
 import * as arena from '../src/games/arena.js';
@@ -244,15 +244,15 @@ test('WebSocket URL follows the page scheme and host', () => {
   assert.equal(defaultUrl({ protocol: 'https:', host: 'game.example' }), 'wss://game.example/ws');
 });
 
-test('scoreboard sorts by kills, then fewer deaths, then client id', () => {
+test("scoreboard rows keep the game's order and name their values by the schema's columns", () => {
   const rows = [
-    { client: 1, name: 'a', kills: 1, deaths: 0 },
-    { client: 2, name: 'b', kills: 3, deaths: 5 },
-    { client: 3, name: 'c', kills: 3, deaths: 1 },
-    { client: 4, name: 'd', kills: 1, deaths: 0 },
+    { client: 3, name: 'c', values: [3, 1] },
+    { client: 1, name: 'a', values: [1, 0] },
   ];
-  assert.deepEqual(sortScoreboard(rows).map((r) => r.client), [3, 2, 1, 4]);
-  assert.equal(rows[0].client, 1, 'input not mutated');
+  const named = namedScores(rows, ['kills', 'deaths']);
+  assert.deepEqual(named.map((r) => r.client), [3, 1], 'as the server ordered them');
+  assert.deepEqual([named[0].kills, named[0].deaths, named[0].values], [3, 1, [3, 1]]);
+  assert.deepEqual(namedScores([{ client: 1, name: 'x', values: [] }], []), [{ client: 1, name: 'x', values: [] }]);
 });
 
 test('replay time is tick / tick rate as m:ss', () => {

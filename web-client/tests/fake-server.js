@@ -294,7 +294,7 @@ export async function startFakeServer({ webRoot, replay = null }) {
   }
 
   function sendReplaySnapshot(client) {
-    sendScoreboard(client, REPLAY_PLAYERS.map(([, c, name]) => ({ client: c, name, kills: 0, deaths: 0 })));
+    sendScoreboard(client, REPLAY_PLAYERS.map(([, c, name]) => ({ client: c, name, values: [0, 0] })));
     sendSnapshot(client, replayEntities(client.replay.tick), client.replay.tick, 0);
   }
 
@@ -362,7 +362,7 @@ export async function startFakeServer({ webRoot, replay = null }) {
     }));
     entities.push({ id: 1, kind: 'Npc', pos: { x: 500, y: 450 }, vel: { x: 0, y: 0 }, aim: 0, health: 0, owner: 0 });
     entities.sort((a, b) => a.id - b.id);
-    const scoreboard = players.map((c) => ({ client: c.clientId, name: c.name, kills: 0, deaths: 0 }));
+    const scoreboard = players.map((c) => ({ client: c.clientId, name: c.name, values: [0, 0] }));
     const corrupt = state.corruptNext;
     state.corruptNext = false;
     for (const c of watchers) {

@@ -31,7 +31,7 @@ import {
   sanitizeName,
   toHex,
 } from '../src/protocol.js';
-import { MAX_KINDS, MAX_TEXT, MAX_VALUES, compileSchema } from '../src/snapshot.js';
+import { MAX_KINDS, MAX_SCORES, MAX_TEXT, MAX_VALUES, compileSchema } from '../src/snapshot.js';
 import { BUTTON_FIRE } from '../src/games/arena.js';
 import { snapshotFromRust } from './rust-forms.js';
 
@@ -151,7 +151,10 @@ test('JS tables are the ones the Rust test read off the real types', () => {
     [MAX_NAME_BYTES, MAX_CHAT_BYTES, MAX_CLIENT_MESSAGE_BYTES, MAX_SERVER_MESSAGE_BYTES, MAX_INPUT_BYTES, BUTTON_FIRE],
     [t.max_name_bytes, t.max_chat_bytes, t.max_client_message_bytes, t.max_server_message_bytes, t.max_input_bytes, t.button_fire],
   );
-  assert.deepEqual([MAX_VALUES, MAX_KINDS, MAX_TEXT], [t.schema_limits.max_values, t.schema_limits.max_kinds, t.schema_limits.max_text]);
+  assert.deepEqual(
+    [MAX_VALUES, MAX_KINDS, MAX_TEXT, MAX_SCORES],
+    [t.schema_limits.max_values, t.schema_limits.max_kinds, t.schema_limits.max_text, t.schema_limits.max_scores],
+  );
 });
 
 test('a Snapshot is read only by a schema: before any Welcome it is refused', () => {

@@ -115,7 +115,7 @@ pub fn run_to(args: &Options, catalog: &Catalog, out: &mut impl Write) -> ExitCo
         replayer.checked()
     );
     let (_, scores) = replayer.state();
-    let _ = write!(out, "{}", scoreboard_text(&scores));
+    let _ = write!(out, "{}", scoreboard_text(&replayer.schema(), &scores));
     match result {
         Ok(()) if matches!(recording.ending, Ending::Cut { .. }) => {
             let _ = writeln!(

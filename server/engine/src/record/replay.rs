@@ -398,21 +398,20 @@ pub fn dump_state(replayer: &mut Replayer<'_>) -> String {
             e.owner
         );
     }
-    out.push_str(&scoreboard_text(&scores));
+    out.push_str(&scoreboard_text(&schema, &scores));
     out
 }
 
-/// The scoreboard as readable text, best first.
-pub fn scoreboard_text(scores: &[ScoreEntry]) -> String {
-    let mut rows = scores.to_vec();
-    rows.sort_by(|a, b| b.kills.cmp(&a.kills).then(a.deaths.cmp(&b.deaths)).then(a.client.cmp(&b.client)));
-    let mut out = format!("scoreboard ({} players)\n", rows.len());
-    for row in rows {
-        let _ = writeln!(
-            out,
-            "  {:<24} kills {:>4}  deaths {:>4}  (client {})",
-            row.name, row.kills, row.deaths, row.client
-        );
+/// The scoreboard as readable text, in the game's order (best first), each value named by its
+/// column.
+pub fn scoreboard_text(schema: &shared::Schema, scores: &[ScoreEntry]) -> String {
+    let mut out = format!("scoreboard ({} players)\n", scores.len());
+    for row in scores {
+        let _ = write!(out, "  {:<24}", row.name);
+        for (column, value) in schema.scores().iter().zip(&row.values) {
+            let _ = write!(out, " {column} {value:>4} ");
+        }
+        let _ = writeln!(out, " (client {})", row.client);
     }
     out
 }

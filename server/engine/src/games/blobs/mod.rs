@@ -92,7 +92,7 @@ pub fn schema() -> Result<Schema, SchemaError> {
             .build(),
         KindBuilder::new("Pellet").motion(Motion::Static).field("hue", Encoding::Byte, Hint::Snap).build(),
     ];
-    Schema::new("blobs", kinds)
+    Schema::new("blobs", kinds)?.with_scores(["mass", "eaten"])
 }
 
 /// The blobs world: the square, no walls, one spawn point in the middle (blobs spawn at random

@@ -121,8 +121,7 @@ pub fn keep_scoreboard(
         .map(|(mass, blob, r)| ScoreEntry {
             client: r.owner,
             name: roster.names.get(&crate::bridge::ClientId(r.owner)).cloned().unwrap_or_default(),
-            kills: blob.eaten,
-            deaths: mass as u32,
+            values: vec![mass as i32, i32::try_from(blob.eaten).unwrap_or(i32::MAX)],
         })
         .collect();
     scoreboard.set_if_neq(Scoreboard(rows));
