@@ -30,6 +30,7 @@ describe('blobs in the browser against the real server', { timeout: HARD_TIMEOUT
     assert.equal(own.kind, 'Blob');
     assert.equal(own.name, 'ann', 'the name travels as the kind\'s text field');
     assert.ok(Math.abs(own.mass - 10) < 0.2, `starts at mass 10: ${own.mass}`);
+    assert.ok(Number.isInteger(own.hue) && own.hue >= 0 && own.hue < 256, `a hue byte: ${own.hue}`);
     const pellets = await first.evaluate(() => window.game.entities().filter((e) => e.kind === 'Pellet'));
     assert.ok(pellets.length > 20 && pellets.length < 1500, `only the pellets in view: ${pellets.length} of 1500`);
     assert.ok(pellets.every((p) => Math.hypot(p.x - start.x, p.y - start.y) < 1200 * 1.1 + 1), 'within the view radius');

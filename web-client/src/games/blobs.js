@@ -17,10 +17,6 @@ export function zoom(own) {
   return Math.min(1, Math.max(0.3, 40 / Math.max(radius(own.mass ?? 10), 1)));
 }
 
-function hueOf(client) {
-  return (Math.imul(client >>> 0, 2654435761) >>> 0) % 360;
-}
-
 /** Draws `e`: a blob with its name, or a pellet in its hue. */
 export function drawEntity(ctx, e, { own, scale }) {
   if (e.kind === 'Pellet') {
@@ -31,7 +27,7 @@ export function drawEntity(ctx, e, { own, scale }) {
     return;
   }
   const r = radius(e.mass ?? 10);
-  ctx.fillStyle = `hsl(${hueOf(e.owner)} 70% ${own ? 62 : 50}%)`;
+  ctx.fillStyle = `hsl(${(e.hue ?? 0) * 1.41} 70% ${own ? 62 : 50}%)`;
   ctx.beginPath();
   ctx.arc(e.x, e.y, r, 0, Math.PI * 2);
   ctx.fill();

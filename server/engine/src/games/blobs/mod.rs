@@ -30,6 +30,8 @@ pub const PELLET: u8 = 1;
 pub const MASS: usize = 0;
 /// Value slot of a pellet's hue.
 pub const HUE: usize = 0;
+/// Value slot of a blob's hue (chosen at random when it joins).
+pub const BLOB_HUE: usize = 1;
 /// The default `--view-radius`: about two screens of the world around a blob.
 pub const VIEW_RADIUS: f32 = 1200.0;
 /// Most pellets a world may hold.
@@ -89,6 +91,7 @@ pub fn schema() -> Result<Schema, SchemaError> {
             .motion(Motion::DeadReckoned)
             .field("mass", systems::MASS_ENCODING, Hint::Interpolate)
             .field("name", Encoding::Text { max_bytes: shared::message::MAX_NAME_BYTES as u16 }, Hint::Snap)
+            .field("hue", Encoding::Byte, Hint::Snap)
             .build(),
         KindBuilder::new("Pellet").motion(Motion::Static).field("hue", Encoding::Byte, Hint::Snap).build(),
     ];
@@ -148,11 +151,13 @@ impl Game for Blobs {
     }
 
     fn join(&self, world: &mut World, player: Entity, who: &Joining) {
-        let spot = rules::random_spot(&mut world.resource_mut::<SimRng>());
+        let mut rng = world.resource_mut::<SimRng>();
+        let (spot, hue) = (rules::random_spot(&mut rng), rng.below(256) as i32);
         let mut entity = world.entity_mut(player);
         entity.insert((Position(spot), Blob { mass: rules::START_MASS, eaten: 0 }));
         if let Some(mut replicated) = entity.get_mut::<Replicated>() {
             replicated.text = Some(who.name.as_str().into());
+            replicated.values[BLOB_HUE] = hue;
         }
     }
 }
