@@ -13,8 +13,9 @@ use bevy_ecs::world::{EntityRef, EntityWorldMut};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Writes `value` onto `out` with the protocol codec.
-fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> bool {
+/// Writes `value` onto `out` with the protocol codec (a part's bytes, whole or as a digest
+/// hashes them).
+pub fn encode_part<T: Serialize>(value: &T, out: &mut Vec<u8>) -> bool {
     bincode::serde::encode_into_std_write(value, out, shared::codec::CONFIG).is_ok()
 }
 
@@ -42,7 +43,7 @@ struct ResourcePart {
 }
 
 fn save_component<C: Component + Serialize>(entity: &EntityRef, out: &mut Vec<u8>) -> bool {
-    entity.get::<C>().is_some_and(|c| encode_into(c, out))
+    entity.get::<C>().is_some_and(|c| encode_part(c, out))
 }
 
 fn load_component<C: Component + DeserializeOwned>(entity: &mut EntityWorldMut, bytes: &[u8]) -> Result<(), String> {
@@ -51,7 +52,7 @@ fn load_component<C: Component + DeserializeOwned>(entity: &mut EntityWorldMut, 
 }
 
 fn save_resource<R: Resource + Serialize>(world: &World, out: &mut Vec<u8>) -> bool {
-    world.get_resource::<R>().is_some_and(|r| encode_into(r, out))
+    world.get_resource::<R>().is_some_and(|r| encode_part(r, out))
 }
 
 fn load_resource<R: Resource + DeserializeOwned>(world: &mut World, bytes: &[u8]) -> Result<(), String> {
@@ -157,9 +158,4 @@ impl Saved {
         }
         Ok(())
     }
-}
-
-/// Writes what `digest` hashes of a component through a closure over its value.
-pub fn encode_part<T: Serialize>(value: &T, out: &mut Vec<u8>) -> bool {
-    encode_into(value, out)
 }
