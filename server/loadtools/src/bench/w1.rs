@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::child::{ChildError, ServerChild, base_flags, fetch_stats};
 use crate::bots::{BotsArgs, BotsError, BotsReport, Fleet, Mode, SPARE_FILES, raise_nofile_limit};
-use crate::procstat::{ProcError, cpu_seconds, rss_kib};
+use engine::procstat::{ProcError, cpu_seconds, rss_kib};
 
 /// Connections the server may hold beyond the bots (the `/stats` requests, a browser).
 const CONNECTION_MARGIN: u32 = 64;
@@ -41,7 +41,7 @@ pub struct W1Args {
     pub mode: Mode,
     /// The server child's `--view-radius` (world units; 0: off). Spectators see everything
     /// regardless, so it matters with `--mode play`.
-    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = crate::limits::view_radius)]
+    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = engine::limits::view_radius)]
     pub view_radius: f32,
     /// How many bots decode every message and apply every snapshot.
     #[arg(long, default_value_t = 4)]
@@ -219,7 +219,7 @@ fn server_flags(args: &W1Args) -> Vec<String> {
 /// One sample of everything measured at a window's edge.
 struct Edge {
     at: Instant,
-    stats: crate::sim::stats::TickStatsSnapshot,
+    stats: engine::sim::stats::TickStatsSnapshot,
     server_cpu: f64,
     own_cpu: f64,
     bots: crate::bots::stats::Mark,

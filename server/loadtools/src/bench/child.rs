@@ -1,5 +1,5 @@
 //! The server under test, as a child process of the bench: started from this same binary,
-//! found through its "listening on" log line, observed through `/proc` ([`crate::procstat`])
+//! found through its "listening on" log line, observed through `/proc` ([`engine::procstat`])
 //! and `GET /stats`, and always stopped: [`ServerChild`] kills the child it started when
 //! dropped, whatever happened.
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::sim::stats::TickStatsSnapshot;
+use engine::sim::stats::TickStatsSnapshot;
 
 /// Lines of the child's stderr kept for error messages.
 const TAIL_LINES: usize = 30;

@@ -31,8 +31,8 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use super::child::{ServerChild, base_flags};
 use super::w1::BenchError;
 use crate::bots::{SPARE_FILES, raise_nofile_limit};
-use crate::procstat::{cpu_seconds, rss_kib};
-use crate::splitmix::SplitMix;
+use engine::procstat::{cpu_seconds, rss_kib};
+use engine::splitmix::SplitMix;
 
 /// Connections the server may hold beyond the joiners.
 const CONNECTION_MARGIN: u32 = 64;
