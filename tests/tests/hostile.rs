@@ -27,7 +27,8 @@ use futures_util::{SinkExt, StreamExt};
 use glam::Vec2;
 use integration_tests::hostile::{
     Carrier, Response, Rng, ServerChild, Witness, WitnessReport, binary, closed_within, closing_within, connect_from,
-    documented_code, exchange, exchange_on, hello, hex, join, mint, still_serving, ws_connect, ws_connect_with,
+    documented_code, exchange, exchange_on, hello, hex, join, mint, spawn_server, still_serving, ws_connect,
+    ws_connect_with,
 };
 use shared::arena::{Buttons, Input};
 use shared::{ClientMessage, DisconnectReason, InputFrame, PROTOCOL_VERSION, ReplayCommand, ServerMessage, codec};
@@ -79,7 +80,7 @@ impl Arena {
         let (max_connections, per_ip, players, handshake) =
             (MAX_CONNECTIONS.to_string(), PER_IP.to_string(), MAX_PLAYERS.to_string(), HANDSHAKE_SECS.to_string());
         let secret_arg = secret.display().to_string();
-        let server = ServerChild::spawn(&[
+        let server = spawn_server(&[
             // SIGTERM closes at once: the witnesses check the 1001 (drains: tests/drain.rs).
             "--drain-timeout",
             "0",
@@ -100,7 +101,7 @@ impl Arena {
             "--max-sessions-per-name",
             "0",
         ]);
-        let addr = server.addr;
+        let addr = server.addr();
         let mut arena = Arena { server, addr, dir, secret, witnesses: Vec::new(), tokens: Vec::new() };
         for (i, carrier) in [Carrier::Query, Carrier::Header, Carrier::Subprotocol].into_iter().enumerate() {
             let name = format!("witness{}", i + 1);
@@ -144,7 +145,7 @@ impl Arena {
             assert!(report.percent() >= 99.0, "a witness fell below 99%: {report}");
         }
         let signalled = Instant::now();
-        let status = self.server.terminate(Duration::from_secs(4));
+        let status = self.server.terminate(Duration::from_secs(4)).expect("the server exits after SIGTERM");
         println!("server exited {status} {} ms after SIGTERM", signalled.elapsed().as_millis());
         for witness in std::mem::take(&mut self.witnesses) {
             let closing = witness.closed(Duration::from_secs(3));

@@ -11,10 +11,8 @@
 //! The server child is killed if the test fails; the whole run takes about 20 s.
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,6 +21,7 @@ use engine::clock::unix_now;
 use engine::net::auth::{Claims, Role, Secret};
 use futures_util::{SinkExt, StreamExt};
 use glam::Vec2;
+use integration_tests::hostile::{ServerChild, server_command};
 use integration_tests::{header, status};
 use shared::arena::Input;
 use shared::{ClientMessage, InputFrame, PROTOCOL_VERSION, ServerMessage, codec};
@@ -39,31 +38,11 @@ const SECRET: &[u8] = b"the hostile suite's secret, 32 bytes or more";
 const SNAPSHOT_RATE: f64 = 20.0;
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
-/// The server binary, built beside this test.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
-    let bin = dir.join("server");
-    assert!(bin.exists(), "no server binary at {}: build it with `cargo build -p server`", bin.display());
-    bin
-}
-
-/// The server child, killed when dropped (also when the test panics).
-struct ServerChild(Child);
-
-impl Drop for ServerChild {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
+/// The server child with the suite's limits; where it listens.
 fn spawn(secret: &std::path::Path) -> (ServerChild, SocketAddr) {
-    let mut child = Command::new(binary())
-        .args(["--bind", "127.0.0.1:0", "--no-web", "--npcs", "100"])
-        .args(["--auth-secret-file", secret.to_str().expect("utf-8")])
+    let secret = secret.to_str().expect("utf-8");
+    let child = server_command(&["--no-web", "--npcs", "100"])
+        .args(["--auth-secret-file", secret])
         .args(["--max-connections", "150", "--max-connections-per-ip", "60", "--max-players", "6"])
         .args(["--handshake-timeout", "2"])
         // Many sockets from a few addresses and tokens: the connection rate and the sessions
@@ -71,22 +50,11 @@ fn spawn(secret: &std::path::Path) -> (ServerChild, SocketAddr) {
         .args(["--connect-rate-per-ip", "0", "--max-sessions-per-name", "0"])
         // SIGTERM closes at once: the witnesses check their 1001 (drains: tests/drain.rs).
         .args(["--drain-timeout", "0"])
-        .env("RUST_LOG", "warn,engine::server=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .rust_log("warn,engine::server=info")
         .spawn()
-        .expect("spawn the server binary");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("the server printed its address").expect("stderr");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.trim_end_matches('/').parse().expect("an address");
-        }
-    };
-    // Keep draining its log so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (ServerChild(child), addr)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = child.addr();
+    (child, addr)
 }
 
 fn token(name: &str, role: Role, ttl: i64) -> String {
@@ -471,13 +439,13 @@ async fn hostile_cases_get_their_documented_answers_while_witnesses_play_on() {
     stop.store(true, Ordering::Relaxed);
     drop(sluggards);
     // SIGTERM, as an orchestrator would stop it.
-    let pid = child.0.id().to_string();
+    let pid = child.pid().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
     assert!(killed.success());
     for w in witnesses {
         tokio::time::timeout(Duration::from_secs(5), w.task).await.expect("witness ends").expect("witness task");
         assert_eq!(w.closed_with.load(Ordering::Relaxed), 1001, "shutdown closes a witness with 1001");
     }
-    let status = child.0.wait().expect("server exits");
+    let status = child.wait_exit(Duration::from_secs(10)).expect("server exits");
     assert!(status.success(), "the server exits cleanly: {status}");
 }

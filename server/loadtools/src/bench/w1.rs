@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use super::child::{ChildError, ServerChild, base_flags, fetch_stats};
+use super::stats::fetch_stats;
+use super::{TAIL_LINES, base_flags, server_command};
 use crate::bots::{BotsArgs, BotsError, BotsReport, Fleet, Mode, SPARE_FILES, raise_nofile_limit};
+use crate::child::{ChildError, ServerChild};
 use engine::procstat::{ProcError, cpu_seconds, rss_kib};
 
 /// Connections the server may hold beyond the bots (the `/stats` requests, a browser).
@@ -105,9 +107,9 @@ pub enum BenchError {
     /// Starting the bots.
     #[error(transparent)]
     Bots(#[from] BotsError),
-    /// Where this binary is (to start it as the server).
-    #[error("cannot find this executable: {0}")]
-    Exe(std::io::Error),
+    /// `GET /stats` failed.
+    #[error("GET /stats: {0}")]
+    Stats(String),
     /// The server exited during the run.
     #[error("the server exited during the run\n{0}")]
     ServerDied(String),
@@ -226,19 +228,18 @@ struct Edge {
 }
 
 async fn edge(server: &ServerChild, fleet: &Fleet) -> Result<Edge, BenchError> {
-    let pid = server.pid().to_string();
     let stats = fetch_stats(server.addr()).await?;
     Ok(Edge {
         at: Instant::now(),
         stats,
-        server_cpu: cpu_seconds(&pid)?,
+        server_cpu: server.cpu_seconds()?,
         own_cpu: cpu_seconds("self")?,
         bots: fleet.mark(),
     })
 }
 
 fn check_alive(server: &mut ServerChild) -> Result<(), BenchError> {
-    if server.running() { Ok(()) } else { Err(BenchError::ServerDied(server.tail())) }
+    if server.running() { Ok(()) } else { Err(BenchError::ServerDied(server.log_tail(TAIL_LINES))) }
 }
 
 /// Runs W1 once. The server child is stopped before this returns, also on error (its guard
@@ -247,14 +248,13 @@ pub async fn run(args: &W1Args) -> Result<W1Report, BenchError> {
     // One socket per client on each side: the bots here, the server in the child, which
     // inherits the raised limit.
     raise_nofile_limit(u64::from(args.clients) + SPARE_FILES, "bench");
-    let exe = std::env::current_exe().map_err(BenchError::Exe)?;
     let flags = server_flags(args);
-    let mut server = ServerChild::start(&exe, &flags, args.verbose).await?;
+    let mut server = server_command(&flags, args.verbose)?.start().await?;
     let pid = server.pid();
     eprintln!("bench: server pid {pid} on {} with {} NPCs", server.addr(), args.npcs);
     // Let the crowd spawn and the allocator settle before the baseline.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_idle = rss_kib(&pid.to_string())?;
+    let rss_idle = server.rss_kib()?;
 
     let bots_args = BotsArgs {
         url: format!("ws://{}/ws", server.addr()),
@@ -271,7 +271,7 @@ pub async fn run(args: &W1Args) -> Result<W1Report, BenchError> {
     eprintln!("bench: connecting {} clients ({})", args.clients, args.mode.as_str());
     let fleet = Fleet::connect(&bots_args).await?;
     check_alive(&mut server)?;
-    let rss_joined = rss_kib(&pid.to_string())?;
+    let rss_joined = server.rss_kib()?;
     eprintln!("bench: {} joined; warm-up {} s, then {} s measured", fleet.joined(), args.warmup, args.duration);
     fleet.wait(Duration::from_secs_f64(args.warmup)).await;
 
@@ -279,7 +279,7 @@ pub async fn run(args: &W1Args) -> Result<W1Report, BenchError> {
     fleet.wait(Duration::from_secs_f64(args.duration)).await;
     let end = edge(&server, &fleet).await?;
     check_alive(&mut server)?;
-    let rss_end = rss_kib(&pid.to_string())?;
+    let rss_end = server.rss_kib()?;
     let own_rss = rss_kib("self")?;
     let bots = fleet.report(&start.bots, &end.bots);
     fleet.close().await;
