@@ -1,6 +1,7 @@
-//! Support for the hostile suite (`tests/tests/hostile.rs`): the real `server` binary as a
-//! child process (a `loadtools::child::ServerChild`), witness clients that keep playing on their own threads and count what they
-//! receive, raw HTTP exchanges over TCP, and WebSocket connections that misbehave on purpose.
+//! Support for the hostile suite (`tests/tests/hostile/`) and the other tests that run the real
+//! `server` binary as a child process (a `loadtools::child::ServerChild`): witness clients
+//! that keep playing on their own threads and count what they receive, raw HTTP exchanges over
+//! TCP, and WebSocket connections that misbehave on purpose.
 //!
 //! Everything here talks to the child over real sockets on loopback; nothing reaches into the
 //! server's memory, so what is tested is exactly what a remote attacker would meet.
