@@ -8,10 +8,13 @@ use engine::sim::stats::TickStatsSnapshot;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::w1::BenchError;
+/// `GET /stats` failed: why.
+#[derive(Debug, thiserror::Error)]
+#[error("GET /stats: {0}")]
+pub struct StatsError(String);
 
 /// `GET /stats` over plain HTTP/1.1: the server's cumulative tick statistics.
-pub async fn fetch_stats(addr: SocketAddr) -> Result<TickStatsSnapshot, BenchError> {
+pub async fn fetch_stats(addr: SocketAddr) -> Result<TickStatsSnapshot, StatsError> {
     let fetch = async {
         let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
         let request = format!("GET /stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
@@ -21,8 +24,8 @@ pub async fn fetch_stats(addr: SocketAddr) -> Result<TickStatsSnapshot, BenchErr
         parse_stats_response(&response)
     };
     match tokio::time::timeout(Duration::from_secs(5), fetch).await {
-        Ok(result) => result.map_err(BenchError::Stats),
-        Err(_) => Err(BenchError::Stats("no answer in 5 s".into())),
+        Ok(result) => result.map_err(StatsError),
+        Err(_) => Err(StatsError("no answer in 5 s".into())),
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use super::stats::fetch_stats;
+use super::stats::{StatsError, fetch_stats};
 use super::{TAIL_LINES, base_flags, server_command};
 use crate::bots::{BotsArgs, BotsError, BotsReport, Fleet, Mode, SPARE_FILES, raise_nofile_limit};
 use crate::child::{ChildError, ServerChild};
@@ -108,8 +108,8 @@ pub enum BenchError {
     #[error(transparent)]
     Bots(#[from] BotsError),
     /// `GET /stats` failed.
-    #[error("GET /stats: {0}")]
-    Stats(String),
+    #[error(transparent)]
+    Stats(#[from] StatsError),
     /// The server exited during the run.
     #[error("the server exited during the run\n{0}")]
     ServerDied(String),
