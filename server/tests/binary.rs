@@ -120,13 +120,12 @@ fn recording_in(dir: &std::path::Path) -> std::path::PathBuf {
 #[tokio::test]
 async fn kill_9_leaves_a_recording_readable_up_to_its_last_complete_chunk() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (mut server, addr) = spawn(&["--npcs", "20", "--record", dir.path().to_str().expect("utf-8")]);
-    let mut ws = join(&addr).await;
+    let mut server = spawn(&["--npcs", "20", "--record", dir.path().to_str().expect("utf-8")]);
+    let mut ws = join(&server.addr().to_string()).await;
     play(&mut ws, 100).await;
     // Past the writer's one-second flush.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    server.0.kill().expect("SIGKILL");
-    server.0.wait().expect("reaped");
+    server.kill().expect("SIGKILL, reaped");
 
     let recording = Recording::open(&recording_in(dir.path())).expect("readable after kill -9");
     let Ending::Cut { last_tick, .. } = recording.ending else { panic!("no end marker: {:?}", recording.ending) };
@@ -161,11 +160,11 @@ async fn kill_9_leaves_a_recording_readable_up_to_its_last_complete_chunk() {
 async fn sigterm_without_drain_time_closes_clients_with_1001_and_exits_0_within_2_s() {
     let dir = tempfile::tempdir().expect("temp dir");
     let record = dir.path().to_str().expect("utf-8");
-    let (mut server, addr) = spawn(&["--npcs", "100", "--record", record, "--drain-timeout", "0"]);
-    let mut ws = join(&addr).await;
+    let mut server = spawn(&["--npcs", "100", "--record", record, "--drain-timeout", "0"]);
+    let mut ws = join(&server.addr().to_string()).await;
     play(&mut ws, 20).await;
 
-    let pid = server.0.id().to_string();
+    let pid = server.pid().to_string();
     let signalled = Instant::now();
     let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
     assert!(status.success());
@@ -186,13 +185,9 @@ async fn sigterm_without_drain_time_closes_clients_with_1001_and_exits_0_within_
     assert_eq!(disconnect, Some(DisconnectReason::ServerShutdown));
     assert_eq!(close.map(|f| u16::from(f.code)), Some(1001));
 
-    let exit = loop {
-        if let Some(exit) = server.0.try_wait().expect("wait") {
-            break exit;
-        }
-        assert!(signalled.elapsed() < Duration::from_secs(2), "still running 2 s after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let exit = server
+        .wait_exit(Duration::from_secs(2).saturating_sub(signalled.elapsed()))
+        .expect("still running 2 s after SIGTERM");
     assert!(exit.success(), "exit status {exit:?}");
 
     // The recording is complete and marked finished.

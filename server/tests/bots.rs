@@ -13,16 +13,18 @@ use serde_json::Value;
 mod common;
 
 use common::{BIN, Running};
+use loadtools::child::ServerChild;
 
 /// Longest any one command may run before the test kills it and fails.
 const LIMIT: Duration = Duration::from_secs(90);
 
 /// Starts a headless server on an ephemeral loopback port; returns it and its WebSocket URL.
-fn spawn_server(flags: &[&str]) -> (Running, String) {
+fn spawn_server(flags: &[&str]) -> (ServerChild, String) {
     let mut all = vec!["--no-web"];
     all.extend_from_slice(flags);
-    let (running, addr) = common::spawn(&all);
-    (running, format!("ws://{addr}/ws"))
+    let server = common::spawn(&all);
+    let url = format!("ws://{}/ws", server.addr());
+    (server, url)
 }
 
 /// Runs the binary with `args` to completion (killed after [`LIMIT`]); exit status, stdout,

@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{BIN, Running};
+use common::BIN;
+use loadtools::child::ServerChild;
 
 use engine::bridge::{ClientId, ToSim};
 use engine::games::arena::Arena;
@@ -63,11 +64,15 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Starts the binary on an ephemeral loopback port; its address and its stderr lines so far.
-fn spawn(flags: &[&str]) -> (Running, SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let (running, addr, log) = common::spawn_logged(flags);
-    (running, addr.parse().expect("address"), log)
+/// Starts the binary on an ephemeral loopback port; the child (with its log) and its address.
+fn spawn(flags: &[&str]) -> (ServerChild, SocketAddr) {
+    let server = common::spawn(flags);
+    let addr = server.addr();
+    (server, addr)
 }
+
+/// How long the server may take to exit after SIGTERM, its recording flushed.
+const EXIT: Duration = Duration::from_secs(30);
 
 /// `GET path` on loopback; the whole answer.
 fn get(addr: SocketAddr, path: &str) -> String {
@@ -126,7 +131,7 @@ async fn a_full_disk_stops_the_recording_at_once_and_the_match_plays_on() {
     };
     let dir = mount.path().to_str().expect("utf-8").to_owned();
     // A digest every tick, listing 1000 NPCs every tenth: about 20 KB a second.
-    let (mut server, addr, log) =
+    let (mut server, addr) =
         // /metrics is polled every 50 ms on new connections: no per-address connection rate.
         spawn(&["--record", &dir, "--npcs", "1000", "--checksum-interval", "1", "--drain-timeout", "0", "--connect-rate-per-ip", "0"]);
     let tick = Arc::new(AtomicU64::new(0));
@@ -151,7 +156,7 @@ async fn a_full_disk_stops_the_recording_at_once_and_the_match_plays_on() {
     assert!(lag <= Duration::from_secs(2), "arena_recording_stopped flipped {lag:?} after the last write");
     assert!(size > 64 * 1024, "the disk filled: {size} bytes");
     {
-        let log = log.lock().unwrap();
+        let log = server.log();
         let error = log.iter().find(|l| l.contains("RECORDING STOPPED: writing")).expect("an error line");
         assert!(error.contains("ERROR"), "{error}");
         assert!(error.contains(file.to_str().expect("utf-8")), "names the file: {error}");
@@ -165,9 +170,7 @@ async fn a_full_disk_stops_the_recording_at_once_and_the_match_plays_on() {
     assert!(after >= before + 30, "snapshots kept coming: tick {before} then {after}");
     assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"), "the simulation is healthy");
 
-    let pid = server.0.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
-    let status = server.0.wait().expect("exits");
+    let status = server.terminate(EXIT).expect("exits");
     assert!(status.success(), "exits cleanly: {status:?}");
     player.abort();
 
@@ -278,7 +281,7 @@ async fn at_record_max_bytes_the_recording_goes_on_in_a_new_file_that_replays_on
     let record = dir.path().to_str().expect("utf-8");
     // Listing 2000 NPCs every tenth tick: about 36 KB a second, a part every two seconds.
     let flags = ["--record", record, "--record-max-bytes", "64K", "--npcs", "2000", "--checksum-interval", "1"];
-    let (mut server, addr, log) = spawn(&[&flags[..], &["--drain-timeout", "0"]].concat());
+    let (mut server, addr) = spawn(&[&flags[..], &["--drain-timeout", "0"]].concat());
     let tick = Arc::new(AtomicU64::new(0));
     let player = tokio::spawn(play(addr, tick.clone()));
     let began = Instant::now();
@@ -290,8 +293,7 @@ async fn at_record_max_bytes_the_recording_goes_on_in_a_new_file_that_replays_on
     let written = metrics.lines().find_map(|l| l.strip_prefix("arena_recording_written_bytes_total "));
     let written: u64 = written.and_then(|v| v.trim().parse().ok()).expect("the bytes metric");
     assert!(written > 2 * (64 << 10), "the metric counts every part: {written}");
-    Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().expect("kill");
-    assert!(server.0.wait().expect("exits").success());
+    assert!(server.terminate(EXIT).expect("exits").success());
     player.abort();
 
     let mut files: Vec<PathBuf> =
@@ -319,7 +321,7 @@ async fn at_record_max_bytes_the_recording_goes_on_in_a_new_file_that_replays_on
         assert!(out.contains(&format!("replayed {last_tick} ticks")), "{out}");
         previous_end = last_tick;
     }
-    let log = log.lock().unwrap();
+    let log = server.log();
     assert!(log.iter().any(|l| l.contains("recording goes on in part 2")), "the roll-over is logged");
 }
 
@@ -330,7 +332,7 @@ async fn a_cap_the_history_alone_fills_stops_the_recording_with_a_clear_error() 
     let dir = tempfile::tempdir().expect("temp dir");
     let record = dir.path().to_str().expect("utf-8");
     let flags = ["--record", record, "--record-max-bytes", "4K", "--checksum-interval", "1", "--drain-timeout", "0"];
-    let (mut server, addr, log) = spawn(&flags);
+    let (mut server, addr) = spawn(&flags);
     let tick = Arc::new(AtomicU64::new(0));
     let player = tokio::spawn(play(addr, tick.clone()));
     let began = Instant::now();
@@ -338,9 +340,8 @@ async fn a_cap_the_history_alone_fills_stops_the_recording_with_a_clear_error() 
         assert!(began.elapsed() < Duration::from_secs(60), "the recording never stopped");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(log.lock().unwrap().iter().any(|l| l.contains("RECORDING STOPPED: the match's events alone take")));
-    Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().expect("kill");
-    assert!(server.0.wait().expect("exits").success());
+    assert!(server.log().iter().any(|l| l.contains("RECORDING STOPPED: the match's events alone take")));
+    assert!(server.terminate(EXIT).expect("exits").success());
     player.abort();
     for file in std::fs::read_dir(dir.path()).expect("list") {
         let (code, out) = replay_cli(&file.expect("entry").path());

@@ -1,14 +1,14 @@
-//! Support for the hostile suite (`tests/tests/hostile.rs`): the real `server` binary as a
-//! child process, witness clients that keep playing on their own threads and count what they
-//! receive, raw HTTP exchanges over TCP, and WebSocket connections that misbehave on purpose.
+//! Support for the hostile suite (`tests/tests/hostile/`) and the other tests that run the real
+//! `server` binary as a child process (a `loadtools::child::ServerChild`): witness clients
+//! that keep playing on their own threads and count what they receive, raw HTTP exchanges over
+//! TCP, and WebSocket connections that misbehave on purpose.
 //!
 //! Everything here talks to the child over real sockets on loopback; nothing reaches into the
 //! server's memory, so what is tested is exactly what a remote attacker would meet.
 
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{WebSocketStream, client_async};
 
 use crate::Closing;
+pub use loadtools::child::{ServerChild, ServerCommand};
 
 /// How long one exchange (an HTTP answer, a WebSocket handshake, a close) may take.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -58,116 +59,30 @@ pub fn documented_code(reason: DisconnectReason) -> u16 {
 // The server child
 // ---------------------------------------------------------------------------------------------
 
-/// The `server` binary next to this test executable: tests live in `target/<profile>/deps/`,
-/// binaries in `target/<profile>/`. The integration-tests package cannot name another
-/// package's binary (`CARGO_BIN_EXE_*` is per package), so it is found on disk; `cargo nextest
-/// run --workspace` and `cargo build --workspace` build it.
+/// The `server` binary next to this test executable (`target/<profile>/server`). The
+/// integration-tests package cannot name another package's binary (`CARGO_BIN_EXE_*` is per
+/// package), so it is found on disk; `cargo nextest run --workspace` and `cargo build
+/// --workspace` build it.
 pub fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's own path");
-    let profile = exe.parent().and_then(Path::parent).expect("test executable under target/<profile>/deps/");
-    let binary = profile.join(format!("server{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.is_file(),
-        "the server binary is missing at {}: build it first (`cargo build -p server`; \
-         `cargo nextest run --workspace` builds it too)",
-        binary.display()
-    );
-    binary
+    loadtools::child::beside_test_executable("server").unwrap_or_else(|e| {
+        panic!("{e}: build it first (`cargo build -p server`; `cargo nextest run --workspace` builds it too)")
+    })
 }
 
-/// The real server running as a child process. Dropping it kills the child (by its own
-/// handle), also when a test panics; then the tail of the server's log is printed, since it
-/// usually says what went wrong.
-pub struct ServerChild {
-    child: Child,
-    /// Where it listens.
-    pub addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
+/// The real binary on an ephemeral loopback port with `flags`, logging at info, allowed 20 s
+/// to say where it listens; a test may change its log filter before it spawns.
+pub fn server_command(flags: &[&str]) -> ServerCommand {
+    ServerCommand::new(server_binary())
+        .args(["--bind", "127.0.0.1:0"])
+        .args(flags)
+        .start_timeout(Duration::from_secs(20))
 }
 
-impl ServerChild {
-    /// Starts the binary on an ephemeral loopback port with `flags`; waits (at most 20 s) for
-    /// its "listening on" line.
-    pub fn spawn(flags: &[&str]) -> ServerChild {
-        let mut child = Command::new(server_binary())
-            .args(["--bind", "127.0.0.1:0"])
-            .args(flags)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the server binary");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (found, listening) = mpsc::channel();
-        let lines = log.clone();
-        // Read the log to the end, so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // Human lines end with the URL; JSON lines (`--log-format json`) close a string.
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = found.send(rest.split('/').next().unwrap_or(rest).to_owned());
-                }
-                lines.lock().unwrap_or_else(PoisonError::into_inner).push(line);
-            }
-        });
-        let mut server = ServerChild { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), log };
-        let addr = match listening.recv_timeout(Duration::from_secs(20)) {
-            Ok(addr) => addr,
-            Err(_) => panic!("the server did not say where it listens within 20 s; log:\n{}", server.log_tail(40)),
-        };
-        server.addr = addr.parse().expect("a socket address in the log");
-        server
-    }
-
-    /// The child's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Every log line so far.
-    pub fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-
-    /// The last `n` log lines, one string.
-    pub fn log_tail(&self, n: usize) -> String {
-        let log = self.log();
-        log[log.len().saturating_sub(n)..].join("\n")
-    }
-
-    /// Sends SIGTERM to the child's PID and waits at most `within` for it to exit.
-    pub fn terminate(&mut self, within: Duration) -> ExitStatus {
-        let pid = self.pid().to_string();
-        let signalled = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
-        assert!(signalled.success(), "kill -TERM {pid} failed");
-        self.wait_exit(within)
-    }
-
-    /// Waits at most `within` for the child to exit by itself.
-    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for the server") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the server still runs after {within:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for ServerChild {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("--- last lines of the server's log ---\n{}", self.log_tail(60));
-        }
-    }
+/// Starts the real binary with `flags` ([`server_command`]) and waits for its address. The
+/// [`ServerChild`] kills it when dropped, also when the test panics, and then prints the end
+/// of its log.
+pub fn spawn_server(flags: &[&str]) -> ServerChild {
+    server_command(flags).spawn().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Mints a token with the binary itself: `server token --auth-secret-file FILE --name NAME

@@ -1,7 +1,8 @@
 //! Test clients for the end-to-end tests: start the real server library on an ephemeral
 //! loopback port, talk to it over real sockets, and decode what comes back.
 //!
-//! [`hostile`] supports the hostile suite, which runs the real binary as a child process.
+//! [`hostile`] supports the hostile suite and the other tests that run the real binary as a
+//! child process (through `loadtools::child`, the harness the bench uses too).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "test support: a panic is the failure report")]
 

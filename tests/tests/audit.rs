@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use integration_tests::hostile::{
-    Carrier, RawWs, ServerChild, Witness, binary, connect_from, exchange, exchange_on, join, mint, ws_connect_with,
+    Carrier, RawWs, Witness, binary, connect_from, exchange, exchange_on, join, mint, spawn_server, ws_connect_with,
 };
 use shared::{ClientMessage, ServerMessage, codec};
 use tokio::net::TcpStream;
@@ -74,8 +74,8 @@ async fn admin_state(addr: SocketAddr) -> serde_json::Value {
 
 #[test]
 fn dns_rebinding_cannot_reach_the_admin_api_but_pages_and_sockets_work_under_any_host() {
-    let server = ServerChild::spawn(&[]);
-    let addr = server.addr;
+    let server = spawn_server(&[]);
+    let addr = server.addr();
     let port = addr.port();
     let evil_host = format!("evil.example:{port}");
     let evil_origin = format!("http://evil.example:{port}");
@@ -124,15 +124,15 @@ fn dns_rebinding_cannot_reach_the_admin_api_but_pages_and_sockets_work_under_any
 
 #[test]
 fn forwarded_headers_name_the_client_only_from_a_trusted_proxy() {
-    let trusting = ServerChild::spawn(&["--trusted-proxy", "127.0.0.1", "--max-connections-per-ip", "2"]);
-    let plain = ServerChild::spawn(&["--max-connections-per-ip", "2"]);
+    let trusting = spawn_server(&["--trusted-proxy", "127.0.0.1", "--max-connections-per-ip", "2"]);
+    let plain = spawn_server(&["--max-connections-per-ip", "2"]);
     let rt = runtime();
     let proxy: IpAddr = [127, 0, 0, 1].into();
     let chain = |client: &str| vec![("X-Forwarded-For", format!("6.6.6.6, {client}"))];
     rt.block_on(async {
         // Through the trusted proxy: two sessions for 198.51.100.7, then 429 for a third, but
         // another client behind the same proxy still gets in.
-        let addr = trusting.addr;
+        let addr = trusting.addr();
         let mut a = ws_from(proxy, addr, "", &chain("198.51.100.7")).await.expect("1st");
         let mut b = ws_from(proxy, addr, "", &chain("198.51.100.7")).await.expect("2nd");
         assert_eq!(ws_from(proxy, addr, "", &chain("198.51.100.7")).await.err(), Some(429), "3rd from one client");
@@ -164,7 +164,7 @@ fn forwarded_headers_name_the_client_only_from_a_trusted_proxy() {
         assert_eq!(via.status, 403, "{}", via.raw);
 
         // Without --trusted-proxy the same headers are ignored: the peer is the client.
-        let addr = plain.addr;
+        let addr = plain.addr();
         let mut e = ws_from(proxy, addr, "", &chain("198.51.100.7")).await.expect("1st");
         let mut f = ws_from(proxy, addr, "", &chain("198.51.100.8")).await.expect("2nd");
         let third = exchange_on(connect_from(proxy, addr).await, &request("GET", "/", &[("Host", "x")], "")).await;
@@ -190,9 +190,9 @@ fn one_token_name_holds_at_most_two_sessions() {
     let secret = dir.path().join("secret");
     std::fs::write(&secret, b"the audit test's secret: 32 bytes or more, surely").expect("secret written");
     let secret_arg = secret.to_str().expect("utf-8 path");
-    let server = ServerChild::spawn(&["--auth-secret-file", secret_arg]);
+    let server = spawn_server(&["--auth-secret-file", secret_arg]);
     let token = mint(&secret, "ann", "player", "1h");
-    let addr = server.addr;
+    let addr = server.addr();
     let rt = runtime();
     rt.block_on(async {
         let query = format!("token={token}");
@@ -253,8 +253,8 @@ fn one_token_name_holds_at_most_two_sessions() {
 
 #[test]
 fn a_connection_burst_from_one_address_is_cut_to_its_rate_while_a_witness_plays() {
-    let server = ServerChild::spawn(&["--npcs", "100"]);
-    let addr = server.addr;
+    let server = spawn_server(&["--npcs", "100"]);
+    let addr = server.addr();
     let witness = Witness::join(addr, "witness", "", Carrier::Query);
     let rt = runtime();
     let burster: IpAddr = [127, 0, 0, 5].into();
@@ -305,8 +305,8 @@ fn a_connection_burst_from_one_address_is_cut_to_its_rate_while_a_witness_plays(
 
 #[test]
 fn a_chat_flood_from_200_sockets_closes_no_honest_reader() {
-    let server = ServerChild::spawn(&["--npcs", "100", "--max-connections-per-ip", "0", "--connect-rate-per-ip", "0"]);
-    let addr = server.addr;
+    let server = spawn_server(&["--npcs", "100", "--max-connections-per-ip", "0", "--connect-rate-per-ip", "0"]);
+    let addr = server.addr();
     let rt = runtime();
     // The 200 join first; the witness counts the flood itself.
     let mut spammers = rt.block_on(async {
@@ -369,8 +369,8 @@ fn a_chat_flood_from_200_sockets_closes_no_honest_reader() {
 
 #[test]
 fn readyz_is_full_when_every_player_slot_is_taken_and_closes_start_at_zero() {
-    let server = ServerChild::spawn(&["--max-players", "2"]);
-    let addr = server.addr;
+    let server = spawn_server(&["--max-players", "2"]);
+    let addr = server.addr();
     let rt = runtime();
     rt.block_on(async {
         let metrics = exchange(addr, &request("GET", "/metrics", &[("Host", "x")], "")).await;

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use integration_tests::hostile::{ServerChild, closed_within, exchange, join, ws_connect};
+use integration_tests::hostile::{closed_within, exchange, join, spawn_server, ws_connect};
 use shared::{ServerMessage, codec};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -19,8 +19,8 @@ fn get(path: &str) -> Vec<u8> {
 
 #[test]
 fn a_drain_warns_every_client_then_closes_them_and_exits() {
-    let mut server = ServerChild::spawn(&["--no-web", "--drain-timeout", "3"]);
-    let addr = server.addr;
+    let mut server = spawn_server(&["--no-web", "--drain-timeout", "3"]);
+    let addr = server.addr();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let healthz = exchange(addr, &get("/healthz")).await;
@@ -86,14 +86,14 @@ fn a_drain_warns_every_client_then_closes_them_and_exits() {
         let waited = asked.elapsed();
         assert!(waited >= Duration::from_millis(2500), "clients kept the drain's time: {waited:?}");
     });
-    let status = server.wait_exit(Duration::from_secs(5));
+    let status = server.wait_exit(Duration::from_secs(5)).expect("the server exits");
     assert!(status.success(), "the server exits 0 after a drain: {status}");
 }
 
 #[test]
 fn sigterm_drains_too_and_a_second_signal_is_not_needed_once_everyone_left() {
-    let mut server = ServerChild::spawn(&["--no-web", "--drain-timeout", "20"]);
-    let addr = server.addr;
+    let mut server = spawn_server(&["--no-web", "--drain-timeout", "20"]);
+    let addr = server.addr();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let mut ws = runtime.block_on(async {
         let mut ws = ws_connect(addr, "").await;
@@ -124,7 +124,7 @@ fn sigterm_drains_too_and_a_second_signal_is_not_needed_once_everyone_left() {
         let _ = ws.close(None).await;
     });
     let started = Instant::now();
-    let status = server.wait_exit(Duration::from_secs(5));
+    let status = server.wait_exit(Duration::from_secs(5)).expect("the server exits");
     assert!(status.success(), "exits 0: {status}");
     assert!(started.elapsed() < Duration::from_secs(5), "once everyone left");
 }

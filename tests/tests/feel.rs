@@ -9,15 +9,15 @@
 use std::process::Command;
 use std::time::Duration;
 
-use integration_tests::hostile::{ServerChild, server_binary};
+use integration_tests::hostile::{server_binary, spawn_server};
 use serde_json::Value;
 
 #[test]
 fn feel_bots_through_a_150_ms_link_meet_the_targets() {
     let dir = tempfile::tempdir().expect("temp dir");
     let record = dir.path().to_str().expect("UTF-8 temp path");
-    let mut server = ServerChild::spawn(&["--no-web", "--sim-latency", "75", "--sim-jitter", "10", "--record", record]);
-    let url = format!("ws://{}/ws", server.addr);
+    let mut server = spawn_server(&["--no-web", "--sim-latency", "75", "--sim-jitter", "10", "--record", record]);
+    let url = format!("ws://{}/ws", server.addr());
     let started = std::time::Instant::now();
     let output = Command::new(server_binary())
         .args(["bots", "--url", &url, "--mode", "feel", "--count", "2", "--duration", "15", "--quiet"])
@@ -43,7 +43,7 @@ fn feel_bots_through_a_150_ms_link_meet_the_targets() {
     assert!(registered >= seen - 1.0, "the server counted what the shooter saw: {registered} of {seen}\n{stdout}");
 
     // Inputs arrived bunched and late, shots were rewound: the recording still replays exactly.
-    assert!(server.terminate(Duration::from_secs(10)).success(), "clean stop");
+    assert!(server.terminate(Duration::from_secs(10)).expect("the server exits after SIGTERM").success(), "clean stop");
     let files: Vec<_> = std::fs::read_dir(dir.path()).expect("list").filter_map(Result::ok).map(|e| e.path()).collect();
     assert_eq!(files.len(), 1, "one recording: {files:?}");
     let replay = Command::new(server_binary()).arg("replay").arg(&files[0]).output().expect("run server replay");

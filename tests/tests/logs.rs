@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use integration_tests::hostile::{ServerChild, binary, closed_within, join, ws_connect};
+use integration_tests::hostile::{ServerChild, binary, closed_within, join, spawn_server, ws_connect};
 use serde_json::Value;
 use shared::arena::Input;
 use shared::{ClientMessage, InputFrame};
@@ -38,8 +38,8 @@ fn message(line: &Value) -> &str {
 
 #[test]
 fn each_connection_starts_and_ends_once_at_info_in_json() {
-    let server = ServerChild::spawn(&["--no-web", "--log-format", "json", "--drain-timeout", "0"]);
-    let addr = server.addr;
+    let server = spawn_server(&["--no-web", "--log-format", "json", "--drain-timeout", "0"]);
+    let addr = server.addr();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let mut ann = ws_connect(addr, "").await;
@@ -69,7 +69,7 @@ fn each_connection_starts_and_ends_once_at_info_in_json() {
 
 #[test]
 fn a_flood_of_connections_is_cut_to_a_rate_with_a_count_of_the_rest() {
-    let server = ServerChild::spawn(&[
+    let server = spawn_server(&[
         "--no-web",
         "--log-format",
         "json",
@@ -78,7 +78,7 @@ fn a_flood_of_connections_is_cut_to_a_rate_with_a_count_of_the_rest() {
         "--connect-rate-per-ip",
         "0",
     ]);
-    let addr = server.addr;
+    let addr = server.addr();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let flood = 300;
     runtime.block_on(async {

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use integration_tests::hostile::{ServerChild, documented_code, mint};
+use integration_tests::hostile::{ServerChild, documented_code, mint, spawn_server};
 use integration_tests::{Client, header, http, status};
 use prometheus_parse::{LineInfo, Sample, Scrape, Value};
 use shared::DisconnectReason;
@@ -17,7 +17,7 @@ const SCRAPE: &str = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
 
 /// Scrapes, checks the response and every line of the text, and returns the parsed samples.
 async fn scrape(server: &ServerChild) -> Vec<Sample> {
-    let response = http(server.addr, SCRAPE).await;
+    let response = http(server.addr(), SCRAPE).await;
     assert_eq!(status(&response), 200, "{response}");
     let content_type = header(&response, "content-type").unwrap_or_default();
     assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
@@ -86,8 +86,8 @@ fn sampled(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> Option<
 async fn metrics_are_served_in_prometheus_text_format_and_move_with_play() {
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().to_str().unwrap();
-    let server = ServerChild::spawn(&["--no-web", "--npcs", "3", "--record", record]);
-    let addr = server.addr;
+    let server = spawn_server(&["--no-web", "--npcs", "3", "--record", record]);
+    let addr = server.addr();
 
     let mut a = Client::join(addr, "alice").await;
     let mut b = Client::join(addr, "bob").await;
@@ -186,18 +186,18 @@ async fn with_auth_on_a_scrape_takes_an_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret");
     std::fs::write(&secret, b"the metrics test's secret, 32 bytes or more").unwrap();
-    let server = ServerChild::spawn(&["--no-web", "--auth-secret-file", secret.to_str().unwrap()]);
+    let server = spawn_server(&["--no-web", "--auth-secret-file", secret.to_str().unwrap()]);
     let scrape_with = |token: Option<String>| {
         let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
         format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n")
     };
     // Loopback is not exempt: behind a reverse proxy every scrape would come from there.
-    let anonymous = http(server.addr, &scrape_with(None)).await;
+    let anonymous = http(server.addr(), &scrape_with(None)).await;
     assert_eq!(status(&anonymous), 401, "{anonymous}");
     assert!(header(&anonymous, "www-authenticate").is_some_and(|v| v.starts_with("Bearer")), "{anonymous}");
-    let player = http(server.addr, &scrape_with(Some(mint(&secret, "p", "player", "1h")))).await;
+    let player = http(server.addr(), &scrape_with(Some(mint(&secret, "p", "player", "1h")))).await;
     assert_eq!(status(&player), 403, "{player}");
-    let admin = http(server.addr, &scrape_with(Some(mint(&secret, "prometheus", "admin", "1h")))).await;
+    let admin = http(server.addr(), &scrape_with(Some(mint(&secret, "prometheus", "admin", "1h")))).await;
     assert_eq!(status(&admin), 200, "{admin}");
     validate(admin.split_once("\r\n\r\n").expect("a body").1);
 }

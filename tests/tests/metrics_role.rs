@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 
-use integration_tests::hostile::{ServerChild, exchange, join, mint, ws_connect, ws_connect_with};
+use integration_tests::hostile::{exchange, join, mint, spawn_server, ws_connect, ws_connect_with};
 use integration_tests::{http, status};
 use serde_json::Value;
 use shared::PROTOCOL_VERSION;
@@ -60,8 +60,8 @@ async fn a_metrics_token_scrapes_and_does_nothing_else() {
     std::fs::write(&secret, b"the metrics role test's secret, 32 bytes or more").unwrap();
     // Dozens of requests from 127.0.0.1 in a moment: the connection rate is tried in audit.rs.
     let server =
-        ServerChild::spawn(&["--no-web", "--auth-secret-file", secret.to_str().unwrap(), "--connect-rate-per-ip", "0"]);
-    let addr = server.addr;
+        spawn_server(&["--no-web", "--auth-secret-file", secret.to_str().unwrap(), "--connect-rate-per-ip", "0"]);
+    let addr = server.addr();
     let scraper = mint(&secret, "prometheus", "metrics", "1h");
     let admin = mint(&secret, "root", "admin", "1h");
     let player = mint(&secret, "pat", "player", "1h");
@@ -137,9 +137,9 @@ async fn a_metrics_token_scrapes_and_does_nothing_else() {
 
 #[tokio::test]
 async fn with_auth_off_stats_stays_open() {
-    let server = ServerChild::spawn(&["--no-web", "--connect-rate-per-ip", "0"]);
-    let stats = http(server.addr, &request("GET", "/stats", None)).await;
+    let server = spawn_server(&["--no-web", "--connect-rate-per-ip", "0"]);
+    let stats = http(server.addr(), &request("GET", "/stats", None)).await;
     assert_eq!(status(&stats), 200, "{stats}");
-    let metrics = http(server.addr, &request("GET", "/metrics", None)).await;
+    let metrics = http(server.addr(), &request("GET", "/metrics", None)).await;
     assert_eq!(status(&metrics), 200, "{metrics}");
 }

@@ -1,13 +1,13 @@
-//! Command-line configuration (clap). `server --help`, `server replay --help`,
-//! `server bots --help` and `server bench w1 --help` list every flag with its default.
+//! Command-line configuration (clap): the live server's flags ([`Config`]), the engine's
+//! subcommands ([`Command`]) and the log format. The `server` binary puts them together with
+//! the load tools' subcommands; `server --help` and `server replay --help` list every flag
+//! with its default.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::bench::BenchCommand;
-use crate::bots::BotsArgs;
 use crate::games::arena::Arena;
 use crate::games::blobs::Blobs;
 use crate::limits;
@@ -21,23 +21,6 @@ use crate::sim::Simulation;
 use crate::sim::game::{Game, GameError};
 use crate::sim::resources::SimSettings;
 
-/// The whole command line: serve a live game (no subcommand), work with a recording, or load
-/// and measure a server.
-#[derive(Parser, Debug, Clone)]
-#[command(name = "server", version, about, args_conflicts_with_subcommands = true)]
-pub struct Cli {
-    /// What to do instead of serving a live game.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Live server settings.
-    #[command(flatten)]
-    pub config: Config,
-    /// Log lines on stderr: `human` (the default) or `json`, one object per line, for log
-    /// shippers. The level is set with `RUST_LOG`.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
-    pub log_format: LogFormat,
-}
-
 /// How log lines are written.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -47,16 +30,12 @@ pub enum LogFormat {
     Json,
 }
 
-/// Subcommands.
+/// The engine's subcommands (the binary adds the load tools').
 #[derive(Subcommand, Debug, Clone)]
+#[allow(clippy::large_enum_variant, reason = "parsed once at start; boxing buys nothing")]
 pub enum Command {
     /// Replay a recording: verify it as fast as possible, or serve it to browsers (--serve).
     Replay(ReplayArgs),
-    /// Load a running server with WebSocket bots and print what they received as JSON.
-    Bots(BotsArgs),
-    /// Run a benchmark workload against a server child and print its figures as JSON.
-    #[command(subcommand)]
-    Bench(BenchCommand),
     /// Mint a signed token for a player, spectator or admin, and print it on stdout.
     Token(TokenArgs),
     /// Write a self-signed development certificate and key (cert.pem, key.pem) to a directory.

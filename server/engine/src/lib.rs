@@ -25,10 +25,6 @@
 //! reads them back, replays them with verification, and serves replays to browsers through
 //! the same network layer.
 //!
-//! Load tools: [`bots`] holds many WebSocket clients against a server and reports what they
-//! received (`server bots`); [`bench`](mod@bench) runs a benchmark workload against a server child and
-//! reports its figures (`server bench w1`).
-//!
 //! [`harness`] steps a simulation in memory, with no sockets and no clock, for tests, benches
 //! and tools.
 //!
@@ -38,15 +34,16 @@
 //! [`splitmix`] is the randomness outside the simulation (link conditioner, bots);
 //! [`procstat`] reads a process's CPU time and memory (the bench, the admin page).
 //!
+//! The load tools (`server bots`, `server bench`) and the server-child harness live in the
+//! `loadtools` crate, above this one: they use only its public API, and nothing here
+//! imports them.
+//!
 //! Layers, top to bottom; a module imports only from the layers below its own:
-//! [`app`] > [`server`], [`setup_cli`] > [`config`] > [`bench`](mod@bench) > [`bots`] > [`net`] >
-//! [`runner`], [`harness`] > [`metrics`](mod@metrics) > [`record`], [`games`] > [`sim`] >
-//! [`bridge`], [`map`] > [`clock`], [`limits`], [`procstat`], [`splitmix`] (and the `shared`
-//! crate).
+//! [`app`] > [`server`], [`setup_cli`] > [`config`] > [`net`] > [`runner`], [`harness`] >
+//! [`metrics`](mod@metrics) > [`record`], [`games`] > [`sim`] > [`bridge`], [`map`] >
+//! [`clock`], [`limits`], [`procstat`], [`splitmix`] (and the `shared` crate).
 
 pub mod app;
-pub mod bench;
-pub mod bots;
 pub mod bridge;
 pub mod clock;
 pub mod config;

@@ -22,12 +22,12 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::predict::Predictor;
 use super::view::{Seen, SnapCounter, View};
-use crate::games::arena::geometry::{segment_hits_circle, segment_hits_rect};
-use crate::games::arena::rules::{
+use engine::games::arena::geometry::{segment_hits_circle, segment_hits_rect};
+use engine::games::arena::rules::{
     PLAYER_RADIUS, PROJECTILE_DAMAGE, PROJECTILE_LIFETIME_SECS, PROJECTILE_RADIUS, PROJECTILE_SPEED,
 };
-use crate::net::conditioner::{self, LinkConditioner};
-use crate::splitmix::SplitMix;
+use engine::net::conditioner::{self, LinkConditioner};
+use engine::splitmix::SplitMix;
 
 /// A shooter closes in to this distance before firing.
 pub const RANGE: f32 = 350.0;

@@ -30,9 +30,9 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 
 use super::Mode;
 use super::stats::{ClientSlot, Shared};
-use crate::games::blobs::Steer;
-use crate::net::conditioner::{self, Conditioned, LinkConditioner};
-use crate::splitmix::SplitMix;
+use engine::games::blobs::Steer;
+use engine::net::conditioner::{self, Conditioned, LinkConditioner};
+use engine::splitmix::SplitMix;
 
 /// Variant indices of `ServerMessage` (the first byte of each message: bincode writes indices
 /// below 251 as one byte).

@@ -1,22 +1,13 @@
-//! The hostile suite: the real `server` binary, with auth on and small limits, takes every
-//! hostile case in `shared/WIRE.md`'s tables while three witness players keep playing (an
-//! input every 16 ms, every snapshot counted). Each case must get its documented answer (an
-//! HTTP status before any upgrade, or a close code after it), the server must keep serving,
-//! and each witness must receive at least 99% of the snapshots it is due, and stay connected
-//! until the server's own shutdown closes it with 1001.
-//!
-//! All traffic goes to 127.0.0.1. Connections that must look like other addresses (the
-//! per-address and total limits, and bulk cases) come from other loopback sources (127.0.0.2
-//! to 127.0.0.9).
-//! The server child is killed if the test fails; the whole run takes about 20 s.
-#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+//! Every hostile case in `shared/WIRE.md`'s tables against one server (auth on, small limits)
+//! while three witness players keep playing (an input every 16 ms, every snapshot counted).
+//! Connections that must look like other addresses (the per-address and total limits, and
+//! bulk cases) come from other loopback sources (127.0.0.2 to 127.0.0.9).
 
-use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod clients;
+
+use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use engine::clock::unix_now;
@@ -25,183 +16,20 @@ use futures_util::{SinkExt, StreamExt};
 use glam::Vec2;
 use integration_tests::{header, status};
 use shared::arena::Input;
-use shared::{ClientMessage, InputFrame, PROTOCOL_VERSION, ServerMessage, codec};
+use shared::{ClientMessage, InputFrame, ServerMessage, codec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
+use tokio_tungstenite::client_async;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-use tokio_tungstenite::{WebSocketStream, client_async};
 
-const SECRET: &[u8] = b"the hostile suite's secret, 32 bytes or more";
-const SNAPSHOT_RATE: f64 = 20.0;
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-
-/// The server binary, built beside this test.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
-    let bin = dir.join("server");
-    assert!(bin.exists(), "no server binary at {}: build it with `cargo build -p server`", bin.display());
-    bin
-}
-
-/// The server child, killed when dropped (also when the test panics).
-struct ServerChild(Child);
-
-impl Drop for ServerChild {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn spawn(secret: &std::path::Path) -> (ServerChild, SocketAddr) {
-    let mut child = Command::new(binary())
-        .args(["--bind", "127.0.0.1:0", "--no-web", "--npcs", "100"])
-        .args(["--auth-secret-file", secret.to_str().expect("utf-8")])
-        .args(["--max-connections", "150", "--max-connections-per-ip", "60", "--max-players", "6"])
-        .args(["--handshake-timeout", "2"])
-        // Many sockets from a few addresses and tokens: the connection rate and the sessions
-        // per name are tried in audit.rs.
-        .args(["--connect-rate-per-ip", "0", "--max-sessions-per-name", "0"])
-        // SIGTERM closes at once: the witnesses check their 1001 (drains: tests/drain.rs).
-        .args(["--drain-timeout", "0"])
-        .env("RUST_LOG", "warn,engine::server=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the server binary");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("the server printed its address").expect("stderr");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.trim_end_matches('/').parse().expect("an address");
-        }
-    };
-    // Keep draining its log so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (ServerChild(child), addr)
-}
-
-fn token(name: &str, role: Role, ttl: i64) -> String {
-    let now = unix_now();
-    let claims = Claims { sub: name.into(), role, iat: now, exp: now.saturating_add_signed(ttl) };
-    Secret::from_bytes(SECRET).expect("secret").mint(&claims)
-}
-
-/// A TCP connection to `addr` from the loopback address `from`.
-async fn connect_from(from: &str, addr: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().expect("socket");
-    socket.bind(SocketAddr::new(from.parse::<IpAddr>().expect("ip"), 0)).expect("bind a loopback source");
-    socket.connect(addr).await.expect("connect")
-}
-
-/// Sends a raw request on a new connection and reads the answer until the server closes.
-async fn raw(addr: SocketAddr, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let _ = stream.write_all(request).await;
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn upgrade_request(addr: SocketAddr, path: &str, extra: &str) -> String {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n{extra}\r\n"
-    )
-}
-
-type Ws = WebSocketStream<TcpStream>;
-
-/// An upgraded socket with a valid token.
-async fn upgraded(addr: SocketAddr, name: &str) -> Ws {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let url = format!("ws://{addr}/ws?token={}", token(name, Role::Player, 600));
-    let (ws, _) = client_async(url.into_client_request().expect("request"), stream).await.expect("upgrade");
-    ws
-}
-
-fn hello(name: &str) -> Message {
-    let hello = ClientMessage::Hello { protocol_version: PROTOCOL_VERSION, name: name.into(), spectate: false };
-    Message::Binary(codec::encode(&hello).expect("encode").into())
-}
-
-/// Reads until the close frame; its code, or 0 if the socket just ended.
-async fn close_code<S>(ws: &mut S, within: Duration) -> u16
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    let read = tokio::time::timeout(within, async {
-        while let Some(Ok(message)) = ws.next().await {
-            if let Message::Close(frame) = message {
-                return frame.map_or(1005, |f| u16::from(f.code));
-            }
-        }
-        0
-    })
-    .await;
-    read.unwrap_or(0)
-}
-
-/// A witness: plays, counts snapshots, notes its close.
-struct Witness {
-    snapshots: Arc<AtomicU64>,
-    closed_with: Arc<AtomicU64>,
-    started: Instant,
-    task: JoinHandle<()>,
-}
-
-async fn witness(addr: SocketAddr, name: &str, stop: Arc<AtomicBool>) -> Witness {
-    let mut ws = upgraded(addr, name).await;
-    ws.send(hello(name)).await.expect("hello");
-    loop {
-        let Some(Ok(Message::Binary(bytes))) = ws.next().await else { panic!("{name}: no Welcome") };
-        if matches!(codec::decode_server(&bytes), Ok(ServerMessage::Welcome(_))) {
-            break;
-        }
-    }
-    let (snapshots, closed_with) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let (count, close) = (snapshots.clone(), closed_with.clone());
-    let task = tokio::spawn(async move {
-        let (mut sink, mut stream) = ws.split();
-        let mut ticker = tokio::time::interval(Duration::from_millis(16));
-        let mut seq = 0u32;
-        loop {
-            tokio::select! {
-                _ = ticker.tick(), if !stop.load(Ordering::Relaxed) => {
-                    seq += 1;
-                    let angle = seq as f32 * 0.02;
-                    let input = Input { movement: Vec2::new(angle.cos(), angle.sin()), aim: 0.0, buttons: 0 };
-                    let bytes = codec::encode(&ClientMessage::Input(InputFrame::new(seq, 0, &input))).expect("encode");
-                    if sink.send(Message::Binary(bytes.into())).await.is_err() {
-                        break;
-                    }
-                }
-                next = stream.next() => match next {
-                    Some(Ok(Message::Binary(bytes))) => {
-                        if matches!(codec::decode_server(&bytes), Ok(ServerMessage::Snapshot(_))) {
-                            count.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    Some(Ok(Message::Close(frame))) => {
-                        close.store(frame.map_or(1005, |f| u16::from(f.code)).into(), Ordering::Relaxed);
-                        break;
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(_)) | None => break,
-                },
-            }
-        }
-    });
-    Witness { snapshots, closed_with, started: Instant::now(), task }
-}
+use crate::KEY;
+use clients::{
+    SECRET, SNAPSHOT_RATE, close_code, connect_from, hello, raw, spawn, token, upgrade_request, upgraded, witness,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_cases_get_their_documented_answers_while_witnesses_play_on() {
@@ -471,13 +299,13 @@ async fn hostile_cases_get_their_documented_answers_while_witnesses_play_on() {
     stop.store(true, Ordering::Relaxed);
     drop(sluggards);
     // SIGTERM, as an orchestrator would stop it.
-    let pid = child.0.id().to_string();
+    let pid = child.pid().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
     assert!(killed.success());
     for w in witnesses {
         tokio::time::timeout(Duration::from_secs(5), w.task).await.expect("witness ends").expect("witness task");
         assert_eq!(w.closed_with.load(Ordering::Relaxed), 1001, "shutdown closes a witness with 1001");
     }
-    let status = child.0.wait().expect("server exits");
+    let status = child.wait_exit(Duration::from_secs(10)).expect("server exits");
     assert!(status.success(), "the server exits cleanly: {status}");
 }

@@ -171,8 +171,8 @@ impl View {
 pub fn max_speed(kind: EntityKind) -> f32 {
     match kind {
         EntityKind::Player => shared::movement::PLAYER_SPEED,
-        EntityKind::Npc => crate::games::arena::rules::CROWD_SPEED,
-        EntityKind::Projectile => crate::games::arena::rules::PROJECTILE_SPEED,
+        EntityKind::Npc => engine::games::arena::rules::CROWD_SPEED,
+        EntityKind::Projectile => engine::games::arena::rules::PROJECTILE_SPEED,
     }
 }
 

@@ -31,7 +31,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_tungstenite::tungstenite::http::Uri;
 
-use crate::net::conditioner::LinkConditioner;
+use engine::net::conditioner::LinkConditioner;
 use stats::{Mark, Percentiles, Shared, Window};
 
 /// How the bots join.

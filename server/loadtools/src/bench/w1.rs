@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use super::child::{ChildError, ServerChild, base_flags, fetch_stats};
+use super::stats::{StatsError, fetch_stats};
+use super::{TAIL_LINES, base_flags, server_command};
 use crate::bots::{BotsArgs, BotsError, BotsReport, Fleet, Mode, SPARE_FILES, raise_nofile_limit};
-use crate::procstat::{ProcError, cpu_seconds, rss_kib};
+use crate::child::{ChildError, ServerChild};
+use engine::procstat::{ProcError, cpu_seconds, rss_kib};
 
 /// Connections the server may hold beyond the bots (the `/stats` requests, a browser).
 const CONNECTION_MARGIN: u32 = 64;
@@ -41,7 +43,7 @@ pub struct W1Args {
     pub mode: Mode,
     /// The server child's `--view-radius` (world units; 0: off). Spectators see everything
     /// regardless, so it matters with `--mode play`.
-    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = crate::limits::view_radius)]
+    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = engine::limits::view_radius)]
     pub view_radius: f32,
     /// How many bots decode every message and apply every snapshot.
     #[arg(long, default_value_t = 4)]
@@ -105,9 +107,9 @@ pub enum BenchError {
     /// Starting the bots.
     #[error(transparent)]
     Bots(#[from] BotsError),
-    /// Where this binary is (to start it as the server).
-    #[error("cannot find this executable: {0}")]
-    Exe(std::io::Error),
+    /// `GET /stats` failed.
+    #[error(transparent)]
+    Stats(#[from] StatsError),
     /// The server exited during the run.
     #[error("the server exited during the run\n{0}")]
     ServerDied(String),
@@ -219,26 +221,25 @@ fn server_flags(args: &W1Args) -> Vec<String> {
 /// One sample of everything measured at a window's edge.
 struct Edge {
     at: Instant,
-    stats: crate::sim::stats::TickStatsSnapshot,
+    stats: engine::sim::stats::TickStatsSnapshot,
     server_cpu: f64,
     own_cpu: f64,
     bots: crate::bots::stats::Mark,
 }
 
 async fn edge(server: &ServerChild, fleet: &Fleet) -> Result<Edge, BenchError> {
-    let pid = server.pid().to_string();
     let stats = fetch_stats(server.addr()).await?;
     Ok(Edge {
         at: Instant::now(),
         stats,
-        server_cpu: cpu_seconds(&pid)?,
+        server_cpu: server.cpu_seconds()?,
         own_cpu: cpu_seconds("self")?,
         bots: fleet.mark(),
     })
 }
 
 fn check_alive(server: &mut ServerChild) -> Result<(), BenchError> {
-    if server.running() { Ok(()) } else { Err(BenchError::ServerDied(server.tail())) }
+    if server.running() { Ok(()) } else { Err(BenchError::ServerDied(server.log_tail(TAIL_LINES))) }
 }
 
 /// Runs W1 once. The server child is stopped before this returns, also on error (its guard
@@ -247,14 +248,13 @@ pub async fn run(args: &W1Args) -> Result<W1Report, BenchError> {
     // One socket per client on each side: the bots here, the server in the child, which
     // inherits the raised limit.
     raise_nofile_limit(u64::from(args.clients) + SPARE_FILES, "bench");
-    let exe = std::env::current_exe().map_err(BenchError::Exe)?;
     let flags = server_flags(args);
-    let mut server = ServerChild::start(&exe, &flags, args.verbose).await?;
+    let mut server = server_command(&flags, args.verbose)?.start().await?;
     let pid = server.pid();
     eprintln!("bench: server pid {pid} on {} with {} NPCs", server.addr(), args.npcs);
     // Let the crowd spawn and the allocator settle before the baseline.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_idle = rss_kib(&pid.to_string())?;
+    let rss_idle = server.rss_kib()?;
 
     let bots_args = BotsArgs {
         url: format!("ws://{}/ws", server.addr()),
@@ -271,7 +271,7 @@ pub async fn run(args: &W1Args) -> Result<W1Report, BenchError> {
     eprintln!("bench: connecting {} clients ({})", args.clients, args.mode.as_str());
     let fleet = Fleet::connect(&bots_args).await?;
     check_alive(&mut server)?;
-    let rss_joined = rss_kib(&pid.to_string())?;
+    let rss_joined = server.rss_kib()?;
     eprintln!("bench: {} joined; warm-up {} s, then {} s measured", fleet.joined(), args.warmup, args.duration);
     fleet.wait(Duration::from_secs_f64(args.warmup)).await;
 
@@ -279,7 +279,7 @@ pub async fn run(args: &W1Args) -> Result<W1Report, BenchError> {
     fleet.wait(Duration::from_secs_f64(args.duration)).await;
     let end = edge(&server, &fleet).await?;
     check_alive(&mut server)?;
-    let rss_end = rss_kib(&pid.to_string())?;
+    let rss_end = server.rss_kib()?;
     let own_rss = rss_kib("self")?;
     let bots = fleet.report(&start.bots, &end.bots);
     fleet.close().await;

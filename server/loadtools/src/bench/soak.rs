@@ -28,11 +28,12 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 
-use super::child::{ServerChild, base_flags};
 use super::w1::BenchError;
+use super::{TAIL_LINES, base_flags, server_command};
 use crate::bots::{SPARE_FILES, raise_nofile_limit};
-use crate::procstat::{cpu_seconds, rss_kib};
-use crate::splitmix::SplitMix;
+use crate::child::ServerChild;
+use engine::procstat::{cpu_seconds, rss_kib};
+use engine::splitmix::SplitMix;
 
 /// Connections the server may hold beyond the joiners.
 const CONNECTION_MARGIN: u32 = 64;
@@ -369,7 +370,7 @@ impl Target {
 
     fn tail(&self) -> String {
         match self {
-            Target::Child(child) => child.tail(),
+            Target::Child(child) => child.log_tail(TAIL_LINES),
             Target::Attached { .. } => String::new(),
         }
     }
@@ -390,10 +391,7 @@ pub async fn run(args: &SoakArgs) -> Result<SoakReport, BenchError> {
     raise_nofile_limit(most + SPARE_FILES, "bench");
     let mut server = match (args.attach, args.attach_pid) {
         (Some(addr), Some(pid)) => Target::Attached { addr, pid },
-        _ => {
-            let exe = std::env::current_exe().map_err(BenchError::Exe)?;
-            Target::Child(ServerChild::start(&exe, &flags, args.verbose).await?)
-        }
+        _ => Target::Child(server_command(&flags, args.verbose)?.start().await?),
     };
     let pid = server.pid().to_string();
     eprintln!(

@@ -4,20 +4,25 @@
 //!   figures as one JSON object on stdout and a short table on stderr.
 //! - [`soak`]: players and spectators joining and leaving at a set rate for a long time; the
 //!   server's RSS over time and its slope as JSON (memory that grows per tick or per join).
-//! - [`child`]: the server under test as a child process (started from this binary, observed
-//!   through `/proc` and `GET /stats`, always stopped).
+//! - [`stats`]: `GET /stats` from the server child (tick rate and percentiles).
 //!
-//! The bots come from [`crate::bots`] and run in this process, on the same machine as the
+//! The server child is a [`crate::child::ServerChild`] started from this same binary
+//! ([`server_command`]); the bots come from [`crate::bots`] and run in this process, on the same machine as the
 //! server: each report states how much CPU they took, so that a reader can tell when the load
 //! tool, not the server, was the limit.
 
-pub mod child;
 pub mod soak;
+pub mod stats;
 pub mod w1;
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
+
+use crate::child::{ChildError, ServerCommand};
+
+/// Lines of the server child's log kept for error messages.
+pub const TAIL_LINES: usize = 30;
 
 /// The workloads `server bench` runs.
 #[derive(Subcommand, Debug, Clone, PartialEq)]
@@ -112,4 +117,27 @@ async fn interrupted() {
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
     }
+}
+
+/// This executable as the server child, with `flags`; with `echo`, its log is copied to
+/// stderr. It keeps only the last [`TAIL_LINES`] of the log: a soak runs for hours.
+pub fn server_command(flags: &[String], echo: bool) -> Result<ServerCommand, ChildError> {
+    let exe = std::env::current_exe().map_err(ChildError::Exe)?;
+    // The address line is logged at info level by `engine::server`: keep it visible whatever
+    // RUST_LOG the user set.
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(filter) if !filter.trim().is_empty() => format!("{filter},engine::server=info"),
+        _ => "info".to_owned(),
+    };
+    Ok(ServerCommand::new(exe).args(flags).rust_log(filter).echo(echo).keep_lines(TAIL_LINES))
+}
+
+/// The flags every benchmark's server child starts with: headless on an ephemeral loopback
+/// port, `npcs` NPCs, room for `max_connections`, and no per-address limits (every bot of the
+/// load tool connects from 127.0.0.1, as fast as it can).
+pub fn base_flags(npcs: u32, max_connections: u32) -> Vec<String> {
+    let flags = ["--bind", "127.0.0.1:0", "--no-web", "--max-connections-per-ip", "0", "--connect-rate-per-ip", "0"];
+    let mut flags: Vec<String> = flags.into_iter().map(String::from).collect();
+    flags.extend(["--npcs".into(), npcs.to_string(), "--max-connections".into(), max_connections.to_string()]);
+    flags
 }

@@ -23,7 +23,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::net::conditioner::LinkConditioner;
+use engine::net::conditioner::LinkConditioner;
 
 /// Seconds after joining before anything is measured (spawn, first snapshots, settling).
 pub const WARMUP_S: f64 = 3.0;
