@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 
-use super::Mode;
+use super::mode::Mode;
 use super::stats::{ClientSlot, Shared};
 use engine::games::blobs::Steer;
 use engine::net::conditioner::{self, Conditioned, LinkConditioner};

@@ -2,6 +2,7 @@
 //! what they received, as one JSON object on stdout (progress on stderr, about once a second).
 //!
 //! - [`client`]: one bot, one task, one connection (connect, `Hello`, read, ping, play).
+//! - [`mode`]: how the bots join (idle, play, feel), which the fleet and each bot read.
 //! - [`stats`]: the counters and histograms the bots share, fixed in size by the bot count.
 //! - here: the command's arguments, the [`Fleet`] (start the bots with bounded connect
 //!   concurrency, mark windows, close them all), [`run`] and the [`BotsReport`].
@@ -16,6 +17,7 @@
 
 pub mod client;
 pub mod feel;
+pub mod mode;
 pub mod stats;
 
 use std::collections::BTreeMap;
@@ -25,39 +27,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_tungstenite::tungstenite::http::Uri;
 
 use engine::net::conditioner::LinkConditioner;
+pub use mode::Mode;
 use stats::{Mark, Percentiles, Shared, Window};
-
-/// How the bots join.
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Spectators: no entity, no player slot, no inputs (only a `Ping` a second).
-    Idle,
-    /// Players: 60 inputs a second, turning every second; input → snapshot latency measured.
-    Play,
-    /// Players in pairs, a shooter and a strafing target, who predict themselves, draw others
-    /// through the browser's interpolation and shoot at what they see; reports corrections,
-    /// rendered jumps and hit registration ([`feel`]).
-    Feel,
-}
-
-impl Mode {
-    /// The name on the command line and in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Idle => "idle",
-            Mode::Play => "play",
-            Mode::Feel => "feel",
-        }
-    }
-}
 
 /// `server bots`.
 #[derive(Args, Debug, Clone, PartialEq)]
