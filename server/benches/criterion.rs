@@ -9,7 +9,6 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use engine::bridge::ToNet;
 use engine::games::arena::Arena;
 use engine::games::arena::lag_comp::DEFAULT_MAX_REWIND_MS;
 use engine::harness::Harness;
@@ -34,13 +33,13 @@ fn crowd(npcs: u32, players: u32) -> Harness {
 /// Two consecutive snapshot frames of the crowd.
 fn frames(npcs: u32) -> (Arc<Frame>, Arc<Frame>) {
     let mut h = crowd(npcs, 1);
-    let mut out = Vec::new();
+    let mut out: Vec<Arc<Frame>> = Vec::new();
     while out.len() < 2 {
-        h.sim.step();
-        out.extend(h.sim.take_outbound().into_iter().filter_map(|m| match m {
-            ToNet::State(update) => Some(update.frame),
-            _ => None,
-        }));
+        let last = h.last_frame().map(|f| f.serial);
+        h.step(1);
+        if let Some(frame) = h.last_frame().filter(|f| Some(f.serial) != last) {
+            out.push(Arc::new(frame.clone()));
+        }
     }
     (out[0].clone(), out[1].clone())
 }

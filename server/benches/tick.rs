@@ -1,7 +1,8 @@
 //! Tick-duration benchmark: the W1 crowd stepped in memory, with clients joined so that
-//! snapshots are gathered and replicated as in a live server (the per-client delta encoding
-//! happens on the network side, outside the tick; its cost per (baseline, target) pair is
-//! measured here too, outside the timed step). As in a live server, frames are held only as
+//! snapshots are gathered and replicated as in a live server. What the network side does
+//! with each snapshot tick's changes is timed too, outside the timed step, as it runs on other
+//! threads in a live server: the framer (the replication models, on the router thread) per
+//! frame, and the delta encoding per (baseline, target) pair. As in a live server, frames are held only as
 //! long as a delta needs them (the previous one) and dropped outside the tick: holding every
 //! frame of the run would time the machine's memory, not the tick. Prints figures; run with `cargo bench -p server --bench tick`
 //! (optionally `-- NPCS...`).
@@ -10,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use engine::bridge::ToNet;
+use engine::bridge::{Framer, ToNet};
 use engine::games::arena::Arena;
 use engine::harness::Harness;
 use engine::map;
@@ -31,6 +32,11 @@ fn bench(npcs: u32, clients: u32) {
     let mut h = Harness::new(arena, settings, map::load(None).expect("built-in map")).expect("the arena");
     let ids: Vec<_> = (1..=clients).map(|c| h.connect(c, "bench")).collect();
     h.step(WARM_UP_TICKS);
+    // The bench's own framer starts from a whole report, as the router's does.
+    h.sim.set_snapshots(false);
+    h.sim.set_snapshots(true);
+    let mut framer = Framer::default();
+    let mut framing = Vec::new();
     let mut durations = Vec::with_capacity(MEASURED_TICKS as usize);
     let encode = |base: Option<&Frame>, target: &Frame| {
         let mut body = Vec::new();
@@ -44,10 +50,13 @@ fn bench(npcs: u32, clients: u32) {
         h.sim.step();
         let out = h.sim.take_outbound();
         durations.push(began.elapsed());
-        for frame in out.into_iter().filter_map(|m| match m {
-            ToNet::State(update) => Some(update.frame),
+        for update in out.into_iter().filter_map(|m| match m {
+            ToNet::Changes(update) => Some(update),
             _ => None,
         }) {
+            let began = Instant::now();
+            let frame = framer.frame(update).frame;
+            framing.push(began.elapsed());
             let began = Instant::now();
             if let Some(previous) = &last {
                 delta_bytes += encode(Some(previous), &frame);
@@ -59,16 +68,24 @@ fn bench(npcs: u32, clients: u32) {
     }
     let keyframe = last.as_deref().map_or(0, |f| encode(None, f));
     durations.sort_unstable();
+    // The first is the whole report the bench forced.
+    let mut framing = framing.split_off(1.min(framing.len()));
+    framing.sort_unstable();
     let mean = durations.iter().sum::<Duration>().as_secs_f64() * 1e6 / durations.len() as f64;
     let per_delta = encoding.as_secs_f64() * 1e6 / f64::from(deltas.max(1));
     let per_second = delta_bytes as f64 / (MEASURED_TICKS as f64 / 60.0);
     println!(
         "npcs {npcs:>6}  clients {clients:>4}  tick p50 {:>8.1} us  p99 {:>8.1} us  max {:>8.1} us  mean {:>8.1} us  \
-         keyframe {keyframe} B  deltas {per_second:.0} B/s ({per_delta:.1} us to encode each)",
+         keyframe {keyframe} B  deltas {per_second:.0} B/s ({per_delta:.1} us to encode each)\n\
+         {:>20}framer (router thread) per frame p50 {:>8.1} us  p99 {:>8.1} us  max {:>8.1} us",
         percentile(&durations, 0.5),
         percentile(&durations, 0.99),
         percentile(&durations, 1.0),
         mean,
+        "",
+        percentile(&framing, 0.5),
+        percentile(&framing, 0.99),
+        percentile(&framing, 1.0),
     );
     drop(ids);
 }

@@ -3,8 +3,10 @@
 //!
 //! - net → sim, [`ToSim`]: a client connected, sent a (decoded, verified) message, or left.
 //! - sim → net, [`ToNet`]: encoded frames for one client or for all subscribers, closes, and
-//!   each snapshot tick's quantized world ([`Frame`]): state, not bytes, so that the network
-//!   side encodes each client's delta against what that client's socket actually got.
+//!   each snapshot tick's [`Changes`] to the replicated state. The network side's [`Framer`]
+//!   turns those into the quantized world ([`Frame`]) on its own thread, off the tick; the
+//!   frame is state, not bytes, so that each client's delta is encoded against what that
+//!   client's socket actually got.
 //!
 //! Both channels are unbounded so that neither side ever blocks on the other, and bounded in
 //! practice: net → sim carries at most what each connection's message-rate limit lets through,
@@ -17,7 +19,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, unbounded};
-use shared::snapshot::Frame;
+use shared::Schema;
+use shared::snapshot::{Changes, Frame, Replicator};
 use shared::{ClientMessage, DisconnectReason};
 
 /// Identifies one WebSocket connection for its whole life. Allocated by the network layer,
@@ -114,6 +117,40 @@ impl StateUpdate {
     }
 }
 
+/// A snapshot tick's changes to the replicated state, which the network side's [`Framer`]
+/// makes a [`StateUpdate`] of. Sent at every snapshot tick, whoever is subscribed, so that
+/// the frames of a run depend on its inputs alone (a replay reproduces them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeUpdate {
+    /// The schema the states follow (a framer starts with the first one it is sent).
+    pub schema: Arc<Schema>,
+    /// Ticks per second, which the models' extrapolation needs.
+    pub tick_rate: u16,
+    /// What changed since the last update.
+    pub changes: Changes,
+    /// As [`StateUpdate::acks`]; empty when no one is subscribed.
+    pub acks: Vec<(ClientId, u32)>,
+}
+
+/// The network side's replicator: makes each [`ChangeUpdate`] the [`StateUpdate`] of its
+/// frame. One per simulation, fed its updates in order.
+#[derive(Debug, Default)]
+pub struct Framer {
+    replicator: Option<Replicator>,
+}
+
+impl Framer {
+    /// The state `update` makes.
+    pub fn frame(&mut self, update: ChangeUpdate) -> StateUpdate {
+        let ChangeUpdate { schema, tick_rate, changes, acks } = update;
+        let replicator = match &mut self.replicator {
+            Some(replicator) if Arc::ptr_eq(replicator.schema(), &schema) => replicator,
+            slot => slot.insert(Replicator::new(schema, tick_rate)),
+        };
+        StateUpdate { frame: replicator.advance(changes), only: None, acks }
+    }
+}
+
 /// Simulation → network.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToNet {
@@ -136,6 +173,8 @@ pub enum ToNet {
     },
     /// The state for every subscribed client.
     State(StateUpdate),
+    /// What changed, for the [`Framer`] to make the state for every subscribed client of.
+    Changes(ChangeUpdate),
     /// Send `Disconnect` with this reason, then close the connection with its code.
     Close {
         /// Who.

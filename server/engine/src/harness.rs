@@ -30,6 +30,8 @@ pub struct Harness {
     views: BTreeMap<ClientId, (Option<Arc<Frame>>, ClientState)>,
     last_frame: Option<Arc<Frame>>,
     recorder: Option<Recorder>,
+    /// What the router does with the simulation's changes.
+    framer: crate::bridge::Framer,
 }
 
 impl Harness {
@@ -47,6 +49,7 @@ impl Harness {
             subscribed: BTreeSet::new(),
             views: BTreeMap::new(),
             last_frame: None,
+            framer: crate::bridge::Framer::default(),
             recorder: None,
         }
     }
@@ -140,6 +143,10 @@ impl Harness {
             }
             ToNet::Subscribe { client } => {
                 self.subscribed.insert(client);
+            }
+            ToNet::Changes(update) => {
+                let state = self.framer.frame(update);
+                self.deliver(ToNet::State(state));
             }
             ToNet::State(update) => {
                 let rate = self.sim.settings().tick_rate;

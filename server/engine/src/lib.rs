@@ -8,10 +8,11 @@
 //!   `ClientMessage::verify`) and sends it over the [`bridge`].
 //! - [`runner`] drains the bridge into the [`sim::Simulation`]'s inbox each tick, paced
 //!   by the [`clock`]; the engine's systems ([`sim::systems`]) and the game's run in the
-//!   [`sim::game::Stage`]s of a tick, and the snapshot stage turns the world into one
-//!   quantized frame (`shared::snapshot`) per snapshot tick.
-//! - The runner sends frames and messages over the [`bridge`]; the [`net::router`] thread puts
-//!   them in each client's [`net::send_queue`]; the session's writer encodes the delta from
+//!   [`sim::game::Stage`]s of a tick, and the snapshot stage reports what changed in the
+//!   replicated state at each snapshot tick.
+//! - The runner sends those changes and messages over the [`bridge`]; the [`net::router`]
+//!   thread makes the changes one quantized frame (`shared::snapshot`, with the bridge's
+//!   `Framer`), off the tick, and puts it in each client's [`net::send_queue`]; the session's writer encodes the delta from
 //!   what its socket last got (shared through [`net::delta_cache`]) and writes it out.
 //! - [`sim::stats`] publishes tick timings, served at `GET /stats`; [`metrics`](mod@metrics) holds the
 //!   Prometheus counters, gauges and histograms served at `GET /metrics`.

@@ -6,15 +6,17 @@
 //!
 //! A frame's records are [`Records`]: chunks shared with the frame before wherever nothing
 //! changed. The replicator takes either the whole state ([`Replicator::update`]) or only what
-//! may have changed ([`Replicator::remodel`], [`Replicator::commit`]): a simulation that knows
-//! which entities changed pays for those, plus a cheap check of each moving one
-//! ([`Replicator::keeps`]), not for the world.
+//! changed ([`Replicator::advance`], from a simulation's [`Changes`]): then it pays for those,
+//! plus a cheap check of each moving one ([`Replicator::keeps`]), not for the world; and
+//! since it keeps its own copy of the state ([`super::mirror`]), it can run on a thread of
+//! its own, off the simulation's.
 
 use std::sync::Arc;
 
 use glam::Vec2;
 
 use super::fields::EntityRecord;
+use super::mirror::{Changes, Mirror, Touched};
 use super::quant::{MAX_AGE, MAX_POS, POS_TOLERANCE, quantize_pos, quantize_vel};
 use super::records::{Change, Records};
 use crate::schema::{MAX_VALUES, Motion, Row, Schema};
@@ -91,12 +93,14 @@ pub struct Replicator {
     serial: u64,
     epoch: u64,
     records: Records,
+    /// The state as [`Replicator::advance`] was last told it.
+    mirror: Mirror,
 }
 
 impl Replicator {
     /// A replicator with no history, for states of `schema`'s kinds.
     pub fn new(schema: Arc<Schema>, tick_rate: u16) -> Self {
-        Replicator { schema, tick_rate, serial: 0, epoch: 0, records: Records::default() }
+        Replicator { schema, tick_rate, serial: 0, epoch: 0, records: Records::default(), mirror: Mirror::default() }
     }
 
     /// The schema its frames follow.
@@ -109,6 +113,7 @@ impl Replicator {
     pub fn restart(&mut self) {
         self.epoch += 1;
         self.records = Records::default();
+        self.mirror = Mirror::default();
     }
 
     /// The epoch the next frame will have.
@@ -141,6 +146,57 @@ impl Replicator {
         drop(old);
         self.records = Records::from_sorted(next);
         self.frame(tick)
+    }
+
+    /// The next frame, from what changed since the last call (whole, the first time): what
+    /// [`Replicator::update`] would make from the whole state, for the cost of what changed
+    /// and a [`Replicator::keeps`] of each moving entity. A replicator is driven either by
+    /// `advance` or by `update`, not both: `update` does not keep the copy of the state that
+    /// `advance` needs.
+    pub fn advance(&mut self, changes: Changes) -> Arc<Frame> {
+        let Changes { tick, whole, mut states, mut moves, mut removed } = changes;
+        states.retain(|s| self.schema.kind(s.kind).is_some());
+        // Storage order is runs sorted by id: a stable sort merges them in linear time.
+        states.sort_by_key(|s| s.id);
+        super::records::keep_last_of_each(&mut states, |s| s.id);
+        if whole {
+            let frame = self.update(tick, &states);
+            let records = &self.records;
+            self.mirror = Mirror::of_whole(states, |id| records.find(id).map(Model::of));
+            return frame;
+        }
+        moves.sort_by_key(|m| m.0);
+        super::records::keep_last_of_each(&mut moves, |m| m.0);
+        removed.sort_unstable();
+        removed.dedup();
+        let mut mirror = std::mem::take(&mut self.mirror);
+        mirror.apply(&removed, states, &moves);
+        let mut upserts = Vec::new();
+        for i in 0..mirror.ids.len() {
+            let touched = std::mem::replace(&mut mirror.touched[i], Touched::No);
+            if let Some(model) = &mirror.models[i] {
+                // At rest and unchanged, or moving as its model says: its record holds.
+                if touched == Touched::No && !model.moving() {
+                    continue;
+                }
+                let state = &mirror.states[i];
+                if touched != Touched::State && self.keeps(model, state.pos, state.vel, tick) {
+                    continue;
+                }
+            }
+            match self.remodel(&mirror.states[i], tick) {
+                Some(record) => {
+                    mirror.models[i] = Some(Model::of(&record));
+                    upserts.push(record);
+                }
+                None if mirror.models[i].is_none() => {
+                    mirror.models[i] = self.records.find(mirror.ids[i]).map(Model::of)
+                }
+                None => {}
+            }
+        }
+        self.mirror = mirror;
+        self.commit(tick, upserts, &removed)
     }
 
     /// Whether the record of an entity whose motion is `model` holds at `tick` for a truth at
@@ -300,6 +356,62 @@ mod tests {
         let stopped = stopped.entities.to_vec();
         assert_eq!(stopped[0].pos, [model[0] as i32, model[1] as i32]);
         assert_eq!((stopped[0].vel, stopped[0].base_tick), ([0, 0], 0));
+    }
+
+    /// A deterministic xorshift.
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn advancing_by_changes_makes_the_frames_the_whole_state_makes() {
+        let (mut whole, mut changed) =
+            (Replicator::new(crate::arena::schema(), 60), Replicator::new(crate::arena::schema(), 60));
+        let mut seed = 11u64;
+        let mut world: Vec<EntityState> =
+            (1..=300).map(|i| npc(i, Vec2::new(i as f32, 50.0), Vec2::new((i % 3) as f32 * 40.0, 0.0))).collect();
+        let mut next_id = 301;
+        let mut report = Changes { tick: 3, whole: true, states: world.clone(), ..Changes::default() };
+        for round in 1..=200u64 {
+            let tick = round * 3;
+            report.tick = tick;
+            let a = whole.update(tick, &world);
+            let b = changed.advance(std::mem::take(&mut report));
+            assert_eq!(a.entities, b.entities, "round {round}");
+            // The world steps: everyone moving moves; some turn, stop, start, spawn, despawn, or
+            // are held still while their velocity says they move (reported as nothing).
+            let mut removed = Vec::new();
+            for state in &mut world {
+                let roll = next(&mut seed) % 100;
+                if roll < 3 {
+                    state.vel = Vec2::new((next(&mut seed) % 200) as f32 - 100.0, 30.0);
+                    report.states.push(state.clone());
+                } else if roll < 4 {
+                    removed.push(state.id);
+                } else if roll < 6 {
+                    continue;
+                } else if roll < 7 {
+                    state.values[0] = (next(&mut seed) % 50) as i32;
+                    report.states.push(state.clone());
+                } else if state.vel != Vec2::ZERO {
+                    state.pos += state.vel * 3.0 / 60.0;
+                    report.moves.push((state.id, state.pos));
+                }
+            }
+            world.retain(|s| !removed.contains(&s.id));
+            report.removed = removed;
+            for _ in 0..next(&mut seed) % 4 {
+                let fresh = npc(next_id, Vec2::new(10.0, 10.0), Vec2::new(20.0, 0.0));
+                next_id += 1;
+                report.states.push(fresh.clone());
+                world.push(fresh);
+            }
+            // Reported in storage order, not id order.
+            report.moves.reverse();
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //!   entry), encoded and decoded by walking the kind's row table (`crate::schema`).
 //! - [`frame`]: the server side: [`Replicator`] keeps a dead-reckoning model per entity and
 //!   makes one immutable [`Frame`] per snapshot tick, from the whole state or from what changed.
+//! - [`mirror`]: [`Changes`], what a simulation reports at a snapshot tick, and the
+//!   replicator's copy of its state, which lets the replicator run on a thread of its own.
 //! - [`records`]: [`Records`], a frame's records in chunks shared between frames.
 //! - [`message`]: the [`Snapshot`] message: the delta between two frames (or a keyframe),
 //!   its bytes, its parser.
@@ -18,6 +20,7 @@ pub mod fields;
 pub mod frame;
 pub mod interest;
 pub mod message;
+pub mod mirror;
 pub mod quant;
 pub mod records;
 pub mod wire;
@@ -27,6 +30,7 @@ pub use fields::{EntityRecord, EntityUpdate};
 pub use frame::{Frame, HISTORY, Model, Replicator};
 pub use interest::{Grid, Interest, View};
 pub use message::Snapshot;
+pub use mirror::Changes;
 pub use records::{Change, Records};
 
 /// Why snapshot bytes could not be parsed or applied.

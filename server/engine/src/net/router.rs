@@ -1,5 +1,6 @@
-//! The router thread: drains the simulation's [`ToNet`] channel and hands each frame or state
-//! to its clients' [`SendQueue`]s. It owns the only map from client id to queue, which
+//! The router thread: drains the simulation's [`ToNet`] channel, makes each snapshot tick's
+//! changes a frame (its [`Framer`] holds the replication models, so that work is off the
+//! simulation's tick), and hands each frame or state to its clients' [`SendQueue`]s. It owns the only map from client id to queue, which
 //! connection tasks join and leave through [`Registry`], and knows which clients are
 //! subscribed (welcomed) to broadcasts and states.
 //!
@@ -17,7 +18,7 @@ use crossbeam_channel::Receiver;
 use shared::snapshot::interest::{Grid, Interest, View};
 
 use super::send_queue::SendQueue;
-use crate::bridge::{ClientId, StateUpdate, ToNet};
+use crate::bridge::{ClientId, Framer, StateUpdate, ToNet};
 
 struct Entry {
     queue: Arc<SendQueue>,
@@ -81,7 +82,12 @@ impl Registry {
         self.len() == 0
     }
 
-    fn route(&self, message: ToNet) {
+    fn route(&self, message: ToNet, framer: &mut Framer) {
+        let message = match message {
+            // Framed before the lock is taken: connections come and go meanwhile.
+            ToNet::Changes(update) => ToNet::State(framer.frame(update)),
+            other => other,
+        };
         let mut queues = self.lock();
         match message {
             ToNet::Send { client, frame } => {
@@ -100,6 +106,8 @@ impl Registry {
                 }
             }
             ToNet::State(update) => self.route_state(&mut queues, &update),
+            // Made a state above.
+            ToNet::Changes(_) => {}
             ToNet::Close { client, reason, message } => {
                 if let Some(entry) = queues.get(&client) {
                     entry.queue.close(reason, message);
@@ -144,8 +152,9 @@ impl Registry {
 /// Starts the router; it ends when the simulation drops its sender.
 pub fn spawn(from_sim: Receiver<ToNet>, registry: Arc<Registry>) -> std::io::Result<JoinHandle<()>> {
     thread::Builder::new().name("net-router".into()).spawn(move || {
+        let mut framer = Framer::default();
         for message in from_sim.iter() {
-            registry.route(message);
+            registry.route(message, &mut framer);
         }
     })
 }

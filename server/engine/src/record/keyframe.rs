@@ -31,7 +31,7 @@ use crate::sim::rng::SimRng;
 use crate::sim::saved::Saved;
 use crate::sim::systems::chat::ChatInbox;
 use crate::sim::systems::receive::Joins;
-use crate::sim::systems::snapshot::Replication;
+use crate::sim::systems::snapshot::ChangeTracking;
 
 /// The whole simulation state at one tick.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ impl Keyframe {
         world.resource_mut::<Outbox>().0.clear();
         world.resource_mut::<Joins>().0.clear();
         world.resource_mut::<ChatInbox>().0.clear();
-        world.resource_mut::<Replication>().resync = true;
+        world.resource_mut::<ChangeTracking>().resync = true;
         let mut journal = world.resource_mut::<Journal>();
         journal.entries.clear();
         journal.enabled = self.journal;

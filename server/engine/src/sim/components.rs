@@ -12,18 +12,9 @@ use crate::bridge::ClientId;
 pub use crate::sim::input_buffer::InputQueue;
 
 /// Network id, unique for the run and never reused. Systems whose order matters iterate in
-/// increasing `NetId`, never in storage order. Every entity with one is replicated, and so
-/// carries a [`Replica`].
+/// increasing `NetId`, never in storage order. Every entity with one is replicated.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[require(Replica)]
 pub struct NetId(pub u32);
-
-/// The motion of the entity's record in the last frame (none before its first): kept beside
-/// the entity so that the snapshot stage can tell, without looking the record up, that an
-/// entity at rest or moving as its model says costs nothing. Written by the snapshot stage
-/// only; no game state, so neither hashed nor recorded.
-#[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Replica(pub Option<shared::snapshot::Model>);
 
 /// Position in world units: the schema's position, which interest management and dead
 /// reckoning follow.

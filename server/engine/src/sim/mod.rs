@@ -27,7 +27,6 @@ pub mod systems;
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
-use shared::snapshot::Replicator;
 use shared::{EntityState, MapData, ScoreEntry};
 
 use crate::bridge::{ToNet, ToSim};
@@ -109,7 +108,7 @@ impl Simulation {
         };
         let mut world = World::new();
         world.insert_resource(SimRng::new(settings.seed));
-        world.insert_resource(snapshot::Replication::new(Replicator::new(schema.clone(), settings.tick_rate)));
+        world.init_resource::<snapshot::ChangeTracking>();
         world.init_resource::<Despawned>();
         // Despawns are told to the snapshot stage here: removal messages of a bare World last
         // one step (see `step`), and the stage runs every few.
@@ -251,7 +250,7 @@ impl Simulation {
     /// back on, its first frame is made from the whole state.
     pub fn set_snapshots(&mut self, enabled: bool) {
         if enabled && !self.world.resource::<SnapshotsEnabled>().0 {
-            self.world.resource_mut::<snapshot::Replication>().resync = true;
+            self.world.resource_mut::<snapshot::ChangeTracking>().resync = true;
         }
         self.world.insert_resource(SnapshotsEnabled(enabled));
     }

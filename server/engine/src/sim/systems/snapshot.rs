@@ -1,19 +1,19 @@
-//! Snapshot stage: at the snapshot rate, turns the world into one quantized `Frame` (the
-//! dead-reckoning models live in [`Replication`]) and hands it to the network side, which
-//! encodes each client's delta. The tick's cost does not grow with the number of clients, nor
-//! with the entities at rest or moving as their model says: change detection names the
-//! entities whose state changed, each entity's [`Replica`] says whether its model moves, and
-//! only the records that change are rebuilt (the frame shares the rest with the one before).
-//! The game's [`Scoreboard`] goes out only when it changes.
+//! Snapshot stage: at the snapshot rate, reports what changed in the replicated state to the
+//! network side, whose [`Framer`](crate::bridge::Framer) makes the quantized frame (and keeps
+//! the dead-reckoning models) on its own thread. The tick's cost is a walk of the change
+//! ticks plus the changes: change detection names the entities whose fields or velocity
+//! changed (sent whole) and those that only moved (sent as a position); an entity nothing
+//! wrote costs a glance. It does not grow with the number of clients. The game's
+//! [`Scoreboard`] goes out only when it changes.
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::{SystemParam, SystemState};
-use shared::snapshot::{EntityRecord, Model, Replicator};
+use shared::snapshot::Changes;
 use shared::{EntityState, GameInput, ScoreEntry, ServerMessage, codec};
 
-use crate::bridge::{ClientId, OutFrame, StateUpdate, ToNet};
-use crate::sim::components::{InputQueue, NetId, Position, Replica, Replicated, Velocity};
-use crate::sim::resources::{Despawned, Outbox, Roster, Scoreboard, SimSettings, SnapshotsEnabled, Tick};
+use crate::bridge::{ChangeUpdate, ClientId, OutFrame, ToNet};
+use crate::sim::components::{InputQueue, NetId, Position, Replicated, Velocity};
+use crate::sim::resources::{Despawned, GameSchema, Outbox, Roster, Scoreboard, SimSettings, SnapshotsEnabled, Tick};
 
 /// Whether `tick` is one at which a snapshot goes out: `snapshot_rate` of every `tick_rate`
 /// ticks, evenly spread (every 3rd at 60/20).
@@ -57,62 +57,37 @@ fn collect(query: &Query<Whole>, entities: &mut Vec<EntityState>) {
     entities.sort_by_key(|e| e.id);
 }
 
-/// Every replicated entity with its change ticks and model.
-type Live =
-    (&'static NetId, Ref<'static, Position>, Ref<'static, Velocity>, Ref<'static, Replicated>, &'static mut Replica);
+/// Every replicated entity that changed since the stage last ran, with its change ticks.
+type Live = (&'static NetId, Ref<'static, Position>, Ref<'static, Velocity>, Ref<'static, Replicated>);
+type LiveFilter = Or<(Changed<Position>, Changed<Velocity>, Changed<Replicated>)>;
 
-/// The records that change in the next frame, found through change detection: nothing for an
-/// entity whose record holds (its state unchanged and at rest, or moving as its model says);
-/// else its record, remodelled from its state, if that differs from the last one.
-fn remodel(live: &mut Query<Live>, replicator: &Replicator, tick: u64) -> Vec<EntityRecord> {
-    let mut upserts = Vec::new();
-    for (id, pos, vel, replicated, mut replica) in live.iter_mut() {
-        let fields_changed = replicated.is_changed();
-        if let Some(model) = &replica.0 {
-            let changed = fields_changed || pos.is_changed() || vel.is_changed();
-            if !changed && !model.moving() {
-                continue;
-            }
-            if !fields_changed && replicator.keeps(model, pos.0, vel.0, tick) {
-                continue;
-            }
-        }
-        if let Some(record) = replicator.remodel(&state_of(id, &pos, &vel, &replicated), tick) {
-            replica.0 = Some(Model::of(&record));
-            upserts.push(record);
+/// What change detection saw change since the stage last ran, in storage order (the framer
+/// sorts): whole states for entities new or with changed fields or velocity, positions for
+/// those that only moved. `sizes` is the last report's, so the buffers are allocated once.
+fn changed(live: &Query<Live, LiveFilter>, changes: &mut Changes, sizes: &mut (usize, usize)) {
+    changes.states.reserve(sizes.0);
+    changes.moves.reserve(sizes.1);
+    for (id, pos, vel, replicated) in live.iter() {
+        if replicated.is_changed() || vel.is_changed() {
+            changes.states.push(state_of(id, &pos, &vel, &replicated));
+        } else if pos.is_changed() {
+            changes.moves.push((id.0, pos.0));
         }
     }
-    upserts
+    *sizes = (changes.states.len(), changes.moves.len());
 }
 
-/// Every entity's model set from `frame` (after a frame made from the whole state).
-fn reset_models(live: &mut Query<Live>, frame: &shared::snapshot::Frame) {
-    for (id, .., mut replica) in live.iter_mut() {
-        replica.0 = frame.entities.find(id.0).map(Model::of);
-    }
-}
-
-/// Buffers reused across snapshots, so a steady state allocates only the encoded bytes.
-#[derive(Default)]
-pub struct SnapshotScratch {
-    entities: Vec<EntityState>,
-}
-
-/// The replication models. They advance at every snapshot tick, whoever is connected, so
-/// the frames of a run depend on its inputs alone (a replay reproduces them).
+/// Whether the next report is the whole state: the first one, and the first after snapshots
+/// were off or the world was restored, when no change was tracked.
 #[derive(Resource, Debug)]
-pub struct Replication {
-    /// The models and the last frame's records.
-    pub replicator: Replicator,
-    /// The next frame is made from the whole state (the first one, and the first after
-    /// snapshots were off, when no change was tracked).
+pub struct ChangeTracking {
+    /// The next report is whole.
     pub resync: bool,
 }
 
-impl Replication {
-    /// Models for `replicator`'s schema; the first frame is made from the whole state.
-    pub fn new(replicator: Replicator) -> Self {
-        Replication { replicator, resync: true }
+impl Default for ChangeTracking {
+    fn default() -> Self {
+        ChangeTracking { resync: true }
     }
 }
 
@@ -154,7 +129,7 @@ impl ScoreboardSync {
 /// What the snapshot stage writes.
 #[derive(SystemParam)]
 pub struct SnapshotOutput<'w> {
-    replication: ResMut<'w, Replication>,
+    tracking: ResMut<'w, ChangeTracking>,
     scoreboard: ResMut<'w, ScoreboardSync>,
     outbox: ResMut<'w, Outbox>,
     despawned: ResMut<'w, Despawned>,
@@ -165,44 +140,45 @@ pub fn snapshot_due(settings: Res<SimSettings>, enabled: Res<SnapshotsEnabled>, 
     enabled.0 && is_snapshot_tick(tick.0, settings.tick_rate, settings.snapshot_rate)
 }
 
-/// Makes this tick's frame and, if anyone is subscribed, queues it with each player's last
-/// applied input, and the scoreboard where due.
+/// Reports this tick's changes and, if anyone is subscribed, each player's last applied
+/// input, and queues the scoreboard where due.
 #[allow(clippy::too_many_arguments, reason = "one system: the stage's whole working set")]
 pub fn send_snapshots<I: GameInput>(
     whole: Query<Whole>,
-    mut live: Query<Live>,
+    live: Query<Live, LiveFilter>,
+    mut sizes: Local<(usize, usize)>,
     queues: Query<&InputQueue<I>>,
-    mut scratch: Local<SnapshotScratch>,
     out: SnapshotOutput,
     scores: Res<Scoreboard>,
     roster: Res<Roster>,
+    schema: Res<GameSchema>,
+    settings: Res<SimSettings>,
     tick: Res<Tick>,
 ) {
-    let SnapshotOutput { mut replication, mut scoreboard, mut outbox, mut despawned } = out;
-    let entities = &mut scratch.entities;
-    let replication = &mut *replication;
-    let frame = if replication.resync {
-        collect(&whole, entities);
-        let frame = replication.replicator.update(tick.0, entities);
-        reset_models(&mut live, &frame);
-        replication.resync = false;
-        frame
+    let SnapshotOutput { mut tracking, mut scoreboard, mut outbox, mut despawned } = out;
+    let mut changes = Changes { tick: tick.0, whole: tracking.resync, ..Changes::default() };
+    if tracking.resync {
+        collect(&whole, &mut changes.states);
+        tracking.resync = false;
     } else {
-        let upserts = remodel(&mut live, &replication.replicator, tick.0);
-        replication.replicator.commit(tick.0, upserts, &despawned.0)
-    };
-    despawned.0.clear();
-    if roster.players.is_empty() && roster.spectators.is_empty() {
-        return;
+        changed(&live, &mut changes, &mut sizes);
+        changes.removed = std::mem::take(&mut despawned.0);
     }
-    scoreboard.sync(&scores.0, &mut outbox.0);
-    let acks = roster
-        .players
-        .iter()
-        .filter_map(|(&client, &entity)| queues.get(entity).ok().map(|q| (client, q.current.seq)))
-        .filter(|(_, seq)| *seq > 0)
-        .collect();
-    outbox.0.push(ToNet::State(StateUpdate { frame, only: None, acks }));
+    despawned.0.clear();
+    let subscribed = !(roster.players.is_empty() && roster.spectators.is_empty());
+    let acks = if subscribed {
+        scoreboard.sync(&scores.0, &mut outbox.0);
+        roster
+            .players
+            .iter()
+            .filter_map(|(&client, &entity)| queues.get(entity).ok().map(|q| (client, q.current.seq)))
+            .filter(|(_, seq)| *seq > 0)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (schema, tick_rate) = (schema.0.clone(), settings.tick_rate);
+    outbox.0.push(ToNet::Changes(ChangeUpdate { schema, tick_rate, changes, acks }));
 }
 
 #[cfg(test)]
