@@ -2,7 +2,9 @@
 // serves this client; two headless Chromium pages play it. Asserts the page loads the blobs
 // module by the schema's name, steers its blob toward the mouse, sees pellets (only those
 // in view: blobs' default view radius) and the other page's named blob, decodes every
-// message; then that the recording the server wrote replays bit for bit.
+// message; then that the recording the server wrote replays bit for bit, and that the same
+// server, replaying it to a browser (`server replay FILE --serve`), shows its blobs and
+// pellets to a spectator page as the tick advances.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -10,7 +12,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { SERVER_BIN, WEB_ROOT, openPage, pollPage, realServerSuite, screenshot, stopServer } from './browser-helpers.js';
+import { SERVER_BIN, WEB_ROOT, openPage, pollPage, realServerSuite, screenshot, startServer, stopServer } from './browser-helpers.js';
 
 const HARD_TIMEOUT_MS = 120_000;
 const recordDir = mkdtempSync(join(tmpdir(), 'blobs-rec-'));
@@ -67,9 +69,40 @@ describe('blobs in the browser against the real server', { timeout: HARD_TIMEOUT
     await stopServer(suite.server.child);
     const files = readdirSync(recordDir).filter((f) => f.endsWith('.rec'));
     assert.equal(files.length, 1, `one recording: ${files}`);
-    const out = execFileSync(SERVER_BIN, ['replay', join(recordDir, files[0])], { encoding: 'utf8' });
+    const recording = join(recordDir, files[0]);
+    const out = execFileSync(SERVER_BIN, ['replay', recording], { encoding: 'utf8' });
     assert.match(out, /game blobs/);
     assert.match(out, /checksums verified/);
+
+    // The recording, replayed to a browser: a spectator sees the recorded blobs by name, and
+    // pellets, with the replay's tick advancing.
+    const replayServer = await startServer(['replay', recording, '--serve', '--bind', '127.0.0.1:0', '--web-root', WEB_ROOT]);
+    try {
+      const viewer = await openPage(suite.browser, `http://${replayServer.address}/?name=viewer`);
+      const status = await pollPage(viewer, () => window.game.state === 'connected' && window.game.replay(), {
+        timeout: 15_000,
+        what: 'a ReplayStatus from the replay server',
+      });
+      assert.equal(await viewer.evaluate(() => window.game.spectator), true);
+      if (status.paused) await viewer.click('#replay-play');
+      await pollPage(viewer, (t) => window.game.tick > t, { arg: status.tick, what: 'the replay tick advancing' });
+      const seen = await pollPage(
+        viewer,
+        () => {
+          const all = window.game.entities();
+          const blobs = all.filter((e) => e.kind === 'Blob').map((e) => e.name).sort();
+          return blobs.length === 2 && all.some((e) => e.kind === 'Pellet') && blobs;
+        },
+        { timeout: 15_000, what: "both recorded blobs and some pellets in the replay" },
+      );
+      assert.deepEqual(seen, ['ann', 'bob']);
+      await screenshot(viewer, 'blobs-replay');
+      assert.deepEqual(await viewer.evaluate(() => window.game.decodeErrors), 0);
+      assert.deepEqual(viewer.problems, [], 'no page errors or console errors in the replay');
+      await viewer.close();
+    } finally {
+      await stopServer(replayServer.child);
+    }
     rmSync(recordDir, { recursive: true, force: true });
   });
 });
