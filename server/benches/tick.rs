@@ -32,12 +32,22 @@ fn bench(npcs: u32, clients: u32) {
     let mut h = Harness::new(arena, settings, map::load(None).expect("built-in map")).expect("the arena");
     let ids: Vec<_> = (1..=clients).map(|c| h.connect(c, "bench")).collect();
     h.step(WARM_UP_TICKS);
-    // The bench's own framer starts from a whole report, as the router's does.
+    // The bench's own framer starts from a whole report, as the router's does, made during
+    // a few more warm-up ticks.
     h.sim.set_snapshots(false);
     h.sim.set_snapshots(true);
     let mut framer = Framer::default();
+    for _ in 0..6 {
+        h.sim.step();
+        for out in h.sim.take_outbound() {
+            if let ToNet::Changes(update) = out {
+                framer.frame(update);
+            }
+        }
+    }
     let mut framing = Vec::new();
     let mut durations = Vec::with_capacity(MEASURED_TICKS as usize);
+    let mut snapshot_ticks = Vec::new();
     let encode = |base: Option<&Frame>, target: &Frame| {
         let mut body = Vec::new();
         Snapshot::between(base, target).write_body(&mut body);
@@ -49,7 +59,11 @@ fn bench(npcs: u32, clients: u32) {
         let began = Instant::now();
         h.sim.step();
         let out = h.sim.take_outbound();
-        durations.push(began.elapsed());
+        let took = began.elapsed();
+        durations.push(took);
+        if out.iter().any(|m| matches!(m, ToNet::Changes(_))) {
+            snapshot_ticks.push(took);
+        }
         for update in out.into_iter().filter_map(|m| match m {
             ToNet::Changes(update) => Some(update),
             _ => None,
@@ -68,21 +82,23 @@ fn bench(npcs: u32, clients: u32) {
     }
     let keyframe = last.as_deref().map_or(0, |f| encode(None, f));
     durations.sort_unstable();
-    // The first is the whole report the bench forced.
-    let mut framing = framing.split_off(1.min(framing.len()));
     framing.sort_unstable();
+    snapshot_ticks.sort_unstable();
     let mean = durations.iter().sum::<Duration>().as_secs_f64() * 1e6 / durations.len() as f64;
     let per_delta = encoding.as_secs_f64() * 1e6 / f64::from(deltas.max(1));
     let per_second = delta_bytes as f64 / (MEASURED_TICKS as f64 / 60.0);
     println!(
         "npcs {npcs:>6}  clients {clients:>4}  tick p50 {:>8.1} us  p99 {:>8.1} us  max {:>8.1} us  mean {:>8.1} us  \
          keyframe {keyframe} B  deltas {per_second:.0} B/s ({per_delta:.1} us to encode each)\n\
-         {:>20}framer (router thread) per frame p50 {:>8.1} us  p99 {:>8.1} us  max {:>8.1} us",
+         {:>20}snapshot ticks alone p50 {:>8.1} us  p99 {:>8.1} us; \
+         framer (router thread) per frame p50 {:>8.1} us  p99 {:>8.1} us  max {:>8.1} us",
         percentile(&durations, 0.5),
         percentile(&durations, 0.99),
         percentile(&durations, 1.0),
         mean,
         "",
+        percentile(&snapshot_ticks, 0.5),
+        percentile(&snapshot_ticks, 0.99),
         percentile(&framing, 0.5),
         percentile(&framing, 0.99),
         percentile(&framing, 1.0),

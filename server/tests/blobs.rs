@@ -7,7 +7,6 @@ use engine::games::blobs::{Blob, Blobs, Pellet, Steer};
 use engine::harness::Harness;
 use engine::record::reader::Recording;
 use engine::record::replay::Replayer;
-use engine::record::writer::{Recorder, Writer, header_for};
 use engine::sim::components::{NetId, Position};
 use engine::sim::resources::SimSettings;
 use glam::Vec2;
@@ -160,9 +159,7 @@ fn a_blobs_session_replays_bit_for_bit() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("blobs.rec");
     let mut h = harness(1500, 9);
-    let (writer, tx) = Writer::create(&path, &header_for(&h.sim, 60, 0)).expect("create recording");
-    let recorder = Recorder::attach(&mut h.sim, tx, 60);
-    h.record(recorder);
+    h.record_to(&path, 60).expect("create recording");
     let clients: Vec<_> = (1..=6).map(|c| h.connect(c, &format!("b{c}"))).collect();
     for seq in 1..=900u32 {
         for (i, c) in clients.iter().enumerate() {
@@ -172,9 +169,7 @@ fn a_blobs_session_replays_bit_for_bit() {
         h.step(1);
     }
     let end = h.sim.digest();
-    h.finish_recording();
-    drop(h);
-    writer.join().expect("recording written");
+    h.finish_recording().expect("recording written");
     let recording = Recording::open(&path).expect("opens");
     assert_eq!(recording.header.game, "blobs");
     let mut replayer = Replayer::new(&recording, true, &engine::games::catalog()).expect("replayable");

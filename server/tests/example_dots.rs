@@ -14,7 +14,6 @@ use engine::harness::Harness;
 use engine::net::NetLimits;
 use engine::record::reader::Recording;
 use engine::record::replay::Replayer;
-use engine::record::writer::{Recorder, Writer, header_for};
 use engine::sim::Simulation;
 use engine::sim::game::Catalog;
 use engine::sim::resources::SimSettings;
@@ -64,9 +63,7 @@ fn a_dots_session_replays_bit_for_bit() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("dots.rec");
     let mut h = harness();
-    let (writer, tx) = Writer::create(&path, &header_for(&h.sim, 30, 0)).expect("create recording");
-    let recorder = Recorder::attach(&mut h.sim, tx, 30);
-    h.record(recorder);
+    h.record_to(&path, 30).expect("create recording");
     let a = h.connect(1, "ann");
     for seq in 1..=300u32 {
         let angle = seq as f32 / 40.0;
@@ -77,9 +74,7 @@ fn a_dots_session_replays_bit_for_bit() {
         h.step(1);
     }
     let end = h.sim.digest();
-    h.finish_recording();
-    drop(h);
-    writer.join().expect("recording written");
+    h.finish_recording().expect("recording written");
     let recording = Recording::open(&path).expect("opens");
     assert_eq!(recording.header.game, "dots");
     let refused =

@@ -18,7 +18,6 @@ use engine::record::chunk::{assemble, split};
 use engine::record::format::Chunk;
 use engine::record::reader::{Ending, Recording};
 use engine::record::replay::{EntityDiff, Replayer};
-use engine::record::writer::{Recorder, Writer, header_for};
 use engine::sim::resources::SimSettings;
 use glam::Vec2;
 use shared::arena::{ArenaRecord, Buttons, Input};
@@ -37,13 +36,9 @@ fn replay_of(recording: &Recording, verify: bool) -> Result<Replayer<'_>, engine
 fn record(path: &Path, settings: SimSettings, arena: Arena, map: MapData, script: impl FnOnce(&mut Harness)) {
     let _ = std::fs::remove_file(path);
     let mut h = Harness::new(arena, settings, map).expect("the arena");
-    let (writer, tx) = Writer::create(path, &header_for(&h.sim, 60, 0)).expect("create recording");
-    let recorder = Recorder::attach(&mut h.sim, tx, 60);
-    h.record(recorder);
+    h.record_to(path, 60).expect("create recording");
     script(&mut h);
-    h.finish_recording();
-    drop(h);
-    writer.join().expect("recording written");
+    h.finish_recording().expect("recording written");
 }
 
 fn duel_map() -> MapData {

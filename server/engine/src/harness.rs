@@ -9,13 +9,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 
 use shared::snapshot::{ClientState, Frame, Snapshot};
 use shared::{ClientMessage, EntityState, GameInput, InputFrame, MapData, PROTOCOL_VERSION, ServerMessage, codec};
 
 use crate::bridge::{ClientId, ToNet, ToSim};
-use crate::record::writer::Recorder;
+use crate::record::writer::{Recorder, Writer, header_for};
 use crate::sim::Simulation;
 use crate::sim::game::{Game, GameError};
 use crate::sim::resources::SimSettings;
@@ -30,6 +31,8 @@ pub struct Harness {
     views: BTreeMap<ClientId, (Option<Arc<Frame>>, ClientState)>,
     last_frame: Option<Arc<Frame>>,
     recorder: Option<Recorder>,
+    /// The file [`Harness::record_to`] writes.
+    writer: Option<Writer>,
     /// What the router does with the simulation's changes.
     framer: crate::bridge::Framer,
 }
@@ -51,6 +54,7 @@ impl Harness {
             last_frame: None,
             framer: crate::bridge::Framer::default(),
             recorder: None,
+            writer: None,
         }
     }
 
@@ -59,10 +63,25 @@ impl Harness {
         self.recorder = Some(recorder);
     }
 
-    /// Ends the recording, marking it complete.
-    pub fn finish_recording(&mut self) {
+    /// Records every later step into a new file at `path`, with a checksum every
+    /// `checksum_interval` ticks; [`Harness::finish_recording`] completes it.
+    pub fn record_to(&mut self, path: &Path, checksum_interval: u32) -> std::io::Result<()> {
+        let (writer, tx) = Writer::create(path, &header_for(&self.sim, checksum_interval, 0))?;
+        let recorder = Recorder::attach(&mut self.sim, tx, checksum_interval);
+        self.record(recorder);
+        self.writer = Some(writer);
+        Ok(())
+    }
+
+    /// Ends the recording, marking it complete; for [`Harness::record_to`]'s, waits until
+    /// its file is written.
+    pub fn finish_recording(&mut self) -> std::io::Result<()> {
         if let Some(recorder) = self.recorder.take() {
             recorder.finish(&self.sim);
+        }
+        match self.writer.take() {
+            Some(writer) => writer.join().map(drop),
+            None => Ok(()),
         }
     }
 
