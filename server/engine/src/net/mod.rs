@@ -16,27 +16,11 @@
 //! (sessions per token subject) and [`chat_limit`] (chat), all on [`bucket`]s where they
 //! are rates.
 
-pub mod admission;
-pub mod auth;
 pub mod bucket;
-pub mod chat_limit;
-pub mod clients;
 pub mod conditioner;
-pub mod conn_log;
-pub mod connection;
-pub mod delta_cache;
-pub mod health;
-pub mod http;
-pub mod listener;
-pub mod name_slots;
-pub mod origin;
-pub mod proxy;
-pub mod router;
-pub mod send_queue;
+pub mod front;
+pub mod replication;
 pub mod session;
-pub mod tls;
-pub mod upgrade;
-pub mod web_files;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,12 +32,14 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::bridge::ToSim;
 use crate::sim::stats::TickStats;
-use auth::Secret;
 use conditioner::LinkConditioner;
-use delta_cache::DeltaCache;
-use origin::OriginPolicy;
-use router::Registry;
-use web_files::WebRoot;
+use front::auth::Secret;
+use front::origin::OriginPolicy;
+use front::web_files::WebRoot;
+use front::{admission, health, proxy};
+use replication::delta_cache::DeltaCache;
+use replication::router::Registry;
+use session::{chat_limit, clients, conn_log, name_slots};
 
 /// Time limits of a connection. The defaults suit production; tests shorten them.
 #[derive(Debug, Clone)]

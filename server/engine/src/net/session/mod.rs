@@ -5,6 +5,11 @@
 //! the connection's state, and only then sent to the simulation. Anything else ends this
 //! connection alone, with `Disconnect` and a close code (see `shared/WIRE.md`).
 
+pub mod chat_limit;
+pub mod clients;
+pub mod conn_log;
+pub mod name_slots;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,17 +30,17 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 
-use super::auth::Role;
-use super::bucket::TokenBucket;
-use super::chat_limit::{ChatBudget, ChatLimit};
-use super::clients::ClientInfo;
-use super::conditioner::Conditioned;
-use super::health;
-use super::send_queue::{MAX_RELIABLE_FRAMES, Outgoing, SendQueue};
-use super::upgrade::Identity;
-use super::{NetContext, stopping};
 use crate::bridge::{ClientId, OutFrame, ToSim};
 use crate::metrics::ClientGuard;
+use crate::net::bucket::TokenBucket;
+use crate::net::conditioner::Conditioned;
+use crate::net::front::auth::Role;
+use crate::net::front::health;
+use crate::net::front::upgrade::Identity;
+use crate::net::replication::send_queue::{MAX_RELIABLE_FRAMES, Outgoing, SendQueue};
+use crate::net::{NetContext, stopping};
+use chat_limit::{ChatBudget, ChatLimit};
+use clients::ClientInfo;
 
 /// Longest close reason a close frame can carry (RFC 6455: 125-byte control payload).
 const MAX_CLOSE_REASON: usize = 123;

@@ -18,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use super::admission::{Admission, Refused};
 use super::connection;
 use super::http::ConnInfo;
-use super::{NetContext, stopping};
+use crate::net::{NetContext, stopping};
 
 /// The first byte of a TLS record carrying a handshake.
 const TLS_HANDSHAKE: u8 = 0x16;

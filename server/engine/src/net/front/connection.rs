@@ -11,7 +11,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::http::{ConnInfo, route};
-use super::{NetContext, stopping};
+use crate::net::{NetContext, stopping};
 
 /// Largest request head (request line and headers) accepted; 431 beyond.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;

@@ -1,7 +1,7 @@
 //! The HTTP routes, served by hyper on each connection:
 //!
 //! - `GET /ws`: the WebSocket upgrade, checked by [`super::upgrade`] before the 101; the
-//!   upgraded connection becomes a [`super::session`] in its own task.
+//!   upgraded connection becomes a [`crate::net::session`] in its own task.
 //! - `POST /api/announce`: an admin broadcasts a line to every client (see [`announce`]).
 //! - `GET /stats`: the simulation's tick statistics as JSON (`sim::stats`).
 //! - `GET /metrics`: Prometheus metrics (see [`scrape_refusal`] for who may read it and
@@ -37,14 +37,14 @@ use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
 use super::admission::{Admitted, Refused};
 use super::auth::{Role, Secret, TokenError};
-use super::conditioner;
 use super::health;
 use super::origin::is_loopback_host;
 use super::proxy::ClientAddr;
 use super::upgrade::{self, Gate, Refusal};
-use super::{NetContext, session, ws_config};
 use crate::bridge::ToSim;
 use crate::metrics::Metrics;
+use crate::net::session;
+use crate::net::{NetContext, conditioner, ws_config};
 
 /// Largest announcement body read.
 const MAX_ANNOUNCE_BODY: usize = 1024;
@@ -461,7 +461,7 @@ impl ResponseExt for HttpResponse {
 #[allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 mod tests {
     use super::*;
-    use crate::net::auth::Claims;
+    use crate::net::front::auth::Claims;
 
     #[test]
     fn with_auth_on_scrapes_take_a_metrics_or_admin_token() {
