@@ -9,8 +9,8 @@
 //! [`crate::bridge::ToNet`] → [`router`] thread → the client's [`send_queue`] → [`session`]
 //! writes it to the socket; world states become snapshot bytes there, through the shared
 //! [`delta_cache`]. For testing, a [`conditioner`] can sit between the upgraded socket and the
-//! WebSocket and delay both directions (`--sim-latency`, `--sim-jitter`). [`health`] answers
-//! `/healthz` and `/readyz` and holds the drain; [`conn_log`] writes each connection's first
+//! WebSocket and delay both directions (`--sim-latency`, `--sim-jitter`). [`health`](front::health) answers
+//! `/healthz` and `/readyz`, [`drain`] holds the drain; [`conn_log`] writes each connection's first
 //! and last log line. Who the client is behind a reverse proxy is [`proxy`]'s to say; the
 //! limits on it are [`admission`] (connections per address and their rate), [`name_slots`]
 //! (sessions per token subject) and [`chat_limit`] (chat), all on [`bucket`]s where they
@@ -18,6 +18,7 @@
 
 pub mod bucket;
 pub mod conditioner;
+pub mod drain;
 pub mod front;
 pub mod replication;
 pub mod session;
@@ -128,7 +129,7 @@ pub struct NetContext {
     /// The token key; `None` runs open.
     pub auth: Option<Secret>,
     /// The drain, once SIGTERM or `POST /api/drain` starts it.
-    pub drain: Arc<health::Drain>,
+    pub drain: Arc<drain::Drain>,
     /// What `/healthz` last saw of the tick.
     pub liveness: health::Liveness,
     /// The connection limits (readiness: is there room).

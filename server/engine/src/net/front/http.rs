@@ -37,12 +37,12 @@ use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
 use super::admission::{Admitted, Refused};
 use super::auth::{Role, Secret, TokenError};
-use super::health;
 use super::origin::is_loopback_host;
 use super::proxy::ClientAddr;
 use super::upgrade::{self, Gate, Refusal};
 use crate::bridge::ToSim;
 use crate::metrics::Metrics;
+use crate::net::drain::seconds_left;
 use crate::net::session;
 use crate::net::{NetContext, conditioner, ws_config};
 
@@ -108,7 +108,7 @@ pub async fn route(
         }
         (&Method::GET | &Method::HEAD, "/readyz") => match ctx.drain.deadline() {
             Some(deadline) => {
-                let left = health::seconds_left(deadline);
+                let left = seconds_left(deadline);
                 text(StatusCode::SERVICE_UNAVAILABLE, &format!("draining: closing in {left} s\n")).no_store()
             }
             // This probe holds a slot itself: none left besides it means full.
@@ -254,7 +254,7 @@ fn drain(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> Http
     if ctx.drain.start(ctx.drain_timeout) {
         tracing::info!(addr = %conn.addr, seconds = ctx.drain_timeout.as_secs(), "drain requested");
     }
-    let left = ctx.drain.deadline().map_or(0, health::seconds_left);
+    let left = ctx.drain.deadline().map_or(0, seconds_left);
     text(StatusCode::ACCEPTED, &format!("draining: closing in {left} s\n"))
 }
 

@@ -34,8 +34,8 @@ use crate::bridge::{ClientId, OutFrame, ToSim};
 use crate::metrics::ClientGuard;
 use crate::net::bucket::TokenBucket;
 use crate::net::conditioner::Conditioned;
+use crate::net::drain::seconds_left;
 use crate::net::front::auth::Role;
-use crate::net::front::health;
 use crate::net::front::upgrade::Identity;
 use crate::net::replication::send_queue::{MAX_RELIABLE_FRAMES, Outgoing, SendQueue};
 use crate::net::{NetContext, stopping};
@@ -346,7 +346,7 @@ impl Writer {
                 deadline = &mut draining, if !warned => {
                     // Once: the client shows how long it has, then gets 1001 at shutdown.
                     warned = true;
-                    let warning = ServerMessage::Draining { seconds: health::seconds_left(deadline) };
+                    let warning = ServerMessage::Draining { seconds: seconds_left(deadline) };
                     match codec::encode(&warning) {
                         Ok(bytes) => self.send_binary(bytes.into()).await,
                         Err(_) => Ok(()),
