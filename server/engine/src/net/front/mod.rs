@@ -6,7 +6,12 @@
 //! ([`web_files`]), `/stats`, `/metrics`, the admin API, liveness and readiness ([`health`]),
 //! and the checks of a WebSocket upgrade ([`upgrade`]: Origin by [`origin`], token by
 //! [`auth`]). Who the client is behind a reverse proxy is [`proxy`]'s to say. An upgrade that
-//! passes becomes a [`crate::net::session`], which the front starts and then leaves alone.
+//! passes becomes a [`crate::net::session`], which the front starts and afterwards reaches only
+//! through the client board (the admin's kick).
+//!
+//! Its state is one [`Front`] per process. What the sessions need of it is set apart in
+//! [`Shared`], and the simulation behind it in a [`SimLink`], so that one front can serve more
+//! than one simulation: a session is handed those two, never the front.
 
 pub mod admission;
 pub mod auth;
