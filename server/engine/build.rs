@@ -1,4 +1,4 @@
-//! Embeds the web client: generates a table of `web-client/` files for `net::web_files`, so the
+//! Embeds the web client: generates a table of `web-client/` files for `net::front::web_files`, so the
 //! binary serves the client from any working directory with no flags.
 
 use std::fmt::Write as _;

@@ -1,5 +1,5 @@
 //! Bounded fuzzing of HTTP and the upgrade: structure-aware request heads through
-//! `net::upgrade::check` (no sockets, thousands of cases), then mutated requests sent over
+//! `net::front::upgrade::check` (no sockets, thousands of cases), then mutated requests sent over
 //! real sockets to a real server with auth on. No panic anywhere (a panic hook counts them,
 //! the server's tasks included, as they run in this process); every answer is a documented
 //! status; the server keeps serving a player throughout.
@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use engine::net::auth::{Claims, Role, Secret};
-use engine::net::origin::OriginPolicy;
-use engine::net::upgrade::{self, Gate};
+use engine::net::front::auth::{Claims, Role, Secret};
+use engine::net::front::origin::OriginPolicy;
+use engine::net::front::upgrade::{self, Gate};
 use engine::{Config, Server};
 use futures_util::{SinkExt, StreamExt};
 use proptest::prelude::*;

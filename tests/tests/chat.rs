@@ -10,7 +10,7 @@ use std::time::Duration;
 use engine::Server;
 use engine::clock::unix_now;
 use engine::config::ReplayArgs;
-use engine::net::auth::{Claims, Role, Secret};
+use engine::net::front::auth::{Claims, Role, Secret};
 use engine::record::reader::Recording;
 use integration_tests::{Client, http, start, status};
 use shared::{ChatLine, ClientMessage, DisconnectReason, ReplayCommand, ServerMessage};

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engine::clock::unix_now;
-use engine::net::auth::{Claims, Role, Secret};
-use engine::net::upgrade::subprotocol;
+use engine::net::front::auth::{Claims, Role, Secret};
+use engine::net::front::upgrade::subprotocol;
 use integration_tests::{Client, Connect, header, http, start, status};
 use shared::{ClientMessage, DisconnectReason, PROTOCOL_VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -50,7 +50,7 @@ fn pinned(pem: &Path) -> Arc<rustls::ClientConfig> {
 #[tokio::test]
 async fn wss_with_a_pinned_certificate_plays_and_plain_http_is_answered() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (cert, key, _) = engine::net::tls::write_generated(dir.path(), &[]).expect("certificate written");
+    let (cert, key, _) = engine::net::front::tls::write_generated(dir.path(), &[]).expect("certificate written");
     let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
     let server = start(&["--tls-cert", &cert_arg, "--tls-key", &key_arg]).await;
     let addr = server.local_addr();
@@ -62,7 +62,7 @@ async fn wss_with_a_pinned_certificate_plays_and_plain_http_is_answered() {
 
     // Another certificate in the roots: the handshake fails, so checks are really on.
     let other = tempfile::tempdir().expect("temp dir");
-    let (other_cert, _, _) = engine::net::tls::write_generated(other.path(), &[]).expect("other certificate");
+    let (other_cert, _, _) = engine::net::front::tls::write_generated(other.path(), &[]).expect("other certificate");
     let wrong = Connect { tls: Some(pinned(&other_cert)), ..Connect::default() };
     assert!(Client::connect_with(addr, &wrong).await.is_err(), "an unknown certificate is refused");
 

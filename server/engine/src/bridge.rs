@@ -11,7 +11,7 @@
 //! Both channels are unbounded so that neither side ever blocks on the other, and bounded in
 //! practice: net → sim carries at most what each connection's message-rate limit lets through,
 //! and sim → net is drained continuously by the router into per-client queues that are
-//! themselves bounded (see `net::send_queue`).
+//! themselves bounded (see `net::replication::send_queue`).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -70,7 +70,7 @@ pub enum Delivery {
     /// disconnects the client as too slow.
     Reliable,
     /// A `ReplayStatus`, which supersedes its predecessor: an unsent one is replaced by the
-    /// newest. (Snapshots have a slot of their own: see `net::send_queue`.)
+    /// newest. (Snapshots have a slot of their own: see `net::replication::send_queue`.)
     LatestStatus,
     /// A chat line: sent in order, but a reader that falls behind loses the oldest lines past a
     /// small cap instead of being disconnected (chat is not game-critical).

@@ -11,11 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::games::arena::Arena;
 use crate::games::blobs::Blobs;
 use crate::limits;
-use crate::net::admission::ConnectRate;
-use crate::net::auth::Role;
 use crate::net::conditioner::LinkConditioner;
-use crate::net::tls::TlsSource;
-use crate::net::web_files::WebRoot;
+use crate::net::front::admission::ConnectRate;
+use crate::net::front::auth::Role;
+use crate::net::front::tls::TlsSource;
+use crate::net::front::web_files::WebRoot;
 use crate::record::format::DEFAULT_CHECKSUM_INTERVAL;
 use crate::sim::Simulation;
 use crate::sim::game::{Game, GameError};
@@ -89,7 +89,7 @@ pub struct FrontArgs {
     pub max_sessions_per_name: u32,
     /// Chat lines a second from all clients together; beyond, lines are dropped and their
     /// senders told.
-    #[arg(long, value_name = "N", default_value_t = crate::net::chat_limit::SERVER_LINES_PER_SECOND, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, value_name = "N", default_value_t = crate::net::session::chat_limit::SERVER_LINES_PER_SECOND, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub chat_lines_per_second: u32,
     /// Seconds a connection has to complete its TLS handshake and send its HTTP request head.
     #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
@@ -125,7 +125,7 @@ impl Default for FrontArgs {
             connect_burst_per_ip: 20,
             trusted_proxy: Vec::new(),
             max_sessions_per_name: 2,
-            chat_lines_per_second: crate::net::chat_limit::SERVER_LINES_PER_SECOND,
+            chat_lines_per_second: crate::net::session::chat_limit::SERVER_LINES_PER_SECOND,
             handshake_timeout: 5,
             drain_timeout: 30,
             sim_latency: 0,
@@ -168,7 +168,7 @@ pub struct TokenArgs {
     #[arg(long)]
     pub name: String,
     /// How long the token is valid: 90s, 15m, 1h, 7d.
-    #[arg(long, default_value = "1h", value_parser = crate::net::auth::parse_ttl)]
+    #[arg(long, default_value = "1h", value_parser = crate::net::front::auth::parse_ttl)]
     pub ttl: std::time::Duration,
     /// What the holder may do.
     #[arg(long, value_enum, default_value_t = Role::Player)]

@@ -2,18 +2,22 @@
 //! front end, in one library that the `server` binary (`server/src/main.rs`) runs.
 //!
 //! Module map, following one message from socket to ECS and back:
-//! - [`net::listener`] accepts TCP (and TLS); [`net::connection`] runs hyper, whose routes
-//!   ([`net::http`]) serve files or check and upgrade `/ws` ([`net::upgrade`]);
-//!   [`net::session`] decodes and verifies each client message (`shared::codec`,
-//!   `ClientMessage::verify`) and sends it over the [`bridge`].
+//! - [`net::front`], the HTTP front: [`net::front::listener`] accepts TCP (and TLS);
+//!   [`net::front::connection`] runs hyper, whose routes ([`net::front::http`]) serve files or
+//!   check and upgrade `/ws` ([`net::front::upgrade`]); the upgraded socket becomes a
+//!   [`net::session`], whose reader decodes and verifies each client message (`shared::codec`,
+//!   `ClientMessage::verify`) and sends it over the [`bridge`] through its simulation's
+//!   [`net::session::SimLink`].
 //! - [`runner`] drains the bridge into the [`sim::Simulation`]'s inbox each tick, paced
 //!   by the [`clock`]; the engine's systems ([`sim::systems`]) and the game's run in the
 //!   [`sim::game::Stage`]s of a tick, and the snapshot stage reports what changed in the
 //!   replicated state at each snapshot tick.
-//! - The runner sends those changes and messages over the [`bridge`]; the [`net::router`]
-//!   thread makes the changes one quantized frame (`shared::snapshot`, with the bridge's
-//!   `Framer`), off the tick, and puts it in each client's [`net::send_queue`]; the session's writer encodes the delta from
-//!   what its socket last got (shared through [`net::delta_cache`]) and writes it out.
+//! - The runner sends those changes and messages over the [`bridge`]; replication's
+//!   ([`net::replication`]) [`net::replication::router`] thread makes the changes one
+//!   quantized frame (`shared::snapshot`, with the bridge's `Framer`), off the tick, and puts
+//!   it in each client's [`net::replication::send_queue`]; the session's writer encodes the
+//!   delta from what its socket last got (shared through [`net::replication::delta_cache`])
+//!   and writes it out.
 //! - [`sim::stats`] publishes tick timings, served at `GET /stats`; [`metrics`](mod@metrics) holds the
 //!   Prometheus counters, gauges and histograms served at `GET /metrics`.
 //!
@@ -43,6 +47,8 @@
 //! [`app`] > [`server`], [`setup_cli`] > [`config`] > [`net`] > [`runner`], [`harness`] >
 //! [`metrics`](mod@metrics) > [`record`], [`games`] > [`sim`] > [`bridge`], [`map`] >
 //! [`clock`], [`limits`], [`procstat`], [`splitmix`] (and the `shared` crate).
+//! Within [`net`], the same: [`net::front`] > [`net::session`] > [`net::replication`] >
+//! [`net::bucket`], [`net::conditioner`], [`net::drain`].
 
 pub mod app;
 pub mod bridge;

@@ -3,7 +3,7 @@
 //! This module owns every `arena_*` metric: their names, help texts and buckets, the
 //! [`Metrics`] struct of handles registered once at start, the small hooks the simulation
 //! thread and the sessions call, and their text ([`Metrics::render`]). The route and who may
-//! read it are the network layer's (`net::http`), beside the other routes' access rules. The
+//! read it are the network layer's (`net::front::http`), beside the other routes' access rules. The
 //! recorder is the `metrics-exporter-prometheus` crate's, kept per server (never installed
 //! globally, so several servers in one process, as in tests, do not mix their figures); the
 //! crate renders the text exposition format.

@@ -17,18 +17,21 @@ use crate::clock::unix_now;
 use crate::config::{Config, FrontArgs, ReplayArgs};
 use crate::map::{self, MapError};
 use crate::metrics::Metrics;
-use crate::net::admission::Admission;
-use crate::net::auth::{Secret, SecretError};
-use crate::net::chat_limit::ChatBudget;
-use crate::net::delta_cache::DeltaCache;
-use crate::net::health::{Drain, Liveness};
-use crate::net::name_slots::NameSlots;
-use crate::net::origin::OriginPolicy;
-use crate::net::proxy::TrustedProxies;
-use crate::net::router::{self, Registry};
-use crate::net::tls::{Tls, TlsError};
-use crate::net::web_files::WebRoot;
-use crate::net::{NetContext, NetLimits, listener};
+use crate::net::NetLimits;
+use crate::net::drain::Drain;
+use crate::net::front::admission::Admission;
+use crate::net::front::auth::{Secret, SecretError};
+use crate::net::front::health::Liveness;
+use crate::net::front::origin::OriginPolicy;
+use crate::net::front::proxy::TrustedProxies;
+use crate::net::front::tls::{Tls, TlsError};
+use crate::net::front::web_files::WebRoot;
+use crate::net::front::{Front, listener};
+use crate::net::replication::delta_cache::DeltaCache;
+use crate::net::replication::router::{self, Registry};
+use crate::net::session::chat_limit::ChatBudget;
+use crate::net::session::name_slots::NameSlots;
+use crate::net::session::{Shared, SimLink};
 use crate::record::reader::Recording;
 use crate::record::spectate::ReplayThread;
 use crate::record::writer::{Recorder, Writer, WriterOptions, header_for};
@@ -107,8 +110,9 @@ impl Driver {
     }
 }
 
-/// The network-facing settings shared by live and replay servers.
-struct Front {
+/// The network-facing settings shared by live and replay servers, from which `launch` builds
+/// the [`Front`].
+struct FrontSettings {
     bind: SocketAddr,
     stats: Arc<TickStats>,
     metrics: Arc<Metrics>,
@@ -162,7 +166,7 @@ impl Server {
             tick_rate = settings.tick_rate, snapshot_rate = settings.snapshot_rate, "starting");
         let stats = Arc::new(TickStats::new(settings.tick_rate));
         let metrics = Metrics::new();
-        let front = Front {
+        let front = FrontSettings {
             bind: config.bind,
             stats: stats.clone(),
             metrics: metrics.clone(),
@@ -210,7 +214,7 @@ impl Server {
     pub async fn start_replay(args: &ReplayArgs, recording: Recording) -> Result<Server, StartError> {
         let catalog = crate::games::catalog();
         crate::record::replay::Replayer::check_replayable(&recording, &catalog)?;
-        let front = Front {
+        let front = FrontSettings {
             bind: args.bind,
             stats: Arc::new(TickStats::new(recording.header.tick_rate)),
             metrics: Metrics::new(),
@@ -234,55 +238,65 @@ impl Server {
     }
 
     async fn launch(
-        front: Front,
+        settings: FrontSettings,
         driver: impl FnOnce(Receiver<ToSim>, Sender<ToNet>) -> Result<(Driver, Option<PathBuf>), StartError>,
     ) -> Result<Server, StartError> {
-        let mut limits = front.limits;
-        if front.args.handshake_timeout != FrontArgs::default().handshake_timeout {
-            limits.handshake_timeout = Duration::from_secs(front.args.handshake_timeout);
+        let mut limits = settings.limits;
+        if settings.args.handshake_timeout != FrontArgs::default().handshake_timeout {
+            limits.handshake_timeout = Duration::from_secs(settings.args.handshake_timeout);
         }
-        if front.args.link_conditioner().is_on() {
-            limits.link = front.args.link_conditioner();
+        if settings.args.link_conditioner().is_on() {
+            limits.link = settings.args.link_conditioner();
         }
         if limits.link.is_on() {
             tracing::warn!("{}", limits.link.banner());
         }
-        let origins = OriginPolicy::new(&front.args.allowed_origin).map_err(StartError::Flag)?;
-        let auth = front.args.auth_secret_file.as_deref().map(Secret::from_file).transpose()?;
-        let tls = front.args.tls().map(|source| Tls::load(&source)).transpose()?;
-        let listener = TcpListener::bind(front.bind).await.map_err(io(format!("cannot listen on {}", front.bind)))?;
+        let origins = OriginPolicy::new(&settings.args.allowed_origin).map_err(StartError::Flag)?;
+        let auth = settings.args.auth_secret_file.as_deref().map(Secret::from_file).transpose()?;
+        let tls = settings.args.tls().map(|source| Tls::load(&source)).transpose()?;
+        let listener =
+            TcpListener::bind(settings.bind).await.map_err(io(format!("cannot listen on {}", settings.bind)))?;
         let addr = listener.local_addr().map_err(io("cannot read the bound address"))?;
         let bridge = Bridge::new();
         let (driver, recording) = driver(bridge.from_net, bridge.to_net)?;
-        let registry = Arc::new(Registry::with_view_radius(front.view_radius));
+        let registry = Arc::new(Registry::with_view_radius(settings.view_radius));
         let router = router::spawn(bridge.from_sim, registry.clone()).map_err(io("cannot start the router thread"))?;
         let (stop, shutdown) = watch::channel(false);
-        let proxies = TrustedProxies::new(&front.args.trusted_proxy).map_err(StartError::Flag)?;
-        let admission =
-            Admission::with_rate(front.max_connections, front.args.max_connections_per_ip, front.args.connect_rate());
+        let proxies = TrustedProxies::new(&settings.args.trusted_proxy).map_err(StartError::Flag)?;
+        let admission = Admission::with_rate(
+            settings.max_connections,
+            settings.args.max_connections_per_ip,
+            settings.args.connect_rate(),
+        );
         let drain = Arc::new(Drain::default());
-        let ctx = Arc::new(NetContext {
+        let link = Arc::new(SimLink {
             to_sim: bridge.to_sim,
             registry: registry.clone(),
-            web: front.web,
-            shutdown,
-            limits,
-            replay: front.replay,
-            check_input: front.check_input,
             deltas: DeltaCache::default(),
-            stats: front.stats,
-            metrics: front.metrics,
+            check_input: settings.check_input,
+            replay: settings.replay,
+            stats: settings.stats,
+            chat_budget: ChatBudget::new(settings.args.chat_lines_per_second),
+        });
+        let shared = Arc::new(Shared {
+            limits,
+            shutdown,
+            drain: drain.clone(),
+            metrics: settings.metrics,
+            clients: Default::default(),
+            conn_log: Default::default(),
+        });
+        let front = Arc::new(Front {
+            shared,
+            link,
+            web: settings.web,
             origins,
             auth,
-            drain: drain.clone(),
-            liveness: Liveness::default(),
-            admission: admission.clone(),
-            drain_timeout: Duration::from_secs(front.args.drain_timeout),
-            conn_log: Default::default(),
-            clients: Default::default(),
             proxies,
-            name_slots: NameSlots::new(front.args.max_sessions_per_name),
-            chat_budget: ChatBudget::new(front.args.chat_lines_per_second),
+            admission: admission.clone(),
+            name_slots: NameSlots::new(settings.args.max_sessions_per_name),
+            liveness: Liveness::default(),
+            drain_timeout: Duration::from_secs(settings.args.drain_timeout),
         });
         let scheme = match &tls {
             Some(tls) => {
@@ -291,18 +305,18 @@ impl Server {
             }
             None => "http",
         };
-        if ctx.auth.is_none() && !addr.ip().is_loopback() {
+        if front.auth.is_none() && !addr.ip().is_loopback() {
             tracing::warn!(%addr, "no --auth-secret-file: anyone who can reach this address can join, under any name");
         }
-        if ctx.auth.is_none() {
+        if front.auth.is_none() {
             tracing::info!(
                 "no --auth-secret-file: the admin API (/api/drain, /api/announce, /api/admin/*) is open to \
                  requests from this machine addressed to localhost, 127.0.0.1 or [::1], and refused to all others"
             );
         }
         let acceptor = tls.map(|tls| tls.acceptor);
-        let drain_timeout = ctx.drain_timeout;
-        let accept = tokio::spawn(listener::accept_loop(listener, ctx, admission.clone(), acceptor));
+        let drain_timeout = front.drain_timeout;
+        let accept = tokio::spawn(listener::accept_loop(listener, front, admission.clone(), acceptor));
         tracing::info!("listening on {scheme}://{addr}/");
         Ok(Server { addr, stop, accept, admission, driver, router, registry, recording, drain, drain_timeout })
     }

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use crate::clock::unix_now;
 use crate::config::{CertArgs, TokenArgs};
-use crate::net::auth::{Claims, Secret, valid_name};
-use crate::net::tls;
+use crate::net::front::auth::{Claims, Secret, valid_name};
+use crate::net::front::tls;
 
 /// Mints a token and prints it.
 pub fn token(args: &TokenArgs) -> ExitCode {

@@ -2,7 +2,7 @@
 //! uniform grid built once per frame ([`Grid`]), the view radius and its hysteresis band
 //! ([`Interest`]), and each client's view ([`View`]): what it saw last and where it looks from.
 //! Pure, like the rest of this module; the server's router calls it once per snapshot tick
-//! (`server/engine/src/net/router.rs`) and never touches the simulation's state.
+//! (`server/engine/src/net/replication/router.rs`) and never touches the simulation's state.
 //!
 //! A filtered frame is an ordinary [`Frame`] holding a subset of the world frame's records,
 //! unchanged (same dead-reckoning models, same serial and tick), with [`Frame::view`] set to

@@ -55,7 +55,7 @@ async fn refused(addr: SocketAddr, what: &str, request: &[u8], status: u16) -> R
 }
 
 /// An HS256 JWT over these JSON parts, signed with `secret`, built from the format
-/// `server/engine/src/net/auth.rs` documents rather than with the server's own code.
+/// `server/engine/src/net/front/auth.rs` documents rather than with the server's own code.
 fn forge(secret: &[u8], header: &str, claims: &str) -> String {
     let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims));
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);

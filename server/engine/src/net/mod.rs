@@ -1,59 +1,48 @@
-//! The network layer: a tokio runtime serving HTTP and WebSockets on one TCP port.
+//! The network layer: a tokio runtime serving HTTP and WebSockets on one TCP port, in three
+//! layers, each importing only those below it:
 //!
-//! Path of a message: [`listener`] accepts a TCP connection under the [`admission`] limits and
-//! completes [`tls`] if the port speaks it → [`connection`] runs hyper's HTTP/1.1 → [`http`]
-//! routes each request: files, `/stats`, `/api/announce`, or `/ws`, whose [`upgrade`] is checked
-//! (Origin by [`origin`], token by [`auth`], subprotocol) before the 101 → [`session`] decodes
-//! and verifies each binary message and sends it to the simulation as
-//! [`crate::bridge::ToSim`]. Back: the simulation's
-//! [`crate::bridge::ToNet`] → [`router`] thread → the client's [`send_queue`] → [`session`]
-//! writes it to the socket; world states become snapshot bytes there, through the shared
-//! [`delta_cache`]. For testing, a [`conditioner`] can sit between the upgraded socket and the
-//! WebSocket and delay both directions (`--sim-latency`, `--sim-jitter`). [`health`] answers
-//! `/healthz` and `/readyz` and holds the drain; [`conn_log`] writes each connection's first
-//! and last log line. Who the client is behind a reverse proxy is [`proxy`]'s to say; the
-//! limits on it are [`admission`] (connections per address and their rate), [`name_slots`]
-//! (sessions per token subject) and [`chat_limit`] (chat), all on [`bucket`]s where they
-//! are rates.
+//! - [`front`]: the process's one HTTP front, from accept to upgrade ([`front::Front`]);
+//! - [`session`]: one WebSocket session, and what sessions share ([`session::Shared`]) and
+//!   the link to their simulation ([`session::SimLink`]);
+//! - [`replication`]: the fan-out of what the simulation sends to each client's queue.
+//!
+//! Under all three: [`bucket`] (the token bucket of every rate limit), [`conditioner`] (test
+//! latency on a socket; the load tools use it too), [`drain`], and here the limits of a
+//! connection ([`NetLimits`]), the WebSocket settings and the shutdown signal.
+//!
+//! Path of a message: [`front::listener`] accepts a TCP connection under the
+//! [`front::admission`] limits and completes [`front::tls`] if the port speaks it →
+//! [`front::connection`] runs hyper's HTTP/1.1 → [`front::http`] routes each request: files,
+//! `/stats`, `/api/announce`, or `/ws`, whose [`front::upgrade`] is checked (Origin by
+//! [`front::origin`], token by [`front::auth`], subprotocol; a session slot of the token's name
+//! by [`session::name_slots`]) before the 101 → [`session`]'s reader decodes and verifies each
+//! binary message and sends it to the simulation as [`crate::bridge::ToSim`] through the
+//! session's [`session::SimLink`]. Back: the simulation's [`crate::bridge::ToNet`] →
+//! [`replication::router`] thread → the client's [`replication::send_queue`] → the session's
+//! writer writes it to the socket; world states become snapshot bytes there, through the
+//! link's [`replication::delta_cache`]. For testing, a [`conditioner`] can sit between the
+//! upgraded socket and the WebSocket and delay both directions (`--sim-latency`,
+//! `--sim-jitter`). [`front::health`] answers `/healthz` and `/readyz`; [`drain`] holds the
+//! drain that `POST /api/drain` or SIGTERM starts; [`session::conn_log`] writes each
+//! connection's first and last log line. Who the client is behind a reverse proxy is
+//! [`front::proxy`]'s to say; the limits on it are [`front::admission`] (connections per address
+//! and their rate), [`session::name_slots`] (sessions per token subject) and
+//! [`session::chat_limit`] (chat), all on [`bucket`]s where they are rates.
 
-pub mod admission;
-pub mod auth;
 pub mod bucket;
-pub mod chat_limit;
-pub mod clients;
 pub mod conditioner;
-pub mod conn_log;
-pub mod connection;
-pub mod delta_cache;
-pub mod health;
-pub mod http;
-pub mod listener;
-pub mod name_slots;
-pub mod origin;
-pub mod proxy;
-pub mod router;
-pub mod send_queue;
+pub mod drain;
+pub mod front;
+pub mod replication;
 pub mod session;
-pub mod tls;
-pub mod upgrade;
-pub mod web_files;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
 use shared::codec::{MAX_CLIENT_MESSAGE_BYTES, MAX_SERVER_MESSAGE_BYTES};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::bridge::ToSim;
-use crate::sim::stats::TickStats;
-use auth::Secret;
 use conditioner::LinkConditioner;
-use delta_cache::DeltaCache;
-use origin::OriginPolicy;
-use router::Registry;
-use web_files::WebRoot;
 
 /// Time limits of a connection. The defaults suit production; tests shorten them.
 #[derive(Debug, Clone)]
@@ -113,50 +102,4 @@ pub fn ws_config() -> WebSocketConfig {
 /// Resolves once the server is shutting down (or is gone).
 pub async fn stopping(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
-}
-
-/// What every connection task shares.
-pub struct NetContext {
-    /// Into the simulation.
-    pub to_sim: Sender<ToSim>,
-    /// Client queues, shared with the router.
-    pub registry: Arc<Registry>,
-    /// Static files.
-    pub web: WebRoot,
-    /// Becomes `true` when the server shuts down.
-    pub shutdown: watch::Receiver<bool>,
-    /// Time and rate limits.
-    pub limits: NetLimits,
-    /// Whether the simulation behind this layer is a replay, which takes `ReplayControl`.
-    pub replay: bool,
-    /// The running game's check of an input's game part.
-    pub check_input: crate::sim::game::InputCheck,
-    /// Encoded snapshot bodies, shared by every session.
-    pub deltas: DeltaCache,
-    /// The simulation's tick statistics, served at `GET /stats`.
-    pub stats: Arc<TickStats>,
-    /// The Prometheus metrics, served at `GET /metrics`.
-    pub metrics: Arc<crate::metrics::Metrics>,
-    /// Browser origins allowed to connect.
-    pub origins: OriginPolicy,
-    /// The token key; `None` runs open.
-    pub auth: Option<Secret>,
-    /// The drain, once SIGTERM or `POST /api/drain` starts it.
-    pub drain: Arc<health::Drain>,
-    /// What `/healthz` last saw of the tick.
-    pub liveness: health::Liveness,
-    /// The connection limits (readiness: is there room).
-    pub admission: Arc<admission::Admission>,
-    /// `--drain-timeout`: how long a drain gives clients.
-    pub drain_timeout: std::time::Duration,
-    /// Each connection's first and last line, rate-limited.
-    pub conn_log: conn_log::ConnLog,
-    /// The sessions as the admin page lists them (and kicks them).
-    pub clients: clients::ClientBoard,
-    /// `--trusted-proxy`: whose `Forwarded`/`X-Forwarded-For` name the client.
-    pub proxies: proxy::TrustedProxies,
-    /// `--max-sessions-per-name`: sessions each token subject holds.
-    pub name_slots: Arc<name_slots::NameSlots>,
-    /// `--chat-lines-per-second`: the chat budget of all clients together.
-    pub chat_budget: chat_limit::ChatBudget,
 }

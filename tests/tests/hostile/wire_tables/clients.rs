@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use engine::clock::unix_now;
-use engine::net::auth::{Claims, Role, Secret};
+use engine::net::front::auth::{Claims, Role, Secret};
 use futures_util::{SinkExt, StreamExt};
 use glam::Vec2;
 use integration_tests::hostile::{ServerChild, server_command};

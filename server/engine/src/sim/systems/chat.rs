@@ -1,8 +1,8 @@
 //! Chat stage (runs in `Stage::Receive`, after admission): stamps each chat line and server
 //! announcement of this tick with the tick and the sender's name, journals it (so recordings
 //! carry chat and replays play it back), and broadcasts it to every client as a chat frame
-//! (in order; a slow reader loses old lines rather than its connection: `net::send_queue`). Chat
-//! never touches the simulated state.
+//! (in order; a slow reader loses old lines rather than its connection: see
+//! `net::replication::send_queue`). Chat never touches the simulated state.
 
 use bevy_ecs::prelude::*;
 use shared::{ChatLine, ServerMessage, codec};

@@ -15,10 +15,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use super::Front;
 use super::admission::{Admission, Refused};
 use super::connection;
 use super::http::ConnInfo;
-use super::{NetContext, stopping};
+use crate::net::stopping;
 
 /// The first byte of a TLS record carrying a handshake.
 const TLS_HANDSHAKE: u8 = 0x16;
@@ -32,11 +33,11 @@ const TOO_FAST: &str = concat!(
 /// Runs the accept loop; `tls` makes the port speak https and wss only.
 pub async fn accept_loop(
     listener: TcpListener,
-    ctx: Arc<NetContext>,
+    front: Arc<Front>,
     admission: Arc<Admission>,
     tls: Option<TlsAcceptor>,
 ) {
-    let shutdown = stopping(ctx.shutdown.clone());
+    let shutdown = stopping(front.shared.shutdown.clone());
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -54,7 +55,7 @@ pub async fn accept_loop(
         };
         // A trusted proxy carries many clients: it takes a slot in the total only, and each
         // upgrade it forwards is counted against the client it names (see `http::websocket`).
-        let via_proxy = ctx.proxies.trusts(addr.ip());
+        let via_proxy = front.proxies.trusts(addr.ip());
         let admitted = if via_proxy { admission.admit_proxy() } else { admission.admit(addr.ip()) };
         let slot = match admitted {
             Ok(slot) => slot,
@@ -91,14 +92,14 @@ pub async fn accept_loop(
         // A bounded kernel send buffer: a client that stops reading blocks our writes within
         // one keyframe, so it is dropped after the write timeout instead of soaking up
         // megabytes of stale snapshots (loopback autotunes to 4 MB).
-        if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(ctx.limits.send_buffer_bytes) {
+        if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(front.shared.limits.send_buffer_bytes) {
             tracing::debug!(%addr, "SO_SNDBUF failed: {e}");
         }
         let conn = ConnInfo { addr, slot: Arc::new(slot), tls: tls.is_some(), via_proxy };
-        let ctx = ctx.clone();
+        let front = front.clone();
         match tls.clone() {
-            None => tokio::spawn(connection::serve(stream, conn, ctx)),
-            Some(acceptor) => tokio::spawn(serve_tls(stream, acceptor, conn, ctx)),
+            None => tokio::spawn(connection::serve(stream, conn, front)),
+            Some(acceptor) => tokio::spawn(serve_tls(stream, acceptor, conn, front)),
         };
     }
     tracing::info!("stopped accepting connections");
@@ -106,8 +107,8 @@ pub async fn accept_loop(
 
 /// Completes the TLS handshake in time, then serves HTTP over it. Plain HTTP gets a 400 in
 /// clear text naming the https URL scheme.
-async fn serve_tls(stream: TcpStream, acceptor: TlsAcceptor, conn: ConnInfo, ctx: Arc<NetContext>) {
-    let timeout = ctx.limits.handshake_timeout;
+async fn serve_tls(stream: TcpStream, acceptor: TlsAcceptor, conn: ConnInfo, front: Arc<Front>) {
+    let timeout = front.shared.limits.handshake_timeout;
     let mut first = [0u8; 1];
     match tokio::time::timeout(timeout, stream.peek(&mut first)).await {
         Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {}
@@ -118,7 +119,7 @@ async fn serve_tls(stream: TcpStream, acceptor: TlsAcceptor, conn: ConnInfo, ctx
         _ => return,
     }
     match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => connection::serve(tls, conn, ctx).await,
+        Ok(Ok(tls)) => connection::serve(tls, conn, front).await,
         Ok(Err(e)) => tracing::debug!(addr = %conn.addr, "TLS handshake failed: {e}"),
         Err(_) => tracing::debug!(addr = %conn.addr, "TLS handshake timed out"),
     }

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::bucket::TokenBucket;
 use crate::bridge::ClientId;
+use crate::net::bucket::TokenBucket;
 
 /// Lines written at once before the limit applies.
 pub const BURST: f64 = 50.0;

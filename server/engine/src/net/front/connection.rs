@@ -10,8 +10,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::Front;
 use super::http::{ConnInfo, route};
-use super::{NetContext, stopping};
+use crate::net::stopping;
 
 /// Largest request head (request line and headers) accepted; 431 beyond.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -22,27 +23,27 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// Serves HTTP on `io` until it closes, fails, or upgrades (the session then runs in its own
 /// task, holding the connection's slot).
-pub async fn serve<I>(io: I, conn: ConnInfo, ctx: Arc<NetContext>)
+pub async fn serve<I>(io: I, conn: ConnInfo, front: Arc<Front>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let addr = conn.addr;
     let conn = Arc::new(conn);
     let service = {
-        let ctx = ctx.clone();
-        service_fn(move |request| route(request, conn.clone(), ctx.clone()))
+        let front = front.clone();
+        service_fn(move |request| route(request, conn.clone(), front.clone()))
     };
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         // Slowloris: the whole head, or the next one on a kept-alive connection, arrives in
         // time or the connection is closed.
-        .header_read_timeout(ctx.limits.handshake_timeout)
+        .header_read_timeout(front.shared.limits.handshake_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .max_headers(MAX_HEADERS)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(connection);
-    let shutdown = stopping(ctx.shutdown.clone());
+    let shutdown = stopping(front.shared.shutdown.clone());
     tokio::pin!(shutdown);
     let result = tokio::select! {
         result = &mut connection => result,

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::bucket::TokenBucket;
+use crate::net::bucket::TokenBucket;
 
 /// Rate buckets kept before full ones are swept out.
 const SWEEP_AT: usize = 1024;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::bucket::TokenBucket;
+use crate::net::bucket::TokenBucket;
 
 /// Default `--chat-lines-per-second`.
 pub const SERVER_LINES_PER_SECOND: u32 = 20;

@@ -244,7 +244,7 @@ fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::auth::Claims;
+    use crate::net::front::auth::Claims;
 
     const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 

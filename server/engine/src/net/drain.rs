@@ -1,21 +1,11 @@
-//! Liveness, readiness and the drain: what `/healthz`, `/readyz` and `POST /api/drain` answer,
-//! and the state a drain puts the network layer in.
-//!
-//! - **Live** (`/healthz`): the process answers and its tick advances. A probe that finds the
-//!   same tick as a probe more than [`STALL`] earlier says the simulation is stuck.
-//! - **Ready** (`/readyz`): taking players: not draining, below `--max-connections`, and a
-//!   player slot free (the simulation publishes how many after each tick).
-//! - **Drain**: stop taking players (upgrades get 503), tell every client how long it has
-//!   (`ServerMessage::Draining`), and close them with 1001 when the time is up or sooner once
-//!   they have all left. SIGTERM and `POST /api/drain` start one; see `Server::drain`.
+//! The drain: the process stops taking players and gives those it has a deadline. The front
+//! starts it (SIGTERM, `POST /api/drain`) and refuses upgrades while it runs; every session
+//! hears it and warns its client (`ServerMessage::Draining`). Beside the shutdown signal
+//! ([`super::stopping`]) because every layer of the network hears it.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-
-/// A tick that has not moved for this long means the simulation is stuck.
-pub const STALL: Duration = Duration::from_secs(2);
 
 /// The drain's state, shared by every connection task.
 #[derive(Debug)]
@@ -73,30 +63,6 @@ pub fn seconds_left(deadline: Instant) -> u16 {
     u16::try_from(left.as_millis().div_ceil(1000)).unwrap_or(u16::MAX)
 }
 
-/// The tick seen by the last liveness probe, and when it changed.
-#[derive(Debug, Default)]
-pub struct Liveness {
-    last: Mutex<Option<(u64, Instant)>>,
-}
-
-impl Liveness {
-    /// Whether the tick has moved: `tick` is the simulation's tick now.
-    pub fn alive(&self, tick: u64) -> bool {
-        self.alive_at(tick, Instant::now())
-    }
-
-    fn alive_at(&self, tick: u64, now: Instant) -> bool {
-        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match *last {
-            Some((seen, since)) if seen == tick => now.duration_since(since) <= STALL,
-            _ => {
-                *last = Some((tick, now));
-                true
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,15 +77,5 @@ mod tests {
         assert_eq!(drain.deadline(), first);
         let left = seconds_left(first.unwrap_or_else(Instant::now));
         assert!((29..=30).contains(&left), "{left}");
-    }
-
-    #[test]
-    fn a_tick_that_stops_moving_is_not_alive_after_the_stall_time() {
-        let live = Liveness::default();
-        let t0 = Instant::now();
-        assert!(live.alive_at(10, t0));
-        assert!(live.alive_at(10, t0 + Duration::from_secs(1)), "briefly still: fine");
-        assert!(!live.alive_at(10, t0 + STALL + Duration::from_millis(1)), "stuck");
-        assert!(live.alive_at(11, t0 + Duration::from_secs(5)), "moving again");
     }
 }

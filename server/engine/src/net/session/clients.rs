@@ -11,8 +11,8 @@ use std::time::Instant;
 use serde::Serialize;
 use shared::DisconnectReason;
 
-use super::send_queue::SendQueue;
 use crate::bridge::ClientId;
+use crate::net::replication::send_queue::SendQueue;
 
 /// One session, as the admin API shows it.
 pub struct ClientInfo {

@@ -1,7 +1,7 @@
 //! The HTTP routes, served by hyper on each connection:
 //!
 //! - `GET /ws`: the WebSocket upgrade, checked by [`super::upgrade`] before the 101; the
-//!   upgraded connection becomes a [`super::session`] in its own task.
+//!   upgraded connection becomes a [`crate::net::session`] in its own task.
 //! - `POST /api/announce`: an admin broadcasts a line to every client (see [`announce`]).
 //! - `GET /stats`: the simulation's tick statistics as JSON (`sim::stats`).
 //! - `GET /metrics`: Prometheus metrics (see [`scrape_refusal`] for who may read it and
@@ -35,16 +35,17 @@ use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
+use super::Front;
 use super::admission::{Admitted, Refused};
 use super::auth::{Role, Secret, TokenError};
-use super::conditioner;
-use super::health;
 use super::origin::is_loopback_host;
 use super::proxy::ClientAddr;
 use super::upgrade::{self, Gate, Refusal};
-use super::{NetContext, session, ws_config};
 use crate::bridge::ToSim;
 use crate::metrics::Metrics;
+use crate::net::drain::seconds_left;
+use crate::net::session::{self, Pass};
+use crate::net::{conditioner, ws_config};
 
 /// Largest announcement body read.
 const MAX_ANNOUNCE_BODY: usize = 1024;
@@ -67,8 +68,8 @@ pub struct ConnInfo {
 
 impl ConnInfo {
     /// Who sent `headers` on this connection: the peer, or the client a trusted proxy names.
-    fn client(&self, headers: &hyper::HeaderMap, ctx: &NetContext) -> ClientAddr {
-        ctx.proxies.client(self.addr.ip(), headers)
+    fn client(&self, headers: &hyper::HeaderMap, front: &Front) -> ClientAddr {
+        front.proxies.client(self.addr.ip(), headers)
     }
 
     /// Whether a request on this connection came by https: this port's TLS, or the proxy's word.
@@ -84,51 +85,53 @@ pub type HttpResponse = Response<Full<Bytes>>;
 pub async fn route(
     request: Request<Incoming>,
     conn: Arc<ConnInfo>,
-    ctx: Arc<NetContext>,
+    front: Arc<Front>,
 ) -> Result<HttpResponse, Infallible> {
     let path = request.uri().path();
     let response = match (request.method(), path) {
-        (_, "/ws") => websocket(request, conn, ctx),
-        (&Method::POST, "/api/announce") => announce(request, &conn, &ctx).await,
+        (_, "/ws") => websocket(request, conn, front),
+        (&Method::POST, "/api/announce") => announce(request, &conn, &front).await,
         (_, "/api/announce") => text(StatusCode::METHOD_NOT_ALLOWED, "POST an announcement here\n").with_allow("POST"),
-        (&Method::POST, "/api/drain") => drain(&request, &conn, &ctx),
-        (&Method::GET | &Method::HEAD, "/admin") => match ctx.web.lookup("/admin.html").await {
+        (&Method::POST, "/api/drain") => drain(&request, &conn, &front),
+        (&Method::GET | &Method::HEAD, "/admin") => match front.web.lookup("/admin.html").await {
             Some(file) => body(StatusCode::OK, file.content_type, Bytes::from(file.body.into_owned())).no_store(),
             None => text(StatusCode::NOT_FOUND, "not found\n"),
         },
-        (&Method::GET | &Method::HEAD, "/api/admin/state") => admin_state(&request, &conn, &ctx),
-        (&Method::POST, "/api/admin/kick") => kick(&request, &conn, &ctx),
+        (&Method::GET | &Method::HEAD, "/api/admin/state") => admin_state(&request, &conn, &front),
+        (&Method::POST, "/api/admin/kick") => kick(&request, &conn, &front),
         (_, "/api/drain") => text(StatusCode::METHOD_NOT_ALLOWED, "POST to start a drain\n").with_allow("POST"),
         (&Method::GET | &Method::HEAD, "/healthz") => {
-            if ctx.liveness.alive(ctx.stats.snapshot().tick) {
+            if front.liveness.alive(front.link.stats.snapshot().tick) {
                 text(StatusCode::OK, "ok\n").no_store()
             } else {
                 text(StatusCode::SERVICE_UNAVAILABLE, "the simulation's tick is not advancing\n").no_store()
             }
         }
-        (&Method::GET | &Method::HEAD, "/readyz") => match ctx.drain.deadline() {
+        (&Method::GET | &Method::HEAD, "/readyz") => match front.shared.drain.deadline() {
             Some(deadline) => {
-                let left = health::seconds_left(deadline);
+                let left = seconds_left(deadline);
                 text(StatusCode::SERVICE_UNAVAILABLE, &format!("draining: closing in {left} s\n")).no_store()
             }
             // This probe holds a slot itself: none left besides it means full.
-            None if ctx.admission.available() == 0 => {
+            None if front.admission.available() == 0 => {
                 text(StatusCode::SERVICE_UNAVAILABLE, "full: at --max-connections\n").no_store()
             }
-            None if ctx.stats.player_slots_free() == Some(0) => {
+            None if front.link.stats.player_slots_free() == Some(0) => {
                 text(StatusCode::SERVICE_UNAVAILABLE, "full: every player slot is taken (--max-players)\n").no_store()
             }
             None => text(StatusCode::OK, "ready\n").no_store(),
         },
-        (&Method::GET | &Method::HEAD, "/metrics") => serve_metrics(&ctx.metrics, request.headers(), ctx.auth.as_ref()),
+        (&Method::GET | &Method::HEAD, "/metrics") => {
+            serve_metrics(&front.shared.metrics, request.headers(), front.auth.as_ref())
+        }
         (&Method::GET | &Method::HEAD, "/stats") => {
-            if let Some(refusal) = scrape_refusal(request.headers(), ctx.auth.as_ref()) {
+            if let Some(refusal) = scrape_refusal(request.headers(), front.auth.as_ref()) {
                 return Ok(refusal);
             }
-            let json = serde_json::to_vec(&ctx.stats.snapshot()).unwrap_or_default();
+            let json = serde_json::to_vec(&front.link.stats.snapshot()).unwrap_or_default();
             body(StatusCode::OK, "application/json", json.into()).no_store()
         }
-        (&Method::GET | &Method::HEAD, path) => match ctx.web.lookup(path).await {
+        (&Method::GET | &Method::HEAD, path) => match front.web.lookup(path).await {
             Some(file) => {
                 let bytes = match file.body {
                     Cow::Borrowed(embedded) => Bytes::from_static(embedded),
@@ -158,18 +161,18 @@ fn with_page_policy(mut response: HttpResponse) -> HttpResponse {
 }
 
 /// Answers an upgrade request: 101 and a session task, or the refusal.
-fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, ctx: Arc<NetContext>) -> HttpResponse {
-    if ctx.drain.is_draining() {
+fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, front: Arc<Front>) -> HttpResponse {
+    if front.shared.drain.is_draining() {
         let response = text(StatusCode::SERVICE_UNAVAILABLE, "draining: this server takes no new players\n");
         return closing(response.with_retry_after("5"));
     }
-    let client = conn.client(request.headers(), &ctx);
+    let client = conn.client(request.headers(), &front);
     // Behind a trusted proxy the client's address is all we know of it (no port).
     let addr = if client.via_proxy { SocketAddr::new(client.ip, 0) } else { conn.addr };
     let (head, body) = request.into_parts();
     let gate = Gate {
-        origins: &ctx.origins,
-        auth: ctx.auth.as_ref(),
+        origins: &front.origins,
+        auth: front.auth.as_ref(),
         now: crate::clock::unix_now(),
         https: conn.https(&client),
     };
@@ -183,7 +186,7 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, ctx: Arc<NetCo
         }
     };
     // A proxy's connection took no per-address allowance at accept: its client takes one now.
-    let forwarded = match client.via_proxy.then(|| ctx.admission.admit_forwarded(client.ip)) {
+    let forwarded = match client.via_proxy.then(|| front.admission.admit_forwarded(client.ip)) {
         None => None,
         Some(Ok(slot)) => Some(slot),
         Some(Err(why)) => {
@@ -197,10 +200,10 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, ctx: Arc<NetCo
     };
     let name_slot = match &accepted.identity.name {
         None => None,
-        Some(name) => match ctx.name_slots.take(name) {
+        Some(name) => match front.name_slots.take(name) {
             Some(slot) => Some(slot),
             None => {
-                let max = ctx.name_slots.max();
+                let max = front.name_slots.max();
                 tracing::debug!(%addr, max, "upgrade refused: the token's name holds every session it may");
                 let body = format!(
                     "this token's name already has {max} open sessions (--max-sessions-per-name); close one first\n"
@@ -211,16 +214,20 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, ctx: Arc<NetCo
     };
     request = Request::from_parts(head, body);
     let on_upgrade = hyper::upgrade::on(&mut request);
+    // The token's role is the front's business: the session hears only what it implies.
     let identity = accepted.identity;
+    let pass = Pass { name: identity.name, spectator: identity.role == Role::Spectator };
+    let (shared, link) = (front.shared.clone(), front.link.clone());
     tokio::spawn(async move {
         // The slots stay taken while the session lives.
         let held = (conn, forwarded, name_slot);
         match on_upgrade.await {
             Ok(upgraded) => {
                 // Off (the default), this is the upgraded socket itself.
-                let io = conditioner::condition(TokioIo::new(upgraded), ctx.limits.link, conditioner::seed_for(addr));
+                let io =
+                    conditioner::condition(TokioIo::new(upgraded), shared.limits.link, conditioner::seed_for(addr));
                 let ws = WebSocketStream::from_raw_socket(io, WsRole::Server, Some(ws_config())).await;
-                session::run(ws, addr, identity, ctx).await;
+                session::run(ws, addr, pass, shared, link).await;
             }
             Err(e) => tracing::debug!(%addr, "upgrade failed: {e}"),
         }
@@ -244,29 +251,29 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, ctx: Arc<NetCo
 /// end of `--drain-timeout`, then the server exits), with the announcement's access rules:
 /// an admin token with auth on, loopback only with auth off, and an allowed `Origin`. 202 with
 /// the seconds left (also when a drain was already under way); 404 on a replay server.
-fn drain(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> HttpResponse {
-    if ctx.replay {
+fn drain(request: &Request<Incoming>, conn: &ConnInfo, front: &Front) -> HttpResponse {
+    if front.link.replay {
         return text(StatusCode::NOT_FOUND, "a replay server is stopped, not drained\n");
     }
-    if let Some(refusal) = admin_refusal(request, conn, ctx) {
+    if let Some(refusal) = admin_refusal(request, conn, front) {
         return refusal;
     }
-    if ctx.drain.start(ctx.drain_timeout) {
-        tracing::info!(addr = %conn.addr, seconds = ctx.drain_timeout.as_secs(), "drain requested");
+    if front.shared.drain.start(front.drain_timeout) {
+        tracing::info!(addr = %conn.addr, seconds = front.drain_timeout.as_secs(), "drain requested");
     }
-    let left = ctx.drain.deadline().map_or(0, health::seconds_left);
+    let left = front.shared.drain.deadline().map_or(0, seconds_left);
     text(StatusCode::ACCEPTED, &format!("draining: closing in {left} s\n"))
 }
 
 /// `GET /api/admin/state`: what the admin page plots and lists, as JSON: the time, the tick
 /// and its cumulative duration histogram (the page takes per-second percentiles from two
 /// reads), the process's CPU seconds, bytes sent to all clients so far, and the client table.
-fn admin_state(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> HttpResponse {
-    if let Some(refusal) = admin_refusal(request, conn, ctx) {
+fn admin_state(request: &Request<Incoming>, conn: &ConnInfo, front: &Front) -> HttpResponse {
+    if let Some(refusal) = admin_refusal(request, conn, front) {
         return refusal;
     }
-    let stats = ctx.stats.snapshot();
-    let clients = ctx.clients.rows();
+    let stats = front.link.stats.snapshot();
+    let clients = front.shared.clients.rows();
     let state = serde_json::json!({
         "unix_s": crate::clock::unix_now(),
         "tick": stats.tick,
@@ -274,8 +281,8 @@ fn admin_state(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -
         "overruns": stats.overruns,
         "tick_buckets_us": stats.buckets,
         "cpu_s": crate::procstat::cpu_seconds("self").ok(),
-        "bytes_out": ctx.clients.bytes_out(),
-        "draining": ctx.drain.is_draining(),
+        "bytes_out": front.shared.clients.bytes_out(),
+        "draining": front.shared.drain.is_draining(),
         "clients": clients,
     });
     body(StatusCode::OK, "application/json", serde_json::to_vec(&state).unwrap_or_default().into()).no_store()
@@ -283,8 +290,8 @@ fn admin_state(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -
 
 /// `POST /api/admin/kick?client=N`: closes client N with `Kicked` (4001). 404 if there is no
 /// such client, 400 without a client id.
-fn kick(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> HttpResponse {
-    if let Some(refusal) = admin_refusal(request, conn, ctx) {
+fn kick(request: &Request<Incoming>, conn: &ConnInfo, front: &Front) -> HttpResponse {
+    if let Some(refusal) = admin_refusal(request, conn, front) {
         return refusal;
     }
     let id = request
@@ -295,7 +302,7 @@ fn kick(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> HttpR
         .find_map(|pair| pair.strip_prefix("client="))
         .and_then(|v| v.parse::<u32>().ok());
     let Some(id) = id else { return text(StatusCode::BAD_REQUEST, "give the client as ?client=N\n") };
-    if ctx.clients.kick(crate::bridge::ClientId(id)) {
+    if front.shared.clients.kick(crate::bridge::ClientId(id)) {
         tracing::info!(addr = %conn.addr, client = id, "kicked by an administrator");
         text(StatusCode::OK, &format!("client {id} kicked\n"))
     } else {
@@ -311,15 +318,15 @@ fn kick(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> HttpR
 /// peer: behind a reverse proxy on the same machine every peer is loopback, and a DNS-rebinding
 /// page (a foreign name pointed at 127.0.0.1) reaches us from the visitor's own loopback with
 /// an `Origin` that matches its `Host`.
-fn admin_refusal(request: &Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> Option<HttpResponse> {
+fn admin_refusal(request: &Request<Incoming>, conn: &ConnInfo, front: &Front) -> Option<HttpResponse> {
     let headers = request.headers();
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let client = conn.client(headers, ctx);
-    if !ctx.origins.allows(origin, host, conn.https(&client)) {
+    let client = conn.client(headers, front);
+    if !front.origins.allows(origin, host, conn.https(&client)) {
         return Some(text(StatusCode::FORBIDDEN, "this page's origin may not use the admin API\n"));
     }
-    match &ctx.auth {
+    match &front.auth {
         Some(secret) => {
             let claims = upgrade::bearer(headers)
                 .ok_or(TokenError::Missing)
@@ -373,15 +380,15 @@ pub fn scrape_refusal(headers: &HeaderMap, auth: Option<&Secret>) -> Option<Http
 /// 403 for another role). With auth off it takes requests from this machine only, addressed to
 /// a loopback name (403 otherwise: see [`admin_refusal`]). A browser `Origin` must pass the allow-list, so no web page can post here from a
 /// visitor's browser. 400 for a bad text, 413 for a body over 1 KiB, 404 on a replay server.
-async fn announce(request: Request<Incoming>, conn: &ConnInfo, ctx: &NetContext) -> HttpResponse {
-    if ctx.replay {
+async fn announce(request: Request<Incoming>, conn: &ConnInfo, front: &Front) -> HttpResponse {
+    if front.link.replay {
         return text(StatusCode::NOT_FOUND, "a replay server takes no announcements\n");
     }
-    if let Some(refusal) = admin_refusal(&request, conn, ctx) {
+    if let Some(refusal) = admin_refusal(&request, conn, front) {
         return refusal;
     }
     let read = tokio::time::timeout(
-        ctx.limits.handshake_timeout,
+        front.shared.limits.handshake_timeout,
         Limited::new(request.into_body(), MAX_ANNOUNCE_BODY).collect(),
     );
     let bytes = match read.await {
@@ -399,7 +406,7 @@ async fn announce(request: Request<Incoming>, conn: &ConnInfo, ctx: &NetContext)
         }
     };
     tracing::info!(addr = %conn.addr, "announcement");
-    if ctx.to_sim.send(ToSim::Announce { text: line.to_owned() }).is_err() {
+    if front.link.to_sim.send(ToSim::Announce { text: line.to_owned() }).is_err() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "the simulation is not running\n");
     }
     text(StatusCode::ACCEPTED, "announced\n")
@@ -461,7 +468,7 @@ impl ResponseExt for HttpResponse {
 #[allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 mod tests {
     use super::*;
-    use crate::net::auth::Claims;
+    use crate::net::front::auth::Claims;
 
     #[test]
     fn with_auth_on_scrapes_take_a_metrics_or_admin_token() {
