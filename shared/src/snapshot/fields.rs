@@ -88,6 +88,33 @@ impl EntityRecord {
     }
 }
 
+/// The motion of an entity's record: what the replicator keeps beside the entity to ask
+/// [`Replicator::keeps`](super::Replicator::keeps) whether its record holds, without looking
+/// the record up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Model {
+    /// The record's kind.
+    pub kind: u8,
+    /// Its `pos`, `vel` and `base_tick`.
+    pub pos: [i32; 2],
+    /// Its velocity.
+    pub vel: [i32; 2],
+    /// Its base tick.
+    pub base_tick: u64,
+}
+
+impl Model {
+    /// The motion of `record`.
+    pub fn of(record: &EntityRecord) -> Model {
+        Model { kind: record.kind, pos: record.pos, vel: record.vel, base_tick: record.base_tick }
+    }
+
+    /// Whether it moves (an entity at rest whose state did not change keeps its record).
+    pub fn moving(&self) -> bool {
+        self.vel != [0, 0]
+    }
+}
+
 /// A row's value as the wire carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Value {

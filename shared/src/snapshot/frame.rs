@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use glam::Vec2;
 
-use super::fields::EntityRecord;
+use super::fields::{EntityRecord, Model};
 use super::mirror::{Changes, Mirror, Touched};
 use super::quant::{MAX_AGE, MAX_POS, POS_TOLERANCE, quantize_pos, quantize_vel};
 use super::records::{Change, Records};
@@ -56,32 +56,6 @@ impl Frame {
             && self.serial < target.serial
             && target.serial - self.serial <= HISTORY
             && self.tick < target.tick
-    }
-}
-
-/// The motion of an entity's record: what a simulation keeps beside the entity to ask
-/// [`Replicator::keeps`] whether its record holds without looking the record up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Model {
-    /// The record's kind.
-    pub kind: u8,
-    /// Its `pos`, `vel` and `base_tick`.
-    pub pos: [i32; 2],
-    /// Its velocity.
-    pub vel: [i32; 2],
-    /// Its base tick.
-    pub base_tick: u64,
-}
-
-impl Model {
-    /// The motion of `record`.
-    pub fn of(record: &EntityRecord) -> Model {
-        Model { kind: record.kind, pos: record.pos, vel: record.vel, base_tick: record.base_tick }
-    }
-
-    /// Whether it moves (an entity at rest whose state did not change keeps its record).
-    pub fn moving(&self) -> bool {
-        self.vel != [0, 0]
     }
 }
 

@@ -9,7 +9,7 @@
 
 use glam::Vec2;
 
-use super::frame::Model;
+use super::fields::Model;
 use crate::state::EntityState;
 
 /// What changed in a simulation's replicated state since its last report.

@@ -2,8 +2,9 @@
 //! bots and the tests, and mirrored by `web-client/src/snapshot.js`.
 //!
 //! - [`quant`]: wire units, ranges and errors; the integer extrapolation.
-//! - [`fields`]: [`EntityRecord`] (one entity's quantized state) and [`EntityUpdate`] (one
-//!   entry), encoded and decoded by walking the kind's row table (`crate::schema`).
+//! - [`fields`]: [`EntityRecord`] (one entity's quantized state), its motion ([`Model`]),
+//!   and [`EntityUpdate`] (one entry), encoded and decoded by walking the kind's row table
+//!   (`crate::schema`).
 //! - [`frame`]: the server side: [`Replicator`] keeps a dead-reckoning model per entity and
 //!   makes one immutable [`Frame`] per snapshot tick, from the whole state or from what changed.
 //! - [`mirror`]: [`Changes`], what a simulation reports at a snapshot tick, and the
@@ -26,8 +27,8 @@ pub mod records;
 pub mod wire;
 
 pub use client::ClientState;
-pub use fields::{EntityRecord, EntityUpdate};
-pub use frame::{Frame, HISTORY, Model, Replicator};
+pub use fields::{EntityRecord, EntityUpdate, Model};
+pub use frame::{Frame, HISTORY, Replicator};
 pub use interest::{Grid, Interest, View};
 pub use message::Snapshot;
 pub use mirror::Changes;
