@@ -14,7 +14,6 @@ use engine::harness::Harness;
 use engine::net::NetLimits;
 use engine::record::reader::Recording;
 use engine::record::replay::Replayer;
-use engine::sim::Simulation;
 use engine::sim::game::Catalog;
 use engine::sim::resources::SimSettings;
 use futures_util::{SinkExt, StreamExt};
@@ -95,8 +94,7 @@ fn a_dots_session_replays_bit_for_bit() {
 #[tokio::test]
 async fn the_real_server_serves_dots_over_a_websocket() {
     let config = Config::from_args(["server", "--bind", "127.0.0.1:0", "--no-web"]).expect("flags");
-    let sim = Simulation::new(Dots, config.sim_settings(), engine::map::load(None).expect("map")).expect("dots");
-    let server = engine::Server::start_simulation(&config, sim, NetLimits::default()).await.expect("starts");
+    let server = engine::Server::start_game(&config, Dots, NetLimits::default()).await.expect("starts");
     let url = format!("ws://{}/ws", server.local_addr());
     let stream = tokio::net::TcpStream::connect(server.local_addr()).await.expect("connects");
     let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.expect("upgrades");

@@ -243,7 +243,13 @@ impl Client {
             let next = tokio::time::timeout(WAIT, self.ws.next()).await.expect("server answered in time");
             match next {
                 Some(Ok(Message::Binary(bytes))) => {
-                    let message = codec::decode_server(&bytes).expect("server message decodes");
+                    // After the Welcome, snapshots are read with the schema it named, as a
+                    // real client does (a room may run any game).
+                    let message = match &self.welcome {
+                        Some(welcome) => codec::decode_server_with(&bytes, &welcome.schema),
+                        None => codec::decode_server(&bytes),
+                    }
+                    .expect("server message decodes");
                     self.absorb(&message, bytes.len());
                     return Event::Message(message);
                 }

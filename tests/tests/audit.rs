@@ -8,7 +8,7 @@
 //! - one token's name holds at most `--max-sessions-per-name` sessions (409 beyond);
 //! - a connection burst from one address is cut to its rate while a witness plays on;
 //! - a chat flood from 200 sockets, each within its own allowance, closes no honest reader;
-//! - `/readyz` says full when every player slot is taken; every close code has a series from
+//! - `/readyz` says full when every player slot is taken and no room can be made; every close code has a series from
 //!   the start.
 //!
 //! Every server child is killed when its test ends, pass or fail.
@@ -369,7 +369,8 @@ fn a_chat_flood_from_200_sockets_closes_no_honest_reader() {
 
 #[test]
 fn readyz_is_full_when_every_player_slot_is_taken_and_closes_start_at_zero() {
-    let server = spawn_server(&["--max-players", "2"]);
+    // One room at most: a full room is then a full server.
+    let server = spawn_server(&["--max-players", "2", "--max-rooms", "1"]);
     let addr = server.addr();
     let rt = runtime();
     rt.block_on(async {

@@ -8,10 +8,8 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
-use crate::map;
 use crate::net::NetLimits;
 use crate::server::{Server, StartError};
-use crate::sim::Simulation;
 use crate::sim::game::Game;
 
 /// Serves `game` with the server's command-line flags (`--bind`, `--tick-rate`, `--record`,
@@ -19,11 +17,7 @@ use crate::sim::game::Game;
 pub fn run<G: Game>(game: G) -> ExitCode {
     let config = Config::parse();
     init_logs(LogFormat::Human);
-    serve(|| async {
-        let map = map::load(config.map.as_deref())?;
-        let sim = Simulation::new(game, config.sim_settings(), map)?;
-        Server::start_simulation(&config, sim, NetLimits::default()).await
-    })
+    serve(|| Server::start_game(&config, game, NetLimits::default()))
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).

@@ -107,11 +107,18 @@ pub struct FrontArgs {
     /// (floored at 0; bytes stay in order).
     #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub sim_jitter: u32,
+    /// Seconds a seat from the matchmaker stays reserved before its WebSocket must use it.
+    #[arg(long, value_name = "SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub seat_ttl: u64,
+    /// Matchmaking calls a second from one address (twice as many at once); beyond, 429.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub matchmake_per_second: u32,
 }
 
 impl Default for FrontArgs {
     /// The flags' defaults: plain HTTP, open, default origins, 64 per address (20 at once, then
-    /// 10 a second), no trusted proxy, 2 sessions per name, 20 chat lines a second, 5 s, 30 s.
+    /// 10 a second), no trusted proxy, 2 sessions per name, 20 chat lines a second, 5 s, 30 s, seats for 15 s,
+    /// 20 matchmaking calls a second per address.
     fn default() -> Self {
         FrontArgs {
             tls_cert: None,
@@ -130,6 +137,8 @@ impl Default for FrontArgs {
             drain_timeout: 30,
             sim_latency: 0,
             sim_jitter: 0,
+            seat_ttl: 15,
+            matchmake_per_second: 20,
         }
     }
 }
@@ -254,9 +263,100 @@ pub struct Config {
     /// 1024); at least 4K.
     #[arg(long, value_name = "BYTES", default_value = "1G", value_parser = byte_size)]
     pub record_max_bytes: u64,
+    /// Simulation threads that step the rooms (and as many router threads for their fan-out).
+    /// Default: the number of cores.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=i64::from(limits::MAX_SIM_THREADS)))]
+    pub sim_threads: Option<u16>,
+    /// Most rooms at once (the default room counts); beyond it, making a room answers 503.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=i64::from(limits::MAX_ROOMS)))]
+    pub max_rooms: u32,
+    /// A further room type, `NAME=GAME[,key=value…]` (repeatable), e.g.
+    /// `duel=arena,max-players=2` or `big=blobs,pellets=5000,view-radius=1500`. Keys:
+    /// max-players, npcs, pellets, max-rewind-ms, view-radius, tick-rate, snapshot-rate; the
+    /// rest of the settings are this command line's. The default type is named after `--game`.
+    #[arg(long, value_name = "NAME=GAME[,key=value…]", value_parser = RoomTypeSpec::parse)]
+    pub room_type: Vec<RoomTypeSpec>,
+    /// Seconds a room (other than the default room) stays after its last client leaves.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=86_400))]
+    pub room_empty_ttl: u32,
     /// TLS, tokens, origins and connection limits.
     #[command(flatten)]
     pub front: FrontArgs,
+}
+
+/// A `--room-type`: its name, and the command line with its settings applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomTypeSpec {
+    /// The type's name.
+    pub name: String,
+    /// Its game.
+    pub game: String,
+    /// Its settings, `key=value`, in order.
+    pub settings: Vec<(String, String)>,
+}
+
+impl RoomTypeSpec {
+    /// Parses `NAME=GAME[,key=value…]` (clap value parser); the values are checked when they
+    /// are applied ([`Config::for_room_type`]).
+    pub fn parse(s: &str) -> Result<RoomTypeSpec, String> {
+        let (name, rest) = s.split_once('=').ok_or("a room type is NAME=GAME[,key=value…]")?;
+        let valid = |n: &str| {
+            !n.is_empty() && n.len() <= 32 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !valid(name) {
+            return Err(format!("{name:?} is not a room type name: 1 to 32 of A-Z a-z 0-9 - _"));
+        }
+        let mut parts = rest.split(',');
+        let game = parts.next().unwrap_or_default().to_owned();
+        let settings = parts
+            .map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| format!("{s:?}: each setting after the game is key=value"))?;
+        Ok(RoomTypeSpec { name: name.to_owned(), game, settings })
+    }
+}
+
+impl Config {
+    /// This command line with a room type's game and settings applied, or why not.
+    pub fn for_room_type(&self, spec: &RoomTypeSpec) -> Result<Config, String> {
+        fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
+            key: &str,
+            value: &str,
+            low: T,
+            high: T,
+        ) -> Result<T, String> {
+            match value.parse::<T>() {
+                Ok(n) if n >= low && n <= high => Ok(n),
+                _ => Err(format!("{key}={value}: not a whole number in [{low}, {high}]")),
+            }
+        }
+        let mut config = self.clone();
+        if !crate::games::catalog().names().any(|name| name == spec.game) {
+            let known = crate::games::catalog().names().collect::<Vec<_>>().join(", ");
+            return Err(format!("room type {}: no game {:?}; the games are: {known}", spec.name, spec.game));
+        }
+        config.game.clone_from(&spec.game);
+        for (key, value) in &spec.settings {
+            let (key, value) = (key.as_str(), value.as_str());
+            match key {
+                "max-players" => config.max_players = number(key, value, 1, u16::MAX)?,
+                "npcs" => config.npcs = number(key, value, 0, limits::MAX_NPCS)?,
+                "pellets" => config.pellets = number(key, value, 0, crate::games::blobs::MAX_PELLETS)?,
+                "max-rewind-ms" => config.max_rewind_ms = number(key, value, 0, limits::MAX_REWIND_MS)?,
+                "tick-rate" => config.tick_rate = number(key, value, 1, limits::MAX_TICK_RATE)?,
+                "snapshot-rate" => config.snapshot_rate = number(key, value, 1, limits::MAX_TICK_RATE)?,
+                "view-radius" => config.view_radius = Some(limits::view_radius(value)?),
+                other => {
+                    return Err(format!(
+                        "room type {}: no setting {other:?}; the settings are max-players, npcs, pellets, \
+                         max-rewind-ms, view-radius, tick-rate, snapshot-rate",
+                        spec.name
+                    ));
+                }
+            }
+        }
+        Ok(config)
+    }
 }
 
 /// A sync interval in seconds, 0 to 3600 (clap value parser).

@@ -8,11 +8,13 @@
 //!   [`net::session`], whose reader decodes and verifies each client message (`shared::codec`,
 //!   `ClientMessage::verify`) and sends it over the [`bridge`] through its simulation's
 //!   [`net::session::SimLink`].
-//! - [`runner`] drains the bridge into the [`sim::Simulation`]'s inbox each tick, paced
-//!   by the [`clock`]; the engine's systems ([`sim::systems`]) and the game's run in the
+//! - [`rooms`] are the matches a process hosts, each a simulation with its own link; the
+//!   front finds a room by id (`/ws?room=ID`, else the default room).
+//! - [`runner`]'s pool of simulation threads steps every room: each tick it drains the room's
+//!   bridge into the [`sim::Simulation`]'s inbox, paced by the room's [`clock`]; the engine's systems ([`sim::systems`]) and the game's run in the
 //!   [`sim::game::Stage`]s of a tick, and the snapshot stage reports what changed in the
 //!   replicated state at each snapshot tick.
-//! - The runner sends those changes and messages over the [`bridge`]; replication's
+//! - The runner sends those changes and messages to its lane of the router pool; replication's
 //!   ([`net::replication`]) [`net::replication::router`] thread makes the changes one
 //!   quantized frame (`shared::snapshot`, with the bridge's `Framer`), off the tick, and puts
 //!   it in each client's [`net::replication::send_queue`]; the session's writer encodes the
@@ -44,7 +46,8 @@
 //! imports them.
 //!
 //! Layers, top to bottom; a module imports only from the layers below its own:
-//! [`app`] > [`server`], [`setup_cli`] > [`config`] > [`net`] > [`runner`], [`harness`] >
+//! [`app`] > [`server`], [`setup_cli`] > [`config`], [`rooms`] > [`runner`] > [`net`] >
+//! [`harness`] >
 //! [`metrics`](mod@metrics) > [`record`], [`games`] > [`sim`] > [`bridge`], [`map`] >
 //! [`clock`], [`limits`], [`procstat`], [`splitmix`] (and the `shared` crate).
 //! Within [`net`], the same: [`net::front`] > [`net::session`] > [`net::replication`] >
@@ -62,6 +65,7 @@ pub mod metrics;
 pub mod net;
 pub mod procstat;
 pub mod record;
+pub mod rooms;
 pub mod runner;
 pub mod server;
 pub mod setup_cli;

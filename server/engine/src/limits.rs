@@ -22,3 +22,8 @@ pub fn view_radius(s: &str) -> Result<f32, String> {
         _ => Err(format!("{s:?} is not a radius in world units in [0, 1000000]")),
     }
 }
+
+/// Most `--sim-threads`.
+pub const MAX_SIM_THREADS: u16 = 256;
+/// Most `--max-rooms`.
+pub const MAX_ROOMS: u32 = 100_000;

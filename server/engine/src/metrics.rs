@@ -76,6 +76,26 @@ pub mod name {
     pub const RECORDING_STOPPED: &str = "arena_recording_stopped";
     /// Gauge, always 1: labels `version`, `protocol_version`, `sim_version`.
     pub const BUILD_INFO: &str = "arena_build_info";
+    /// Gauge: rooms open, by room `type`.
+    pub const ROOMS: &str = "arena_rooms";
+    /// Counter: rooms made, by room `type`.
+    pub const ROOMS_MADE: &str = "arena_rooms_made_total";
+    /// Counter: rooms disposed of (empty for `--room-empty-ttl`), by room `type`.
+    pub const ROOMS_DISPOSED: &str = "arena_rooms_disposed_total";
+    /// Gauge: rooms with at most `le` clients, sampled once a second: the distribution of
+    /// clients per room, without a series per room.
+    pub const ROOMS_BY_CLIENTS: &str = "arena_rooms_by_clients";
+}
+
+/// The `le` bounds of [`name::ROOMS_BY_CLIENTS`].
+const ROOM_CLIENT_BOUNDS: [usize; 9] = [0, 1, 2, 4, 8, 16, 32, 64, 128];
+
+/// One room type's series.
+struct RoomTypeSeries {
+    name: String,
+    open: Gauge,
+    made: Counter,
+    disposed: Counter,
 }
 
 /// A client's state, as counted by [`name::CLIENTS`].
@@ -114,6 +134,10 @@ pub struct Metrics {
     recording_queue: Gauge,
     recording_stopped: Gauge,
     recording: OnceLock<Arc<AtomicU64>>,
+    /// One per room type, registered when the rooms start.
+    room_types: OnceLock<Vec<RoomTypeSeries>>,
+    /// [`ROOM_CLIENT_BOUNDS`], then `+Inf`.
+    rooms_by_clients: Vec<Gauge>,
 }
 
 impl Metrics {
@@ -141,6 +165,10 @@ impl Metrics {
         describe(r, name::RECORDING_QUEUE, "Messages queued for the recording writer (its lag, about one per tick).");
         describe(r, name::RECORDING_STOPPED, "1 once recording stopped: the writer fell behind, or a write failed.");
         describe(r, name::BUILD_INFO, "Always 1; the labels say what runs.");
+        describe(r, name::ROOMS, "Rooms open, by room type.");
+        describe(r, name::ROOMS_MADE, "Rooms made, by room type.");
+        describe(r, name::ROOMS_DISPOSED, "Rooms disposed of after --room-empty-ttl empty, by room type.");
+        describe(r, name::ROOMS_BY_CLIENTS, "Rooms with at most le clients, sampled once a second.");
         let build = [
             Label::new("version", BUILD_VERSION),
             Label::new("protocol_version", shared::PROTOCOL_VERSION.to_string()),
@@ -164,6 +192,13 @@ impl Metrics {
             recording_queue: gauge(r, name::RECORDING_QUEUE, vec![]),
             recording_stopped: gauge(r, name::RECORDING_STOPPED, vec![]),
             recording: OnceLock::new(),
+            room_types: OnceLock::new(),
+            rooms_by_clients: ROOM_CLIENT_BOUNDS
+                .iter()
+                .map(|le| le.to_string())
+                .chain(["+Inf".to_owned()])
+                .map(|le| gauge(r, name::ROOMS_BY_CLIENTS, vec![Label::new("le", le)]))
+                .collect(),
             handle,
             recorder,
         });
@@ -256,6 +291,59 @@ impl Metrics {
     /// A chat line was dropped: over the server's chat budget.
     pub fn chat_dropped_budget(&self) {
         self.chat_dropped[1].increment(1);
+    }
+
+    /// Registers the room types' series (once; later calls are ignored).
+    pub fn set_room_types(&self, names: &[String]) {
+        let r = &self.recorder;
+        let _ = self.room_types.set(
+            names
+                .iter()
+                .map(|name| {
+                    let label = || vec![Label::new("type", name.clone())];
+                    RoomTypeSeries {
+                        name: name.clone(),
+                        open: gauge(r, name::ROOMS, label()),
+                        made: counter(r, name::ROOMS_MADE, label()),
+                        disposed: counter(r, name::ROOMS_DISPOSED, label()),
+                    }
+                })
+                .collect(),
+        );
+    }
+
+    fn room_type(&self, kind: &str) -> Option<&RoomTypeSeries> {
+        self.room_types.get()?.iter().find(|t| t.name == kind)
+    }
+
+    /// A room of type `kind` was made.
+    pub fn room_made(&self, kind: &str) {
+        if let Some(series) = self.room_type(kind) {
+            series.made.increment(1);
+            series.open.increment(1.0);
+        }
+    }
+
+    /// A room of type `kind` was disposed of.
+    pub fn room_disposed(&self, kind: &str) {
+        if let Some(series) = self.room_type(kind) {
+            series.disposed.increment(1);
+            series.open.decrement(1.0);
+        }
+    }
+
+    /// The clients of every room now, for [`name::ROOMS_BY_CLIENTS`].
+    pub fn sample_rooms(&self, clients: impl Iterator<Item = usize>) {
+        let mut counts = [0usize; ROOM_CLIENT_BOUNDS.len() + 1];
+        for n in clients {
+            let first = ROOM_CLIENT_BOUNDS.iter().position(|&le| n <= le).unwrap_or(ROOM_CLIENT_BOUNDS.len());
+            for count in &mut counts[first..] {
+                *count += 1;
+            }
+        }
+        for (gauge, count) in self.rooms_by_clients.iter().zip(counts) {
+            gauge.set(count as f64);
+        }
     }
 
     /// The text exposition of every metric now.

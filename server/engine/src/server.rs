@@ -1,5 +1,5 @@
-//! Puts the pieces together: the network layer in front of a driver thread (the live
-//! simulation, or a replay), the router between them; and takes them apart on shutdown.
+//! Puts the pieces together: the network layer in front of the rooms (or a replay), with the
+//! routers between them; and takes them apart on shutdown.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,13 +7,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle as TaskHandle;
 
-use crate::bridge::{Bridge, ToNet, ToSim};
-use crate::clock::unix_now;
+use crate::bridge::Bridge;
 use crate::config::{Config, FrontArgs, ReplayArgs};
 use crate::map::{self, MapError};
 use crate::metrics::Metrics;
@@ -22,21 +20,25 @@ use crate::net::drain::Drain;
 use crate::net::front::admission::Admission;
 use crate::net::front::auth::{Secret, SecretError};
 use crate::net::front::health::Liveness;
+use crate::net::front::matchmaker::Matchmaking;
 use crate::net::front::origin::OriginPolicy;
 use crate::net::front::proxy::TrustedProxies;
+use crate::net::front::rooms::RoomDirectory;
+use crate::net::front::seats::Seats;
 use crate::net::front::tls::{Tls, TlsError};
 use crate::net::front::web_files::WebRoot;
 use crate::net::front::{Front, listener};
 use crate::net::replication::delta_cache::DeltaCache;
-use crate::net::replication::router::{self, Registry};
+use crate::net::replication::router::{self, Registry, Route};
 use crate::net::session::chat_limit::ChatBudget;
 use crate::net::session::name_slots::NameSlots;
 use crate::net::session::{Shared, SimLink};
 use crate::record::reader::Recording;
 use crate::record::spectate::ReplayThread;
-use crate::record::writer::{Recorder, Writer, WriterOptions, header_for};
-use crate::runner::SimThread;
+use crate::rooms::{MakeSim, RecordSettings, ReplayRoom, RoomType, Rooms, RoomsSettings};
 use crate::sim::Simulation;
+use crate::sim::game::Game;
+use crate::sim::resources::SimSettings;
 use crate::sim::stats::TickStats;
 
 /// How long shutdown waits for clients to acknowledge their close before it stops anyway.
@@ -83,29 +85,33 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
 
 /// What runs behind the network layer.
 enum Driver {
-    Live { sim: SimThread, writer: Option<Writer> },
-    Replay(ReplayThread),
+    /// Rooms on the simulation pool, and the task that disposes of idle ones.
+    Rooms { rooms: Arc<Rooms>, reaper: TaskHandle<()> },
+    /// A recording played to spectators, with a router thread of its own.
+    Replay { replay: ReplayThread, router: JoinHandle<()>, registry: Arc<Registry> },
 }
 
 impl Driver {
-    /// Stops the driver thread (and finishes the recording); false if a thread panicked.
+    fn clients(&self) -> usize {
+        match self {
+            Driver::Rooms { rooms, .. } => rooms.clients(),
+            Driver::Replay { registry, .. } => registry.len(),
+        }
+    }
+
+    /// Stops the driver's threads (and finishes the recordings); false if a thread panicked
+    /// or a recording failed.
     fn stop(self) -> bool {
         match self {
-            Driver::Live { sim, writer } => {
-                let sim_ok = sim.stop().is_ok();
-                let writer_ok = writer.is_none_or(|w| match w.join() {
-                    Ok(path) => {
-                        tracing::info!(path = %path.display(), "recording saved");
-                        true
-                    }
-                    Err(e) => {
-                        tracing::error!("recording failed: {e}");
-                        false
-                    }
-                });
-                sim_ok && writer_ok
+            Driver::Rooms { rooms, reaper } => {
+                reaper.abort();
+                rooms.stop()
             }
-            Driver::Replay(replay) => replay.stop().is_ok(),
+            Driver::Replay { replay, router, .. } => {
+                let replay_ok = replay.stop().is_ok();
+                // The router ends once the replay thread has dropped its sender.
+                replay_ok && router.join().is_ok()
+            }
         }
     }
 }
@@ -114,17 +120,12 @@ impl Driver {
 /// the [`Front`].
 struct FrontSettings {
     bind: SocketAddr,
-    stats: Arc<TickStats>,
     metrics: Arc<Metrics>,
     web: WebRoot,
     max_connections: u32,
     limits: NetLimits,
     replay: bool,
-    /// The running game's input check.
-    check_input: crate::sim::game::InputCheck,
     args: FrontArgs,
-    /// `--view-radius` (0: every client is sent everything; always 0 for replays).
-    view_radius: f32,
 }
 
 /// A running server.
@@ -134,8 +135,6 @@ pub struct Server {
     accept: TaskHandle<()>,
     admission: Arc<Admission>,
     driver: Driver,
-    router: JoinHandle<()>,
-    registry: Arc<Registry>,
     recording: Option<PathBuf>,
     drain: Arc<Drain>,
     drain_timeout: Duration,
@@ -147,60 +146,83 @@ impl Server {
         Self::start_with_limits(config, NetLimits::default()).await
     }
 
-    /// Starts a live server with the given network limits.
+    /// Starts a live server with the given network limits: the default room type runs the
+    /// game `--game` names, and each `--room-type` its own.
     pub async fn start_with_limits(config: &Config, limits: NetLimits) -> Result<Server, StartError> {
         let map = map::load(config.map.as_deref())?;
-        let sim = config.simulation(map)?;
-        Self::start_simulation(config, sim, limits).await
+        // Made once here so that a bad game or setting stops the start, with its reason.
+        let first = config.simulation(map.clone())?;
+        let mut types = vec![built_in(first.game().name.to_string(), config.clone(), &map)];
+        for spec in &config.room_type {
+            let typed = config.for_room_type(spec).map_err(StartError::Flag)?;
+            typed.simulation(map.clone())?;
+            if types.iter().any(|t| t.name == spec.name) {
+                return Err(StartError::Flag(format!("room type {} is defined twice", spec.name)));
+            }
+            types.push(built_in(spec.name.clone(), typed, &map));
+        }
+        Self::start_rooms(config, first, types, limits).await
     }
 
-    /// Starts a live server running `sim` (any game: see `crate::app::run`), with the
-    /// network, recording and view settings of `config` and the given network limits.
-    pub async fn start_simulation(
+    /// Starts a live server of `game` (any game: see `crate::app::run`), with the network,
+    /// room, recording and view settings of `config` and the given network limits.
+    pub async fn start_game<G: Game>(config: &Config, game: G, limits: NetLimits) -> Result<Server, StartError> {
+        let map = map::load(config.map.as_deref())?;
+        let settings = config.sim_settings();
+        let first = Simulation::new(game.clone(), settings.clone(), map.clone())?;
+        let make: MakeSim =
+            Arc::new(move |seed| Simulation::new(game.clone(), SimSettings { seed, ..settings.clone() }, map.clone()));
+        let types = vec![RoomType { name: G::NAME.to_owned(), make, view_radius: config.view_radius }];
+        Self::start_rooms(config, first, types, limits).await
+    }
+
+    /// Starts the rooms of `types` behind a front, with a default room of the first type
+    /// (whose first simulation, `first`, says what it runs).
+    async fn start_rooms(
         config: &Config,
-        mut sim: Simulation,
+        first: Simulation,
+        types: Vec<RoomType>,
         limits: NetLimits,
     ) -> Result<Server, StartError> {
-        let settings = sim.settings().clone();
-        tracing::info!(game = sim.game().name, map = %sim.map().id, seed = settings.seed,
+        let settings = first.settings().clone();
+        let kind = first.game().name.to_string();
+        tracing::info!(game = %kind, map = %first.map().id, seed = settings.seed,
             tick_rate = settings.tick_rate, snapshot_rate = settings.snapshot_rate, "starting");
-        let stats = Arc::new(TickStats::new(settings.tick_rate));
+        drop(first);
         let metrics = Metrics::new();
         let front = FrontSettings {
             bind: config.bind,
-            stats: stats.clone(),
             metrics: metrics.clone(),
             web: config.web_root(),
             max_connections: config.max_connections,
             limits,
             replay: false,
-            check_input: sim.input_check(),
             args: config.front.clone(),
-            view_radius: config.view_radius.unwrap_or(sim.default_view_radius()),
         };
-        let record_dir = config.record.clone();
-        let checksum_interval = config.checksum_interval;
-        let sync_every = Duration::from_secs_f64(config.record_sync_interval);
-        let max_bytes = config.record_max_bytes;
-        Self::launch(front, move |from_net, to_net| {
-            let tick_rate = settings.tick_rate;
-            let (writer, recorder) = match &record_dir {
-                None => (None, None),
-                Some(dir) => {
-                    let header = header_for(&sim, checksum_interval, unix_now());
-                    let options = WriterOptions { sync_every, max_bytes, ..WriterOptions::for_tick_rate(tick_rate) };
-                    let (writer, tx) = Writer::create_in(dir, &header, options)
-                        .map_err(io(format!("cannot create a recording in {}", dir.display())))?;
-                    tracing::info!(path = %writer.path().display(), "recording");
-                    metrics.set_recording(writer.bytes());
-                    let recorder = Recorder::attach(&mut sim, tx, checksum_interval);
-                    (Some(writer), Some(recorder))
-                }
-            };
-            let path = writer.as_ref().map(|w| w.path().to_path_buf());
-            let sim = SimThread::spawn(sim, tick_rate, from_net, to_net, recorder, stats, metrics)
-                .map_err(io("cannot start the simulation thread"))?;
-            Ok((Driver::Live { sim, writer }, path))
+        let threads = config
+            .sim_threads
+            .map(usize::from)
+            .unwrap_or_else(|| std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(1));
+        let rooms_settings = RoomsSettings {
+            max_rooms: config.max_rooms as usize,
+            empty_ttl: Duration::from_secs(u64::from(config.room_empty_ttl)),
+            threads,
+            seed: settings.seed,
+            chat_lines_per_second: config.front.chat_lines_per_second,
+            record: config.record.clone().map(|dir| RecordSettings {
+                dir,
+                checksum_interval: config.checksum_interval,
+                sync_every: Duration::from_secs_f64(config.record_sync_interval),
+                max_bytes: config.record_max_bytes,
+            }),
+        };
+        Self::launch(front, move |drain, seats| {
+            let rooms = Rooms::start(types, Some(&kind), rooms_settings, metrics, drain, seats)
+                .map_err(|e| StartError::Flag(e.to_string()))?;
+            let recording = rooms.default_recording();
+            let reaper = tokio::spawn(reap(rooms.clone()));
+            let directory: Arc<dyn RoomDirectory> = rooms.clone();
+            Ok((Driver::Rooms { rooms, reaper }, directory, recording))
         })
         .await
     }
@@ -216,30 +238,43 @@ impl Server {
         crate::record::replay::Replayer::check_replayable(&recording, &catalog)?;
         let front = FrontSettings {
             bind: args.bind,
-            stats: Arc::new(TickStats::new(recording.header.tick_rate)),
             metrics: Metrics::new(),
             web: args.web_root(),
             max_connections: args.max_connections,
             limits: NetLimits::default(),
             replay: true,
-            // A replay takes no input (spectators' are dropped), so any game part passes.
-            check_input: |_| Ok(()),
             args: args.front.clone(),
-            // Every viewer of a replay is a spectator, and the recorded players' client ids
-            // are not the viewers'.
-            view_radius: 0.0,
         };
-        Self::launch(front, move |from_net, to_net| {
-            let replay = ReplayThread::spawn(recording, catalog, from_net, to_net)
+        let stats = Arc::new(TickStats::new(recording.header.tick_rate));
+        let chat_lines_per_second = args.front.chat_lines_per_second;
+        Self::launch(front, move |_drain, _seats| {
+            let bridge = Bridge::new();
+            // Every viewer of a replay is a spectator, and the recorded players' client ids
+            // are not the viewers': everyone is sent everything.
+            let registry = Arc::new(Registry::new(0.0, Arc::default()));
+            let link = Arc::new(SimLink {
+                to_sim: bridge.to_sim,
+                registry: registry.clone(),
+                deltas: DeltaCache::default(),
+                // A replay takes no input (spectators' are dropped), so any game part passes.
+                check_input: |_| Ok(()),
+                replay: true,
+                stats,
+                chat_budget: ChatBudget::new(chat_lines_per_second),
+            });
+            let replay = ReplayThread::spawn(recording, catalog, bridge.from_net, bridge.to_net)
                 .map_err(io("cannot start the replay thread"))?;
-            Ok((Driver::Replay(replay), None))
+            let router = router::spawn(bridge.from_sim, Route::new(registry.clone()))
+                .map_err(io("cannot start the router thread"))?;
+            let directory: Arc<dyn RoomDirectory> = Arc::new(ReplayRoom(link));
+            Ok((Driver::Replay { replay, router, registry }, directory, None))
         })
         .await
     }
 
     async fn launch(
         settings: FrontSettings,
-        driver: impl FnOnce(Receiver<ToSim>, Sender<ToNet>) -> Result<(Driver, Option<PathBuf>), StartError>,
+        driver: impl FnOnce(Arc<Drain>, Arc<Seats>) -> Result<(Driver, Arc<dyn RoomDirectory>, Option<PathBuf>), StartError>,
     ) -> Result<Server, StartError> {
         let mut limits = settings.limits;
         if settings.args.handshake_timeout != FrontArgs::default().handshake_timeout {
@@ -257,10 +292,9 @@ impl Server {
         let listener =
             TcpListener::bind(settings.bind).await.map_err(io(format!("cannot listen on {}", settings.bind)))?;
         let addr = listener.local_addr().map_err(io("cannot read the bound address"))?;
-        let bridge = Bridge::new();
-        let (driver, recording) = driver(bridge.from_net, bridge.to_net)?;
-        let registry = Arc::new(Registry::with_view_radius(settings.view_radius));
-        let router = router::spawn(bridge.from_sim, registry.clone()).map_err(io("cannot start the router thread"))?;
+        let drain = Arc::new(Drain::default());
+        let seats = Arc::new(Seats::new(Duration::from_secs(settings.args.seat_ttl)));
+        let (driver, rooms, recording) = driver(drain.clone(), seats.clone())?;
         let (stop, shutdown) = watch::channel(false);
         let proxies = TrustedProxies::new(&settings.args.trusted_proxy).map_err(StartError::Flag)?;
         let admission = Admission::with_rate(
@@ -268,16 +302,6 @@ impl Server {
             settings.args.max_connections_per_ip,
             settings.args.connect_rate(),
         );
-        let drain = Arc::new(Drain::default());
-        let link = Arc::new(SimLink {
-            to_sim: bridge.to_sim,
-            registry: registry.clone(),
-            deltas: DeltaCache::default(),
-            check_input: settings.check_input,
-            replay: settings.replay,
-            stats: settings.stats,
-            chat_budget: ChatBudget::new(settings.args.chat_lines_per_second),
-        });
         let shared = Arc::new(Shared {
             limits,
             shutdown,
@@ -288,7 +312,10 @@ impl Server {
         });
         let front = Arc::new(Front {
             shared,
-            link,
+            rooms,
+            replay: settings.replay,
+            seats,
+            matchmaking: Matchmaking::new(settings.args.matchmake_per_second),
             web: settings.web,
             origins,
             auth,
@@ -310,15 +337,16 @@ impl Server {
         }
         if front.auth.is_none() {
             tracing::info!(
-                "no --auth-secret-file: the admin API (/api/drain, /api/announce, /api/admin/*) is open to \
-                 requests from this machine addressed to localhost, 127.0.0.1 or [::1], and refused to all others"
+                "no --auth-secret-file: the admin API (/api/drain, /api/announce, /api/rooms, /api/admin/*) is \
+                 open to requests from this machine addressed to localhost, 127.0.0.1 or [::1], and refused to \
+                 all others"
             );
         }
         let acceptor = tls.map(|tls| tls.acceptor);
         let drain_timeout = front.drain_timeout;
         let accept = tokio::spawn(listener::accept_loop(listener, front, admission.clone(), acceptor));
         tracing::info!("listening on {scheme}://{addr}/");
-        Ok(Server { addr, stop, accept, admission, driver, router, registry, recording, drain, drain_timeout })
+        Ok(Server { addr, stop, accept, admission, driver, recording, drain, drain_timeout })
     }
 
     /// The address actually bound.
@@ -326,12 +354,12 @@ impl Server {
         self.addr
     }
 
-    /// WebSocket sessions currently registered.
+    /// WebSocket sessions currently registered, in every room.
     pub fn connected_clients(&self) -> usize {
-        self.registry.len()
+        self.driver.clients()
     }
 
-    /// The recording file being written, if recording.
+    /// The default room's recording file, if recording.
     pub fn recording_path(&self) -> Option<&std::path::Path> {
         self.recording.as_deref()
     }
@@ -346,11 +374,11 @@ impl Server {
     /// Then [`Server::shutdown`] closes whoever is left with 1001.
     pub async fn drain(&self, cut_short: impl std::future::Future<Output = ()>) {
         if self.drain.start(self.drain_timeout) {
-            tracing::info!(seconds = self.drain_timeout.as_secs(), clients = self.registry.len(), "draining");
+            tracing::info!(seconds = self.drain_timeout.as_secs(), clients = self.connected_clients(), "draining");
         }
         let deadline = self.drain.deadline().unwrap_or_else(std::time::Instant::now);
         let everyone_left = async {
-            while !self.registry.is_empty() {
+            while self.connected_clients() > 0 {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         };
@@ -362,7 +390,7 @@ impl Server {
     }
 
     /// Stops accepting, closes every client with 1001, waits briefly for them, then stops the
-    /// driver (finishing any recording) and router threads.
+    /// simulation (finishing every recording) and router threads.
     pub async fn shutdown(self) {
         tracing::info!("shutting down");
         let _ = self.stop.send(true);
@@ -371,17 +399,34 @@ impl Server {
         if drained.is_err() {
             tracing::warn!("some connections did not close in time");
         }
-        let (driver, router) = (self.driver, self.router);
-        let joined = tokio::task::spawn_blocking(move || {
-            let driver_ok = driver.stop();
-            // The router ends once the driver thread has dropped its sender.
-            let router_ok = router.join().is_ok();
-            driver_ok && router_ok
-        })
-        .await;
+        let driver = self.driver;
+        let joined = tokio::task::spawn_blocking(move || driver.stop()).await;
         if !matches!(joined, Ok(true)) {
             tracing::error!("a server thread failed");
         }
         tracing::info!("stopped");
+    }
+}
+
+/// A room type of a game this server ships, with `config`'s settings.
+fn built_in(name: String, config: Config, map: &shared::MapData) -> RoomType {
+    let (view_radius, map) = (config.view_radius, map.clone());
+    let make: MakeSim = Arc::new(move |seed| {
+        let mut config = config.clone();
+        config.seed = seed;
+        config.simulation(map.clone())
+    });
+    RoomType { name, make, view_radius }
+}
+
+/// Disposes of idle rooms every second, for the server's life.
+async fn reap(rooms: Arc<Rooms>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let rooms = rooms.clone();
+        // Disposing joins a room's recording writer: not on the async threads.
+        let _ = tokio::task::spawn_blocking(move || rooms.dispose_idle()).await;
     }
 }

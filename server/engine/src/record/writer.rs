@@ -324,13 +324,19 @@ impl Writer {
         Ok((Writer { handle, path: path.to_path_buf(), bytes }, tx))
     }
 
-    /// Creates a new recording file in `dir` with a name from the current UTC time and seed.
-    pub fn create_in(dir: &Path, header: &Header, options: WriterOptions) -> io::Result<(Writer, Sender<RecordMsg>)> {
+    /// Creates a new recording file in `dir`, named `match-TIME-ROOM-seedSEED.rec` from the
+    /// start time in UTC, the room's id and the seed.
+    pub fn create_in(
+        dir: &Path,
+        room: &str,
+        header: &Header,
+        options: WriterOptions,
+    ) -> io::Result<(Writer, Sender<RecordMsg>)> {
         std::fs::create_dir_all(dir)?;
         let stamp = utc_stamp(header.started_unix);
         for attempt in 1..100 {
             let suffix = if attempt == 1 { String::new() } else { format!("-{attempt}") };
-            let path = dir.join(format!("match-{stamp}-seed{}{suffix}.rec", header.seed));
+            let path = dir.join(format!("match-{stamp}-{room}-seed{}{suffix}.rec", header.seed));
             match Self::create_with(&path, header, options) {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 other => return other,

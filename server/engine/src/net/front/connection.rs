@@ -11,7 +11,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Front;
-use super::http::{ConnInfo, route};
+use super::access::ConnInfo;
+use super::http::route;
 use crate::net::stopping;
 
 /// Largest request head (request line and headers) accepted; 431 beyond.

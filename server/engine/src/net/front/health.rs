@@ -1,10 +1,12 @@
 //! Liveness and readiness: what `/healthz` and `/readyz` answer, and what `POST /api/drain`
 //! starts (the drain itself is [`crate::net::drain`], which the sessions hear too).
 //!
-//! - **Live** (`/healthz`): the process answers and its tick advances. A probe that finds the
-//!   same tick as a probe more than [`STALL`] earlier says the simulation is stuck.
+//! - **Live** (`/healthz`): the process answers and the default room's tick advances. A probe
+//!   that finds the same tick as a probe more than [`STALL`] earlier says the simulation is
+//!   stuck. (Every room's tick, not only the default's, is the next step: see `rooms`.)
 //! - **Ready** (`/readyz`): taking players: not draining, below `--max-connections`, and a
-//!   player slot free (the simulation publishes how many after each tick).
+//!   place for a player: a room with a free place (the seat book counts them), or room for
+//!   another room below `--max-rooms`.
 //! - **Drain**: stop taking players (upgrades get 503), tell every client how long it has
 //!   (`ServerMessage::Draining`), and close them with 1001 when the time is up or sooner once
 //!   they have all left. SIGTERM and `POST /api/drain` start one; see `Server::drain`.

@@ -2,8 +2,13 @@
 //!
 //! - `GET /ws`: the WebSocket upgrade, checked by [`super::upgrade`] before the 101; the
 //!   upgraded connection becomes a [`crate::net::session`] in its own task.
-//! - `POST /api/announce`: an admin broadcasts a line to every client (see [`announce`]).
-//! - `GET /stats`: the simulation's tick statistics as JSON (`sim::stats`).
+//! - `POST /api/announce[?room=ID]`: an admin broadcasts a line to every client of every room,
+//!   or of one (see [`announce`]).
+//! - `GET /api/rooms`, `POST /api/rooms?type=TYPE`: the rooms, and an admin's new room (see
+//!   [`super::rooms`]).
+//! - `POST /matchmake/{joinOrCreate,create,join}/TYPE`, `POST /matchmake/joinById/ID`: a seat
+//!   in a room (see [`super::matchmaker`]); `/ws?room=ID&seat=TOKEN` then takes it.
+//! - `GET /stats`: the default room's tick statistics as JSON (`sim::stats`).
 //! - `GET /metrics`: Prometheus metrics (see [`scrape_refusal`] for who may read it and
 //!   `/stats`).
 //! - `GET /healthz`, `GET /readyz`: liveness and readiness (see [`super::health`]).
@@ -36,11 +41,13 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
 use super::Front;
-use super::admission::{Admitted, Refused};
-use super::auth::{Role, Secret, TokenError};
-use super::origin::is_loopback_host;
-use super::proxy::ClientAddr;
-use super::upgrade::{self, Gate, Refusal};
+use super::access::{ConnInfo, admin_refusal, scrape_refusal};
+use super::admission::Refused;
+use super::auth::{Role, Secret};
+use super::matchmaker;
+use super::reply::{HttpResponse, ResponseExt, body, closing, json, refused, text};
+use super::rooms::{self, query_param, valid_room_id};
+use super::upgrade::{self, Gate};
 use crate::bridge::ToSim;
 use crate::metrics::Metrics;
 use crate::net::drain::seconds_left;
@@ -49,37 +56,6 @@ use crate::net::{conditioner, ws_config};
 
 /// Largest announcement body read.
 const MAX_ANNOUNCE_BODY: usize = 1024;
-/// The refusal of the admin API to anyone but this machine when auth is off.
-pub const ADMIN_NEEDS_AUTH: &str = "auth is off: the admin API takes requests only from this machine, addressed \
-    to localhost, 127.0.0.1 or [::1]. To manage the server from anywhere else (or behind a reverse proxy), start it \
-    with --auth-secret-file and send an admin token (server token --role admin)\n";
-
-/// One connection's facts, for every request on it.
-pub struct ConnInfo {
-    /// The peer.
-    pub addr: SocketAddr,
-    /// The connection's slot; the session holds it on after an upgrade.
-    pub slot: Arc<Admitted>,
-    /// Whether the connection speaks TLS.
-    pub tls: bool,
-    /// Whether the peer is a `--trusted-proxy` (each request then names its own client).
-    pub via_proxy: bool,
-}
-
-impl ConnInfo {
-    /// Who sent `headers` on this connection: the peer, or the client a trusted proxy names.
-    fn client(&self, headers: &hyper::HeaderMap, front: &Front) -> ClientAddr {
-        front.proxies.client(self.addr.ip(), headers)
-    }
-
-    /// Whether a request on this connection came by https: this port's TLS, or the proxy's word.
-    fn https(&self, client: &ClientAddr) -> bool {
-        client.https.unwrap_or(self.tls)
-    }
-}
-
-/// A response with a small in-memory body.
-pub type HttpResponse = Response<Full<Bytes>>;
 
 /// Routes one request.
 pub async fn route(
@@ -93,6 +69,14 @@ pub async fn route(
         (&Method::POST, "/api/announce") => announce(request, &conn, &front).await,
         (_, "/api/announce") => text(StatusCode::METHOD_NOT_ALLOWED, "POST an announcement here\n").with_allow("POST"),
         (&Method::POST, "/api/drain") => drain(&request, &conn, &front),
+        (&Method::POST, path) if path.starts_with("/matchmake/") => matchmaker::matchmake(request, &conn, &front).await,
+        (_, path) if path.starts_with("/matchmake/") => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "POST to matchmake\n").with_allow("POST")
+        }
+        (&Method::GET | &Method::HEAD, "/api/rooms") => rooms::list(&request, &front),
+        (&Method::POST, "/api/rooms") => rooms::create(&request, &conn, &front),
+        (_, "/api/rooms") => text(StatusCode::METHOD_NOT_ALLOWED, "GET the rooms, or POST ?type=TYPE to make one\n")
+            .with_allow("GET, HEAD, POST"),
         (&Method::GET | &Method::HEAD, "/admin") => match front.web.lookup("/admin.html").await {
             Some(file) => body(StatusCode::OK, file.content_type, Bytes::from(file.body.into_owned())).no_store(),
             None => text(StatusCode::NOT_FOUND, "not found\n"),
@@ -101,7 +85,9 @@ pub async fn route(
         (&Method::POST, "/api/admin/kick") => kick(&request, &conn, &front),
         (_, "/api/drain") => text(StatusCode::METHOD_NOT_ALLOWED, "POST to start a drain\n").with_allow("POST"),
         (&Method::GET | &Method::HEAD, "/healthz") => {
-            if front.liveness.alive(front.link.stats.snapshot().tick) {
+            // With no default room (a replay's is its one), no tick stands for the process yet.
+            let tick = front.rooms.default_room().map(|link| link.stats.snapshot().tick);
+            if tick.is_none_or(|tick| front.liveness.alive(tick)) {
                 text(StatusCode::OK, "ok\n").no_store()
             } else {
                 text(StatusCode::SERVICE_UNAVAILABLE, "the simulation's tick is not advancing\n").no_store()
@@ -116,9 +102,11 @@ pub async fn route(
             None if front.admission.available() == 0 => {
                 text(StatusCode::SERVICE_UNAVAILABLE, "full: at --max-connections\n").no_store()
             }
-            None if front.link.stats.player_slots_free() == Some(0) => {
-                text(StatusCode::SERVICE_UNAVAILABLE, "full: every player slot is taken (--max-players)\n").no_store()
-            }
+            None if !front.rooms.has_a_place() => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "full: every player slot of every room is taken (--max-players) and no room can be made (--max-rooms)\n",
+            )
+            .no_store(),
             None => text(StatusCode::OK, "ready\n").no_store(),
         },
         (&Method::GET | &Method::HEAD, "/metrics") => {
@@ -128,8 +116,10 @@ pub async fn route(
             if let Some(refusal) = scrape_refusal(request.headers(), front.auth.as_ref()) {
                 return Ok(refusal);
             }
-            let json = serde_json::to_vec(&front.link.stats.snapshot()).unwrap_or_default();
-            body(StatusCode::OK, "application/json", json.into()).no_store()
+            match front.rooms.default_room() {
+                Some(link) => json(StatusCode::OK, &link.stats.snapshot()).no_store(),
+                None => text(StatusCode::NOT_FOUND, "no default room: see /api/rooms\n"),
+            }
         }
         (&Method::GET | &Method::HEAD, path) => match front.web.lookup(path).await {
             Some(file) => {
@@ -185,6 +175,31 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, front: Arc<Fro
             return closing(refused(refusal));
         }
     };
+    // The room is looked up only for a request that passed the checks: no one learns which
+    // rooms exist without the right to join them.
+    let room = match query_param(head.uri.query(), "room") {
+        None => front.rooms.room(None),
+        Some(id) if valid_room_id(id) => front.rooms.room(Some(id)),
+        Some(_) => None,
+    };
+    let Some(room) = room else {
+        tracing::debug!(%addr, "upgrade refused: no such room");
+        return closing(text(StatusCode::NOT_FOUND, "no such room: see /api/rooms\n"));
+    };
+    // A seat is taken (used up) only by an upgrade that will happen; without one, a player
+    // takes a free place if there is one (else the simulation answers a full room's Hello).
+    let identity = accepted.identity;
+    let (place, seat_spectates) = match &accepted.seat {
+        Some(token) => match front.seats.take(token, &room.id, identity.name.as_deref()) {
+            Ok(taken) => (Some(taken.place), taken.spectate),
+            Err(error) => {
+                tracing::debug!(%addr, %error, "upgrade refused: seat");
+                return closing(text(StatusCode::UNAUTHORIZED, &format!("{error}\n")));
+            }
+        },
+        None if front.replay => (None, false),
+        None => (front.seats.place(&room.id, room.max_players), false),
+    };
     // A proxy's connection took no per-address allowance at accept: its client takes one now.
     let forwarded = match client.via_proxy.then(|| front.admission.admit_forwarded(client.ip)) {
         None => None,
@@ -198,7 +213,7 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, front: Arc<Fro
             return closing(text(StatusCode::TOO_MANY_REQUESTS, body).with_retry_after("5"));
         }
     };
-    let name_slot = match &accepted.identity.name {
+    let name_slot = match &identity.name {
         None => None,
         Some(name) => match front.name_slots.take(name) {
             Some(slot) => Some(slot),
@@ -215,9 +230,10 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, front: Arc<Fro
     request = Request::from_parts(head, body);
     let on_upgrade = hyper::upgrade::on(&mut request);
     // The token's role is the front's business: the session hears only what it implies.
-    let identity = accepted.identity;
-    let pass = Pass { name: identity.name, spectator: identity.role == Role::Spectator };
-    let (shared, link) = (front.shared.clone(), front.link.clone());
+    let spectator = identity.role == Role::Spectator || seat_spectates;
+    let place = place.map(|place| Box::new(place) as Box<dyn Send + Sync>);
+    let pass = Pass { name: identity.name, spectator, place };
+    let (shared, link) = (front.shared.clone(), room.link);
     tokio::spawn(async move {
         // The slots stay taken while the session lives.
         let held = (conn, forwarded, name_slot);
@@ -252,7 +268,7 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, front: Arc<Fro
 /// an admin token with auth on, loopback only with auth off, and an allowed `Origin`. 202 with
 /// the seconds left (also when a drain was already under way); 404 on a replay server.
 fn drain(request: &Request<Incoming>, conn: &ConnInfo, front: &Front) -> HttpResponse {
-    if front.link.replay {
+    if front.replay {
         return text(StatusCode::NOT_FOUND, "a replay server is stopped, not drained\n");
     }
     if let Some(refusal) = admin_refusal(request, conn, front) {
@@ -272,7 +288,7 @@ fn admin_state(request: &Request<Incoming>, conn: &ConnInfo, front: &Front) -> H
     if let Some(refusal) = admin_refusal(request, conn, front) {
         return refusal;
     }
-    let stats = front.link.stats.snapshot();
+    let stats = front.rooms.default_room().map(|link| link.stats.snapshot()).unwrap_or_default();
     let clients = front.shared.clients.rows();
     let state = serde_json::json!({
         "unix_s": crate::clock::unix_now(),
@@ -310,38 +326,6 @@ fn kick(request: &Request<Incoming>, conn: &ConnInfo, front: &Front) -> HttpResp
     }
 }
 
-/// The admin API's access rules (see [`announce`]): the refusal to send, if the request breaks
-/// them.
-///
-/// With auth off, only this machine may: a loopback client (behind a trusted proxy, the client
-/// it names) that addresses the server by a loopback name. The `Host` matters as much as the
-/// peer: behind a reverse proxy on the same machine every peer is loopback, and a DNS-rebinding
-/// page (a foreign name pointed at 127.0.0.1) reaches us from the visitor's own loopback with
-/// an `Origin` that matches its `Host`.
-fn admin_refusal(request: &Request<Incoming>, conn: &ConnInfo, front: &Front) -> Option<HttpResponse> {
-    let headers = request.headers();
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let client = conn.client(headers, front);
-    if !front.origins.allows(origin, host, conn.https(&client)) {
-        return Some(text(StatusCode::FORBIDDEN, "this page's origin may not use the admin API\n"));
-    }
-    match &front.auth {
-        Some(secret) => {
-            let claims = upgrade::bearer(headers)
-                .ok_or(TokenError::Missing)
-                .and_then(|token| secret.verify(&token, crate::clock::unix_now()));
-            match claims {
-                Ok(claims) if claims.role == Role::Admin => None,
-                Ok(_) => Some(text(StatusCode::FORBIDDEN, "the admin API takes an admin token\n")),
-                Err(error) => Some(refused(upgrade::unauthorized(error))),
-            }
-        }
-        None if client.ip.is_loopback() && is_loopback_host(host) => None,
-        None => Some(text(StatusCode::FORBIDDEN, ADMIN_NEEDS_AUTH)),
-    }
-}
-
 /// Who may scrape `GET /metrics`, and the answer.
 ///
 /// With auth off, anyone who can reach the port (like `/stats`: such a server lets anyone
@@ -353,40 +337,26 @@ fn serve_metrics(metrics: &Metrics, headers: &HeaderMap, auth: Option<&Secret>) 
     body(StatusCode::OK, crate::metrics::CONTENT_TYPE, Bytes::from(metrics.render())).no_store()
 }
 
-/// The access rule of `GET /metrics` and `GET /stats`: the refusal to send, if any.
-///
-/// With auth off, none. With auth on, only the holder of a `metrics` or `admin` token as
-/// `Authorization: Bearer` (Prometheus's `authorization` scrape setting) may read: the figures
-/// hold no names or addresses, but an Internet-facing server need not tell the world its
-/// player counts and load. A scraper gets a `metrics` token, which can do nothing else.
-/// Loopback is not exempt: behind a reverse proxy every request comes from loopback. 401
-/// without a valid token, 403 for another role.
-pub fn scrape_refusal(headers: &HeaderMap, auth: Option<&Secret>) -> Option<HttpResponse> {
-    let secret = auth?;
-    let claims = upgrade::bearer(headers)
-        .ok_or(TokenError::Missing)
-        .and_then(|token| secret.verify(&token, crate::clock::unix_now()));
-    match claims {
-        Ok(claims) if claims.role.may_scrape() => None,
-        Ok(_) => Some(text(StatusCode::FORBIDDEN, "/metrics and /stats take a metrics or admin token\n")),
-        Err(error) => Some(refused(upgrade::unauthorized(error))),
-    }
-}
-
-/// `POST /api/announce`: the body (plain UTF-8 text, the chat rules) is broadcast to every
-/// client as a chat line from "server", and recorded.
+/// `POST /api/announce[?room=ID]`: the body (plain UTF-8 text, the chat rules) is broadcast to
+/// every client of every room, or of room ID (404 if there is none), as a chat line from
+/// "server", and recorded in each room's recording.
 ///
 /// With auth on it takes an admin token as `Authorization: Bearer` (401 without a valid one,
 /// 403 for another role). With auth off it takes requests from this machine only, addressed to
 /// a loopback name (403 otherwise: see [`admin_refusal`]). A browser `Origin` must pass the allow-list, so no web page can post here from a
 /// visitor's browser. 400 for a bad text, 413 for a body over 1 KiB, 404 on a replay server.
 async fn announce(request: Request<Incoming>, conn: &ConnInfo, front: &Front) -> HttpResponse {
-    if front.link.replay {
+    if front.replay {
         return text(StatusCode::NOT_FOUND, "a replay server takes no announcements\n");
     }
     if let Some(refusal) = admin_refusal(&request, conn, front) {
         return refusal;
     }
+    let room = match query_param(request.uri().query(), "room") {
+        None => None,
+        Some(id) if valid_room_id(id) => Some(id.to_owned()),
+        Some(_) => return text(StatusCode::NOT_FOUND, "no such room: see /api/rooms\n"),
+    };
     let read = tokio::time::timeout(
         front.shared.limits.handshake_timeout,
         Limited::new(request.into_body(), MAX_ANNOUNCE_BODY).collect(),
@@ -405,63 +375,19 @@ async fn announce(request: Request<Incoming>, conn: &ConnInfo, front: &Front) ->
             );
         }
     };
-    tracing::info!(addr = %conn.addr, "announcement");
-    if front.link.to_sim.send(ToSim::Announce { text: line.to_owned() }).is_err() {
+    let links = match room {
+        None => front.rooms.links(),
+        Some(id) => match front.rooms.room(Some(&id)) {
+            Some(room) => vec![room.link],
+            None => return text(StatusCode::NOT_FOUND, "no such room: see /api/rooms\n"),
+        },
+    };
+    tracing::info!(addr = %conn.addr, rooms = links.len(), "announcement");
+    let sent = links.iter().filter(|link| link.to_sim.send(ToSim::Announce { text: line.to_owned() }).is_ok()).count();
+    if sent == 0 && !links.is_empty() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "the simulation is not running\n");
     }
-    text(StatusCode::ACCEPTED, "announced\n")
-}
-
-/// The HTTP answer for a refused upgrade.
-pub fn refused(refusal: Refusal) -> HttpResponse {
-    let mut response = text(refusal.status, &refusal.body);
-    for (name, value) in refusal.headers {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response.headers_mut().append(name, value);
-        }
-    }
-    response
-}
-
-/// A plain-text response.
-pub fn text(status: StatusCode, message: &str) -> HttpResponse {
-    body(status, "text/plain; charset=utf-8", Bytes::copy_from_slice(message.as_bytes()))
-}
-
-fn body(status: StatusCode, content_type: &'static str, bytes: Bytes) -> HttpResponse {
-    let mut response = Response::new(Full::new(bytes));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-}
-
-/// A refused upgrade's answer: its client sends no other request on this connection.
-fn closing(mut response: HttpResponse) -> HttpResponse {
-    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
-}
-
-trait ResponseExt {
-    fn with_allow(self, methods: &'static str) -> Self;
-    fn no_store(self) -> Self;
-    fn with_retry_after(self, seconds: &'static str) -> Self;
-}
-
-impl ResponseExt for HttpResponse {
-    fn with_retry_after(mut self, seconds: &'static str) -> Self {
-        self.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
-        self
-    }
-
-    fn with_allow(mut self, methods: &'static str) -> Self {
-        self.headers_mut().insert(header::ALLOW, HeaderValue::from_static(methods));
-        self
-    }
-
-    fn no_store(mut self) -> Self {
-        self.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        self
-    }
+    text(StatusCode::ACCEPTED, &format!("announced in {sent} room(s)\n"))
 }
 
 #[cfg(test)]

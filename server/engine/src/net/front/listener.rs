@@ -16,9 +16,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use super::Front;
+use super::access::ConnInfo;
 use super::admission::{Admission, Refused};
 use super::connection;
-use super::http::ConnInfo;
 use crate::net::stopping;
 
 /// The first byte of a TLS record carrying a handshake.

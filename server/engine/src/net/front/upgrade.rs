@@ -23,6 +23,8 @@ pub fn subprotocol() -> String {
 /// Prefix of a `Sec-WebSocket-Protocol` entry that carries a token (browsers cannot set
 /// headers on a WebSocket; this and the `token` query parameter are what they can send).
 pub const TOKEN_PROTOCOL_PREFIX: &str = "bearer.";
+/// The `Sec-WebSocket-Protocol` entry prefix that carries a seat (`seat.TOKEN`).
+pub const SEAT_PROTOCOL_PREFIX: &str = "seat.";
 
 /// Who is connecting, as far as the upgrade could tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +51,8 @@ pub struct Accepted {
     pub protocol: Option<String>,
     /// Who connects.
     pub identity: Identity,
+    /// The matchmaker's seat, from `?seat=TOKEN` or a `seat.TOKEN` subprotocol entry.
+    pub seat: Option<String>,
 }
 
 /// An HTTP answer instead of the upgrade.
@@ -150,7 +154,8 @@ pub fn check(head: &Parts, gate: &Gate<'_>) -> Result<Accepted, Refusal> {
             }
         }
     };
-    Ok(Accepted { accept_key, protocol, identity })
+    let seat = query_value(head.uri.query(), "seat=").or(offers.seat);
+    Ok(Accepted { accept_key, protocol, identity, seat })
 }
 
 /// The 401 for a token error, with its RFC 6750 challenge.
@@ -170,15 +175,16 @@ pub fn bearer(headers: &HeaderMap) -> Option<String> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
 }
 
-/// What `Sec-WebSocket-Protocol` offers: subprotocols, and maybe a token entry.
+/// What `Sec-WebSocket-Protocol` offers: subprotocols, and maybe a token and a seat entry.
 struct Offers {
     protocols: Vec<String>,
     token: Option<String>,
+    seat: Option<String>,
 }
 
 impl Offers {
     fn parse(headers: &HeaderMap) -> Offers {
-        let mut offers = Offers { protocols: Vec::new(), token: None };
+        let mut offers = Offers { protocols: Vec::new(), token: None, seat: None };
         for entry in headers
             .get_all(header::SEC_WEBSOCKET_PROTOCOL)
             .iter()
@@ -187,9 +193,12 @@ impl Offers {
             .map(str::trim)
             .filter(|e| !e.is_empty())
         {
-            match entry.strip_prefix(TOKEN_PROTOCOL_PREFIX) {
-                Some(token) => offers.token = Some(token.to_owned()),
-                None => offers.protocols.push(entry.to_owned()),
+            if let Some(token) = entry.strip_prefix(TOKEN_PROTOCOL_PREFIX) {
+                offers.token = Some(token.to_owned());
+            } else if let Some(seat) = entry.strip_prefix(SEAT_PROTOCOL_PREFIX) {
+                offers.seat = Some(seat.to_owned());
+            } else {
+                offers.protocols.push(entry.to_owned());
             }
         }
         offers
@@ -198,7 +207,12 @@ impl Offers {
 
 /// The `token` query parameter, percent-decoded.
 fn query_token(query: Option<&str>) -> Option<String> {
-    let value = query?.split('&').find_map(|pair| pair.strip_prefix("token="))?;
+    query_value(query, "token=")
+}
+
+/// The query parameter that starts with `prefix` (`name=`), percent-decoded.
+fn query_value(query: Option<&str>, prefix: &str) -> Option<String> {
+    let value = query?.split('&').find_map(|pair| pair.strip_prefix(prefix))?;
     percent_decode(value)
 }
 

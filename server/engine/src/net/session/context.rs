@@ -22,12 +22,14 @@ pub type Ws = WebSocketStream<Conditioned<TokioIo<Upgraded>>>;
 
 /// What the upgrade settled before the `Hello`. Only this much of the token reaches a session,
 /// so the session layer knows nothing of tokens or roles.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pass {
     /// The token's name, which replaces the `Hello` name; `None` when auth is off.
     pub name: Option<String>,
-    /// A spectator token: the client joins as a spectator whatever its `Hello` asks.
+    /// A spectator token or seat: the client joins as a spectator whatever its `Hello` asks.
     pub spectator: bool,
+    /// The player's place in its room (the front's seat book), held while the session
+    /// lives and given up at once if its `Hello` asks to spectate.
+    pub place: Option<Box<dyn Send + Sync>>,
 }
 
 /// What every session in the process shares, whichever simulation it plays in.

@@ -170,6 +170,10 @@ impl Reader {
                         name.clone_from(token_name);
                     }
                     *spectate |= self.pass.spectator;
+                    if *spectate {
+                        // A spectator takes no player's place.
+                        self.pass.place = None;
+                    }
                     let _ = self.info.name.set(name.clone());
                     let _ = self.info.spectator.set(*spectate);
                     self.counted.hello(*spectate);
