@@ -174,6 +174,30 @@ fn bench_w1_reports_every_figure_and_stops_its_server() {
 }
 
 #[test]
+fn bench_w2_fills_rooms_through_the_matchmaker_and_reports_every_figure() {
+    let report = run_json(&["bench", "w2", "--rooms", "3", "--duration", "2", "--warmup", "1"]);
+    assert_eq!(report["workload"], "W2", "{report:#}");
+    assert_eq!((num(&report, "/rooms"), num(&report, "/clients")), (3.0, 12.0), "{report:#}");
+    assert_eq!(num(&report, "/bots/clients_joined"), 12.0, "{report:#}");
+    assert_eq!(num(&report, "/rooms_seen"), 3.0, "12 seats of 4 fill exactly 3 rooms: {report:#}");
+    assert!(num(&report, "/room_ticks_per_s_min") >= 50.0, "every room about 60 ticks a second: {report:#}");
+    assert!(num(&report, "/snapshots_per_client_per_s_min") >= 15.0, "{report:#}");
+    assert!(num(&report, "/bytes_per_client_per_s") > 0.0, "{report:#}");
+    assert!(num(&report, "/server_cpu_s_per_s_per_room") >= 0.0, "{report:#}");
+    assert!(num(&report, "/rss_per_room_kib") >= 0.0, "{report:#}");
+    assert_eq!(num(&report, "/join_ms/samples"), 12.0, "every join timed: {report:#}");
+    let (p50, p99) = (num(&report, "/join_ms/p50_ms"), num(&report, "/join_ms/p99_ms"));
+    assert!(p50 > 0.0 && p50 <= p99, "join p50 {p50} p99 {p99}: {report:#}");
+    assert!(num(&report, "/input_to_state_ms/samples") > 0.0, "inputs came back applied: {report:#}");
+    assert!(report["closes_by_code"].as_object().is_some_and(|c| c.is_empty()), "no client closed: {report:#}");
+    assert_eq!(num(&report, "/decode_errors"), 0.0, "{report:#}");
+    let pid = num(&report, "/server_pid") as u32;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert!(!String::from_utf8_lossy(&cmdline).contains("--no-web"), "the bench's server (pid {pid}) is still running");
+    assert_eq!(report["server_exit"], "exit status: 0", "{report:#}");
+}
+
+#[test]
 fn bench_says_why_when_its_server_does_not_start() {
     let (status, out, err) =
         run(&["bench", "w1", "--npcs", "10", "--clients", "2", "--server-arg=--map", "--server-arg=/nonexistent.json"]);

@@ -94,7 +94,10 @@ struct Room {
 
 impl Room {
     fn info(&self, seats: &Seats) -> RoomInfo {
+        let stats = self.link.stats.snapshot();
         RoomInfo {
+            tick: stats.tick,
+            tick_p99_us: u64::try_from(stats.quantile(0.99).as_micros()).unwrap_or(u64::MAX),
             id: self.id.clone(),
             kind: self.kind.clone(),
             game: self.game.clone(),

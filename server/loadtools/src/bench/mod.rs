@@ -2,6 +2,8 @@
 //!
 //! - [`w1`]: the W1 crowd (`../shared/WORKLOADS.md`): the server with N NPCs, M bots, the W1
 //!   figures as one JSON object on stdout and a short table on stderr.
+//! - [`w2`]: W2 matches: a `w2` room type, 4 R bots through the matchmaker, the W2 figures
+//!   (per room and per client) as JSON and a table.
 //! - [`soak`]: players and spectators joining and leaving at a set rate for a long time; the
 //!   server's RSS over time and its slope as JSON (memory that grows per tick or per join).
 //! - [`stats`]: `GET /stats` from the server child (tick rate and percentiles).
@@ -14,6 +16,7 @@
 pub mod soak;
 pub mod stats;
 pub mod w1;
+pub mod w2;
 
 use std::process::ExitCode;
 
@@ -31,6 +34,10 @@ pub enum BenchCommand {
     /// bytes and messages per client per second, server CPU and RSS, ticks per second and tick
     /// p50/p99 as JSON.
     W1(w1::W1Args),
+    /// W2 matches: R rooms of 4 players and 16 NPCs, filled through the matchmaker; prints
+    /// bytes and snapshots per client per second, server CPU and RSS per room, room tick rates,
+    /// join and input → state times as JSON.
+    W2(w2::W2Args),
     /// Soak: players and spectators join and leave at a set rate for a set time against a
     /// server child; prints its RSS over time and the slope as JSON.
     Soak(soak::SoakArgs),
@@ -57,6 +64,24 @@ pub fn main(command: &BenchCommand) -> ExitCode {
             match result {
                 Ok(report) => {
                     eprintln!("{}", soak::table(&report));
+                    print_json(&report)
+                }
+                Err(e) => {
+                    eprintln!("bench: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        BenchCommand::W2(args) => {
+            let result = runtime.block_on(async {
+                tokio::select! {
+                    result = w2::run(args) => result,
+                    () = interrupted() => Err(w1::BenchError::Interrupted),
+                }
+            });
+            match result {
+                Ok(report) => {
+                    eprintln!("{}", w2::table(&report));
                     print_json(&report)
                 }
                 Err(e) => {

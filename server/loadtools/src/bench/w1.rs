@@ -110,6 +110,9 @@ pub enum BenchError {
     /// `GET /stats` failed.
     #[error(transparent)]
     Stats(#[from] StatsError),
+    /// `GET /api/rooms` failed (W2).
+    #[error("GET /api/rooms: {0}")]
+    Rooms(String),
     /// The server exited during the run.
     #[error("the server exited during the run\n{0}")]
     ServerDied(String),

@@ -78,6 +78,8 @@ pub(super) struct Common {
     pub link: LinkConditioner,
     /// Play mode: inputs per second.
     pub input_hz: f64,
+    /// Matchmaking: the room type to ask a seat in before each WebSocket.
+    pub matchmake: Option<String>,
 }
 
 /// WebSocket settings of a bot. The server fragments anything over 2 KiB, so a 4 KiB read
@@ -100,7 +102,8 @@ pub(super) async fn run(common: Arc<Common>, index: usize, mut stop: watch::Rece
         },
         _ = stop.wait_for(|s| *s) => return,
     };
-    let deadline = Instant::now() + common.join_timeout;
+    let began = Instant::now();
+    let deadline = began + common.join_timeout;
     let connected = tokio::select! {
         result = tokio::time::timeout_at(deadline, connect(&common, index)) => result,
         _ = stop.wait_for(|s| *s) => return,
@@ -130,25 +133,53 @@ pub(super) async fn run(common: Arc<Common>, index: usize, mut stop: watch::Rece
         rng: SplitMix(0x9E37_79B9_7F4A_7C15 ^ index as u64),
         heading: 0.0,
         game: PlayedGame::Unknown,
+        began,
     };
     bot.session(ws, deadline, stop).await;
 }
 
-/// TCP connect and WebSocket handshake; the error is a short reason for the failure table.
+/// Matchmaking (if asked), TCP connect and WebSocket handshake; the error is a short reason
+/// for the failure table.
 async fn connect(common: &Common, index: usize) -> Result<Ws, String> {
+    let url = match &common.matchmake {
+        None => common.url.clone(),
+        Some(kind) => matchmake(common, kind).await?,
+    };
     let stream = TcpStream::connect(common.addr).await.map_err(|e| format!("connect: {}", e.kind()))?;
     // Inputs and pings are tiny and latency is measured: no Nagle delay.
     let _ = stream.set_nodelay(true);
     // Conditioned from the first byte, so the handshake pays the simulated round trip too.
     let stream = conditioner::condition(stream, common.link, index as u64);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(common.url.as_str(), stream, Some(ws_config()))
-        .await
-        .map_err(|e| match e {
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url.as_str(), stream, Some(ws_config())).await.map_err(
+        |e| match e {
             WsError::Http(response) => format!("handshake: HTTP {}", response.status().as_u16()),
             WsError::Io(e) => format!("handshake: {}", e.kind()),
             e => format!("handshake: {e}"),
-        })?;
+        },
+    )?;
     Ok(ws)
+}
+
+/// `POST /matchmake/joinOrCreate/TYPE` on its own connection: the seat's WebSocket URL.
+async fn matchmake(common: &Common, kind: &str) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(common.addr).await.map_err(|e| format!("matchmake: {}", e.kind()))?;
+    let _ = stream.set_nodelay(true);
+    let request = format!(
+        "POST /matchmake/joinOrCreate/{kind} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        common.addr
+    );
+    stream.write_all(request.as_bytes()).await.map_err(|e| format!("matchmake: {}", e.kind()))?;
+    let mut response = Vec::with_capacity(512);
+    stream.read_to_end(&mut response).await.map_err(|e| format!("matchmake: {}", e.kind()))?;
+    let response = String::from_utf8_lossy(&response);
+    let status = response.split(' ').nth(1).unwrap_or("?");
+    if status != "200" {
+        return Err(format!("matchmake: HTTP {status}"));
+    }
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let answer: serde_json::Value = serde_json::from_str(body).map_err(|_| "matchmake: not JSON".to_owned())?;
+    answer["url"].as_str().map(str::to_owned).ok_or_else(|| "matchmake: no url".to_owned())
 }
 
 /// How a session loop ended.
@@ -186,6 +217,8 @@ struct Bot<'a> {
     heading: f32,
     /// The game the server runs, from `Welcome`: how a playing bot makes its input.
     game: PlayedGame,
+    /// When it started to join (matchmaking or connecting).
+    began: Instant,
 }
 
 /// The games a playing bot knows how to play.
@@ -420,6 +453,7 @@ impl Bot<'_> {
         self.slot.snapshots.fetch_add(1, Ordering::Relaxed);
         if let Some(join) = self.join_bytes.take() {
             self.shared.on_join_bytes(join);
+            self.shared.join_time.record(now - self.began);
             self.settle();
         }
         if let Some(previous) = self.last_snapshot.replace(now) {

@@ -87,6 +87,11 @@ pub struct BotsArgs {
     /// runs fast or slow: 57 or 63 against the server's 60).
     #[arg(long, value_name = "HZ", default_value_t = 60.0, value_parser = input_hz)]
     pub input_hz: f64,
+    /// Ask the server's matchmaker for a seat in a room of this type (`POST
+    /// /matchmake/joinOrCreate/TYPE` at `--url`'s host) before each WebSocket, and open the
+    /// seat's URL; the join time then runs from that request to the first snapshot.
+    #[arg(long, value_name = "TYPE")]
+    pub matchmake: Option<String>,
 }
 
 /// Inputs per second, 1 to 1000 (clap value parser).
@@ -114,6 +119,7 @@ impl Default for BotsArgs {
             sim_latency: 0,
             sim_jitter: 0,
             input_hz: 60.0,
+            matchmake: None,
         }
     }
 }
@@ -204,6 +210,9 @@ pub struct BotsReport {
     /// Play mode: time from sending an input to the first snapshot whose `last_input_seq`
     /// covers it. `null` in idle mode.
     pub input_latency_ms: Option<Percentiles>,
+    /// Time from a bot's first step (its matchmaking request, or its TCP connect) to its
+    /// first snapshot, over every join of the run (not only the window).
+    pub join_ms: Percentiles,
     /// Inputs sent (play mode).
     pub inputs_sent: u64,
     /// Inputs per second each playing bot sent (its clock).
@@ -326,6 +335,7 @@ impl Fleet {
             shared: shared.clone(),
             link,
             input_hz: args.input_hz,
+            matchmake: args.matchmake.clone(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -407,6 +417,7 @@ impl Fleet {
             join_bytes_max: s.join_bytes_max.load(Ordering::Relaxed),
             snapshot_interarrival_ms: w.interarrival,
             input_latency_ms: (self.args.mode == Mode::Play).then_some(w.input_latency),
+            join_ms: s.join_time.take().percentiles(),
             inputs_sent: s.inputs_sent.load(Ordering::Relaxed),
             input_hz: self.args.input_hz,
             ping_interval_s: self.args.ping_interval,

@@ -230,6 +230,8 @@ pub struct Shared {
     pub interarrival: Histogram,
     /// Input sent → first snapshot whose `last_input_seq` covers it.
     pub input_latency: Histogram,
+    /// First step to first snapshot, per join.
+    pub join_time: Histogram,
     /// `Ping` → `Pong`.
     pub ping_rtt: Histogram,
     /// Connections the server ended, by close code ("1008"…, or "none" without a close frame).
@@ -263,6 +265,7 @@ impl Shared {
             inputs_unacknowledged: AtomicU64::new(0),
             interarrival: Histogram::default(),
             input_latency: Histogram::default(),
+            join_time: Histogram::default(),
             ping_rtt: Histogram::default(),
             closes: Mutex::new(BTreeMap::new()),
             failures: Mutex::new(BTreeMap::new()),

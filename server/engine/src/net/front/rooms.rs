@@ -46,6 +46,10 @@ pub struct RoomInfo {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// When it was made, in Unix seconds.
     pub created: u64,
+    /// Its simulation's tick now.
+    pub tick: u64,
+    /// Its ticks' p99 duration so far, in microseconds (bucket bound).
+    pub tick_p99_us: u64,
 }
 
 /// Why no room was made.
