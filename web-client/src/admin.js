@@ -1,6 +1,7 @@
 // The operator's page (/admin): polls GET /api/admin/state every second, plots tick time
 // (p50/p99 of that second, from the tick-duration histogram), clients, bytes out per second
 // and CPU with uPlot (vendored in vendor/uplot/, served by the binary, no CDN), and lists the
+// rooms (type, clients, tick p99, bytes/s; a click on one shows only its clients) and the
 // clients with a kick button (POST /api/admin/kick?client=N: the client is closed with 4001).
 // With auth on, open it as /admin#token=ADMIN_TOKEN (token.js: the fragment never reaches a
 // server or a log); the token leaves the address bar, is kept for this tab, and is sent as
@@ -24,6 +25,31 @@ if (queryToken) {
 const message = document.getElementById('message');
 const summary = document.getElementById('summary');
 const tbody = document.querySelector('#clients tbody');
+const roomsBody = document.querySelector('#rooms tbody');
+const allRooms = document.getElementById('all-rooms');
+const clientsTitle = document.getElementById('clients-title');
+/** The room whose clients the table shows; null: every room's. */
+let selectedRoom = null;
+allRooms.addEventListener('click', () => selectRoom(null));
+
+function selectRoom(id) {
+  selectedRoom = id;
+  allRooms.hidden = id === null;
+  clientsTitle.textContent = id === null ? 'clients' : `clients of room ${id}`;
+  if (previous) render(previous.state, previous.at, Date.now(), true);
+}
+
+/** A table row of `cells` ([text, class] pairs), shown with textContent only. */
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const [text, cls] of cells) {
+    const td = document.createElement('td');
+    td.textContent = text;
+    if (cls) td.className = cls;
+    tr.append(td);
+  }
+  return tr;
+}
 
 const data = { t: [], p50: [], p99: [], clients: [], bytes: [], cpu: [] };
 
@@ -73,8 +99,15 @@ function push(key, value) {
   if (data[key].length > KEEP) data[key].shift();
 }
 
-/** Draws one poll: `now` is performance.now() (for rates), `wall` is Date.now() (for the x axis). */
-function render(state, now, wall) {
+/**
+ * Draws one poll: `now` is performance.now() (for rates), `wall` is Date.now() (for the x
+ * axis). `redraw` draws the last poll's tables again (a room was selected) without a point.
+ */
+function render(state, now, wall, redraw = false) {
+  if (redraw) {
+    renderTables(state, previous.rates);
+    return;
+  }
   const dt = previous ? Math.max((now - previous.at) / 1000, 0.001) : null;
   const seconds = histogramSince(state.tick_buckets_us, previous?.state.tick_buckets_us ?? []);
   push('t', wall / 1000);
@@ -90,26 +123,54 @@ function render(state, now, wall) {
   charts.cpu.setData([data.t, data.cpu]);
 
   const before = new Map((previous?.state.clients ?? []).map((c) => [c.client, c]));
+  const rates = new Map(
+    state.clients
+      .filter((c) => dt !== null && before.has(c.client))
+      .map((c) => [c.client, Math.max(0, c.bytes_out - before.get(c.client).bytes_out) / dt]),
+  );
+  renderTables(state, rates);
+  summary.textContent = `· tick ${state.tick} · ${state.clients.length} clients · ${state.overruns} overruns${state.draining ? ' · draining' : ''}`;
+  previous = { state, at: now, rates };
+}
+
+/** The rooms table and the client table (of the selected room, if any). */
+function renderTables(state, rates) {
+  const rooms = state.rooms ?? [];
+  if (selectedRoom !== null && !rooms.some((r) => r.id === selectedRoom)) selectRoom(null);
+  roomsBody.replaceChildren(
+    ...rooms.map((r) => {
+      const bytes = state.clients.filter((c) => c.room === r.id).reduce((sum, c) => sum + (rates.get(c.client) ?? 0), 0);
+      const tr = row([
+        [r.id, ''],
+        [r.type, ''],
+        [r.game, ''],
+        [`${r.clients} / ${r.max_clients}`, 'num'],
+        [r.locked ? 'locked' : '', ''],
+        [(r.tick_p99_us / 1000).toFixed(2), 'num'],
+        [Math.round(bytes).toString(), 'num'],
+      ]);
+      tr.dataset.room = r.id;
+      tr.className = r.id === selectedRoom ? 'selected' : '';
+      tr.style.cursor = 'pointer';
+      tr.addEventListener('click', () => selectRoom(r.id));
+      return tr;
+    }),
+  );
+  const shown = selectedRoom === null ? state.clients : state.clients.filter((c) => c.room === selectedRoom);
   tbody.replaceChildren(
-    ...state.clients.map((c) => {
-      const tr = document.createElement('tr');
-      tr.dataset.client = String(c.client);
-      const rate = dt !== null && before.has(c.client) ? Math.max(0, c.bytes_out - before.get(c.client).bytes_out) / dt : null;
-      const cells = [
+    ...shown.map((c) => {
+      const rate = rates.get(c.client);
+      const tr = row([
         [String(c.client), 'num'],
+        [c.room, ''],
         [c.name ?? '–', ''],
         [c.name === null ? 'joining' : c.spectator ? 'spectator' : 'player', ''],
         [c.addr, ''],
         [c.rtt_ms === null ? '–' : c.rtt_ms.toFixed(1), 'num'],
-        [rate === null ? '–' : Math.round(rate).toString(), 'num'],
+        [rate === undefined ? '–' : Math.round(rate).toString(), 'num'],
         [String(c.superseded), 'num'],
-      ];
-      for (const [text, cls] of cells) {
-        const td = document.createElement('td');
-        td.textContent = text;
-        if (cls) td.className = cls;
-        tr.append(td);
-      }
+      ]);
+      tr.dataset.client = String(c.client);
       const td = document.createElement('td');
       const button = document.createElement('button');
       button.textContent = 'kick';
@@ -119,8 +180,6 @@ function render(state, now, wall) {
       return tr;
     }),
   );
-  summary.textContent = `· tick ${state.tick} · ${state.clients.length} clients · ${state.overruns} overruns${state.draining ? ' · draining' : ''}`;
-  previous = { state, at: now };
 }
 
 async function poll() {
@@ -156,6 +215,10 @@ window.admin = Object.freeze({
   timeLabels: () => [...(timeLabels.get('plot-tick') ?? [])],
   /** Client ids in the table. */
   clients: () => [...tbody.querySelectorAll('tr')].map((tr) => Number(tr.dataset.client)),
+  /** Room ids in the rooms table. */
+  rooms: () => [...roomsBody.querySelectorAll('tr')].map((tr) => tr.dataset.room),
+  /** The room whose clients the table shows (null: every room's). */
+  selectedRoom: () => selectedRoom,
   kick,
 });
 

@@ -1,6 +1,7 @@
 // The operator's page against the real server in Chromium: /admin loads, its plots draw a
-// point a second (uPlot, served by the binary), the client table lists a player's page, and
-// its kick button closes that page with the documented code 4001, which does not reconnect.
+// point a second (uPlot, served by the binary), the rooms table lists the rooms and a click on
+// one shows only its clients, the client table lists a player's page, and its kick button
+// closes that page with the documented code 4001, which does not reconnect.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -36,8 +37,25 @@ describe('the admin page against the real server', { timeout: HARD_TIMEOUT_MS },
       (id) => [...document.querySelectorAll(`tr[data-client="${id}"] td`)].map((td) => td.textContent),
       clientId,
     );
-    assert.equal(row[2], 'player', `role: ${row}`);
-    assert.match(row[3], /^127\.0\.0\.1:\d+$/, `address: ${row}`);
+    assert.equal(row[3], 'player', `role: ${row}`);
+    assert.match(row[4], /^127\.0\.0\.1:\d+$/, `address: ${row}`);
+
+    // A second room: listed beside the default one; selecting it shows its clients only.
+    const made = await fetch(`${suite.base}api/rooms?type=arena`, { method: 'POST' });
+    assert.equal(made.status, 201, await made.clone().text());
+    const room = (await made.json()).id;
+    const rooms = await pollPage(admin, (id) => window.admin.rooms().includes(id) && window.admin.rooms(), {
+      arg: room,
+      what: 'the new room in the rooms table',
+    });
+    assert.equal(rooms.length, 2, `the default room and the new one: ${rooms}`);
+    const defaultRoom = rooms.find((id) => id !== room);
+    assert.equal(row[1], defaultRoom, 'the player is in the default room');
+    await admin.click(`tr[data-room="${room}"]`);
+    await pollPage(admin, () => window.admin.clients().length === 0, { what: "the new room's (no) clients" });
+    assert.equal(await admin.evaluate(() => window.admin.selectedRoom()), room);
+    await admin.click(`tr[data-room="${defaultRoom}"]`);
+    await pollPage(admin, (id) => window.admin.clients().includes(id), { arg: clientId, what: "the default room's player" });
     await screenshot(admin, 'admin');
 
     await admin.click(`tr[data-client="${clientId}"] button`);

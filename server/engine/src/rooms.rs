@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::bridge::Bridge;
@@ -189,14 +188,22 @@ impl Rooms {
         self.rooms.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A fresh room id: 8 characters of URL-safe base64 from 6 random bytes, unused here.
+    /// A fresh room id: 9 random characters of `[A-Za-z0-9]` (as Colyseus's), unused here.
     fn fresh_id(&self) -> Result<String, CreateError> {
+        const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        const LENGTH: usize = 9;
         let rooms = self.read();
         for _ in 0..16 {
-            let mut bytes = [0u8; 6];
+            let mut bytes = [0u8; 32];
             self.random.fill(&mut bytes).map_err(|_| CreateError::Failed("no system randomness".into()))?;
-            let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-            if !rooms.contains_key(&id) {
+            // 248 = 4 × 62: rejecting the bytes above keeps every character equally likely.
+            let id: String = bytes
+                .iter()
+                .filter(|&&b| b < 248)
+                .take(LENGTH)
+                .map(|&b| char::from(ALPHABET[usize::from(b % 62)]))
+                .collect();
+            if id.len() == LENGTH && !rooms.contains_key(&id) {
                 return Ok(id);
             }
         }
@@ -247,6 +254,7 @@ impl Rooms {
         let registry = Arc::new(Registry::new(view_radius, self.ids.clone()));
         let stats = Arc::new(TickStats::new(sim.settings().tick_rate));
         let link = Arc::new(SimLink {
+            room: id.clone(),
             to_sim: bridge.to_sim,
             registry: registry.clone(),
             deltas: DeltaCache::default(),
@@ -419,5 +427,9 @@ impl RoomDirectory for ReplayRoom {
     fn has_a_place(&self) -> bool {
         // Every viewer of a replay spectates: there is always room.
         true
+    }
+
+    fn ticks(&self) -> Vec<(String, u64)> {
+        vec![("replay".to_owned(), self.0.stats.snapshot().tick)]
     }
 }

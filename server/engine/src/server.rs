@@ -253,6 +253,7 @@ impl Server {
             // are not the viewers': everyone is sent everything.
             let registry = Arc::new(Registry::new(0.0, Arc::default()));
             let link = Arc::new(SimLink {
+                room: String::new(),
                 to_sim: bridge.to_sim,
                 registry: registry.clone(),
                 deltas: DeltaCache::default(),

@@ -85,12 +85,13 @@ pub async fn route(
         (&Method::POST, "/api/admin/kick") => kick(&request, &conn, &front),
         (_, "/api/drain") => text(StatusCode::METHOD_NOT_ALLOWED, "POST to start a drain\n").with_allow("POST"),
         (&Method::GET | &Method::HEAD, "/healthz") => {
-            // With no default room (a replay's is its one), no tick stands for the process yet.
-            let tick = front.rooms.default_room().map(|link| link.stats.snapshot().tick);
-            if tick.is_none_or(|tick| front.liveness.alive(tick)) {
-                text(StatusCode::OK, "ok\n").no_store()
-            } else {
-                text(StatusCode::SERVICE_UNAVAILABLE, "the simulation's tick is not advancing\n").no_store()
+            match front.liveness.stuck(&front.rooms.ticks()) {
+                None => text(StatusCode::OK, "ok\n").no_store(),
+                Some(room) => text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("the simulation's tick is not advancing (room {room})\n"),
+                )
+                .no_store(),
             }
         }
         (&Method::GET | &Method::HEAD, "/readyz") => match front.shared.drain.deadline() {
@@ -281,9 +282,10 @@ fn drain(request: &Request<Incoming>, conn: &ConnInfo, front: &Front) -> HttpRes
     text(StatusCode::ACCEPTED, &format!("draining: closing in {left} s\n"))
 }
 
-/// `GET /api/admin/state`: what the admin page plots and lists, as JSON: the time, the tick
-/// and its cumulative duration histogram (the page takes per-second percentiles from two
-/// reads), the process's CPU seconds, bytes sent to all clients so far, and the client table.
+/// `GET /api/admin/state`: what the admin page plots and lists, as JSON: the time, the default
+/// room's tick and its cumulative duration histogram (the page takes per-second percentiles
+/// from two reads), the process's CPU seconds, bytes sent to all clients so far, the client
+/// table (each row with its room) and the rooms (as `GET /api/rooms` lists them).
 fn admin_state(request: &Request<Incoming>, conn: &ConnInfo, front: &Front) -> HttpResponse {
     if let Some(refusal) = admin_refusal(request, conn, front) {
         return refusal;
@@ -300,6 +302,7 @@ fn admin_state(request: &Request<Incoming>, conn: &ConnInfo, front: &Front) -> H
         "bytes_out": front.shared.clients.bytes_out(),
         "draining": front.shared.drain.is_draining(),
         "clients": clients,
+        "rooms": front.rooms.list(None),
     });
     body(StatusCode::OK, "application/json", serde_json::to_vec(&state).unwrap_or_default().into()).no_store()
 }

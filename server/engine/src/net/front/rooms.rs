@@ -99,6 +99,10 @@ pub trait RoomDirectory: Send + Sync {
     fn list(&self, kind: Option<&str>) -> Vec<RoomInfo>;
     /// Every room's link (an announcement to all rooms).
     fn links(&self) -> Vec<Arc<SimLink>>;
+    /// Every room's id and tick now (liveness).
+    fn ticks(&self) -> Vec<(String, u64)> {
+        self.list(None).into_iter().map(|room| (room.id, room.tick)).collect()
+    }
     /// Whether a player could be placed now: some room has a free place, or a room can be
     /// made (readiness).
     fn has_a_place(&self) -> bool;

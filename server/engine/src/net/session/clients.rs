@@ -18,6 +18,8 @@ use crate::net::replication::send_queue::SendQueue;
 pub struct ClientInfo {
     /// The peer.
     pub addr: SocketAddr,
+    /// Its room's id.
+    pub room: String,
     /// Set once, from the `Hello` (or the token).
     pub name: OnceLock<String>,
     /// Whether it joined as a spectator.
@@ -52,6 +54,8 @@ impl ClientInfo {
 pub struct ClientRow {
     /// Client id.
     pub client: u32,
+    /// Its room's id.
+    pub room: String,
     /// Name, once it joined.
     pub name: Option<String>,
     /// Whether it spectates.
@@ -101,9 +105,10 @@ impl ClientBoard {
     }
 
     /// A session starts.
-    pub fn insert(&self, client: ClientId, addr: SocketAddr, queue: Arc<SendQueue>) -> Arc<ClientInfo> {
+    pub fn insert(&self, client: ClientId, addr: SocketAddr, room: &str, queue: Arc<SendQueue>) -> Arc<ClientInfo> {
         let info = Arc::new(ClientInfo {
             addr,
+            room: room.to_owned(),
             name: OnceLock::new(),
             spectator: OnceLock::new(),
             bytes_out: AtomicU64::new(0),
@@ -128,6 +133,7 @@ impl ClientBoard {
                 let rtt = info.rtt_us.load(Ordering::Relaxed);
                 ClientRow {
                     client: client.0,
+                    room: info.room.clone(),
                     name: info.name.get().cloned(),
                     spectator: info.spectator.get().copied().unwrap_or(false),
                     addr: info.addr.to_string(),

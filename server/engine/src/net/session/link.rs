@@ -15,6 +15,8 @@ use crate::sim::stats::TickStats;
 
 /// One simulation, as its sessions (and the front's `/stats` and probes) reach it.
 pub struct SimLink {
+    /// The room's id (empty for a replay's one room).
+    pub room: String,
     /// Into the simulation.
     pub to_sim: Sender<ToSim>,
     /// Client queues, shared with the router.

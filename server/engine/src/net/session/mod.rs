@@ -55,7 +55,7 @@ pub async fn run(ws: Ws, addr: SocketAddr, pass: Pass, shared: Arc<Shared>, link
     let _ = link.to_sim.send(ToSim::Connected { client, addr });
     shared.conn_log.started(client, addr);
     // What the admin page shows of it; its name also goes in the connection's last log line.
-    let info = shared.clients.insert(client, addr, queue.clone());
+    let info = shared.clients.insert(client, addr, &link.room, queue.clone());
     let (sink, stream) = ws.split();
     let mut reader = Reader::new(stream, client, queue.clone(), pass, info.clone(), shared.clone(), link.clone());
     let mut reading = tokio::spawn(async move {
