@@ -177,7 +177,7 @@ async fn with_auth_a_seat_takes_a_token_and_is_bound_to_its_subject() {
     let dir = tempfile::tempdir().expect("dir");
     let secret = dir.path().join("secret");
     std::fs::write(&secret, SECRET).expect("secret written");
-    let server = start(&["--auth-secret-file", secret.to_str().unwrap()]).await;
+    let server = start(&["--auth-secret-file", secret.to_str().unwrap(), "--max-sessions-per-name", "1"]).await;
     let addr = server.local_addr();
     let mint = |name: &str, role: Role| {
         let now = unix_now();
@@ -203,5 +203,27 @@ async fn with_auth_a_seat_takes_a_token_and_is_bound_to_its_subject() {
     }
     let client = Client::connect_with(addr, &with(&ann)).await.expect("ann's own seat").hello("ignored").await;
     assert_ne!(client.welcome.as_ref().unwrap().entity_id, 0, "ann plays in her seat");
+
+    // A refusal before the seat is checked (ann's one session is open: 409) leaves it good.
+    let response = http(addr, &matchmake_request(addr, "joinOrCreate/arena", "", Some(&ann))).await;
+    let answer = json(&response);
+    let query = format!("room={}&seat={}", answer["room"].as_str().unwrap(), answer["seat"].as_str().unwrap());
+    let second = Connect { query, headers: vec![("Authorization", format!("Bearer {ann}"))], ..Connect::default() };
+    match Client::connect_with(addr, &second).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 409),
+        other => panic!("a second session of ann: {:?}", other.map(|c| c.id())),
+    }
+    client.close().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match Client::connect_with(addr, &second).await {
+            Ok(_) => break,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) if response.status().as_u16() == 409 => {
+                assert!(std::time::Instant::now() < deadline, "ann's first session never ended");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(other) => panic!("the seat was used up by the 409: {other}"),
+        }
+    }
     server.shutdown().await;
 }

@@ -176,31 +176,7 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, front: Arc<Fro
             return closing(refused(refusal));
         }
     };
-    // The room is looked up only for a request that passed the checks: no one learns which
-    // rooms exist without the right to join them.
-    let room = match query_param(head.uri.query(), "room") {
-        None => front.rooms.room(None),
-        Some(id) if valid_room_id(id) => front.rooms.room(Some(id)),
-        Some(_) => None,
-    };
-    let Some(room) = room else {
-        tracing::debug!(%addr, "upgrade refused: no such room");
-        return closing(text(StatusCode::NOT_FOUND, "no such room: see /api/rooms\n"));
-    };
-    // A seat is taken (used up) only by an upgrade that will happen; without one, a player
-    // takes a free place if there is one (else the simulation answers a full room's Hello).
     let identity = accepted.identity;
-    let (place, seat_spectates) = match &accepted.seat {
-        Some(token) => match front.seats.take(token, &room.id, identity.name.as_deref()) {
-            Ok(taken) => (Some(taken.place), taken.spectate),
-            Err(error) => {
-                tracing::debug!(%addr, %error, "upgrade refused: seat");
-                return closing(text(StatusCode::UNAUTHORIZED, &format!("{error}\n")));
-            }
-        },
-        None if front.replay => (None, false),
-        None => (front.seats.place(&room.id, room.max_players), false),
-    };
     // A proxy's connection took no per-address allowance at accept: its client takes one now.
     let forwarded = match client.via_proxy.then(|| front.admission.admit_forwarded(client.ip)) {
         None => None,
@@ -227,6 +203,31 @@ fn websocket(mut request: Request<Incoming>, conn: Arc<ConnInfo>, front: Arc<Fro
                 return closing(text(StatusCode::CONFLICT, &body));
             }
         },
+    };
+    // The room is looked up only for a request that passed the checks: no one learns which
+    // rooms exist without the right to join them.
+    let room = match query_param(head.uri.query(), "room") {
+        None => front.rooms.room(None),
+        Some(id) if valid_room_id(id) => front.rooms.room(Some(id)),
+        Some(_) => None,
+    };
+    let Some(room) = room else {
+        tracing::debug!(%addr, "upgrade refused: no such room");
+        return closing(text(StatusCode::NOT_FOUND, "no such room: see /api/rooms\n"));
+    };
+    // Last before the 101, so that a seat is used up only by an upgrade that happens (a 409 or
+    // 429 above leaves it good). Without a seat, a player takes a free place if there is one
+    // (else the simulation answers a full room's Hello).
+    let (place, seat_spectates) = match &accepted.seat {
+        Some(token) => match front.seats.take(token, &room.id, identity.name.as_deref()) {
+            Ok(taken) => (Some(taken.place), taken.spectate),
+            Err(error) => {
+                tracing::debug!(%addr, %error, "upgrade refused: seat");
+                return closing(text(StatusCode::UNAUTHORIZED, &format!("{error}\n")));
+            }
+        },
+        None if front.replay => (None, false),
+        None => (front.seats.place(&room.id, room.max_players), false),
     };
     request = Request::from_parts(head, body);
     let on_upgrade = hyper::upgrade::on(&mut request);
