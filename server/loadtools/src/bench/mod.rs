@@ -22,10 +22,52 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use crate::bots::BotsReport;
 use crate::child::{ChildError, ServerCommand};
 
 /// Lines of the server child's log kept for error messages.
 pub const TAIL_LINES: usize = 30;
+/// Combined CPU (server + load tool) above this share of the cores means they competed.
+pub const SATURATED: f64 = 0.9;
+
+/// How a run shared the machine: the cores, whether server and load tool together nearly used
+/// them all (then the load tool, not the server, may have been the limit), and that in a
+/// sentence for the report's note.
+pub struct CpuShare {
+    /// Cores available.
+    pub cores: u64,
+    /// Whether server and load tool together used at least [`SATURATED`] of them.
+    pub saturated: bool,
+    /// The sentence.
+    pub note: String,
+}
+
+/// The share of a window in which the server used `server_cpu` and the load tool `own_cpu`
+/// CPU seconds per second.
+pub fn cpu_share(server_cpu: f64, own_cpu: f64) -> CpuShare {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let busy = server_cpu + own_cpu;
+    let saturated = busy >= SATURATED * cores as f64;
+    let verdict = if saturated {
+        "they competed for CPU, so these figures may be limited by the load tool, not the server"
+    } else {
+        "the load tool had CPU to spare"
+    };
+    let note =
+        format!("server and load tool together used {busy:.2} of {cores} cores (load tool {own_cpu:.2}): {verdict}");
+    CpuShare { cores, saturated, note }
+}
+
+/// The last lines of a workload's table: the closes and failures, decode errors, the note.
+pub fn table_tail(lines: &mut Vec<String>, bots: &BotsReport, note: &str) {
+    if !bots.closes_by_code.is_empty() || !bots.failures.is_empty() {
+        lines.push(format!("  closes {:?}, failures {:?}", bots.closes_by_code, bots.failures));
+    }
+    if bots.decode_errors > 0 {
+        lines.push(format!("  DECODE ERRORS: {}", bots.decode_errors));
+    }
+    lines.push(format!("  {note}"));
+}
 
 /// The workloads `server bench` runs.
 #[derive(Subcommand, Debug, Clone, PartialEq)]
@@ -54,60 +96,33 @@ pub fn main(command: &BenchCommand) -> ExitCode {
         }
     };
     match command {
-        BenchCommand::Soak(args) => {
-            let result = runtime.block_on(async {
-                tokio::select! {
-                    result = soak::run(args) => result,
-                    () = interrupted() => Err(w1::BenchError::Interrupted),
-                }
-            });
-            match result {
-                Ok(report) => {
-                    eprintln!("{}", soak::table(&report));
-                    print_json(&report)
-                }
-                Err(e) => {
-                    eprintln!("bench: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+        BenchCommand::Soak(args) => report(&runtime, soak::run(args), soak::table),
+        BenchCommand::W2(args) => report(&runtime, w2::run(args), w2::table),
+        BenchCommand::W1(args) => report(&runtime, w1::run(args), w1::table),
+    }
+}
+
+/// Runs one workload until it ends or a signal comes (dropping the run drops the server
+/// child's guard, which kills it), then prints its table on stderr and its JSON on stdout.
+fn report<R: serde::Serialize>(
+    runtime: &tokio::runtime::Runtime,
+    run: impl Future<Output = Result<R, w1::BenchError>>,
+    table: fn(&R) -> String,
+) -> ExitCode {
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = run => result,
+            () = interrupted() => Err(w1::BenchError::Interrupted),
         }
-        BenchCommand::W2(args) => {
-            let result = runtime.block_on(async {
-                tokio::select! {
-                    result = w2::run(args) => result,
-                    () = interrupted() => Err(w1::BenchError::Interrupted),
-                }
-            });
-            match result {
-                Ok(report) => {
-                    eprintln!("{}", w2::table(&report));
-                    print_json(&report)
-                }
-                Err(e) => {
-                    eprintln!("bench: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+    });
+    match result {
+        Ok(report) => {
+            eprintln!("{}", table(&report));
+            print_json(&report)
         }
-        BenchCommand::W1(args) => {
-            let result = runtime.block_on(async {
-                tokio::select! {
-                    result = w1::run(args) => result,
-                    // Dropping the run drops the server child's guard, which kills it.
-                    () = interrupted() => Err(w1::BenchError::Interrupted),
-                }
-            });
-            match result {
-                Ok(report) => {
-                    eprintln!("{}", w1::table(&report));
-                    print_json(&report)
-                }
-                Err(e) => {
-                    eprintln!("bench: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -511,7 +511,7 @@ pub async fn run(args: &SoakArgs) -> Result<SoakReport, BenchError> {
         server_cpu_s_per_s: server_cpu,
         load_tool_cpu_s_per_s: own_cpu,
         cores,
-        load_tool_may_limit: server_cpu + own_cpu >= 0.9 * cores as f64,
+        load_tool_may_limit: server_cpu + own_cpu >= super::SATURATED * cores as f64,
         server_exit: exit,
         samples,
     })

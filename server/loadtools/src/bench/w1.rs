@@ -12,15 +12,13 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use super::stats::{StatsError, fetch_stats};
-use super::{TAIL_LINES, base_flags, server_command};
+use super::{CpuShare, TAIL_LINES, base_flags, cpu_share, server_command, table_tail};
 use crate::bots::{BotsArgs, BotsError, BotsReport, Fleet, Mode, SPARE_FILES, raise_nofile_limit};
 use crate::child::{ChildError, ServerChild};
 use engine::procstat::{ProcError, cpu_seconds, rss_kib};
 
 /// Connections the server may hold beyond the bots (the `/stats` requests, a browser).
 const CONNECTION_MARGIN: u32 = 64;
-/// Combined CPU (server + load tool) above this share of the cores means they competed.
-const SATURATED: f64 = 0.9;
 
 /// `server bench w1`.
 #[derive(Args, Debug, Clone, PartialEq)]
@@ -292,21 +290,8 @@ pub async fn run(args: &W1Args) -> Result<W1Report, BenchError> {
     let ticks = end.stats.since(&start.stats);
     let server_cpu = (end.server_cpu - start.server_cpu) / wall;
     let own_cpu = (end.own_cpu - start.own_cpu) / wall;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-    let busy = server_cpu + own_cpu;
-    let saturated = busy >= SATURATED * cores as f64;
+    let CpuShare { cores, saturated, mut note } = cpu_share(server_cpu, own_cpu);
     let ticks_per_s = ticks.ticks_run as f64 / wall;
-    let mut note = if saturated {
-        format!(
-            "server and load tool together used {busy:.2} of {cores} cores (load tool {own_cpu:.2}): they competed \
-             for CPU, so these figures may be limited by the load tool, not the server"
-        )
-    } else {
-        format!(
-            "server and load tool together used {busy:.2} of {cores} cores (load tool {own_cpu:.2}): the load tool \
-             had CPU to spare"
-        )
-    };
     if ticks_per_s < 0.95 * f64::from(end.stats.tick_rate) {
         note.push_str(&format!("; the server fell behind its tick rate of {}", end.stats.tick_rate));
     }
@@ -396,13 +381,7 @@ pub fn table(r: &W1Report) -> String {
     if let Some(latency) = &r.bots.input_latency_ms {
         lines.push(format!("  input → snapshot p50 / p99       {:>10.1} / {:.1} ms", latency.p50_ms, latency.p99_ms));
     }
-    if !r.closes_by_code.is_empty() || !r.bots.failures.is_empty() {
-        lines.push(format!("  closes {:?}, failures {:?}", r.closes_by_code, r.bots.failures));
-    }
-    if r.decode_errors > 0 {
-        lines.push(format!("  DECODE ERRORS: {}", r.decode_errors));
-    }
-    lines.push(format!("  {}", r.note));
+    table_tail(&mut lines, &r.bots, &r.note);
     lines.join("\n")
 }
 

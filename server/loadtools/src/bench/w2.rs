@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
+use super::stats::get_json;
 use super::w1::BenchError;
-use super::{TAIL_LINES, base_flags, server_command};
+use super::{CpuShare, TAIL_LINES, base_flags, cpu_share, server_command, table_tail};
 use crate::bots::stats::Percentiles;
 use crate::bots::{BotsArgs, BotsReport, Fleet, Mode, SPARE_FILES, raise_nofile_limit};
 use crate::child::ServerChild;
@@ -28,8 +27,6 @@ const ROOM_TYPE: &str = "w2=arena,max-players=4,npcs=16";
 const PLAYERS_PER_ROOM: u32 = 4;
 /// Connections the server may hold beyond the bots.
 const CONNECTION_MARGIN: u32 = 64;
-/// Combined CPU (server + load tool) above this share of the cores means they competed.
-const SATURATED: f64 = 0.9;
 
 /// `server bench w2`.
 #[derive(Args, Debug, Clone, PartialEq)]
@@ -151,23 +148,7 @@ fn server_flags(args: &W2Args) -> Vec<String> {
 
 /// `GET /api/rooms?type=w2`: each room's tick.
 async fn room_ticks(addr: SocketAddr) -> Result<HashMap<String, u64>, BenchError> {
-    let fail = BenchError::Rooms;
-    let fetch = async {
-        let mut stream = TcpStream::connect(addr).await?;
-        let request = format!("GET /api/rooms?type=w2 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        Ok::<_, std::io::Error>(response)
-    };
-    let response = match tokio::time::timeout(Duration::from_secs(5), fetch).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => return Err(fail(e.to_string())),
-        Err(_) => return Err(fail("no answer in 5 s".into())),
-    };
-    let response = String::from_utf8_lossy(&response);
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-    let rooms: Vec<serde_json::Value> = serde_json::from_str(body).map_err(|e| fail(format!("/api/rooms: {e}")))?;
+    let rooms: Vec<serde_json::Value> = get_json(addr, "/api/rooms?type=w2").await.map_err(BenchError::Rooms)?;
     Ok(rooms.iter().filter_map(|room| Some((room["id"].as_str()?.to_owned(), room["tick"].as_u64()?))).collect())
 }
 
@@ -241,13 +222,7 @@ pub async fn run(args: &W2Args) -> Result<W2Report, BenchError> {
     let mean_rate = if rates.is_empty() { 0.0 } else { rates.iter().sum::<f64>() / rates.len() as f64 };
     let server_cpu = (end.server_cpu - start.server_cpu) / wall;
     let own_cpu = (end.own_cpu - start.own_cpu) / wall;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-    let busy = server_cpu + own_cpu;
-    let saturated = busy >= SATURATED * cores as f64;
-    let mut note = format!(
-        "server and load tool together used {busy:.2} of {cores} cores (load tool {own_cpu:.2}): {}",
-        if saturated { "they competed for CPU, so the load tool may have been the limit" } else { "CPU to spare" }
-    );
+    let CpuShare { cores, saturated, mut note } = cpu_share(server_cpu, own_cpu);
     if rates.len() < args.rooms as usize {
         note.push_str(&format!("; only {} of {} rooms were open through the window", rates.len(), args.rooms));
     }
@@ -314,13 +289,7 @@ pub fn table(r: &W2Report) -> String {
         lines.push(format!("  input → state p50 / p99          {:>10.1} / {:.1} ms", latency.p50_ms, latency.p99_ms));
     }
     lines.push(format!("  load tool CPU seconds per second {:>10.3}  (of {} cores)", r.load_tool_cpu_s_per_s, r.cores));
-    if !r.closes_by_code.is_empty() || !r.bots.failures.is_empty() {
-        lines.push(format!("  closes {:?}, failures {:?}", r.closes_by_code, r.bots.failures));
-    }
-    if r.decode_errors > 0 {
-        lines.push(format!("  DECODE ERRORS: {}", r.decode_errors));
-    }
-    lines.push(format!("  {}", r.note));
+    table_tail(&mut lines, &r.bots, &r.note);
     lines.join("\n")
 }
 

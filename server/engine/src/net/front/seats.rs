@@ -44,6 +44,9 @@ struct Book {
     seats: HashMap<String, Reservation>,
     /// Per room: player seats reserved and not yet taken, plus places held by sessions.
     occupied: HashMap<String, usize>,
+    /// No seat expires before this (`None`: no seat is held), so that most calls skip the
+    /// scan: every lookup expires first, and a room list looks up every room.
+    next_expiry: Option<Instant>,
 }
 
 impl Book {
@@ -137,12 +140,9 @@ impl Seats {
             }
             *taken += 1;
         }
-        let reservation = Reservation {
-            room: room.to_owned(),
-            expires: Instant::now() + self.ttl,
-            subject: subject.map(str::to_owned),
-            spectate,
-        };
+        let expires = Instant::now() + self.ttl;
+        book.next_expiry = Some(book.next_expiry.map_or(expires, |next| next.min(expires)));
+        let reservation = Reservation { room: room.to_owned(), expires, subject: subject.map(str::to_owned), spectate };
         book.seats.insert(token.clone(), reservation);
         Some(token)
     }
