@@ -164,11 +164,6 @@ impl Rooms {
         Ok(Arc::new(rooms))
     }
 
-    /// The process's client ids, shared by every room's registry.
-    pub fn client_ids(&self) -> Arc<ClientIds> {
-        self.ids.clone()
-    }
-
     /// Clients in every room.
     pub fn clients(&self) -> usize {
         self.read().values().map(|room| room.link.registry.len()).sum()

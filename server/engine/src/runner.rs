@@ -84,11 +84,6 @@ impl SimPool {
         Ok(SimPool { workers, placed: Mutex::default() })
     }
 
-    /// How many threads step rooms.
-    pub fn threads(&self) -> usize {
-        self.workers.len()
-    }
-
     /// Starts stepping `room` on the thread with the fewest rooms; its first tick is due now.
     pub fn add(&self, key: RoomKey, room: RoomSim) {
         let mut placed = self.placed.lock().unwrap_or_else(PoisonError::into_inner);

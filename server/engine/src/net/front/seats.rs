@@ -184,13 +184,6 @@ impl Seats {
         book.seats.retain(|_, r| r.room != room);
         book.occupied.remove(room);
     }
-
-    /// Seats reserved in `room` and not yet taken.
-    pub fn pending(&self, room: &str) -> usize {
-        let mut book = self.lock();
-        book.expire(Instant::now());
-        book.seats.values().filter(|r| r.room == room).count()
-    }
 }
 
 #[cfg(test)]

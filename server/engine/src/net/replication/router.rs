@@ -232,11 +232,6 @@ impl RouterPool {
         self.lanes[n % self.lanes.len()].clone()
     }
 
-    /// How many threads route.
-    pub fn threads(&self) -> usize {
-        self.lanes.len()
-    }
-
     /// Waits for every thread, which end once every sender of their lanes (each simulation
     /// thread's) is dropped; false if one panicked.
     pub fn join(self) -> bool {
